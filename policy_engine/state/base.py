@@ -1,0 +1,105 @@
+"""The store interface every limit store implements (memory, Redis).
+
+The engine turns each `limit` a request touches into a `Hit`; the store answers,
+atomically per hit, whether the request fits under the limit's maximum, and
+commits the charges of an admitted request in the same call. The semantics are
+written down in docs/limits.md and proven against every store by
+tests/engine/test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+class Kind(enum.Enum):
+    COUNT = "count"        # requests per key per window
+    SUM = "sum"            # a cost per key per window (token budgets)
+    DISTINCT = "distinct"  # distinct values of an expression per key per window
+
+
+class Record(enum.Enum):
+    """What a limit charges for."""
+
+    ADMITTED = "admitted"  # only requests that the whole policy admits (budgets; the default)
+    ATTEMPTS = "attempts"  # every request the limit applies to, denied or not (detection counters)
+
+
+class FailMode(enum.Enum):
+    OPEN = "open"      # store error: the limit is treated as not exceeded
+    CLOSED = "closed"  # store error: the limit is treated as exceeded
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """The static part of a limit, fixed when the policy is compiled."""
+
+    id: str                 # the limit's name in the policy
+    kind: Kind
+    window: float           # seconds, 1 to 30 days
+    record: Record = Record.ADMITTED
+    fail: FailMode = FailMode.OPEN
+
+
+@dataclass(slots=True)
+class Hit:
+    """One limit applied to one request."""
+
+    spec: LimitSpec
+    key: str                # rendered key expression, e.g. "acct-42" or "org-7|64500"
+    maximum: float          # the limit's max for this request (may depend on tier)
+    amount: float = 1.0     # COUNT: 1; SUM: the estimated cost; DISTINCT: unused
+    member: str | None = None  # DISTINCT: the value whose distinct count is limited
+    enforce: bool = True    # False for shadow and flag-only limits: never blocks the request
+
+
+@dataclass(slots=True)
+class HitResult:
+    used: float             # usage in the window, including this request when committed
+    remaining: float        # max(0, maximum - used)
+    reset: float            # seconds until enough of the window slides out to admit one more unit
+    over: bool              # this request does not fit under the maximum
+    committed: bool         # the charge was recorded
+    error: str | None = None  # the store failed; the engine applies the limit's fail mode
+
+
+@dataclass(slots=True)
+class Receipt:
+    """What a committed SUM hit charged, kept so that a usage report can reconcile it."""
+
+    limit_id: str
+    key: str
+    estimate: float
+    bucket: float = 0.0     # store-specific: which window bucket was charged
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """A limit store.
+
+    `acquire` is the only call on the request path. For each hit it decides
+    `over` atomically against the current window, then commits:
+      * a hit with Record.ATTEMPTS is always committed (its own `over` included);
+      * a hit with Record.ADMITTED is committed only when the request is admitted:
+        `admitted` is True (no rule denied it already) and no hit with
+        `enforce=True` is over. A request denied by one limit does not consume
+        the budget of the others.
+    SUM hits that were committed are remembered under `request_id` (bounded, with
+    a TTL of the longest window) so that `reconcile` can add or refund the
+    difference between estimate and actual usage, once per request id.
+    """
+
+    async def acquire(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]: ...
+
+    async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
+        """Apply actual costs (limit id -> cost) to the SUM charges made for request_id.
+
+        Returns False when nothing is pending for that id (unknown, expired, or
+        already reconciled): a duplicate report counts once."""
+        ...
+
+    async def close(self) -> None: ...
