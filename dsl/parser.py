@@ -1,0 +1,556 @@
+"""Text -> AST. Lark (LALR) builds a parse tree with positions; a non-recursive
+transformer turns it into `dsl.ast` nodes; comments are collected by a lexer
+callback and attached to the declaration or clause they precede.
+
+Errors never stop at the first: when the whole file fails to parse, each
+top-level declaration is parsed on its own so that every broken one is reported.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from dsl import ast as A
+from dsl.diagnostics import Diagnostic
+
+MAX_SOURCE_BYTES = 1 << 20
+MAX_NESTING = 64
+MAX_EXPR_DEPTH = 200
+
+_GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+_DECL_START = re.compile(r"^(policy|let|data|rule|limit)\b", re.M)
+
+_NUMBER_SUFFIX = {"k": 1_000, "M": 1_000_000, "G": 1_000_000_000}
+_DURATION_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        _GRAMMAR.read_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=False,
+    )
+
+
+def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
+    """Parse one file. Always returns a module (possibly partial) and the diagnostics."""
+    source = A.Source(filename, text)
+    pre = _prescan(source)
+    if pre:
+        return A.Module(source, []), pre
+    comments: list[A.Comment] = [
+        A.Comment(m.group(0).rstrip(), text.count("\n", 0, m.start()) + 1) for m in _COMMENT_RE.finditer(text)
+    ]
+    diags: list[Diagnostic] = []
+    try:
+        decls = _build(source, text, diags)
+    except UnexpectedInput:
+        decls = _parse_in_chunks(source, diags)
+    module = A.Module(source, decls)
+    _check_depth(module, diags)
+    _attach_comments(module, comments)
+    module.suppressions = _suppressions(comments)
+    return module, diags
+
+
+def parse_file(path: str | Path) -> tuple[A.Module, list[Diagnostic]]:
+    p = Path(path)
+    return parse(p.read_text(encoding="utf-8"), str(path))
+
+
+# Comments are found by a scan that skips strings, so `"#"` inside a string is not a comment.
+_COMMENT_RE = re.compile(r'#[^\n]*|"(?:\\.|[^"\\\n])*"?', re.M)
+
+
+def _suppressions(comments: list[A.Comment]) -> dict[int, set[str]]:
+    """`# policy: ignore[W0301, W0303]` silences those codes on its line and the next."""
+    out: dict[int, set[str]] = {}
+    for c in comments:
+        m = re.search(r"policy:\s*ignore\[([A-Z0-9,\s]+)\]", c.text)
+        if m:
+            codes = {x.strip() for x in m.group(1).split(",") if x.strip()}
+            for line in (c.line, c.line + 1):
+                out.setdefault(line, set()).update(codes)
+    return out
+
+
+def _build(source: A.Source, text: str, diags: list[Diagnostic]) -> list[A.Decl]:
+    tree = _lark().parse(text)
+    try:
+        return _ToAst(source, diags).transform(tree).children
+    except VisitError as e:  # unwrap to the real cause, as cel-python does
+        raise e.orig_exc from None
+
+
+def _parse_in_chunks(source: A.Source, diags: list[Diagnostic]) -> list[A.Decl]:
+    """Parse each top-level declaration alone, padding with newlines so that
+    positions stay those of the whole file; report every broken one."""
+    text = source.text
+    starts = [m.start() for m in _DECL_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    decls: list[A.Decl] = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        prefix = "".join(ch if ch == "\n" else " " for ch in text[:start])
+        chunk = prefix + text[start:end]
+        try:
+            decls.extend(_build(source, chunk, diags))
+        except UnexpectedInput as e:
+            diags.append(_syntax_error(source, e))
+    return decls
+
+
+def _prescan(source: A.Source) -> list[Diagnostic]:
+    text = source.text
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        return [Diagnostic("E0105", f"policy file is larger than {MAX_SOURCE_BYTES} bytes", _point(source, 1, 1, 0))]
+    depth = 0
+    line, col = 1, 0
+    in_str = in_comment = False
+    for i, ch in enumerate(text):
+        col += 1
+        if ch == "\n":
+            line, col, in_str, in_comment = line + 1, 0, False, False
+            continue
+        if in_comment:
+            continue
+        if in_str:
+            if ch == '"' and text[i - 1] != "\\":
+                in_str = False
+            continue
+        if ch == "#":
+            in_comment = True
+        elif ch == '"':
+            in_str = True
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return [
+                    Diagnostic(
+                        "E0105",
+                        f"brackets nested deeper than {MAX_NESTING} levels",
+                        _point(source, line, col, i),
+                        hint="split the expression with `let` definitions",
+                    )
+                ]
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+    return []
+
+
+def _check_depth(module: A.Module, diags: list[Diagnostic]) -> None:
+    """Reject expressions deep enough to exhaust recursion in later stages (iteratively)."""
+    roots: list[A.Expr] = []
+    for d in module.decls:
+        if isinstance(d, A.Let) and d.expr is not None:
+            roots.append(d.expr)
+        elif isinstance(d, A.Block):
+            for c in d.clauses:
+                roots.extend(c.exprs)
+    for root in roots:
+        stack = [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_EXPR_DEPTH:
+                diags.append(
+                    Diagnostic(
+                        "E0105",
+                        f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
+                        root.span,
+                        hint="split the expression with `let` definitions",
+                    )
+                )
+                break
+            stack.extend((c, depth + 1) for c in node.children())
+
+
+def _point(source: A.Source, line: int, col: int, pos: int) -> A.Span:
+    return A.Span(source, line, col, line, col + 1, pos, pos + 1)
+
+
+# ------------------------------------------------------------------ syntax errors
+
+_TOKEN_NAMES = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "INT_LIT": "an integer",
+    "FLOAT_LIT": "a number",
+    "DURATION": "a duration (e.g. 30s, 5m, 1d)",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*`, `/` or `%`",
+    "$END": "the end of the file",
+}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TOKEN_NAMES:
+        return _TOKEN_NAMES[name]
+    for t in _lark().terminals:
+        if t.name == name and t.pattern.type == "str":
+            return f"`{t.pattern.value}`"
+    return name.lower()
+
+
+def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
+    line, col = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
+    pos = e.pos_in_stream or 0
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            msg, width = "unexpected end of file", 1
+        else:
+            msg, width = f"unexpected {_token_text(tok)}", max(1, len(str(tok)))
+        expected = sorted({_describe_terminal(t) for t in e.expected if not t.startswith("__")})
+        hint = _hint_for(tok, e.expected)
+        if hint is None and expected and len(expected) <= 6:
+            hint = "expected " + ", ".join(expected)
+        span = A.Span(source, line, col, line, col + width, pos, pos + width)
+        return Diagnostic("E0101", msg, span, hint=hint)
+    if isinstance(e, UnexpectedCharacters):
+        ch = source.text[pos] if pos < len(source.text) else ""
+        hint = None
+        if ch == "=":
+            hint = "`=` is not a comparison; use `==`"
+        elif ch in "&|!":
+            hint = "use `and`, `or` and `not`"
+        elif ch == "'":
+            hint = 'strings use double quotes: "..."'
+        return Diagnostic("E0101", f"unexpected character {ch!r}", _point(source, line, col, pos), hint=hint)
+    if isinstance(e, UnexpectedEOF):
+        return Diagnostic("E0101", "unexpected end of file", _point(source, line, col, pos))
+    return Diagnostic("E0101", str(e).splitlines()[0], _point(source, line, col, pos))
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "NAME":
+        return f"name `{tok}`"
+    if tok.type == "STRING":
+        return f"string {tok}"
+    return f"`{tok}`"
+
+
+def _hint_for(tok: Token, expected: set[str]) -> str | None:
+    if str(tok) == "=" and "COMP_OP" in expected:
+        return "`=` is not a comparison; use `==`"
+    if str(tok) in ("&&", "||"):
+        return "use `and` and `or`"
+    if str(tok) == "=" and "EQUAL" not in expected:
+        return "`=` is not a comparison; use `==`"
+    if tok.type == "NAME" and str(tok) in ("elif", "elsif", "then"):
+        return "conditional expressions read `if A then B else C`"
+    if tok.type == "STRING" and "REASON" in expected:
+        return "each clause goes on its own line and starts with a keyword (reason, status, header, ...)"
+    return None
+
+
+# --------------------------------------------------------------------- transform
+
+
+def _span(source: A.Source, meta: Any) -> A.Span:
+    return A.Span(source, meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos)
+
+
+def _tok_span(source: A.Source, tok: Token) -> A.Span:
+    return A.Span(
+        source, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1, tok.start_pos or 0, tok.end_pos or 0
+    )
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
+
+
+def _unquote(source: A.Source, tok: Token, diags: list[Diagnostic]) -> str:
+    body = str(tok)[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = body[i + 1] if i + 1 < len(body) else ""
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+        else:
+            col = (tok.column or 1) + 1 + i
+            pos = (tok.start_pos or 0) + 1 + i
+            diags.append(
+                Diagnostic(
+                    "E0104",
+                    f"invalid escape `\\{nxt}` in string",
+                    A.Span(source, tok.line or 1, col, tok.line or 1, col + 2, pos, pos + 2),
+                    hint='valid escapes are \\n \\t \\r \\" \\\\ \\0 and \\uXXXX; in regular expressions write \\\\d for \\d',
+                )
+            )
+            out.append(nxt)
+            i += 2
+    return "".join(out)
+
+
+def parse_number(text: str) -> int | float:
+    t = text.replace("_", "")
+    mult = 1
+    if t[-1] in _NUMBER_SUFFIX:
+        mult, t = _NUMBER_SUFFIX[t[-1]], t[:-1]
+    if re.fullmatch(r"\d+", t):
+        return int(t) * mult
+    value = float(t) * mult
+    return int(value) if mult != 1 and value.is_integer() else value
+
+
+def parse_duration(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", text)
+    assert m, text
+    return float(m.group(1)) * _DURATION_UNIT[m.group(2)]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer_NonRecursive):
+    def __init__(self, source: A.Source, diags: list[Diagnostic]) -> None:
+        super().__init__()
+        self.source = source
+        self.diags = diags
+
+    def _s(self, meta: Any) -> A.Span:
+        return _span(self.source, meta)
+
+    def _str(self, tok: Token) -> str:
+        return _unquote(self.source, tok, self.diags)
+
+    # ---- declarations
+    def start(self, meta: Any, children: list[Any]) -> Tree:
+        return Tree("start", children)
+
+    def policy_header(self, meta: Any, ch: list[Any]) -> A.PolicyHeader:
+        name_tok, *items = ch
+        return A.PolicyHeader(self._s(meta), self._str(name_tok), _tok_span(self.source, name_tok), meta=items)
+
+    def meta_item(self, meta: Any, ch: list[Any]) -> tuple[str, str, A.Span]:
+        return (str(ch[0]), self._str(ch[1]), self._s(meta))
+
+    def let_decl(self, meta: Any, ch: list[Any]) -> A.Let:
+        return A.Let(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), expr=ch[1])
+
+    def data_decl(self, meta: Any, ch: list[Any]) -> A.Data:
+        name, loader, path = ch
+        return A.Data(
+            self._s(meta),
+            str(name),
+            _tok_span(self.source, name),
+            loader=str(loader),
+            loader_span=_tok_span(self.source, loader),
+            path=self._str(path),
+            path_span=_tok_span(self.source, path),
+        )
+
+    def rule_decl(self, meta: Any, ch: list[Any]) -> A.Rule:
+        return A.Rule(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
+
+    def limit_decl(self, meta: Any, ch: list[Any]) -> A.Limit:
+        return A.Limit(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
+
+    # ---- clauses
+    def effect(self, meta: Any, ch: list[Any]) -> Token:
+        return ch[0]
+
+    def effect_when(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("effect", self._s(meta), [ch[1]], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def effect_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("effect", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def _expr_clause(kind: str):  # type: ignore[misc]
+        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Clause:
+            return A.Clause(kind, self._s(meta), list(ch))
+
+        return build
+
+    unless_clause = _expr_clause("unless")
+    when_clause = _expr_clause("when")
+    key_clause = _expr_clause("key")
+    sum_clause = _expr_clause("sum")
+    distinct_clause = _expr_clause("distinct")
+    usage_clause = _expr_clause("usage")
+    window_clause = _expr_clause("window")
+    max_clause = _expr_clause("max")
+    count_clause = _expr_clause("count")
+    shadow_clause = _expr_clause("shadow")
+
+    def reason_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("reason", self._s(meta), [], self._str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def status_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("status", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def retry_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("retry_after", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def header_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("header", self._s(meta), [ch[1]], self._str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def record_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("record", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def on_error_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("on_error", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    # ---- expressions
+    def int_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), parse_number(str(ch[0])), "int")
+
+    def float_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        v = parse_number(str(ch[0]))
+        return A.Literal(self._s(meta), v, "int" if isinstance(v, int) else "float")
+
+    def duration_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), parse_duration(str(ch[0])), "duration")
+
+    def bad_number(self, meta: Any, ch: list[Any]) -> A.Invalid:
+        text = str(ch[0])
+        m = re.match(r"[\d_.]+(.*)", text)
+        suffix = m.group(1) if m else text
+        return A.Invalid(
+            self._s(meta),
+            f"`{text}` is not a number or a duration: unknown unit `{suffix}`",
+            hint="durations take ms, s, m, h, d or w (e.g. 30s, 5m, 1d); numbers take k, M or G (e.g. 10k, 2M)",
+        )
+
+    def string_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), self._str(ch[0]), "string")
+
+    def raw_string_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        # r"..." takes backslashes literally: the natural way to write a regex.
+        return A.Literal(self._s(meta), str(ch[0])[2:-1], "string")
+
+    def unterminated_string(self, meta: Any, ch: list[Any]) -> A.Invalid:
+        return A.Invalid(
+            self._s(meta), "unterminated string", hint='close the string with `"` on the same line', code="E0103"
+        )
+
+    def true_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), True, "bool")
+
+    def false_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), False, "bool")
+
+    def null_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
+        return A.Literal(self._s(meta), None, "null")
+
+    def name(self, meta: Any, ch: list[Any]) -> A.Name:
+        return A.Name(self._s(meta), str(ch[0]))
+
+    def attr(self, meta: Any, ch: list[Any]) -> A.Attr:
+        return A.Attr(self._s(meta), ch[0], str(ch[1]))
+
+    def index(self, meta: Any, ch: list[Any]) -> A.Index:
+        return A.Index(self._s(meta), ch[0], ch[1])
+
+    def call(self, meta: Any, ch: list[Any]) -> A.Call:
+        name, *args = ch
+        return A.Call(self._s(meta), str(name), [a for a in args if a is not None], _tok_span(self.source, name))
+
+    def neg(self, meta: Any, ch: list[Any]) -> A.Expr:
+        operand = ch[0]
+        if isinstance(operand, A.Literal) and operand.kind in ("int", "float"):
+            return A.Literal(self._s(meta), -operand.value, operand.kind)
+        return A.Unary(self._s(meta), "-", operand)
+
+    def not_op(self, meta: Any, ch: list[Any]) -> A.Unary:
+        return A.Unary(self._s(meta), "not", ch[0])
+
+    def _bin(op: str | None):  # type: ignore[misc]
+        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Binary:
+            if op is None:
+                left, tok, right = ch
+                return A.Binary(self._s(meta), str(tok), left, right)
+            left, right = ch
+            return A.Binary(self._s(meta), op, left, right)
+
+        return build
+
+    compare = _bin(None)
+    arith = _bin(None)
+    or_op = _bin("or")
+    and_op = _bin("and")
+    coalesce_op = _bin("??")
+    in_op = _bin("in")
+    not_in_op = _bin("not in")
+    matches_op = _bin("matches")
+
+    def cond(self, meta: Any, ch: list[Any]) -> A.Cond:
+        return A.Cond(self._s(meta), ch[0], ch[1], ch[2])
+
+    def tuple_lit(self, meta: Any, ch: list[Any]) -> A.TupleLit:
+        return A.TupleLit(self._s(meta), list(ch))
+
+    def list_lit(self, meta: Any, ch: list[Any]) -> A.ListLit:
+        return A.ListLit(self._s(meta), [c for c in ch if c is not None])
+
+    def map_entry(self, meta: Any, ch: list[Any]) -> tuple[A.Expr, A.Expr]:
+        return (ch[0], ch[1])
+
+    def map_lit(self, meta: Any, ch: list[Any]) -> A.MapLit:
+        return A.MapLit(self._s(meta), [c for c in ch if c is not None])
+
+
+# ----------------------------------------------------------------------- comments
+
+
+def _attach_comments(module: A.Module, comments: list[A.Comment]) -> None:
+    """Give each comment to the declaration or clause it precedes, or trails on
+    the same line; what is left before a closing brace stays in that block."""
+    comments = [c for c in comments if c.text.startswith("#")]
+    if not comments:
+        return
+    # Targets in source order: (start line, end line, node, container-end line)
+    targets: list[tuple[int, int, Any]] = []
+    blocks: list[tuple[int, int, Any]] = []
+    for d in module.decls:
+        targets.append((d.span.line, _header_end(d), d))
+        if isinstance(d, (A.Block, A.PolicyHeader)):
+            blocks.append((d.span.line, d.span.end_line, d))
+        if isinstance(d, A.Block):
+            for c in d.clauses:
+                targets.append((c.span.line, c.span.end_line, c))
+    targets.sort(key=lambda t: (t[0], 0 if isinstance(t[2], A.Decl) else 1))
+    for com in comments:
+        trailing = next((t for t in targets if t[1] == com.line and t[0] <= com.line), None)
+        if trailing is not None and trailing[2].trailing is None and _is_last_on_line(trailing, targets, com.line):
+            trailing[2].trailing = com
+            continue
+        following = next((t for t in targets if t[0] > com.line), None)
+        enclosing = next((b for b in blocks if b[0] < com.line < b[1]), None)
+        if enclosing is not None and (following is None or following[0] > enclosing[1]):
+            enclosing[2].end_comments.append(com)
+        elif following is not None:
+            following[2].comments.append(com)
+        else:
+            module.end_comments.append(com)
+
+
+def _header_end(d: A.Decl) -> int:
+    # A block's own trailing comment sits on its opening line.
+    return d.span.line if isinstance(d, (A.Block, A.PolicyHeader)) else d.span.end_line
+
+
+def _is_last_on_line(target: tuple[int, int, Any], targets: list[tuple[int, int, Any]], line: int) -> bool:
+    same = [t for t in targets if t[1] == line and t[0] <= line]
+    return target is same[-1]
