@@ -1,0 +1,1 @@
+"""The gRPC side of policy-engine: wire conversions, the Envoy mapping, servicers."""

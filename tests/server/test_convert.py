@@ -1,0 +1,188 @@
+"""dict <-> policyengine.v1 conversions: what goes out comes back, nulls included."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from policy_engine.context import RequestContext
+from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
+from policy_engine.server.convert import (
+    ConversionError,
+    check_request_to_context,
+    check_request_to_model,
+    check_response_to_dict,
+    context_to_check_request,
+    decision_to_check_response,
+    policy_info_from_proto,
+    policy_info_to_proto,
+    usage_from_proto,
+    usage_to_proto,
+)
+
+DESIGN_EXAMPLE: dict[str, Any] = {
+    "request": {"id": "r-1", "ts": 1764300000.0, "model": "frontier-large",
+                "prompt": "text or the concatenated messages", "max_tokens": 1024, "prompt_tokens": 312},
+    "account": {"id": "acct-42", "org": "org-7", "age_days": 120, "verification": "kyc", "tier": "pro",
+                "payment_fingerprint": "pf-9a1", "labels": ["partner"]},
+    "api_key": {"id": "key-1", "scopes": ["inference"]},
+    "client": {"ip": "203.0.113.9", "country": "US", "asn": 64500, "user_agent": "sdk/1.2"},
+    "usage": {"prompt_tokens": 312, "completion_tokens": 845},
+}
+
+
+def roundtrip(ctx: dict[str, Any]) -> dict[str, Any]:
+    wire = context_to_check_request(ctx).SerializeToString()
+    return check_request_to_context(pb.CheckRequest.FromString(wire))
+
+
+def test_design_example_round_trips_through_the_wire() -> None:
+    assert roundtrip(DESIGN_EXAMPLE) == RequestContext.model_validate(DESIGN_EXAMPLE).model_dump()
+    assert roundtrip(DESIGN_EXAMPLE)["account"]["labels"] == ["partner"]
+
+
+def test_empty_values_differ_from_null() -> None:
+    ctx = {"request": {"prompt": "", "max_tokens": 0}, "account": {"labels": []}, "api_key": {"scopes": None}}
+    back = roundtrip(ctx)
+    assert back["request"]["prompt"] == "" and back["request"]["max_tokens"] == 0
+    assert back["request"]["model"] is None and back["request"]["prompt_tokens"] is None
+    assert back["account"]["labels"] == [] and back["api_key"]["scopes"] is None
+    assert back["usage"] is None
+
+
+def test_usage_present_but_empty_is_not_null() -> None:
+    assert roundtrip({"usage": {}})["usage"] == {"prompt_tokens": None, "completion_tokens": None}
+    assert roundtrip({})["usage"] is None
+
+
+def test_explain_flag_is_carried() -> None:
+    assert context_to_check_request({}, explain=True).explain is True
+
+
+def test_model_in_model_out() -> None:
+    model = RequestContext.model_validate(DESIGN_EXAMPLE)
+    assert check_request_to_model(context_to_check_request(model)) == model
+
+
+def test_invalid_context_is_rejected_before_the_wire() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        context_to_check_request({"account": {"idd": "x"}})
+    with pytest.raises(ValidationError):
+        context_to_check_request({"request": {"max_tokens": -1}})
+
+
+def test_bad_values_on_the_wire_are_rejected_when_read() -> None:
+    req = pb.CheckRequest(account=pb.Account(verification="passport"))
+    with pytest.raises(ValidationError, match="verification"):
+        check_request_to_model(req)
+
+
+def test_usage_helpers() -> None:
+    assert usage_from_proto(usage_to_proto(10, None)) == {"prompt_tokens": 10, "completion_tokens": None}
+    with pytest.raises(ConversionError, match="completion_tokens"):
+        usage_to_proto(1, -5)
+
+
+# A property: any context the schema accepts survives dict -> proto -> dict.
+_text = st.one_of(st.none(), st.text(max_size=20))
+_count = st.one_of(st.none(), st.integers(min_value=0, max_value=2**63))
+_float = st.one_of(st.none(), st.floats(min_value=0, max_value=1e12, allow_nan=False))
+_labels = st.one_of(st.none(), st.lists(st.text(max_size=8), max_size=4))
+contexts = st.fixed_dictionaries({
+    "request": st.fixed_dictionaries({"id": _text, "ts": _float, "model": _text, "prompt": _text,
+                                      "max_tokens": _count, "prompt_tokens": _count}),
+    "account": st.fixed_dictionaries({"id": _text, "org": _text, "age_days": _float,
+                                      "verification": st.sampled_from([None, "none", "email", "phone", "kyc"]),
+                                      "tier": _text, "payment_fingerprint": _text, "labels": _labels}),
+    "api_key": st.fixed_dictionaries({"id": _text, "scopes": _labels}),
+    "client": st.fixed_dictionaries({"ip": _text, "country": _text,
+                                     "asn": st.one_of(st.none(), st.integers(0, 2**32 - 1)), "user_agent": _text}),
+    "usage": st.one_of(st.none(), st.fixed_dictionaries({"prompt_tokens": _count, "completion_tokens": _count})),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(contexts)
+def test_any_valid_context_round_trips(ctx: dict[str, Any]) -> None:
+    assert roundtrip(ctx) == RequestContext.model_validate(ctx).model_dump()
+
+
+# --- decisions -------------------------------------------------------------
+
+
+class Effect(enum.Enum):
+    ALLOW = "allow"
+    THROTTLE = "throttle"
+
+
+@dataclass
+class FakeLimit:  # the attribute names the engine is expected to use
+    id: str
+    key: str
+    used: float
+    max: float
+    remaining: float
+    reset_seconds: float
+    over: bool
+
+
+@dataclass
+class DecisionObj:
+    effect: Effect
+    reason: str
+    rule_ids: list[str]
+    limits: list[FakeLimit]
+    headers: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+    trace: dict[str, Any] | None = None
+
+
+def test_decision_dict_to_response_and_back() -> None:
+    decision = {
+        "effect": "deny", "reason": "too many distinct accounts per template", "rule_ids": ["campaign_template"],
+        "flags": ["cot_probe"], "headers": {"x-policy": "1"}, "policy_version": "abc123", "request_id": "r-1",
+        "limits": [{"limit_id": "accts_per_template", "key": "tmpl-9", "used": 51, "max": 50,
+                    "remaining": 0, "reset_seconds": 1800, "over": True}],
+        "shadow": [{"rule_id": "new_rule", "effect": "throttle", "reason": "r"}, "bare_rule"],
+        "explanation": {"rules": [{"id": "campaign_template", "matched": True}]},
+    }
+    wire = decision_to_check_response(decision, explain=True).SerializeToString()
+    out = check_response_to_dict(pb.CheckResponse.FromString(wire))
+    assert out["effect"] == "deny" and out["http_status"] == 403
+    assert out["rule_ids"] == ["campaign_template"] and out["flags"] == ["cot_probe"]
+    assert out["limits"] == [{"limit_id": "accts_per_template", "key": "tmpl-9", "used": 51.0, "max": 50.0,
+                              "remaining": 0.0, "reset_seconds": 1800.0, "over": True}]
+    assert out["shadow_matches"] == [{"rule_id": "new_rule", "effect": "throttle", "reason": "r"},
+                                     {"rule_id": "bare_rule", "effect": "allow", "reason": ""}]
+    assert out["explanation"] == decision["explanation"]
+    assert out["policy_version"] == "abc123" and out["request_id"] == "r-1" and out["headers"] == {"x-policy": "1"}
+
+
+def test_decision_object_with_enum_effect() -> None:
+    d = DecisionObj(effect=Effect.THROTTLE, reason="rpm", rule_ids=["rpm"], retry_after=12.5,
+                    limits=[FakeLimit("rpm", "acct-1", 61, 60, 0, 12.5, True)], trace={"x": 1})
+    resp = decision_to_check_response(d)
+    assert resp.effect == pb.EFFECT_THROTTLE and resp.http_status == 429
+    assert resp.retry_after_seconds == 12.5 and resp.limits[0].limit_id == "rpm"
+    assert not resp.HasField("explanation_json"), "the trace is only sent when asked for"
+    assert json.loads(decision_to_check_response(d, explain=True).explanation_json) == {"x": 1}
+
+
+def test_unknown_effect_is_an_error() -> None:
+    with pytest.raises(ConversionError, match="effect"):
+        decision_to_check_response({"effect": "maybe"})
+
+
+def test_policy_info_round_trip() -> None:
+    info = {"version": "h1", "files": ["a.policy"], "rule_ids": ["r1"], "limit_ids": ["l1"],
+            "loaded_at": 1764300000.25, "last_reload_error": "b.policy:3:1: parse error"}
+    assert policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
+    assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
