@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from policy_engine.client import AsyncPolicyClient, PolicyClient
 from policy_engine.context import RequestContext
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
+from policy_engine.proto.policyengine.v1 import policy_pb2_grpc
 from policy_engine.server.convert import (
     ConversionError,
     check_request_to_context,
@@ -186,3 +191,75 @@ def test_policy_info_round_trip() -> None:
             "loaded_at": 1764300000.25, "last_reload_error": "b.policy:3:1: parse error"}
     assert policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
     assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
+
+
+# --- the clients, over a real gRPC channel -----------------------------------
+# The servicer below is a test harness (the real server comes with the engine):
+# it answers from what it received, so the assertions see the client's wire
+# encoding and its decoding of responses, both through `convert`.
+
+
+class EchoServicer(policy_pb2_grpc.PolicyServiceServicer):
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, dict[str, int | None]]] = []
+
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
+        ctx = check_request_to_model(request)
+        effect = "deny" if ctx.account.verification == "none" else "allow"
+        return decision_to_check_response(
+            {"effect": effect, "reason": f"account {ctx.account.id}", "request_id": ctx.request.id,
+             "flags": sorted(ctx.account.labels or []), "explanation": {"echo": check_request_to_context(request)}},
+            explain=request.explain,
+        )
+
+    def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
+        self.reports.append((request.request_id, usage_from_proto(request.usage)))
+        return pb.ReportResponse(applied=request.request_id == "r-1")
+
+    def GetPolicy(self, request: pb.GetPolicyRequest, context: grpc.ServicerContext) -> pb.GetPolicyResponse:
+        return policy_info_to_proto({"version": "v1", "files": ["base.policy"], "loaded_at": 5.5})
+
+
+@pytest.fixture()
+def echo_server() -> Any:
+    servicer = EchoServicer()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    policy_pb2_grpc.add_PolicyServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", servicer
+    server.stop(None)
+
+
+def test_sync_client(echo_server: Any) -> None:
+    target, servicer = echo_server
+    with PolicyClient(target, timeout=5) as client:
+        res = client.check(DESIGN_EXAMPLE, explain=True)
+        assert res.effect == "allow" and res.allowed and res.http_status == 200
+        assert res.reason == "account acct-42" and res.request_id == "r-1" and res.flags == ["partner"]
+        assert res.explanation == {"echo": RequestContext.model_validate(DESIGN_EXAMPLE).model_dump()}
+        denied = client.check({"account": {"id": "a", "verification": "none"}})
+        assert denied.effect == "deny" and denied.http_status == 403 and denied.explanation is None
+        assert client.report("r-1", prompt_tokens=300, completion_tokens=None) is True
+        assert client.report("r-unknown", completion_tokens=7) is False
+        info = client.get_policy()
+        assert info.version == "v1" and info.files == ["base.policy"] and info.loaded_at == 5.5
+        assert info.last_reload_error is None
+        with pytest.raises(ValidationError):
+            client.check({"acount": {}})
+    assert servicer.reports == [("r-1", {"prompt_tokens": 300, "completion_tokens": None}),
+                                ("r-unknown", {"prompt_tokens": None, "completion_tokens": 7})]
+
+
+def test_async_client(echo_server: Any) -> None:
+    target, servicer = echo_server
+
+    async def run() -> None:
+        async with AsyncPolicyClient(target, timeout=5) as client:
+            res = await client.check({"request": {"id": "r-1"}, "account": {"labels": ["b", "a"]}})
+            assert res.effect == "allow" and res.flags == ["a", "b"] and res.request_id == "r-1"
+            assert await client.report("r-1", 1, 2) is True
+            assert (await client.get_policy()).version == "v1"
+
+    asyncio.run(run())
+    assert servicer.reports == [("r-1", {"prompt_tokens": 1, "completion_tokens": 2})]

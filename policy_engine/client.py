@@ -1,0 +1,156 @@
+"""Small sync and async clients for policyengine.v1.PolicyService.
+
+    with PolicyClient("127.0.0.1:50051") as pe:
+        result = pe.check({"account": {"id": "acct-42"}, "request": {"model": "m"}})
+        if result.effect in ("deny", "throttle"):
+            ...  # answer result.http_status with result.headers
+        pe.report(result.request_id, prompt_tokens=312, completion_tokens=845)
+
+The context is validated locally (pydantic) before anything is sent, so a
+typo in a field name fails here with the JSON path at fault. gRPC errors
+(UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_ARGUMENT) surface as grpc.RpcError;
+whether to fail open is the caller's policy, not the client's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from policy_engine.context import RequestContext
+from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
+from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
+from policy_engine.server.convert import (
+    check_response_to_dict,
+    context_to_check_request,
+    policy_info_from_proto,
+    usage_to_proto,
+)
+
+DEFAULT_TIMEOUT = 1.0  # seconds; a check sits on the request path
+
+
+@dataclass(frozen=True)
+class LimitStateResult:
+    limit_id: str
+    key: str
+    used: float
+    max: float
+    remaining: float
+    reset_seconds: float
+    over: bool
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    effect: str  # "allow" | "deny" | "throttle" | "flag"
+    http_status: int
+    reason: str
+    rule_ids: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    limits: list[LimitStateResult] = field(default_factory=list)
+    shadow_matches: list[dict[str, str]] = field(default_factory=list)
+    policy_version: str = ""
+    request_id: str = ""
+    retry_after_seconds: float = 0.0
+    explanation: Any = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect in ("allow", "flag")
+
+    @classmethod
+    def from_proto(cls, resp: pb.CheckResponse) -> "CheckResult":
+        d = check_response_to_dict(resp)
+        d["limits"] = [LimitStateResult(**lim) for lim in d["limits"]]
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    version: str
+    files: list[str]
+    rule_ids: list[str]
+    limit_ids: list[str]
+    loaded_at: float | None
+    last_reload_error: str | None
+
+    @classmethod
+    def from_proto(cls, resp: pb.GetPolicyResponse) -> "PolicyInfo":
+        return cls(**policy_info_from_proto(resp))
+
+
+ContextLike = Mapping[str, Any] | RequestContext
+
+
+class PolicyClient:
+    """Blocking client; owns its channel unless one is passed in."""
+
+    def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT, channel: grpc.Channel | None = None) -> None:
+        self._own = channel is None
+        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        self._stub = pb_grpc.PolicyServiceStub(self._channel)
+        self.timeout = timeout
+
+    def check(self, context: ContextLike, explain: bool = False, *, timeout: float | None = None) -> CheckResult:
+        req = context_to_check_request(context, explain=explain)
+        return CheckResult.from_proto(self._stub.Check(req, timeout=timeout or self.timeout))
+
+    def report(self, request_id: str, prompt_tokens: int | None = None, completion_tokens: int | None = None,
+               *, timeout: float | None = None) -> bool:
+        """Reconcile a request's real token usage; False when the server does not know the id."""
+        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
+        return self._stub.Report(req, timeout=timeout or self.timeout).applied
+
+    def get_policy(self, *, timeout: float | None = None) -> PolicyInfo:
+        return PolicyInfo.from_proto(self._stub.GetPolicy(pb.GetPolicyRequest(), timeout=timeout or self.timeout))
+
+    def close(self) -> None:
+        if self._own:
+            self._channel.close()
+
+    def __enter__(self) -> "PolicyClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncPolicyClient:
+    """asyncio client (grpc.aio); create it inside a running event loop."""
+
+    def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 channel: grpc.aio.Channel | None = None) -> None:
+        self._own = channel is None
+        self._channel = channel if channel is not None else grpc.aio.insecure_channel(target)
+        self._stub = pb_grpc.PolicyServiceStub(self._channel)
+        self.timeout = timeout
+
+    async def check(self, context: ContextLike, explain: bool = False, *,
+                    timeout: float | None = None) -> CheckResult:
+        req = context_to_check_request(context, explain=explain)
+        return CheckResult.from_proto(await self._stub.Check(req, timeout=timeout or self.timeout))
+
+    async def report(self, request_id: str, prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                     *, timeout: float | None = None) -> bool:
+        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
+        return (await self._stub.Report(req, timeout=timeout or self.timeout)).applied
+
+    async def get_policy(self, *, timeout: float | None = None) -> PolicyInfo:
+        resp = await self._stub.GetPolicy(pb.GetPolicyRequest(), timeout=timeout or self.timeout)
+        return PolicyInfo.from_proto(resp)
+
+    async def close(self) -> None:
+        if self._own:
+            await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncPolicyClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
