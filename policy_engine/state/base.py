@@ -10,8 +10,11 @@ tests/engine/test_store_contract.py.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
+
+import xxhash
 
 
 class Kind(enum.Enum):
@@ -103,3 +106,60 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- Window arithmetic -------------------------------------------------------
+# The one Python copy of the math every store shares. lua/acquire.lua and
+# lua/adjust.lua mirror it expression by expression (same operations in the same
+# order on IEEE doubles), so memory and Redis give bit-identical answers; see
+# docs/limits.md for the semantics and the error bounds.
+
+SKETCH_K = 1024          # DISTINCT: exact up to K members per bucket, then K smallest hashes (KMV)
+HASH_BITS = 52           # member hashes are 52-bit so that they are exact in a double (Lua, Redis scores)
+HASH_SPACE = float(1 << HASH_BITS)
+
+
+def bucket_of(now: float, window: float) -> int:
+    """Index of the fixed bucket (of width `window`) that holds `now`."""
+    return math.floor(now / window)
+
+
+def elapsed_fraction(now: float, window: float, bucket: int) -> float:
+    """How far `now` is into its bucket, in [0, 1)."""
+    return (now - bucket * window) / window
+
+
+def usage(cur: float, prev: float, frac: float) -> float:
+    """Sliding-window estimate: the current bucket plus the part of the previous
+    bucket that the window still overlaps, assuming it was spread evenly."""
+    return cur + prev * (1.0 - frac)
+
+
+def reset_after(cur: float, prev: float, frac: float, window: float, allowed: float) -> float:
+    """Seconds until usage(cur, prev) falls to `allowed` if no other traffic arrives.
+
+    When `allowed` < 0 (the request is larger than the maximum) it never fits:
+    the answer is then the time until the window is empty."""
+    if cur + prev * (1.0 - frac) <= allowed:
+        return 0.0
+    if cur <= allowed:  # the previous bucket slides out far enough within this bucket
+        return (1.0 - (allowed - cur) / prev - frac) * window
+    if cur <= 0.0:
+        return (1.0 - frac) * window
+    g = 1.0 - allowed / cur  # fraction of the next bucket after which cur has slid out enough
+    if g > 1.0:
+        g = 1.0
+    return (1.0 - frac + g) * window
+
+
+def sketch_estimate(size: int, saturated: bool, kth: int) -> float:
+    """Distinct count of a bucket sketch: exact while it never dropped a hash,
+    else the KMV estimate (K-1)/U_K with U_K the K-th smallest hash in (0, 1]."""
+    if not saturated:
+        return float(size)
+    return (SKETCH_K - 1) * HASH_SPACE / (kth + 1)
+
+
+def member_hash(member: str) -> int:
+    """The 52-bit hash under which a DISTINCT member is stored (xxh64, top bits)."""
+    return xxhash.xxh64_intdigest(member.encode("utf-8", "surrogatepass")) >> (64 - HASH_BITS)

@@ -1,0 +1,181 @@
+-- Check and commit the hits of one request that live in one slot, atomically.
+-- Mirrors policy_engine/state/base.py (window math) and memory.py (decisions)
+-- expression by expression: change both together (test_store_equivalence.py).
+--
+-- KEYS, per hit: COUNT/SUM one hash {b, c, p}; DISTINCT a meta hash {b, cs, us},
+--   the current bucket's sketch and the union sketch (sorted sets scored by hash).
+-- ARGV: now, admitted (1/0), K, then 7 per hit:
+--   kind (c|s|d), window, maximum, amount, member hash (decimal), attempts (1/0), enforce (1/0)
+-- Returns, per hit: {used_if_committed, used_if_not, reset_if_committed, reset_if_not,
+--   over, committed, bucket, added_cur, added_union}; numbers as %.17g strings.
+
+local now = tonumber(ARGV[1])
+local admitted = ARGV[2] == '1'
+local K = tonumber(ARGV[3])
+local TWO52 = 4503599627370496.0
+
+local function fmt(x) return string.format('%.17g', x) end
+
+local function usage(cur, prev, frac)
+  return cur + prev * (1.0 - frac)
+end
+
+local function reset_after(cur, prev, frac, window, allowed)
+  if cur + prev * (1.0 - frac) <= allowed then return 0.0 end
+  if cur <= allowed then return (1.0 - (allowed - cur) / prev - frac) * window end
+  if cur <= 0.0 then return (1.0 - frac) * window end
+  local g = 1.0 - allowed / cur
+  if g > 1.0 then g = 1.0 end
+  return (1.0 - frac + g) * window
+end
+
+local function sketch_estimate(size, sat, kth)
+  if not sat then return size end
+  return (K - 1) * TWO52 / (kth + 1)
+end
+
+local function score_at(key, rank)
+  local r = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+  return tonumber(r[2])
+end
+
+-- key == false is an empty sketch
+local function sk_est(key, sat)
+  local n = 0
+  if key then n = redis.call('ZCARD', key) end
+  if n == 0 then return sketch_estimate(0, sat, 0) end
+  return sketch_estimate(n, sat, score_at(key, -1))
+end
+
+local function sk_after(key, sat, h, hs)
+  local n = 0
+  if key then n = redis.call('ZCARD', key) end
+  if n > 0 and redis.call('ZSCORE', key, hs) then
+    return sketch_estimate(n, sat, score_at(key, -1))
+  end
+  if n < K then
+    local kth = h
+    if n > 0 then kth = math.max(h, score_at(key, -1)) end
+    return sketch_estimate(n + 1, sat, kth)
+  end
+  local kth = score_at(key, -1)
+  if h > kth then return sketch_estimate(n, true, kth) end
+  return sketch_estimate(n, true, math.max(h, score_at(key, -2)))
+end
+
+-- returns dropped, added
+local function sk_insert(key, h, hs)
+  if redis.call('ZSCORE', key, hs) then return false, false end
+  local n = redis.call('ZCARD', key)
+  if n < K then
+    redis.call('ZADD', key, h, hs)
+    return false, true
+  end
+  if h > score_at(key, -1) then return true, false end
+  redis.call('ZADD', key, h, hs)
+  redis.call('ZPOPMAX', key)
+  return true, true
+end
+
+local plans = {}
+local blocked = false
+local ki = 1
+local n = (#ARGV - 3) / 7
+for i = 1, n do
+  local a = 3 + (i - 1) * 7
+  local p = {kind = ARGV[a + 1], w = tonumber(ARGV[a + 2]), max = tonumber(ARGV[a + 3]),
+             amount = tonumber(ARGV[a + 4]), hs = ARGV[a + 5],
+             attempts = ARGV[a + 6] == '1', enforce = ARGV[a + 7] == '1'}
+  local w = p.w
+  local b = math.floor(now / w)
+  local frac = (now - b * w) / w
+  if p.kind == 'd' then
+    p.mk, p.ck, p.uk = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
+    ki = ki + 3
+    p.h = tonumber(p.hs)
+    local m = redis.call('HMGET', p.mk, 'b', 'cs', 'us')
+    local sb = tonumber(m[1])
+    if sb and sb > b then b = sb; frac = 0.0 end  -- time went backwards: stay in the stored bucket
+    local c, cs, u, us
+    if not sb or sb < b - 1 then
+      c, cs, u, us = false, false, false, false
+    elseif sb == b then
+      c, cs, u, us = p.ck, m[2] == '1', p.uk, m[3] == '1'
+    else
+      c, cs, u, us = false, false, p.ck, m[2] == '1'
+    end
+    p.sb, p.scs = sb, m[2] == '1'
+    local cn = sk_est(c, cs)
+    local un = sk_est(u, us)
+    p.before = usage(cn, math.max(0.0, un - cn), frac)
+    p.reset_before = reset_after(cn, math.max(0.0, un - cn), frac, w, p.max - 1.0)
+    local ca = sk_after(c, cs, p.h, p.hs)
+    p.after = usage(ca, math.max(0.0, sk_after(u, us, p.h, p.hs) - ca), frac)
+  else
+    p.key = KEYS[ki]
+    ki = ki + 1
+    local m = redis.call('HMGET', p.key, 'b', 'c', 'p')
+    local sb = tonumber(m[1])
+    if sb and sb > b then b = sb; frac = 0.0 end
+    local cur, prev
+    if not sb or sb < b - 1 then
+      cur, prev = 0.0, 0.0
+    elseif sb == b then
+      cur, prev = tonumber(m[2]), tonumber(m[3])
+    else
+      cur, prev = 0.0, tonumber(m[2])
+    end
+    p.cur, p.prev = cur, prev
+    p.before = usage(cur, prev, frac)
+    p.after = usage(cur + p.amount, prev, frac)
+    p.reset_before = reset_after(cur, prev, frac, w, p.max - p.amount)
+  end
+  p.b, p.frac = b, frac
+  p.over = p.after > p.max
+  if p.enforce and p.over then blocked = true end
+  plans[i] = p
+end
+
+local out = {}
+for i = 1, n do
+  local p = plans[i]
+  local commit = p.attempts or (admitted and not blocked)
+  local reset_after_commit = p.reset_before
+  local added_c, added_u = 0, 0
+  if commit then
+    local ttl = math.ceil(((p.b + 2) * p.w - now) * 1000) + 1000
+    if p.kind == 'd' then
+      local cs, us
+      if p.sb == p.b then
+        cs, us = p.scs, redis.call('HGET', p.mk, 'us') == '1'
+      elseif p.sb == p.b - 1 then  -- roll: the current sketch becomes the union sketch
+        redis.call('DEL', p.uk)
+        if redis.call('EXISTS', p.ck) == 1 then redis.call('RENAME', p.ck, p.uk) end
+        cs, us = false, p.scs
+      else
+        redis.call('DEL', p.ck, p.uk)
+        cs, us = false, false
+      end
+      local dropped, added = sk_insert(p.ck, p.h, p.hs)
+      cs = cs or dropped
+      if added then added_c = 1 end
+      dropped, added = sk_insert(p.uk, p.h, p.hs)
+      us = us or dropped
+      if added then added_u = 1 end
+      redis.call('HSET', p.mk, 'b', fmt(p.b), 'cs', cs and '1' or '0', 'us', us and '1' or '0')
+      redis.call('PEXPIRE', p.mk, ttl)
+      redis.call('PEXPIRE', p.ck, ttl)
+      redis.call('PEXPIRE', p.uk, ttl)
+      local cn = sk_est(p.ck, cs)
+      reset_after_commit = reset_after(cn, math.max(0.0, sk_est(p.uk, us) - cn), p.frac, p.w, p.max - 1.0)
+    else
+      local cur = p.cur + p.amount
+      redis.call('HSET', p.key, 'b', fmt(p.b), 'c', fmt(cur), 'p', fmt(p.prev))
+      redis.call('PEXPIRE', p.key, ttl)
+      reset_after_commit = reset_after(cur, p.prev, p.frac, p.w, p.max - p.amount)
+    end
+  end
+  out[i] = {fmt(p.after), fmt(p.before), fmt(reset_after_commit), fmt(p.reset_before),
+            p.over and 1 or 0, commit and 1 or 0, fmt(p.b), added_c, added_u}
+end
+return out

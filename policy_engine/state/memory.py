@@ -1,0 +1,274 @@
+"""The embedded limit store: everything in one process, bounded, synchronous inside.
+
+Semantics: docs/limits.md. The window math lives in base.py and is shared with
+the Redis store's Lua scripts, so both stores answer identically.
+
+`acquire_sync` is atomic with respect to other calls on the same store (it never
+awaits and the engine calls it from one event loop), so a request is checked
+against every hit first and charged afterwards: a refused request needs no
+refund here.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import OrderedDict
+from typing import Sequence
+
+from .base import (
+    SKETCH_K,
+    Hit,
+    HitResult,
+    Kind,
+    LimitSpec,
+    Record,
+    bucket_of,
+    member_hash,
+    reset_after,
+    sketch_estimate,
+    usage,
+)
+
+_SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
+
+
+class _Counter:
+    """COUNT/SUM state of one key: bucket index, current and previous bucket totals."""
+
+    __slots__ = ("b", "c", "p")
+
+    def __init__(self, b: int, c: float, p: float) -> None:
+        self.b = b
+        self.c = c
+        self.p = p
+
+
+class _Distinct:
+    """DISTINCT state of one key: the current bucket's sketch and the sketch of
+    (previous bucket ∪ current bucket), each a sorted list of hashes + saturated flag."""
+
+    __slots__ = ("b", "c", "cs", "u", "us")
+
+    def __init__(self, b: int) -> None:
+        self.b = b
+        self.c: list[int] = []
+        self.cs = False
+        self.u: list[int] = []
+        self.us = False
+
+
+def _est(sk: list[int], sat: bool) -> float:
+    return sketch_estimate(len(sk), sat, sk[-1] if sk else 0)
+
+
+def _est_after(sk: list[int], sat: bool, h: int) -> float:
+    """The sketch's estimate if `h` were inserted (mirrors sk_after in acquire.lua)."""
+    n = len(sk)
+    i = bisect_left(sk, h)
+    if i < n and sk[i] == h:
+        return sketch_estimate(n, sat, sk[-1])
+    if n < SKETCH_K:
+        return sketch_estimate(n + 1, sat, max(h, sk[-1]) if n else h)
+    kth = sk[-1]
+    if h > kth:
+        return sketch_estimate(n, True, kth)
+    return sketch_estimate(n, True, max(h, sk[-2]))
+
+
+def _insert(sk: list[int], h: int) -> tuple[bool, bool]:
+    """Insert `h`, keeping the K smallest. Returns (dropped_something, added)."""
+    n = len(sk)
+    i = bisect_left(sk, h)
+    if i < n and sk[i] == h:
+        return False, False
+    if n < SKETCH_K:
+        sk.insert(i, h)
+        return False, True
+    if h > sk[-1]:
+        return True, False
+    sk.insert(i, h)
+    sk.pop()
+    return True, True
+
+
+class MemoryStore:
+    """In-process limit store, bounded to `max_keys` tracked (limit, key) pairs.
+
+    A flood of new keys evicts the least recently charged ones (their counts are
+    forgotten: documented as the price of the bound). Receipts for `reconcile`
+    are bounded by `max_receipts` the same way and expire after two windows.
+    """
+
+    def __init__(self, max_keys: int = 3_000_000, max_receipts: int = 200_000) -> None:
+        if max_keys < 1 or max_receipts < 1:
+            raise ValueError(f"MemoryStore: max_keys and max_receipts must be >= 1, got {max_keys}, {max_receipts}")
+        self.max_keys = max_keys
+        self.max_receipts = max_receipts
+        self._keys: OrderedDict[str, _Counter | _Distinct] = OrderedDict()
+        # request id -> (expires at, [(limit id, state key, window, bucket, estimate)])
+        self._receipts: OrderedDict[str, tuple[float, list[tuple[str, str, float, int, float]]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    # -- the request path ---------------------------------------------------
+
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
+        plans = [self._plan(h, now) for h in hits]
+        blocked = False
+        for h, p in zip(hits, plans):
+            if h.enforce and p[-1]:
+                blocked = True
+                break
+        commit_admitted = admitted and not blocked
+        results: list[HitResult] = []
+        charges: list[tuple[str, str, float, int, float]] = []
+        for h, p in zip(hits, plans):
+            commit = commit_admitted or h.spec.record is Record.ATTEMPTS
+            if h.spec.kind is Kind.DISTINCT:
+                results.append(self._finish_distinct(h, p, commit))
+            else:
+                results.append(self._finish_counter(h, p, commit))
+                if commit and h.spec.kind is Kind.SUM and request_id is not None:
+                    charges.append((h.spec.id, p[0], h.spec.window, p[2], h.amount))
+        if charges:
+            self._remember(request_id, charges, now)  # type: ignore[arg-type]
+        return results
+
+    def _plan(self, h: Hit, now: float) -> tuple:
+        """Read the hit's state rolled to `now` and decide `over`, without writing."""
+        spec = h.spec
+        w = spec.window
+        k = spec.id + _SEP + h.key
+        st = self._keys.get(k)
+        b = bucket_of(now, w)
+        frac = (now - b * w) / w
+        if st is not None:
+            if type(st) is not (_Distinct if spec.kind is Kind.DISTINCT else _Counter):
+                del self._keys[k]  # the limit changed kind on a policy reload: start afresh
+                st = None
+            elif st.b > b:  # time went backwards: stay in the stored bucket
+                b = st.b
+                frac = 0.0
+        if spec.kind is Kind.DISTINCT:
+            if h.member is None:
+                raise ValueError(f"limit {spec.id!r}: a distinct hit needs a member (key {h.key!r})")
+            hv = member_hash(h.member)
+            c: list[int]
+            u: list[int]
+            if st is None or st.b < b - 1:
+                c, cs, u, us = [], False, [], False
+            elif st.b == b:
+                c, cs, u, us = st.c, st.cs, st.u, st.us  # type: ignore[union-attr]
+            else:  # previous bucket: the current sketch becomes the union sketch
+                c, cs, u, us = [], False, st.c, st.cs  # type: ignore[union-attr]
+            cn = _est(c, cs)
+            before = usage(cn, max(0.0, _est(u, us) - cn), frac)
+            ca = _est_after(c, cs, hv)
+            after = usage(ca, max(0.0, _est_after(u, us, hv) - ca), frac)
+            return (k, st, b, frac, hv, c, cs, u, us, before, after, after > h.maximum)
+        if st is None or st.b < b - 1:
+            cur, prev = 0.0, 0.0
+        elif st.b == b:
+            cur, prev = st.c, st.p  # type: ignore[union-attr]
+        else:
+            cur, prev = 0.0, st.c  # type: ignore[union-attr]
+        before = usage(cur, prev, frac)
+        after = usage(cur + h.amount, prev, frac)
+        return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
+
+    def _finish_counter(self, h: Hit, p: tuple, commit: bool) -> HitResult:
+        k, st, b, frac, cur, prev, before, after, over = p
+        if commit:
+            cur = cur + h.amount
+            if st is None:
+                self._insert_key(k, _Counter(b, cur, prev))
+            else:
+                st.b, st.c, st.p = b, cur, prev
+                self._keys.move_to_end(k)
+        used = after if commit else before
+        reset = reset_after(cur, prev, frac, h.spec.window, h.maximum - h.amount)
+        return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
+
+    def _finish_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
+        k, st, b, frac, hv, c, cs, u, us, before, after, over = p
+        if commit:
+            if st is None:
+                st = _Distinct(b)
+                self._insert_key(k, st)
+            else:
+                self._keys.move_to_end(k)
+            if st.b != b:  # apply the roll computed in _plan
+                st.b, st.c, st.cs, st.u, st.us = b, c, cs, u, us
+            dropped, _ = _insert(st.c, hv)
+            st.cs = st.cs or dropped
+            dropped, _ = _insert(st.u, hv)
+            st.us = st.us or dropped
+            c, cs, u, us = st.c, st.cs, st.u, st.us
+        used = after if commit else before
+        cn = _est(c, cs)
+        reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
+        return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
+
+    def _insert_key(self, k: str, st: _Counter | _Distinct) -> None:
+        keys = self._keys
+        while len(keys) >= self.max_keys:
+            keys.popitem(last=False)
+        keys[k] = st
+
+    def _remember(self, request_id: str, charges: list[tuple[str, str, float, int, float]], now: float) -> None:
+        expires = now + 2.0 * max(c[2] for c in charges)
+        rc = self._receipts
+        old = rc.pop(request_id, None)
+        if old is not None:  # the same request id charged twice: keep both charges
+            charges = old[1] + charges
+        while len(rc) >= self.max_receipts:
+            rc.popitem(last=False)
+        rc[request_id] = (expires, charges)
+
+    # -- usage reports ----------------------------------------------------------
+
+    def reconcile_sync(self, request_id: str, actual: dict[str, float], now: float) -> bool:
+        entry = self._receipts.pop(request_id, None)
+        if entry is None or entry[0] <= now:
+            return False
+        for limit_id, k, _window, bucket, estimate in entry[1]:
+            if limit_id in actual:
+                self._adjust(k, bucket, float(actual[limit_id]) - estimate)
+        return True
+
+    def _adjust(self, k: str, bucket: int, delta: float) -> None:
+        """Add `delta` to the bucket a charge went into, if the window still holds it."""
+        st = self._keys.get(k)
+        if not isinstance(st, _Counter):
+            return
+        if st.b == bucket:
+            st.c = max(0.0, st.c + delta)
+        elif st.b == bucket + 1:
+            st.p = max(0.0, st.p + delta)
+
+    # -- the Store protocol -------------------------------------------------------
+
+    async def acquire(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
+        return self.acquire_sync(hits, now, admitted=admitted, request_id=request_id)
+
+    async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
+        return self.reconcile_sync(request_id, actual, now)
+
+    async def close(self) -> None:
+        self._keys.clear()
+        self._receipts.clear()
+
+    # -- introspection (tests, `policyctl` debugging) ---------------------------
+
+    async def ttl(self, spec: LimitSpec, key: str, now: float) -> float | None:
+        """Seconds until the key's state no longer counts, or None if it holds nothing."""
+        st = self._keys.get(spec.id + _SEP + key)
+        if st is None:
+            return None
+        left = (st.b + 2) * spec.window - now
+        return left if left > 0 else None
