@@ -1,0 +1,183 @@
+"""The seeded traffic generator: a simulated day of request contexts.
+
+`generate(config)` yields (context, truth) pairs in time order; `write(config,
+traffic, truth)` writes them as two aligned JSON-lines files. Every context is
+validated with `RequestContext` before it is written. The same config and seed
+always give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from policy_engine.context import RequestContext
+from policy_engine.simulate.populations import POPULATIONS, Draft, Ids, Window
+
+START_TS = 1764288000.0  # 2025-11-28T00:00:00Z: a fixed start keeps files reproducible
+CHARS_PER_TOKEN = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationSpec:
+    name: str
+    accounts: int
+    share: float  # of all requests; shares are normalised to sum to 1
+
+
+# A day of ~230k requests; campaigns are ~27% of it.
+DEFAULT_POPULATIONS: tuple[PopulationSpec, ...] = (
+    PopulationSpec("small_dev", 6000, 0.15),
+    PopulationSpec("power_user", 250, 0.20),
+    PopulationSpec("enterprise", 12, 0.17),
+    PopulationSpec("chat_backend", 5, 0.14),
+    PopulationSpec("bursty", 300, 0.07),
+    PopulationSpec("distill_fast", 4000, 0.20),
+    PopulationSpec("guardrail_probe", 150, 0.025),
+    PopulationSpec("distill_slow", 160, 0.045),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    seed: int = 1
+    scale: float = 1.0  # multiplies accounts and requests
+    hours: float = 24.0  # simulated span; request volume follows it, accounts do not
+    start_ts: float = START_TS
+    requests_per_day: int = 230_000
+    populations: tuple[PopulationSpec, ...] = field(default=DEFAULT_POPULATIONS)
+
+    def __post_init__(self) -> None:
+        if self.scale <= 0 or self.hours <= 0:
+            raise ValueError(f"scale and hours must be positive (got scale={self.scale}, hours={self.hours})")
+        names = [p.name for p in self.populations]
+        for p in self.populations:
+            if p.name not in POPULATIONS:
+                raise ValueError(f"unknown population {p.name!r}; known: {', '.join(POPULATIONS)}")
+            if p.accounts < 0 or p.share < 0:
+                raise ValueError(f"population {p.name!r}: accounts and share must be >= 0")
+        if len(set(names)) != len(names):
+            raise ValueError("each population may appear once")
+        if sum(p.share for p in self.populations) <= 0:
+            raise ValueError("population shares sum to 0: nothing to generate")
+
+    @property
+    def total_requests(self) -> int:
+        return round(self.requests_per_day * self.scale * self.hours / 24.0)
+
+    def plan(self) -> list[tuple[PopulationSpec, int, int]]:
+        """(spec, accounts, requests) per population, after scale, hours and normalisation."""
+        total_share = sum(p.share for p in self.populations)
+        out = []
+        for p in self.populations:
+            n_req = round(self.total_requests * p.share / total_share)
+            n_acc = min(n_req, max(1, round(p.accounts * self.scale))) if p.accounts else 0
+            out.append((p, n_acc, n_req if n_acc else 0))
+        return out
+
+    def with_overrides(self, overrides: dict[str, dict[str, float]]) -> "SimConfig":
+        """Apply {population: {"accounts": n, "share": f}}, e.g. from `--set`."""
+        known = {p.name: p for p in self.populations}
+        for name, fields in overrides.items():
+            if name not in known:
+                raise ValueError(f"--set: unknown population {name!r}; known: {', '.join(known)}")
+            for key, value in fields.items():
+                if key == "accounts":
+                    known[name] = replace(known[name], accounts=int(value))
+                elif key == "share":
+                    known[name] = replace(known[name], share=float(value))
+                else:
+                    raise ValueError(f"--set: {name}.{key}: only 'accounts' and 'share' can be set")
+        return replace(self, populations=tuple(known[p.name] for p in self.populations))
+
+
+def apportion(total: int, weights: list[float]) -> list[int]:
+    """Split `total` over len(weights) slots, each at least 1, proportionally to the
+    weights (largest remainder), so account counts are exactly as configured."""
+    n = len(weights)
+    if n == 0:
+        return []
+    if total < n:
+        raise ValueError(f"cannot give {n} accounts at least one of {total} requests")
+    rest, wsum = total - n, sum(weights)
+    exact = [rest * w / wsum for w in weights]
+    counts = [int(x) for x in exact]
+    order = sorted(range(n), key=lambda i: (counts[i] - exact[i], i))
+    for i in order[: rest - sum(counts)]:
+        counts[i] += 1
+    return [c + 1 for c in counts]
+
+
+def _drafts(config: SimConfig) -> list[Draft]:
+    window = Window(config.start_ts, config.hours * 3600.0)
+    ids = Ids(config.seed)
+    drafts: list[Draft] = []
+    for spec, n_acc, n_req in config.plan():
+        if n_acc == 0:
+            continue
+        pop = POPULATIONS[spec.name](random.Random(f"{config.seed}|{spec.name}"), ids, window)
+        accounts = pop.make_accounts(n_acc)
+        for account, n in zip(accounts, apportion(n_req, [pop.weight(a) for a in accounts])):
+            made = pop.requests(account, n)
+            if len(made) != n:  # a population bug would silently skew shares
+                raise AssertionError(f"{spec.name}: asked for {n} requests, made {len(made)}")
+            drafts.extend(made)
+    drafts.sort(key=lambda d: d.ts)  # stable: ties keep generation order
+    return drafts
+
+
+def _context(d: Draft, request_id: str, rng: random.Random) -> dict[str, Any]:
+    a, ep = d.account, d.endpoint
+    estimate = max(1, round(len(d.prompt) / CHARS_PER_TOKEN))
+    return {
+        "request": {"id": request_id, "ts": round(d.ts, 3), "model": d.model, "prompt": d.prompt,
+                    "max_tokens": d.max_tokens, "prompt_tokens": estimate},
+        "account": {"id": a.id, "org": a.org, "age_days": a.age_days, "verification": a.verification,
+                    "tier": a.tier, "payment_fingerprint": a.payment_fingerprint, "labels": list(a.labels)},
+        "api_key": {"id": d.key, "scopes": list(a.scopes)},
+        "client": {"ip": ep.ip, "country": ep.country, "asn": ep.asn, "user_agent": d.agent},
+        # the real tokenizer disagrees a little with the gateway's estimate
+        "usage": {"prompt_tokens": max(1, round(estimate * rng.uniform(0.9, 1.1))),
+                  "completion_tokens": d.completion_tokens},
+    }
+
+
+def generate(config: SimConfig) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(context, truth) pairs in time order; each context is validated."""
+    rng = random.Random(f"{config.seed}|usage")
+    for i, d in enumerate(_drafts(config)):
+        ctx = _context(d, f"r-{i:07d}", rng)
+        RequestContext.model_validate(ctx)
+        a = d.account
+        yield ctx, {"request_id": ctx["request"]["id"], "population": a.population, "campaign": a.campaign,
+                    "account": a.id, "is_campaign": a.campaign is not None}
+
+
+@dataclass(slots=True)
+class GenerateSummary:
+    requests: int = 0
+    seconds: float = 0.0
+    per_population: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def write(config: SimConfig, traffic: Path, truth: Path) -> GenerateSummary:
+    started = time.perf_counter()
+    summary = GenerateSummary()
+    accounts: dict[str, set[str]] = {}
+    with traffic.open("w", encoding="utf-8") as tf, truth.open("w", encoding="utf-8") as gf:
+        for ctx, t in generate(config):
+            tf.write(json.dumps(ctx, ensure_ascii=False) + "\n")
+            gf.write(json.dumps(t) + "\n")
+            summary.requests += 1
+            row = summary.per_population.setdefault(t["population"], {"requests": 0, "accounts": 0})
+            row["requests"] += 1
+            accounts.setdefault(t["population"], set()).add(t["account"])
+    for name, accs in accounts.items():
+        summary.per_population[name]["accounts"] = len(accs)
+    summary.seconds = time.perf_counter() - started
+    return summary
