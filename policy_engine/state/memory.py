@@ -221,9 +221,7 @@ class MemoryStore:
     def _remember(self, request_id: str, charges: list[tuple[str, str, float, int, float]], now: float) -> None:
         expires = now + 2.0 * max(c[2] for c in charges)
         rc = self._receipts
-        old = rc.pop(request_id, None)
-        if old is not None:  # the same request id charged twice: keep both charges
-            charges = old[1] + charges
+        rc.pop(request_id, None)  # one acquire per request id: a second one replaces the first (as on Redis)
         while len(rc) >= self.max_receipts:
             rc.popitem(last=False)
         rc[request_id] = (expires, charges)

@@ -113,7 +113,7 @@ class RedisStore:
             await self._load_scripts()
         pipe = self._client.pipeline(transaction=False)
         for name, keys, args in calls:
-            pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+            pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
         for cmd in extra:
             pipe.execute_command(*cmd)
         out = list(await pipe.execute(raise_on_error=False))
@@ -123,7 +123,7 @@ class RedisStore:
             pipe = self._client.pipeline(transaction=False)
             for i in missing:
                 name, keys, args = calls[i]
-                pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
             for i, r in zip(missing, await pipe.execute(raise_on_error=False)):
                 out[i] = r
         for r in out:
@@ -210,8 +210,11 @@ class RedisStore:
         return results
 
     def _receipt_set(self, request_id: str, receipt: list[list[Any]], now: float, window: float) -> tuple:
+        # Redis expires it in real time; the stored deadline applies the
+        # injected clock, exactly like the memory store.
         ttl_ms = math.ceil(2.0 * window * 1000) + 1000
-        return ("SET", self._receipt_key(request_id), json.dumps(receipt), "PX", ttl_ms)
+        body = json.dumps({"expires": now + 2.0 * window, "charges": receipt})
+        return ("SET", self._receipt_key(request_id), body, "PX", ttl_ms)
 
     async def _refund(
         self,
@@ -251,8 +254,11 @@ class RedisStore:
             raw = await self._client.getdel(self._receipt_key(request_id))
             if raw is None:
                 return False
+            receipt = json.loads(raw)
+            if receipt["expires"] <= now:
+                return False
             groups: dict[int, tuple[list[str], list[Any]]] = {}
-            for limit_id, key, bucket, estimate in json.loads(raw):
+            for limit_id, key, bucket, estimate in receipt["charges"]:
                 if limit_id not in actual:
                     continue
                 keys, args = groups.setdefault(self._slot(key), ([], []))

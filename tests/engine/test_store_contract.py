@@ -1,0 +1,192 @@
+"""The limit-store contract (docs/limits.md), run against memory, Redis and Redis Cluster."""
+
+from __future__ import annotations
+
+import pytest
+from redis.crc import key_slot
+
+from policy_engine.state.base import SKETCH_K, Hit, Kind, LimitSpec, Record
+
+W = 60.0
+T0 = 6000.0  # a bucket boundary for a 60 s window (simulated clock)
+
+COUNT = LimitSpec("rpm", Kind.COUNT, W)
+TOKENS = LimitSpec("tokens", Kind.SUM, W)
+PROMPTS = LimitSpec("prompts", Kind.DISTINCT, W)
+PROBES = LimitSpec("probes", Kind.COUNT, W, record=Record.ATTEMPTS)
+
+
+def test_count_at_and_over_max(store_env) -> None:
+    async def body(s) -> None:
+        for i in range(3):
+            (r,) = await s.acquire([Hit(COUNT, "a", 3)], T0 + i)
+            assert (r.over, r.committed, r.used, r.remaining) == (False, True, i + 1, 2 - i)
+        (r,) = await s.acquire([Hit(COUNT, "a", 3)], T0 + 3)
+        assert (r.over, r.committed, r.used, r.remaining) == (True, False, 3, 0)
+        assert r.reset > 0
+        (r,) = await s.acquire([Hit(COUNT, "b", 3)], T0 + 3)  # keys are independent
+        assert (r.over, r.used) == (False, 1)
+
+    store_env.run(body)
+
+
+def test_sum_at_and_over_max(store_env) -> None:
+    async def body(s) -> None:
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=400)], T0)
+        assert (r.over, r.used) == (False, 400)
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=600)], T0 + 1)
+        assert (r.over, r.used, r.remaining) == (False, 1000, 0)
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=1)], T0 + 2)
+        assert (r.over, r.committed, r.used) == (True, False, 1000)
+
+    store_env.run(body)
+
+
+def test_distinct_at_and_over_max(store_env) -> None:
+    async def body(s) -> None:
+        for i, m in enumerate(["p1", "p2"]):
+            (r,) = await s.acquire([Hit(PROMPTS, "a", 2, member=m)], T0 + i)
+            assert (r.over, r.used) == (False, i + 1)
+        (r,) = await s.acquire([Hit(PROMPTS, "a", 2, member="p1")], T0 + 2)  # a repeat adds nothing
+        assert (r.over, r.committed, r.used) == (False, True, 2)
+        (r,) = await s.acquire([Hit(PROMPTS, "a", 2, member="p3")], T0 + 3)
+        assert (r.over, r.committed, r.used) == (True, False, 2)
+
+    store_env.run(body)
+
+
+def test_distinct_large_switches_to_estimate(store_env) -> None:
+    n = 3 * SKETCH_K
+
+    async def body(s) -> None:
+        r = None
+        for i in range(n):
+            (r,) = await s.acquire([Hit(PROMPTS, "big", 1e9, member=f"m{i}")], T0 + i * 0.001)
+        assert r is not None
+        # KMV with K=1024: relative standard error ~3.1%; 4 sigma
+        assert abs(r.used - n) / n < 0.125, r.used
+
+    store_env.run(body)
+
+
+def test_window_slides(store_env) -> None:
+    async def body(s) -> None:
+        for i in range(10):
+            await s.acquire([Hit(COUNT, "a", 10)], T0 + i)
+        (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + 59)
+        assert r.over and r.reset == pytest.approx(0.1 * W + 1)  # next bucket, once 1/10 of it has slid out
+        # half-way into the next bucket half of the previous one still counts
+        (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + W + W / 2)
+        assert (r.over, r.used) == (False, 6)
+        for _ in range(4):
+            (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + W + W / 2)
+        assert (r.over, r.used) == (False, 10)
+        (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + W + W / 2)
+        assert r.over
+        (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + 2 * W + W / 2)  # 5 of the last bucket, half weighted
+        assert (r.over, r.used) == (False, 3.5)
+        (r,) = await s.acquire([Hit(COUNT, "a", 10)], T0 + 10 * W)  # long idle: empty
+        assert (r.over, r.used) == (False, 1)
+
+    store_env.run(body)
+
+
+def test_reconcile_adds_refunds_once(store_env) -> None:
+    async def body(s) -> None:
+        await s.acquire([Hit(TOKENS, "a", 1000, amount=100)], T0, request_id="r1")
+        assert await s.reconcile("r1", {"tokens": 300}, T0 + 1)
+        assert not await s.reconcile("r1", {"tokens": 300}, T0 + 2)  # duplicate report counts once
+        assert not await s.reconcile("nope", {"tokens": 5}, T0 + 2)
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=500)], T0 + 3, request_id="r2")
+        assert r.used == 800
+        assert await s.reconcile("r2", {"tokens": 100}, T0 + 4)  # refund 400
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=0)], T0 + 5)
+        assert r.used == 400
+
+    store_env.run(body)
+
+
+def test_reconcile_goes_to_the_bucket_charged(store_env) -> None:
+    async def body(s) -> None:
+        await s.acquire([Hit(TOKENS, "a", 1000, amount=100)], T0 + 10, request_id="r1")
+        # reported in the next bucket: the charge now sits in the previous bucket (weight 1/2)
+        assert await s.reconcile("r1", {"tokens": 300}, T0 + W + W / 2)
+        (r,) = await s.acquire([Hit(TOKENS, "a", 1000, amount=0)], T0 + W + W / 2)
+        assert r.used == 150
+        # reported after the window has passed: nothing left to adjust
+        await s.acquire([Hit(TOKENS, "b", 1000, amount=100)], T0, request_id="r2")
+        assert not await s.reconcile("r2", {"tokens": 900}, T0 + 5 * W)
+
+    store_env.run(body)
+
+
+def test_denied_request_does_not_consume_other_limits(store_env) -> None:
+    keys = ("acct-1", "acct-2")
+    if store_env.kind == "redis-cluster":  # make sure the refund crosses slots
+        assert key_slot(f"pe:{{rpm|{keys[0]}}}:c".encode()) != key_slot(f"pe:{{tokens|{keys[1]}}}:c".encode())
+
+    async def body(s) -> None:
+        await s.acquire([Hit(TOKENS, keys[1], 100, amount=100)], T0)  # full
+        hits = [Hit(COUNT, keys[0], 10), Hit(PROMPTS, keys[0], 10, member="x"),
+                Hit(TOKENS, keys[1], 100, amount=1)]
+        r = await s.acquire(hits, T0 + 1, request_id="q")
+        assert [x.over for x in r] == [False, False, True]
+        assert [x.committed for x in r] == [False, False, False]
+        assert [x.used for x in r] == [0, 0, 100]
+        assert not await s.reconcile("q", {"tokens": 50}, T0 + 2)  # nothing was charged
+        # a request denied by a rule (admitted=False) consumes no ADMITTED budget either
+        r = await s.acquire(hits[:2], T0 + 2, admitted=False)
+        assert [x.committed for x in r] == [False, False]
+        r = await s.acquire(hits[:2], T0 + 3)
+        assert [(x.over, x.used) for x in r] == [(False, 1), (False, 1)]
+
+    store_env.run(body)
+
+
+def test_attempts_always_count(store_env) -> None:
+    async def body(s) -> None:
+        await s.acquire([Hit(COUNT, "full", 1)], T0)
+        r = await s.acquire([Hit(PROBES, "a", 100), Hit(COUNT, "full", 1)], T0 + 1)
+        assert (r[0].committed, r[0].used, r[1].over) == (True, 1, True)
+        (r0,) = await s.acquire([Hit(PROBES, "a", 100)], T0 + 2, admitted=False)
+        assert (r0.committed, r0.used) == (True, 2)
+        (r0,) = await s.acquire([Hit(PROBES, "a", 2)], T0 + 3)  # over itself, still recorded
+        assert (r0.over, r0.committed, r0.used) == (True, True, 3)
+
+    store_env.run(body)
+
+
+def test_shadow_hit_never_blocks(store_env) -> None:
+    async def body(s) -> None:
+        await s.acquire([Hit(COUNT, "s", 1)], T0)
+        r = await s.acquire([Hit(COUNT, "s", 1, enforce=False), Hit(TOKENS, "a", 10, amount=5)], T0 + 1)
+        assert (r[0].over, r[1].over, r[1].committed) == (True, False, True)
+
+    store_env.run(body)
+
+
+def test_ttl_is_set(store_env) -> None:
+    async def body(s) -> None:
+        assert await s.ttl(COUNT, "a", T0) is None
+        await s.acquire([Hit(COUNT, "a", 3)], T0 + 1)
+        await s.acquire([Hit(PROMPTS, "a", 3, member="x")], T0 + 1)
+        for spec in (COUNT, PROMPTS):
+            ttl = await s.ttl(spec, "a", T0 + 1)
+            assert ttl is not None and 0 < ttl <= 2 * W + 1
+
+    store_env.run(body)
+
+
+def test_memory_store_is_bounded() -> None:
+    from policy_engine.state.memory import MemoryStore
+
+    s = MemoryStore(max_keys=100)
+    for i in range(1000):
+        s.acquire_sync([Hit(COUNT, f"k{i}", 5)], T0)
+    assert len(s) == 100
+    (r,) = s.acquire_sync([Hit(COUNT, "k999", 5)], T0)  # the newest keys survive
+    assert r.used == 2
+    (r,) = s.acquire_sync([Hit(COUNT, "k0", 5)], T0)  # the oldest were evicted
+    assert r.used == 1
+    with pytest.raises(ValueError, match="max_keys"):
+        MemoryStore(max_keys=0)
