@@ -1,0 +1,240 @@
+"""Score a replay: how much did each campaign get, and what did benign users pay?
+
+Inputs are the three files of one run: TRAFFIC.jsonl (request contexts, for
+`usage.completion_tokens` and time order), TRUTH.jsonl (request id -> population,
+campaign, account) and DECISIONS.jsonl (`policyctl replay` output: request id ->
+effect). Definitions of every metric are in docs/simulation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ADMITTED = frozenset({"allow", "flag"})
+BLOCKED = frozenset({"deny", "throttle"})
+EFFECTS = ("allow", "flag", "throttle", "deny")
+
+
+class ScoreError(ValueError):
+    """An input file is malformed or the three files don't describe the same requests."""
+
+
+@dataclass(slots=True)
+class _Acct:
+    answered_before_block: int = 0
+    blocked: bool = False
+
+
+@dataclass(slots=True)
+class GroupScore:
+    """Scores of one population, one campaign, or all benign traffic."""
+
+    requests: int = 0
+    admitted: int = 0
+    effects: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EFFECTS, 0))
+    completion_tokens: int = 0
+    admitted_completion_tokens: int = 0
+    accounts: int = 0
+    accounts_ever_blocked: int = 0
+    answered_before_block_total: int = 0
+    answered_before_block_median: float = 0.0
+    campaign: str | None = None
+    is_campaign: bool = False
+
+    @property
+    def blocked(self) -> int:
+        return self.effects["deny"] + self.effects["throttle"]
+
+    @property
+    def admitted_share(self) -> float:
+        return self.admitted / self.requests if self.requests else 0.0
+
+    @property
+    def blocked_share(self) -> float:
+        """For benign groups this is the false-positive rate."""
+        return self.blocked / self.requests if self.requests else 0.0
+
+    @property
+    def extraction_yield(self) -> float:
+        """Completion tokens admitted / completion tokens asked for."""
+        return self.admitted_completion_tokens / self.completion_tokens if self.completion_tokens else 0.0
+
+    @property
+    def accounts_ever_blocked_share(self) -> float:
+        return self.accounts_ever_blocked / self.accounts if self.accounts else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("blocked", "admitted_share", "blocked_share", "extraction_yield", "accounts_ever_blocked_share"):
+            out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(slots=True)
+class Score:
+    populations: dict[str, GroupScore]
+    campaigns: dict[str, GroupScore]
+    benign: GroupScore
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.benign.blocked_share
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "populations": {k: v.to_json() for k, v in self.populations.items()},
+            "campaigns": {k: v.to_json() for k, v in self.campaigns.items()},
+            "benign": self.benign.to_json() | {"false_positive_rate": self.false_positive_rate},
+        }
+
+
+def _lines(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as e:
+        raise ScoreError(f"{what} file {path}: {e.strerror}") from e
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ScoreError(f"{path}:{n}: not JSON ({e.msg})") from e
+            if not isinstance(obj, dict):
+                raise ScoreError(f"{path}:{n}: expected a JSON object")
+            yield n, obj
+
+
+def _get(obj: dict[str, Any], path: Path, n: int, *keys: str) -> Any:
+    cur: Any = obj
+    for k in keys:
+        if not isinstance(cur, dict) or k not in cur:
+            raise ScoreError(f"{path}:{n}: missing field {'.'.join(keys)}")
+        cur = cur[k]
+    return cur
+
+
+def _load_truth(path: Path) -> dict[str, tuple[str, str | None, str]]:
+    out: dict[str, tuple[str, str | None, str]] = {}
+    for n, t in _lines(path, "truth"):
+        rid = _get(t, path, n, "request_id")
+        if rid in out:
+            raise ScoreError(f"{path}:{n}: request {rid!r} appears twice")
+        out[rid] = (_get(t, path, n, "population"), t.get("campaign"), _get(t, path, n, "account"))
+    return out
+
+
+def _load_decisions(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n, d in _lines(path, "decisions"):
+        rid, effect = _get(d, path, n, "request_id"), _get(d, path, n, "effect")
+        if effect not in EFFECTS:
+            raise ScoreError(f"{path}:{n}: unknown effect {effect!r} (expected one of {', '.join(EFFECTS)})")
+        if rid in out:
+            raise ScoreError(f"{path}:{n}: request {rid!r} has two decisions")
+        out[rid] = effect
+    return out
+
+
+def _add(g: GroupScore, effect: str, completion: int) -> None:
+    g.requests += 1
+    g.effects[effect] += 1
+    g.completion_tokens += completion
+    if effect in ADMITTED:
+        g.admitted += 1
+        g.admitted_completion_tokens += completion
+
+
+def _finish(g: GroupScore, accounts: list[_Acct]) -> None:
+    g.accounts = len(accounts)
+    g.accounts_ever_blocked = sum(a.blocked for a in accounts)
+    answered = [a.answered_before_block for a in accounts]
+    g.answered_before_block_total = sum(answered)
+    g.answered_before_block_median = float(statistics.median(answered)) if answered else 0.0
+
+
+def score(traffic: Path, truth: Path, decisions: Path) -> Score:
+    """Walk the traffic in file (time) order, joining truth and decisions by request id."""
+    truths, effects = _load_truth(truth), _load_decisions(decisions)
+    pops: dict[str, GroupScore] = {}
+    camps: dict[str, GroupScore] = {}
+    benign = GroupScore()
+    accounts: dict[tuple[str, str], _Acct] = {}  # (population, account) -> state
+    seen = 0
+    for n, ctx in _lines(traffic, "traffic"):
+        rid = _get(ctx, traffic, n, "request", "id")
+        if rid not in truths:
+            raise ScoreError(f"{traffic}:{n}: request {rid!r} has no line in {truth}")
+        if rid not in effects:
+            raise ScoreError(f"{traffic}:{n}: request {rid!r} has no decision in {decisions}")
+        seen += 1
+        population, campaign, account = truths[rid]
+        effect = effects[rid]
+        usage = ctx.get("usage") or {}
+        completion = int(usage.get("completion_tokens") or 0)
+        g = pops.setdefault(population, GroupScore(campaign=campaign, is_campaign=campaign is not None))
+        _add(g, effect, completion)
+        if campaign is not None:
+            _add(camps.setdefault(campaign, GroupScore(campaign=campaign, is_campaign=True)), effect, completion)
+        else:
+            _add(benign, effect, completion)
+        a = accounts.setdefault((population, account), _Acct())
+        if effect in BLOCKED:
+            a.blocked = True
+        elif not a.blocked:
+            a.answered_before_block += 1
+    if seen != len(truths):
+        raise ScoreError(f"{truth} lists {len(truths)} requests but {traffic} has {seen}")
+    by_pop: dict[str, list[_Acct]] = {}
+    by_camp: dict[str, list[_Acct]] = {}
+    benign_accts: list[_Acct] = []
+    for (population, _), a in accounts.items():
+        by_pop.setdefault(population, []).append(a)
+        campaign = pops[population].campaign
+        (by_camp.setdefault(campaign, []) if campaign is not None else benign_accts).append(a)
+    for name, g in pops.items():
+        _finish(g, by_pop[name])
+    for name, g in camps.items():
+        _finish(g, by_camp[name])
+    _finish(benign, benign_accts)
+    ordered = dict(sorted(pops.items(), key=lambda kv: (kv[1].is_campaign, kv[0])))
+    return Score(populations=ordered, campaigns=dict(sorted(camps.items())), benign=benign)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def render(s: Score) -> list[Any]:
+    """Rich renderables: a per-population table, a per-campaign table, a benign verdict."""
+    from rich.table import Table
+
+    t = Table(title="Replay score per population", title_justify="left")
+    t.add_column("population", no_wrap=True)
+    for col in ("kind", "requests", "accounts", "admitted", "blocked", "answered\nbefore block\nmedian/acct",
+                "answered\nbefore block\ntotal", "yield", "accounts\never blocked"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for name, g in s.populations.items():
+        t.add_row(name, "campaign" if g.is_campaign else "benign", f"{g.requests:,}", f"{g.accounts:,}",
+                  _pct(g.admitted_share), _pct(g.blocked_share), f"{g.answered_before_block_median:g}",
+                  f"{g.answered_before_block_total:,}", _pct(g.extraction_yield) if g.is_campaign else "-",
+                  f"{g.accounts_ever_blocked:,} ({_pct(g.accounts_ever_blocked_share)})")
+    c = Table(title="Campaigns", title_justify="left")
+    c.add_column("campaign", no_wrap=True)
+    for col in ("requests", "accounts", "extraction\nyield", "answered\nbefore block\nmedian/acct",
+                "answered\nbefore block\ntotal"):
+        c.add_column(col, justify="right")
+    for name, g in s.campaigns.items():
+        c.add_row(name, f"{g.requests:,}", f"{g.accounts:,}", _pct(g.extraction_yield),
+                  f"{g.answered_before_block_median:g}", f"{g.answered_before_block_total:,}")
+    b = s.benign
+    verdict = (f"benign: {b.requests:,} requests, false-positive rate {_pct(s.false_positive_rate)} "
+               f"({b.blocked:,} denied or throttled), accounts ever blocked {b.accounts_ever_blocked:,} "
+               f"of {b.accounts:,} ({_pct(b.accounts_ever_blocked_share)})")
+    return [t, c, verdict]
