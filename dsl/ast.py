@@ -196,8 +196,17 @@ class Decl:
 
 
 @dataclass(slots=True, eq=False)
+class MetaItem:
+    key: str
+    value: str
+    span: Span
+    comments: list[Comment] = field(default_factory=list)
+    trailing: Comment | None = None
+
+
+@dataclass(slots=True, eq=False)
 class PolicyHeader(Decl):
-    meta: list[tuple[str, str, Span]] = field(default_factory=list)
+    meta: list[MetaItem] = field(default_factory=list)
     end_comments: list[Comment] = field(default_factory=list)
 
 

@@ -343,8 +343,8 @@ class _ToAst(Transformer_NonRecursive):
         name_tok, *items = ch
         return A.PolicyHeader(self._s(meta), self._str(name_tok), _tok_span(self.source, name_tok), meta=items)
 
-    def meta_item(self, meta: Any, ch: list[Any]) -> tuple[str, str, A.Span]:
-        return (str(ch[0]), self._str(ch[1]), self._s(meta))
+    def meta_item(self, meta: Any, ch: list[Any]) -> A.MetaItem:
+        return A.MetaItem(str(ch[0]), self._str(ch[1]), self._s(meta))
 
     def let_decl(self, meta: Any, ch: list[Any]) -> A.Let:
         return A.Let(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), expr=ch[1])
@@ -527,9 +527,9 @@ def _attach_comments(module: A.Module, comments: list[A.Comment]) -> None:
         targets.append((d.span.line, _header_end(d), d))
         if isinstance(d, (A.Block, A.PolicyHeader)):
             blocks.append((d.span.line, d.span.end_line, d))
-        if isinstance(d, A.Block):
-            for c in d.clauses:
-                targets.append((c.span.line, c.span.end_line, c))
+        inner = d.clauses if isinstance(d, A.Block) else d.meta if isinstance(d, A.PolicyHeader) else []
+        for c in inner:
+            targets.append((c.span.line, c.span.end_line, c))
     targets.sort(key=lambda t: (t[0], 0 if isinstance(t[2], A.Decl) else 1))
     for com in comments:
         trailing = next((t for t in targets if t[1] == com.line and t[0] <= com.line), None)

@@ -1,0 +1,737 @@
+"""Name resolution and type checking against the request schema.
+
+`check(modules, base_dir)` resolves every name (schema fields, `let`s, data
+lists, functions), types every expression, validates literals that only have
+meaning in context (regexes, CIDRs, verification levels, units), checks the
+shape of each rule and limit, and returns a `CheckedPolicy` the compiler can
+trust, with every problem found (not only the first) as diagnostics.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from dsl import ast as A
+from dsl import data as D
+from dsl.diagnostics import Diagnostic, Severity, did_you_mean
+from dsl.functions import FUNCTIONS, NUM, SIZED
+from dsl.schema import SCHEMA, VERIFICATION_LEVELS
+from dsl.types import (
+    ANY,
+    BOOL,
+    CIDR_SET,
+    DURATION,
+    FLOAT,
+    INT,
+    IP,
+    NULL,
+    REGEX_SET,
+    STRING,
+    VERIFICATION,
+    ListType,
+    MapType,
+    SetType,
+    TupleType,
+    Type,
+    assignable,
+    is_numeric,
+    unify_numeric,
+)
+
+EFFECTS = ("deny", "throttle", "flag")
+RECORD_MODES = ("admitted", "attempts")
+FAIL_MODES = ("open", "closed")
+MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
+RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
+LIMIT_CLAUSES_ONCE = (
+    "key", "count", "sum", "distinct", "usage", "window", "max", "when", "unless",
+    "effect", "reason", "status", "record", "on_error", "shadow",
+)
+DEFAULT_STATUS = {"deny": 403, "throttle": 429, "flag": 200}
+
+
+@dataclass
+class CheckedPolicy:
+    modules: list[A.Module]
+    header: A.PolicyHeader | None
+    lets: dict[str, A.Let]
+    data: dict[str, D.DataValue]
+    rules: list[A.Rule]
+    limits: list[A.Limit]
+    types: dict[int, Type] = field(default_factory=dict)        # id(expr) -> type
+    rank_literals: set[int] = field(default_factory=set)        # string literals compared with verification
+    cidr_literals: set[int] = field(default_factory=set)        # list literals used as CIDR sets
+    constant: dict[int, bool] = field(default_factory=dict)     # id(expr) -> reads no request field
+    fields_read: set[str] = field(default_factory=set)          # "account.age_days", ...
+
+    def type_of(self, e: A.Expr) -> Type:
+        return self.types.get(id(e), ANY)
+
+
+def check(modules: list[A.Module], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    return _Checker(modules, base_dir).run()
+
+
+class _Checker:
+    def __init__(self, modules: list[A.Module], base_dir: Path | None) -> None:
+        self.modules = modules
+        self.base_dir = base_dir
+        self.diags: list[Diagnostic] = []
+        self.lets: dict[str, A.Let] = {}
+        self.data_decls: dict[str, A.Data] = {}
+        self.data: dict[str, D.DataValue] = {}
+        self.let_types: dict[str, Type] = {}
+        self.let_const: dict[str, bool] = {}
+        self.resolving: list[str] = []
+        self.used: set[str] = set()
+        self.header: A.PolicyHeader | None = None
+        self.rules: list[A.Rule] = []
+        self.limits: list[A.Limit] = []
+        self.out = CheckedPolicy(modules, None, self.lets, self.data, self.rules, self.limits)
+        self.usage_only = False  # set while checking a `usage` clause
+
+    # ------------------------------------------------------------------ helpers
+    def error(self, code: str, msg: str, span: A.Span | None, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, msg, span, Severity.ERROR, hint))
+
+    def warn(self, code: str, msg: str, span: A.Span, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, msg, span, Severity.WARNING, hint))
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> tuple[CheckedPolicy, list[Diagnostic]]:
+        self._collect()
+        for name, d in self.data_decls.items():
+            self._load_data(d)
+        for name in self.lets:
+            self._let_type(name)
+        for r in self.rules:
+            self._check_rule(r)
+        for lim in self.limits:
+            self._check_limit(lim)
+        for name, let in self.lets.items():
+            if name not in self.used:
+                self.warn("W0301", f"`let {name}` is never used", let.name_span, "remove it, or use it in a rule")
+        for name, d in self.data_decls.items():
+            if name not in self.used:
+                self.warn("W0302", f"data list `{name}` is never used", d.name_span, "remove it, or use it in a rule")
+        self.out.header = self.header
+        return self.out, self._filter_suppressed(self.diags)
+
+    def _filter_suppressed(self, diags: list[Diagnostic]) -> list[Diagnostic]:
+        sup = {m.source.name: m.suppressions for m in self.modules}
+        keep = []
+        for d in diags:
+            codes = sup.get(d.filename, {}).get(d.line, set())
+            if d.severity is Severity.WARNING and d.code in codes:
+                continue
+            keep.append(d)
+        return keep
+
+    def _collect(self) -> None:
+        values: dict[str, A.Decl] = {}
+        blocks: dict[str, A.Decl] = {}
+        for m in self.modules:
+            for d in m.decls:
+                if isinstance(d, A.PolicyHeader):
+                    if self.header is None:
+                        self.header = d
+                    continue
+                table = blocks if isinstance(d, A.Block) else values
+                prev = table.get(d.name)
+                if prev is not None:
+                    kind = "rule or limit" if isinstance(d, A.Block) else "name"
+                    self.error(
+                        "E0209",
+                        f"duplicate {kind} `{d.name}`",
+                        d.name_span,
+                        f"first defined at {prev.name_span.source.name}:{prev.name_span.line}:{prev.name_span.column}",
+                    )
+                    continue
+                if isinstance(d, (A.Let, A.Data)) and d.name in SCHEMA:
+                    self.error("E0209", f"`{d.name}` is a section of the request and cannot be redefined", d.name_span)
+                    continue
+                table[d.name] = d
+                if isinstance(d, A.Let):
+                    self.lets[d.name] = d
+                elif isinstance(d, A.Data):
+                    self.data_decls[d.name] = d
+                elif isinstance(d, A.Rule):
+                    self.rules.append(d)
+                elif isinstance(d, A.Limit):
+                    self.limits.append(d)
+
+    def _load_data(self, d: A.Data) -> None:
+        if d.loader not in D._LOADERS:
+            self.error(
+                "E0214",
+                f"unknown data loader `{d.loader}`",
+                d.loader_span,
+                did_you_mean(d.loader, D._LOADERS) or "loaders: " + ", ".join(D._LOADERS),
+            )
+            return
+        base = self.base_dir if self.base_dir is not None else Path(d.span.source.name).parent
+        try:
+            self.data[d.name] = D.load(d.loader, base, d.path)
+        except D.DataError as e:
+            where = f" (line {e.line})" if e.line else ""
+            self.error("E0214", f"{d.path}{where}: {e}", d.path_span)
+        except (OSError, UnicodeDecodeError) as e:
+            self.error("E0214", f"cannot read data file `{d.path}`: {e}", d.path_span)
+
+    def _let_type(self, name: str) -> Type:
+        if name in self.let_types:
+            return self.let_types[name]
+        let = self.lets[name]
+        if name in self.resolving:
+            cycle = " -> ".join(self.resolving[self.resolving.index(name):] + [name])
+            self.error("E0215", f"`let {name}` refers to itself: {cycle}", let.name_span)
+            self.let_types[name] = ANY
+            return ANY
+        self.resolving.append(name)
+        t = self.expr(let.expr) if let.expr is not None else ANY
+        self.resolving.pop()
+        self.let_types[name] = t
+        self.let_const[name] = self.out.constant.get(id(let.expr), False) if let.expr is not None else True
+        return t
+
+    # ------------------------------------------------------------------- rules
+    def _clauses_once(self, block: A.Block, kinds: Iterable[str]) -> None:
+        seen: dict[str, A.Clause] = {}
+        for c in block.clauses:
+            if c.kind in kinds and c.kind in seen:
+                self.error("E0211", f"`{c.kind}` given twice in `{block.name}`", c.span, "keep one of them")
+            seen.setdefault(c.kind, c)
+
+    def _check_rule(self, r: A.Rule) -> None:
+        self._clauses_once(r, RULE_CLAUSES_ONCE)
+        eff = r.find("effect")
+        if eff is None:
+            self.error(
+                "E0210", f"rule `{r.name}` has no effect", r.name_span, "add a line such as `deny when <condition>`"
+            )
+        else:
+            self.bool_expr(eff.exprs[0], "the condition")
+        for u in r.find_all("unless"):
+            self.bool_expr(u.exprs[0], "`unless`")
+        self._check_reason(r)
+        self._check_common(r, eff.text if eff else "deny")
+        retry = r.find("retry_after")
+        if retry is not None and eff is not None and eff.text != "throttle":
+            self.error("E0212", "`retry_after` only applies to throttle rules", retry.span)
+
+    def _check_reason(self, b: A.Block) -> None:
+        reason = b.find("reason")
+        if reason is None:
+            kind = "rule" if isinstance(b, A.Rule) else "limit"
+            self.error(
+                "E0210",
+                f"{kind} `{b.name}` has no reason",
+                b.name_span,
+                'add `reason "..."`: callers and decision logs show it',
+            )
+        elif not (reason.text or "").strip():
+            self.error("E0213", "reason is empty", reason.text_span or reason.span)
+
+    def _check_common(self, b: A.Block, effect: str | None) -> None:
+        st = b.find("status")
+        if st is not None:
+            code = int(st.text or "0") if (st.text or "").isdigit() else -1
+            if not 100 <= code <= 599:
+                self.error("E0216", f"HTTP status {st.text} is out of range", st.text_span, "use 100 to 599")
+            elif effect in ("deny", "throttle") and code < 400:
+                self.error("E0216", f"a {effect} needs an error status (4xx or 5xx), not {code}", st.text_span)
+        for h in b.find_all("header"):
+            name = h.text or ""
+            if not name or any(ch.isspace() or ch == ":" for ch in name):
+                self.error("E0213", f"invalid header name `{name}`", h.text_span)
+            t = self.expr(h.exprs[0])
+            if not (assignable(t, STRING) or is_numeric(t)):
+                self.error("E0205", f"a header value must be a string or a number, not {t}", h.exprs[0].span)
+
+    # ------------------------------------------------------------------ limits
+    def _check_limit(self, lim: A.Limit) -> None:
+        self._clauses_once(lim, LIMIT_CLAUSES_ONCE)
+        kinds = [c for c in lim.clauses if c.kind in ("count", "sum", "distinct")]
+        if not kinds:
+            self.error(
+                "E0210", f"limit `{lim.name}` says nothing to measure", lim.name_span,
+                "add `count`, `sum <cost>` or `distinct <expression>`",
+            )
+        elif len(kinds) > 1:
+            self.error("E0211", "a limit measures one thing: `count`, `sum` or `distinct`", kinds[1].span)
+        kind = kinds[0].kind if kinds else None
+        key = lim.find("key")
+        if key is None:
+            self.error("E0210", f"limit `{lim.name}` has no key", lim.name_span, "add e.g. `key account.id`")
+        else:
+            for k in key.exprs:
+                t = self.expr(k)
+                if isinstance(t, (ListType, SetType, MapType)) or t in (CIDR_SET, REGEX_SET):
+                    self.error("E0205", f"a key must be a single value, not {t}", k.span)
+            if all(self.out.constant.get(id(k), False) for k in key.exprs):
+                self.warn(
+                    "W0305", "the key is constant: every request shares one counter", key.span,
+                    "key on account.id, an IP prefix, a template id, ...",
+                )
+        if kind == "sum":
+            cost = kinds[0].exprs[0]
+            if not is_numeric(self.expr(cost)):
+                self.error("E0205", f"`sum` adds up a number, not {self.out.type_of(cost)}", cost.span)
+        elif kind == "distinct":
+            member = kinds[0].exprs[0]
+            t = self.expr(member)
+            if isinstance(t, (ListType, SetType, MapType)):
+                self.error("E0205", f"`distinct` counts single values, not {t}", member.span)
+        usage = lim.find("usage")
+        if usage is not None:
+            if kind != "sum":
+                self.error("E0212", "`usage` reconciles a `sum`; this limit has none", usage.span)
+            self.usage_only = True
+            t = self.expr(usage.exprs[0])
+            self.usage_only = False
+            if not is_numeric(t):
+                self.error("E0205", f"`usage` must be a number, not {t}", usage.exprs[0].span)
+        window = lim.find("window")
+        if window is None:
+            self.error("E0210", f"limit `{lim.name}` has no window", lim.name_span, "add e.g. `window 1m` or `window 1d`")
+        else:
+            self._check_window(window.exprs[0])
+        mx = lim.find("max")
+        if mx is None:
+            self.error("E0210", f"limit `{lim.name}` has no max", lim.name_span, "add e.g. `max 60`")
+        else:
+            t = self.expr(mx.exprs[0])
+            if not is_numeric(t):
+                self.error("E0205", f"`max` must be a number, not {t}", mx.exprs[0].span)
+        for c in lim.find_all("when") + lim.find_all("unless"):
+            self.bool_expr(c.exprs[0], f"`{c.kind}`")
+        eff = lim.find("effect")
+        self._check_reason(lim)
+        self._check_common(lim, eff.text if eff else "throttle")
+        for c, allowed, what in (
+            (lim.find("record"), RECORD_MODES, "record"),
+            (lim.find("on_error"), FAIL_MODES, "on_error"),
+        ):
+            if c is not None and c.text not in allowed:
+                self.error(
+                    "E0213", f"`{what} {c.text}`: expected {' or '.join(allowed)}", c.text_span,
+                    did_you_mean(c.text or "", allowed),
+                )
+
+    def _check_window(self, e: A.Expr) -> None:
+        t = self.expr(e)
+        if t == ANY:
+            return
+        if t != DURATION:
+            hint = f"write a duration such as `{e.span.text}m` or `1h`" if t in (INT, FLOAT) else None
+            self.error("E0205", f"`window` takes a duration, not {t}", e.span, hint)
+            return
+        v = self.const_value(e)
+        if v is None:
+            self.error("E0213", "`window` must be a constant duration", e.span)
+        elif not MIN_WINDOW <= v <= MAX_WINDOW:
+            self.error("E0216", f"window of {v:g}s is out of range", e.span, "windows run from 1s to 30d")
+
+    def const_value(self, e: A.Expr) -> object | None:
+        """The value of a constant literal expression (through lets), else None."""
+        if isinstance(e, A.Literal):
+            return e.value
+        if isinstance(e, A.Name) and e.id in self.lets and self.lets[e.id].expr is not None:
+            return self.const_value(self.lets[e.id].expr)  # type: ignore[arg-type]
+        if isinstance(e, A.Binary) and e.op in "+-*" and len(e.op) == 1:
+            a, b = self.const_value(e.left), self.const_value(e.right)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                return {"+": a + b, "-": a - b, "*": a * b}[e.op]
+        return None
+
+    # ------------------------------------------------------------- expressions
+    def bool_expr(self, e: A.Expr, what: str) -> None:
+        t = self.expr(e)
+        if t not in (BOOL, ANY, NULL):
+            self.error("E0205", f"{what} must be true or false, not {t}", e.span, _bool_hint(e, t))
+        elif self.out.constant.get(id(e)) and isinstance(e, A.Literal) is False:
+            v = self._fold_bool(e)
+            if v is True:
+                self.warn("W0303", "this condition is always true", e.span)
+            elif v is False:
+                self.warn("W0304", "this condition is always false: the clause never applies", e.span)
+
+    def _fold_bool(self, e: A.Expr) -> bool | None:
+        if isinstance(e, A.Literal) and isinstance(e.value, bool):
+            return e.value
+        if isinstance(e, A.Name) and e.id in self.lets and self.lets[e.id].expr is not None:
+            return self._fold_bool(self.lets[e.id].expr)  # type: ignore[arg-type]
+        if isinstance(e, A.Unary) and e.op == "not":
+            v = self._fold_bool(e.operand)
+            return None if v is None else not v
+        if isinstance(e, A.Binary) and e.op in ("and", "or"):
+            a, b = self._fold_bool(e.left), self._fold_bool(e.right)
+            if e.op == "and":
+                return False if False in (a, b) else (True if a is True and b is True else None)
+            return True if True in (a, b) else (False if a is False and b is False else None)
+        if isinstance(e, A.Binary) and e.op in ("==", "!=", "<", "<=", ">", ">="):
+            a, b = self.const_value(e.left), self.const_value(e.right)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                return bool(_COMPARE[e.op](a, b))
+        return None
+
+    def expr(self, e: A.Expr) -> Type:
+        t, const = self._expr(e)
+        self.out.types[id(e)] = t
+        self.out.constant[id(e)] = const
+        return t
+
+    def _sub(self, e: A.Expr) -> tuple[Type, bool]:
+        t = self.expr(e)
+        return t, self.out.constant[id(e)]
+
+    def _expr(self, e: A.Expr) -> tuple[Type, bool]:
+        match e:
+            case A.Literal(kind=kind):
+                return {"int": INT, "float": FLOAT, "string": STRING, "bool": BOOL, "null": NULL,
+                        "duration": DURATION}[kind], True
+            case A.Invalid():
+                self.error(e.code, e.message, e.span, e.hint)
+                return ANY, True
+            case A.Name(id=name):
+                return self._name(e, name)
+            case A.Attr():
+                return self._attr(e)
+            case A.Index():
+                return self._index(e)
+            case A.Call():
+                return self._call(e)
+            case A.Unary(op="not"):
+                t, c = self._sub(e.operand)
+                if t not in (BOOL, ANY, NULL):
+                    self.error("E0205", f"`not` takes true or false, not {t}", e.operand.span)
+                return BOOL, c
+            case A.Unary(op="-"):
+                t, c = self._sub(e.operand)
+                if not (is_numeric(t) or t == DURATION):
+                    self.error("E0205", f"cannot negate {t}", e.operand.span)
+                return t, c
+            case A.Binary():
+                return self._binary(e)
+            case A.Cond():
+                tt, c1 = self._sub(e.test)
+                if tt not in (BOOL, ANY, NULL):
+                    self.error("E0205", f"`if` needs true or false, not {tt}", e.test.span)
+                a, c2 = self._sub(e.then)
+                b, c3 = self._sub(e.else_)
+                return self._join(a, b, e.else_.span, "the two branches of `if`"), c1 and c2 and c3
+            case A.ListLit() | A.TupleLit():
+                return self._seq(e)
+            case A.MapLit():
+                return self._map(e)
+        return ANY, False
+
+    def _join(self, a: Type, b: Type, span: A.Span, what: str) -> Type:
+        if a == NULL:
+            return b
+        if b == NULL or a == b:
+            return a
+        if is_numeric(a) and is_numeric(b):
+            return unify_numeric(a, b)
+        if assignable(b, a):
+            return a
+        if assignable(a, b):
+            return b
+        self.error("E0205", f"{what} have different types: {a} and {b}", span)
+        return ANY
+
+    def _name(self, e: A.Name, name: str) -> tuple[Type, bool]:
+        if self.usage_only and name != "usage" and name not in self.lets:
+            self.error(
+                "E0212", f"`usage` can read only `usage.*` fields and constants, not `{name}`", e.span,
+                "when the usage report arrives, the rest of the request is gone",
+            )
+            return ANY, False
+        if name in self.lets:
+            self.used.add(name)
+            t = self._let_type(name)
+            const = self.let_const.get(name, False)
+            if self.usage_only and not const:
+                self.error("E0212", f"`usage` can use only constant lets; `{name}` reads the request", e.span)
+            return t, const
+        if name in self.data:
+            self.used.add(name)
+            return self.data[name].type, True
+        if name in self.data_decls:
+            self.used.add(name)
+            return ANY, True  # failed to load: already reported
+        if name in SCHEMA:
+            self.error(
+                "E0201", f"`{name}` is a section of the request, not a value", e.span,
+                f"name a field, e.g. `{name}.{next(iter(SCHEMA[name]))}`",
+            )
+            return ANY, False
+        candidates = list(self.lets) + list(self.data_decls) + list(SCHEMA)
+        hint = did_you_mean(name, candidates)
+        if hint is None and name in FUNCTIONS:
+            hint = f"`{name}` is a function: call it as `{name}(...)`"
+        self.error("E0201", f"unknown name `{name}`", e.span, hint)
+        return ANY, False
+
+    def _attr(self, e: A.Attr) -> tuple[Type, bool]:
+        if isinstance(e.obj, A.Name) and e.obj.id in SCHEMA and e.obj.id not in self.lets:
+            section = e.obj.id
+            if self.usage_only and section != "usage":
+                self.error(
+                    "E0212", f"`usage` can read only `usage.*` fields, not `{section}.{e.name}`", e.span,
+                    "when the usage report arrives, the rest of the request is gone",
+                )
+                return ANY, False
+            t = SCHEMA[section].get(e.name)
+            if t is None:
+                hint = did_you_mean(e.name, SCHEMA[section])
+                if hint is None:
+                    full = [f"{s}.{f}" for s, fs in SCHEMA.items() for f in fs]
+                    hint = did_you_mean(f"{section}.{e.name}", full) or (
+                        f"fields of {section}: " + ", ".join(SCHEMA[section])
+                    )
+                else:
+                    hint = f"did you mean `{section}.{hint.split('`')[1]}`?"
+                self.error("E0202", f"`{section}` has no field `{e.name}`", e.span, hint)
+                return ANY, False
+            self.out.fields_read.add(f"{section}.{e.name}")
+            return t, False
+        t, _ = self._sub(e.obj)
+        if t != ANY:
+            self.error("E0202", f"a value of type {t} has no field `{e.name}`", e.span)
+        return ANY, False
+
+    def _index(self, e: A.Index) -> tuple[Type, bool]:
+        t, c1 = self._sub(e.obj)
+        k, c2 = self._sub(e.index)
+        if isinstance(t, MapType):
+            if not assignable(k, t.key):
+                self.error("E0205", f"this map's keys are {t.key}, not {k}", e.index.span)
+            return t.value, c1 and c2
+        if isinstance(t, ListType):
+            if k not in (INT, ANY):
+                self.error("E0205", f"a list index is an int, not {k}", e.index.span)
+            return t.elem, c1 and c2
+        if t != ANY:
+            self.error("E0205", f"cannot index a value of type {t}", e.obj.span, "only maps and lists take `[...]`")
+        return ANY, False
+
+    def _call(self, e: A.Call) -> tuple[Type, bool]:
+        f = FUNCTIONS.get(e.func)
+        if f is None:
+            for a in e.args:
+                self.expr(a)
+            hint = did_you_mean(e.func, FUNCTIONS) or ("loaders go in `data NAME = ...`" if e.func in D._LOADERS else None)
+            self.error("E0203", f"unknown function `{e.func}`", e.name_span, hint)
+            return ANY, False
+        if len(e.args) != len(f.params):
+            self.error(
+                "E0204",
+                f"`{f.name}` takes {len(f.params)} argument{'s' * (len(f.params) != 1)}, got {len(e.args)}",
+                e.span,
+                f"{f.name}: {f.doc}",
+            )
+        types: list[Type] = []
+        const = True
+        for a, p in zip(e.args, f.params):
+            t, c = self._sub(a)
+            const = const and c
+            types.append(t)
+            if p == NUM:
+                ok = is_numeric(t) or t == NULL
+            elif p == SIZED:
+                ok = t in (STRING, ANY, NULL) or isinstance(t, (ListType, SetType, MapType))
+            else:
+                ok = assignable(t, p)  # type: ignore[arg-type]
+            if not ok:
+                self.error("E0205", f"argument of `{f.name}` must be {p}, not {t}", a.span)
+        for a in e.args[len(f.params):]:
+            self.expr(a)
+        if f.returns == NUM:
+            nums = [t for t in types if is_numeric(t)]
+            ret: Type = INT if nums and all(t == INT for t in nums) else FLOAT
+            return ret, const
+        return f.returns, const  # type: ignore[return-value]
+
+    def _binary(self, e: A.Binary) -> tuple[Type, bool]:
+        op = e.op
+        if op in ("and", "or"):
+            a, c1 = self._sub(e.left)
+            b, c2 = self._sub(e.right)
+            for t, side in ((a, e.left), (b, e.right)):
+                if t not in (BOOL, ANY, NULL):
+                    self.error("E0205", f"`{op}` joins true/false values, not {t}", side.span, _bool_hint(side, t))
+            return BOOL, c1 and c2
+        if op in ("in", "not in"):
+            return self._membership(e)
+        if op == "matches":
+            return self._matches(e)
+        a, c1 = self._sub(e.left)
+        b, c2 = self._sub(e.right)
+        const = c1 and c2
+        if op == "??":
+            return self._join(a, b, e.right.span, "the two sides of `??`"), const
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            self._comparison(e, a, b)
+            return BOOL, const
+        return self._arith(e, a, b), const
+
+    def _comparison(self, e: A.Binary, a: Type, b: Type) -> None:
+        if VERIFICATION in (a, b):
+            other = e.right if a == VERIFICATION else e.left
+            ot = b if a == VERIFICATION else a
+            if ot == VERIFICATION or ot in (ANY, NULL):
+                return
+            if isinstance(other, A.Literal) and other.kind == "string":
+                if other.value not in VERIFICATION_LEVELS:
+                    self.error(
+                        "E0208", f"`{other.value}` is not a verification level", other.span,
+                        did_you_mean(other.value, VERIFICATION_LEVELS) or "levels: none < email < phone < kyc",
+                    )
+                self.out.rank_literals.add(id(other))
+                return
+            self.error("E0205", f"verification compares with a level such as \"phone\", not {ot}", other.span)
+            return
+        ordered = e.op not in ("==", "!=")
+        if ANY in (a, b) or NULL in (a, b) and not ordered:
+            return
+        if is_numeric(a) and is_numeric(b):
+            return
+        if a == b and (not ordered or a in (STRING, DURATION)):
+            return
+        if {a, b} <= {STRING, IP} and not ordered:
+            return
+        hint = None
+        if {a, b} == {DURATION, FLOAT} or {a, b} == {DURATION, INT}:
+            hint = "account.age_days is a number of days: compare it with a plain number (e.g. 7), not a duration"
+        self.error("E0205", f"cannot compare {a} with {b} using `{e.op}`", e.span, hint)
+
+    def _arith(self, e: A.Binary, a: Type, b: Type) -> Type:
+        op = e.op
+        if ANY in (a, b):
+            return ANY
+        if is_numeric(a) and is_numeric(b):
+            return FLOAT if op == "/" else unify_numeric(a, b)
+        if op == "+" and a == STRING and b == STRING:
+            return STRING
+        if a == DURATION and b == DURATION and op in "+-":
+            return DURATION
+        if op in "*/" and a == DURATION and is_numeric(b) or op == "*" and is_numeric(a) and b == DURATION:
+            return DURATION
+        if NULL in (a, b):
+            return b if a == NULL else a
+        self.error("E0205", f"cannot apply `{op}` to {a} and {b}", e.span)
+        return ANY
+
+    def _membership(self, e: A.Binary) -> tuple[Type, bool]:
+        a, c1 = self._sub(e.left)
+        right = e.right
+        # A list literal of strings tested against an IP is a set of CIDRs.
+        if a == IP and isinstance(right, A.ListLit) and all(
+            isinstance(i, A.Literal) and i.kind == "string" for i in right.items
+        ):
+            for item in right.items:
+                try:
+                    ipaddress.ip_network(item.value, strict=False)  # type: ignore[attr-defined]
+                except ValueError:
+                    self.error(
+                        "E0207", f"`{item.value}` is not a valid CIDR or address", item.span,  # type: ignore[attr-defined]
+                        "write networks as 203.0.113.0/24 or 2001:db8::/32",
+                    )
+            self.out.types[id(right)] = CIDR_SET
+            self.out.constant[id(right)] = True
+            self.out.cidr_literals.add(id(right))
+            return BOOL, c1
+        b, c2 = self._sub(right)
+        const = c1 and c2
+        if b == ANY or a == ANY:
+            return BOOL, const
+        if b == CIDR_SET:
+            if not assignable(a, IP) and a != STRING:
+                self.error("E0205", f"only an IP address can be `in` a CIDR set, not {a}", e.left.span)
+            return BOOL, const
+        if b in (STRING, IP):
+            self.error("E0205", "`in` looks in a list, set or map, not in a string", right.span,
+                       "to look for text inside a string, use contains(text, part)")
+            return BOOL, const
+        if isinstance(b, (ListType, SetType)):
+            elem = b.elem
+        elif isinstance(b, MapType):
+            elem = b.key
+        elif isinstance(b, TupleType):
+            elem = ANY
+        else:
+            self.error("E0205", f"`{e.op}` needs a list, set, map or CIDR set on the right, not {b}", right.span)
+            return BOOL, const
+        if a == VERIFICATION and isinstance(right, A.ListLit):
+            for item in right.items:
+                if isinstance(item, A.Literal) and item.kind == "string":
+                    if item.value not in VERIFICATION_LEVELS:
+                        self.error("E0208", f"`{item.value}` is not a verification level", item.span,
+                                   did_you_mean(item.value, VERIFICATION_LEVELS))
+                    self.out.rank_literals.add(id(item))
+            return BOOL, const
+        if not (assignable(a, elem) or assignable(elem, a) or (is_numeric(a) and is_numeric(elem))):
+            self.error("E0205", f"a {a} is never in a collection of {elem}", e.left.span)
+        return BOOL, const
+
+    def _matches(self, e: A.Binary) -> tuple[Type, bool]:
+        a, c1 = self._sub(e.left)
+        if not (a in (STRING, ANY, NULL, IP)):
+            self.error("E0205", f"`matches` tests text, not {a}", e.left.span)
+        right = e.right
+        if isinstance(right, A.Literal) and right.kind == "string":
+            self.out.types[id(right)] = STRING
+            self.out.constant[id(right)] = True
+            err = D.check_pattern(right.value)
+            if err:
+                self.error("E0206", f"invalid regular expression: {err}", right.span,
+                           'RE2 syntax; write patterns as raw strings, r"\\d+"')
+            return BOOL, c1
+        b, _ = self._sub(right)
+        if b == REGEX_SET:
+            return BOOL, c1
+        if b != ANY:
+            self.error("E0205", "`matches` takes a constant pattern string or a `patterns` data list", right.span)
+        return BOOL, c1
+
+    def _seq(self, e: A.ListLit | A.TupleLit) -> tuple[Type, bool]:
+        types = []
+        const = True
+        for item in e.items:
+            t, c = self._sub(item)
+            types.append(t)
+            const = const and c
+        if isinstance(e, A.TupleLit):
+            return TupleType(tuple(types)), const
+        elem: Type = NULL
+        for item, t in zip(e.items, types):
+            elem = self._join(elem, t, item.span, "list elements")
+        return ListType(ANY if elem == NULL else elem), const
+
+    def _map(self, e: A.MapLit) -> tuple[Type, bool]:
+        kt: Type = NULL
+        vt: Type = NULL
+        const = True
+        for k, v in e.entries:
+            a, c1 = self._sub(k)
+            b, c2 = self._sub(v)
+            const = const and c1 and c2
+            kt = self._join(kt, a, k.span, "map keys")
+            vt = self._join(vt, b, v.span, "map values")
+        return MapType(ANY if kt == NULL else kt, ANY if vt == NULL else vt), const
+
+
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _bool_hint(e: A.Expr, t: Type) -> str | None:
+    if t in (INT, FLOAT):
+        return "compare it with something, e.g. `> 0`"
+    if t == STRING:
+        return 'compare it with something, e.g. `== "pro"`'
+    return None

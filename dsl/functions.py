@@ -1,0 +1,75 @@
+"""The functions a policy may call: their signatures, as the checker sees them.
+
+Implementations live in `policy_engine` (signals and builtins); a test checks
+that every name here has one there. `signal=True` marks a function that looks
+at the prompt or the IP: the compiler caches its result per request, so a rule
+set that calls `template_id(request.prompt)` five times computes it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsl.types import BOOL, FLOAT, INT, IP, REGEX_SET, STRING, Type
+
+# Parameter kinds beyond concrete types.
+NUM = "number"        # int or float; the result of least/greatest/abs follows the arguments
+SIZED = "sized"       # string, list, set or map
+
+
+@dataclass(frozen=True, slots=True)
+class Func:
+    name: str
+    params: tuple[Type | str, ...]
+    returns: Type | str
+    doc: str
+    signal: bool = False
+
+
+_F = [
+    # strings
+    Func("lower", (STRING,), STRING, "lower-case text"),
+    Func("upper", (STRING,), STRING, "upper-case text"),
+    Func("trim", (STRING,), STRING, "text without leading and trailing white space"),
+    Func("len", (SIZED,), INT, "length of a string, list, set or map"),
+    Func("contains", (STRING, STRING), BOOL, "whether the first string contains the second"),
+    Func("starts_with", (STRING, STRING), BOOL, "whether the first string starts with the second"),
+    Func("ends_with", (STRING, STRING), BOOL, "whether the first string ends with the second"),
+    # numbers
+    Func("least", (NUM, NUM), NUM, "the smaller of two numbers"),
+    Func("greatest", (NUM, NUM), NUM, "the larger of two numbers"),
+    Func("abs", (NUM,), NUM, "absolute value"),
+    Func("floor", (NUM,), INT, "largest integer not above the number"),
+    Func("ceil", (NUM,), INT, "smallest integer not below the number"),
+    # prompt signals
+    Func("fingerprint", (STRING,), STRING, "normalised prompt fingerprint (case, space, punctuation folded)", True),
+    Func("template_id", (STRING,), STRING, "prompt template id: numbers, names, quotes and code masked", True),
+    Func("simhash", (STRING,), INT, "64-bit SimHash of the prompt", True),
+    Func("near_dup_key", (STRING,), STRING, "a bucket key shared by near-duplicate prompts", True),
+    Func("similarity", (STRING, STRING), FLOAT, "SimHash similarity of two texts, 0 to 1", True),
+    Func("topic", (STRING,), STRING, "a coarse topic id (code, math, reasoning, ...)", True),
+    Func("prompt_length", (STRING,), INT, "length in characters", True),
+    Func("word_count", (STRING,), INT, "number of words", True),
+    Func("question_count", (STRING,), INT, "number of questions", True),
+    Func("digit_ratio", (STRING,), FLOAT, "share of digits among characters", True),
+    Func("code_ratio", (STRING,), FLOAT, "share of characters inside code", True),
+    Func("entropy", (STRING,), FLOAT, "character entropy in bits", True),
+    Func("matches_any", (STRING, REGEX_SET), BOOL, "whether any pattern of a `patterns` data list matches", True),
+    Func("match_count", (STRING, REGEX_SET), INT, "how many patterns of a `patterns` data list match", True),
+    # network signals
+    Func("ip_prefix", (IP, INT), STRING, "the network of an address as CIDR text, e.g. ip_prefix(client.ip, 24)", True),
+    Func("geo_country", (IP,), STRING, "ISO country of an address, from the embedded geo data", True),
+    Func("geo_asn", (IP,), INT, "autonomous system number of an address, from the embedded data", True),
+]
+
+FUNCTIONS: dict[str, Func] = {f.name: f for f in _F}
+
+# Data list loaders: `data NAME = loader("path")`.
+LOADERS: dict[str, str] = {
+    "strings": "one string per line -> set<string>",
+    "ints": "one integer per line -> set<int>",
+    "cidrs": "one CIDR or address per line -> a CIDR set for `in`",
+    "patterns": "one RE2 pattern per line (case-insensitive) -> a pattern set for matches_any",
+    "csv": "two columns, key and value, with a header row -> map<string, value>",
+    "json": "a JSON object (-> map) or array (-> set)",
+}

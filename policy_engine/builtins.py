@@ -1,0 +1,71 @@
+"""Run-time implementations of the language's functions and helpers that
+generated code calls. Every function returns null (None) for a null argument,
+which is how the language propagates missing fields."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+
+def _null_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any) -> Any:
+        for a in args:
+            if a is None:
+                return None
+        return fn(*args)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "lower": _null_safe(str.lower),
+    "upper": _null_safe(str.upper),
+    "trim": _null_safe(str.strip),
+    "len": _null_safe(len),
+    "contains": _null_safe(lambda s, sub: sub in s),
+    "starts_with": _null_safe(str.startswith),
+    "ends_with": _null_safe(str.endswith),
+    "least": _null_safe(min),
+    "greatest": _null_safe(max),
+    "abs": _null_safe(abs),
+    "floor": _null_safe(math.floor),
+    "ceil": _null_safe(math.ceil),
+}
+
+
+def implementation(name: str) -> Callable[..., Any]:
+    """The callable behind a language function; signals are imported on first use
+    so that a policy which calls none does not load their data."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    from policy_engine.signals import SIGNALS
+
+    return SIGNALS[name]
+
+
+def render_key(value: Any) -> str:
+    """A limit key component as text; null keys share the bucket "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def safe_div(a: float, b: float) -> float | None:
+    return None if b == 0 else a / b
+
+
+def safe_mod(a: float, b: float) -> float | None:
+    return None if b == 0 else a % b
+
+
+def safe_index(seq: Any, i: Any) -> Any:
+    if isinstance(seq, dict):
+        return seq.get(i)
+    try:
+        return seq[i]
+    except (IndexError, TypeError, KeyError):
+        return None

@@ -1,0 +1,45 @@
+"""`policyctl eval --policies DIR --request FILE|-`: one decision, as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit, read_input
+from policy_engine.context import Context, RequestContext, describe_validation_error
+from policy_engine.engine import Engine
+from policy_engine.state.factory import open_store
+
+
+def eval_cmd(
+    policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
+    request: Annotated[str, typer.Option("--request", "-r", help="request context JSON file, or - for stdin")],
+    explain: Annotated[bool, typer.Option("--explain", help="add the trace of every rule and limit")] = False,
+    redis: Annotated[Optional[str], typer.Option("--redis", help="share limit state in Redis at this URL")] = None,
+) -> None:
+    """Evaluate one request context against a policy and print the decision."""
+    policy = load_or_exit([policies])
+    text = read_input(request)
+    try:
+        model = RequestContext.model_validate_json(text)
+    except ValidationError as e:
+        err("error: invalid request context\n" + describe_validation_error(e))
+        raise typer.Exit(EXIT_USAGE) from None
+    ctx = Context.from_model(model)
+    decision = asyncio.run(_decide(policy, ctx, explain, redis))
+    typer.echo(json.dumps(decision.to_dict(), indent=2))
+    raise typer.Exit(EXIT_OK)
+
+
+async def _decide(policy, ctx: Context, explain: bool, redis: str | None):  # type: ignore[no-untyped-def]
+    store = await open_store(redis)
+    try:
+        engine = Engine(policy, store)
+        return await engine.decide(ctx, ctx.request_ts, explain=explain)
+    finally:
+        await store.close()

@@ -1,0 +1,63 @@
+"""`policyctl lint PATH...`: parse and check; exit 1 when there are errors."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsl.diagnostics import Diagnostic, Severity
+from dsl.load import load, policy_files
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err
+from policy_engine.cli import report_formats
+
+
+class LintFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+def lint_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="policy files or folders")],
+    format: Annotated[LintFormat, typer.Option("--format", "-f", help="output format")] = LintFormat.text,
+    strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
+) -> None:
+    """Check policies: syntax, names, types, units, regexes, CIDRs, and semantic warnings."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        err(f"error: {missing[0]}: no such file or directory")
+        raise typer.Exit(EXIT_USAGE)
+    diags: list[Diagnostic] = []
+    # Each folder is one policy (one namespace); files given one by one are checked alone.
+    for group in _groups(paths):
+        _, ds = load(group)
+        diags.extend(ds)
+    if strict:
+        diags = [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.hint, d.file) for d in diags]
+    diags.sort(key=Diagnostic.sort_key)
+    files = [str(f) for g in _groups(paths) for f in policy_files(g)]
+    typer.echo(_render(diags, format, files), nl=False)
+    raise typer.Exit(EXIT_FAIL if any(d.is_error for d in diags) else EXIT_OK)
+
+
+def _groups(paths: list[Path]) -> list[list[Path]]:
+    return [[p] for p in paths]
+
+
+def _render(diags: list[Diagnostic], fmt: LintFormat, files: list[str]) -> str:
+    if fmt is LintFormat.json:
+        return json.dumps({"files": files, "diagnostics": [d.to_dict() for d in diags]}, indent=2) + "\n"
+    if fmt is LintFormat.github:
+        return report_formats.github(diags)
+    if fmt is LintFormat.sarif:
+        return json.dumps(report_formats.sarif(diags), indent=2) + "\n"
+    errors = sum(d.is_error for d in diags)
+    warnings = len(diags) - errors
+    body = "\n\n".join(d.render() for d in diags)
+    summary = f"{len(files)} file{'s' * (len(files) != 1)} checked: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    return (body + "\n\n" if body else "") + summary + "\n"

@@ -1,0 +1,477 @@
+"""Checked AST -> Python source -> one compiled function per policy.
+
+The generated `evaluate(c)` reads the flat `Context` by attribute, tests every
+rule and prepares every limit in one pass: no tree is walked per request.
+Constants (data lists, regexes, CIDR sets, constant `let`s) are built once at
+compile time and bound as globals of the generated code. `PolicySet.source`
+shows the generated code, as Jinja's `raw=True` does, for debugging.
+
+Null semantics (docs/language.md): a missing field is null; arithmetic with
+null is null; an ordered comparison with null is false; `and`, `or`, `not` and
+conditions treat null as false; `a ?? b` is b when a is null.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import re2
+
+from dsl import ast as A
+from dsl.checker import DEFAULT_STATUS, CheckedPolicy
+from dsl.functions import FUNCTIONS
+from dsl.parser import parse_duration
+from dsl.schema import SCHEMA, VERIFICATION_LEVELS, flat_name
+from dsl.types import CIDR_SET, REGEX_SET
+from policy_engine import builtins as B
+from policy_engine.context import Context
+from policy_engine.decision import Effect
+from policy_engine.state.base import FailMode, Kind, LimitSpec, Record
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    index: int
+    id: str
+    effect: Effect
+    status: int
+    reason: str
+    shadow: bool
+    retry_after: float | None
+    headers: Callable[[Context], dict[str, str]] | None
+    span: A.Span
+
+
+@dataclass(frozen=True, slots=True)
+class LimitInfo:
+    index: int
+    id: str
+    spec: LimitSpec
+    effect: Effect
+    status: int
+    reason: str
+    shadow: bool
+    usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
+    headers: Callable[[Context], dict[str, str]] | None
+    span: A.Span
+
+    @property
+    def enforce(self) -> bool:
+        """Whether exceeding this limit can refuse the request."""
+        return not self.shadow and self.effect >= Effect.THROTTLE
+
+
+@dataclass
+class Compiled:
+    evaluate: Callable[[Context], tuple[list[int], list[tuple[Any, ...]]]]
+    explain_rules: list[Callable[[Context], tuple[Any, Any]]]
+    rules: list[RuleInfo]
+    limits: list[LimitInfo]
+    source: str
+    reads: set[str] = field(default_factory=set)
+
+
+class _Gen:
+    """Generates code for expressions: `expr(e)` returns (source, may_be_null)."""
+
+    def __init__(self, checked: CheckedPolicy, env: dict[str, Any]) -> None:
+        self.checked = checked
+        self.env = env
+        self.counter = itertools.count()
+        self.const_ids: dict[int, str] = {}
+        self.lets_code: dict[str, tuple[str, bool]] = {}
+
+    def tmp(self) -> str:
+        return f"_t{next(self.counter)}"
+
+    def const(self, value: Any, prefix: str = "K") -> str:
+        name = f"_{prefix}{next(self.counter)}"
+        self.env[name] = value
+        return name
+
+    # ---------------------------------------------------------- expressions
+    def expr(self, e: A.Expr) -> tuple[str, bool]:
+        m = getattr(self, "_" + type(e).__name__)
+        return m(e)
+
+    def truth(self, e: A.Expr) -> str:
+        """Code for a condition: exactly True or False."""
+        code, nullable = self.expr(e)
+        return f"(({code}) is True)" if nullable else f"({code})"
+
+    def _Literal(self, e: A.Literal) -> tuple[str, bool]:
+        if id(e) in self.checked.rank_literals:
+            return repr(VERIFICATION_LEVELS.index(e.value)) if e.value in VERIFICATION_LEVELS else "None", False
+        if id(e) in self.checked.cidr_literals:
+            return self._cidr_const([e]), False
+        return repr(e.value), e.value is None
+
+    def _Invalid(self, e: A.Invalid) -> tuple[str, bool]:  # never reached: the checker rejects them
+        raise AssertionError(e.message)
+
+    def _Name(self, e: A.Name) -> tuple[str, bool]:
+        if e.id in self.checked.data:
+            return self._data_const(e.id), False
+        return self.let(e.id)
+
+    def let(self, name: str) -> tuple[str, bool]:
+        if name not in self.lets_code:
+            let_expr = self.checked.lets[name].expr
+            assert let_expr is not None
+            if self.checked.constant.get(id(let_expr)):
+                code, _ = self.expr(let_expr)
+                value = eval(code, self.env, {"c": Context()})  # noqa: S307 - our own generated code
+                self.lets_code[name] = (self.const(value, f"L_{name}_"), value is None)
+            else:
+                code, nullable = self.expr(let_expr)
+                self.lets_code[name] = (f"({code})", nullable)
+        return self.lets_code[name]
+
+    def _data_const(self, name: str) -> str:
+        key = f"_D_{name}"
+        if key not in self.env:
+            dv = self.checked.data[name]
+            if dv.type == CIDR_SET:
+                from policy_engine.signals import compile_cidrs
+
+                self.env[key] = compile_cidrs(list(dv.value), str(dv.path))
+            elif dv.type == REGEX_SET:
+                from policy_engine.signals import compile_phrases
+
+                self.env[key] = compile_phrases(list(dv.value), str(dv.path))
+            else:
+                self.env[key] = dv.value
+        return key
+
+    def _Attr(self, e: A.Attr) -> tuple[str, bool]:
+        assert isinstance(e.obj, A.Name) and e.obj.id in SCHEMA, "checker guarantees section.field"
+        path = f"{e.obj.id}.{e.name}"
+        if path == "client.country":
+            return "_derived_country(c)", True
+        if path == "client.asn":
+            return "_derived_asn(c)", True
+        return f"c.{flat_name(e.obj.id, e.name)}", True
+
+    def _Index(self, e: A.Index) -> tuple[str, bool]:
+        obj, _ = self.expr(e.obj)
+        idx, _ = self.expr(e.index)
+        return f"_index({obj}, {idx})", True
+
+    def _Call(self, e: A.Call) -> tuple[str, bool]:
+        f = FUNCTIONS[e.func]
+        fn = self._function(e.func)
+        args = [self.expr(a)[0] for a in e.args]
+        if f.signal:
+            # Cached per request: the same call with the same arguments runs once.
+            key = self.const(e.func, "N")
+            return f"_signal(c, {key}, {fn}, ({', '.join(args)},))", True
+        return f"{fn}({', '.join(args)})", True
+
+    def _function(self, name: str) -> str:
+        key = f"_F_{name}"
+        if key not in self.env:
+            self.env[key] = B.implementation(name)
+        return key
+
+    def _Unary(self, e: A.Unary) -> tuple[str, bool]:
+        if e.op == "not":
+            return f"(not {self.truth(e.operand)})", False
+        code, nullable = self.expr(e.operand)
+        if not nullable:
+            return f"(-{code})", False
+        t = self.tmp()
+        return f"(None if ({t} := {code}) is None else -{t})", True
+
+    def _Cond(self, e: A.Cond) -> tuple[str, bool]:
+        a, na = self.expr(e.then)
+        b, nb = self.expr(e.else_)
+        return f"({a} if {self.truth(e.test)} else {b})", na or nb
+
+    def _ListLit(self, e: A.ListLit) -> tuple[str, bool]:
+        if id(e) in self.checked.cidr_literals:
+            return self._cidr_const(e.items), False
+        if self.checked.constant.get(id(e)):
+            code = "(" + "".join(self.expr(i)[0] + ", " for i in e.items) + ")"
+            return self.const(eval(code, self.env)), False  # noqa: S307
+        return "(" + "".join(self.expr(i)[0] + ", " for i in e.items) + ")", False
+
+    def _TupleLit(self, e: A.TupleLit) -> tuple[str, bool]:
+        return "(" + "".join(self.expr(i)[0] + ", " for i in e.items) + ")", False
+
+    def _MapLit(self, e: A.MapLit) -> tuple[str, bool]:
+        body = "{" + ", ".join(f"{self.expr(k)[0]}: {self.expr(v)[0]}" for k, v in e.entries) + "}"
+        if self.checked.constant.get(id(e)):
+            return self.const(eval(body, self.env)), False  # noqa: S307
+        return body, False
+
+    def _cidr_const(self, items: list[A.Expr]) -> str:
+        from policy_engine.signals import compile_cidrs
+
+        nets = [i.value for i in items if isinstance(i, A.Literal)]
+        return self.const(compile_cidrs(nets, "<policy>"), "C")
+
+    def _Binary(self, e: A.Binary) -> tuple[str, bool]:
+        op = e.op
+        if op in ("and", "or"):
+            return f"({self.truth(e.left)} {op} {self.truth(e.right)})", False
+        if op in ("in", "not in"):
+            code = self._membership(e)
+            return (f"(not {code})" if op == "not in" else code), False
+        if op == "matches":
+            return self._matches(e), False
+        a, na = self.expr(e.left)
+        b, nb = self.expr(e.right)
+        if op == "??":
+            if not na:
+                return a, False
+            t = self.tmp()
+            return f"({t} if ({t} := {a}) is not None else {b})", nb
+        if op in ("==", "!="):
+            return f"({a} {op} {b})", False
+        if op in ("<", "<=", ">", ">="):
+            ta, tb = (self.tmp() if na else a), (self.tmp() if nb else b)
+            guards = []
+            if na:
+                guards.append(f"({ta} := {a}) is not None")
+            if nb:
+                guards.append(f"({tb} := {b}) is not None")
+            guards.append(f"{ta} {op} {tb}")
+            return "(" + " and ".join(guards) + ")", False
+        # arithmetic
+        ta, tb = (self.tmp() if na else a), (self.tmp() if nb else b)
+        if op == "/":
+            body = f"_div({ta}, {tb})"
+        elif op == "%":
+            body = f"_mod({ta}, {tb})"
+        else:
+            body = f"{ta} {op} {tb}"
+        if not (na or nb):
+            return f"({body})", op in "/%"
+        checks = []
+        if na:
+            checks.append(f"({ta} := {a}) is None")
+        if nb:
+            checks.append(f"({tb} := {b}) is None")
+        return f"(None if {' or '.join(checks)} else {body})", True
+
+    def _membership(self, e: A.Binary) -> str:
+        rt = self.checked.type_of(e.right)
+        a, _ = self.expr(e.left)
+        b, nb = self.expr(e.right)
+        if rt == CIDR_SET or id(e.right) in self.checked.cidr_literals:
+            return f"_ip_in({a}, {b})"
+        if isinstance(e.right, A.ListLit) and self.checked.constant.get(id(e.right)):
+            # A constant list: membership in a frozenset built once.
+            items = eval(b, self.env)  # noqa: S307
+            try:
+                b = self.const(frozenset(items), "S")
+            except TypeError:
+                pass
+        if nb:
+            t = self.tmp()
+            return f"(({t} := {b}) is not None and {a} in {t})"
+        return f"({a} in {b})"
+
+    def _matches(self, e: A.Binary) -> str:
+        a, _ = self.expr(e.left)
+        t = self.tmp()
+        if isinstance(e.right, A.Literal):
+            rx = self.const(re2.compile(e.right.value), "R")
+            return f"(({t} := {a}) is not None and {rx}.search({t}) is not None)"
+        b, _ = self.expr(e.right)
+        return f"_F_matches_any_impl({a}, {b}) is True"
+
+
+def _signal(c: Context, name: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    key = (name, args)
+    cache = c.cache
+    v = cache.get(key, _MISSING)
+    if v is _MISSING:
+        v = None if None in args else fn(*args)
+        cache[key] = v
+    return v
+
+
+def _derived(field_name: str, signal: str) -> Callable[[Context], Any]:
+    def get(c: Context) -> Any:
+        v = getattr(c, field_name)
+        if v is None and c.client_ip is not None:
+            return _signal(c, signal, B.implementation(signal), (c.client_ip,))
+        return v
+
+    return get
+
+
+def _ip_in(ip: Any, nets: Any) -> bool:
+    if ip is None:
+        return False
+    from policy_engine.signals import ip_in
+
+    return bool(ip_in(ip, nets))
+
+
+def compile_policy(checked: CheckedPolicy) -> Compiled:
+    env: dict[str, Any] = {
+        "_signal": _signal,
+        "_derived_country": _derived("client_country", "geo_country"),
+        "_derived_asn": _derived("client_asn", "geo_asn"),
+        "_ip_in": _ip_in,
+        "_index": B.safe_index,
+        "_div": B.safe_div,
+        "_mod": B.safe_mod,
+        "_key": B.render_key,
+    }
+    if any(isinstance(e, A.Binary) and e.op == "matches" for e in _all_exprs(checked)):
+        env["_F_matches_any_impl"] = B.implementation("matches_any")
+    gen = _Gen(checked, env)
+    lines = ["def evaluate(c):", "    m = []"]
+    rules: list[RuleInfo] = []
+    explain_src: list[str] = []
+    for i, r in enumerate(checked.rules):
+        eff = r.find("effect")
+        assert eff is not None
+        cond = gen.truth(eff.exprs[0])
+        unless = [gen.truth(u.exprs[0]) for u in r.find_all("unless")]
+        test = cond + "".join(f" and not {u}" for u in unless)
+        lines.append(f"    if {test}: m.append({i})")
+        explain_src.append(
+            f"def rule_{i}(c):\n    return ({cond}, {' or '.join(unless) if unless else 'False'})\n"
+        )
+        rules.append(_rule_info(i, r, gen))
+    lines.append("    h = []")
+    limits: list[LimitInfo] = []
+    for j, lim in enumerate(checked.limits):
+        lines.extend(_limit_code(j, lim, gen))
+        limits.append(_limit_info(j, lim, gen))
+    lines.append("    return m, h")
+    source = "\n".join(lines) + "\n\n" + "\n".join(explain_src)
+    code = compile(source, "<policy>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated code
+    return Compiled(
+        evaluate=env["evaluate"],
+        explain_rules=[env[f"rule_{i}"] for i in range(len(rules))],
+        rules=rules,
+        limits=limits,
+        source=source,
+        reads=set(checked.fields_read),
+    )
+
+
+def _all_exprs(checked: CheckedPolicy) -> list[A.Expr]:
+    out: list[A.Expr] = []
+    for let in checked.lets.values():
+        if let.expr is not None:
+            out.extend(let.expr.walk())
+    for b in list(checked.rules) + list(checked.limits):
+        for cl in b.clauses:
+            for e in cl.exprs:
+                out.extend(e.walk())
+    return out
+
+
+def _status(b: A.Block, effect: str) -> int:
+    st = b.find("status")
+    return int(st.text) if st is not None and st.text else DEFAULT_STATUS[effect]
+
+
+def _reason(b: A.Block) -> str:
+    r = b.find("reason")
+    return r.text if r is not None and r.text else b.name
+
+
+def _headers_fn(b: A.Block, gen: _Gen) -> Callable[[Context], dict[str, str]] | None:
+    hs = b.find_all("header")
+    if not hs:
+        return None
+    items = ", ".join(f"{h.text!r}: _hval({gen.expr(h.exprs[0])[0]})" for h in hs)
+    name = f"_headers_{b.name}"
+    src = f"def {name}(c):\n    return {{{items}}}\n"
+    gen.env["_hval"] = lambda v: "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    exec(compile(src, f"<policy:{b.name}>", "exec"), gen.env)  # noqa: S102
+    return gen.env[name]
+
+
+def _rule_info(i: int, r: A.Rule, gen: _Gen) -> RuleInfo:
+    eff = r.find("effect")
+    assert eff is not None and eff.text
+    retry = r.find("retry_after")
+    return RuleInfo(
+        index=i,
+        id=r.name,
+        effect=Effect.parse(eff.text),
+        status=_status(r, eff.text),
+        reason=_reason(r),
+        shadow=r.find("shadow") is not None,
+        retry_after=parse_duration(retry.text) if retry is not None and retry.text else (
+            60.0 if eff.text == "throttle" else None
+        ),
+        headers=_headers_fn(r, gen),
+        span=r.name_span,
+    )
+
+
+def _limit_code(j: int, lim: A.Limit, gen: _Gen) -> list[str]:
+    guards = [gen.truth(w.exprs[0]) for w in lim.find_all("when")]
+    guards += [f"not {gen.truth(u.exprs[0])}" for u in lim.find_all("unless")]
+    key = lim.find("key")
+    assert key is not None
+    parts = [f"_key({gen.expr(k)[0]})" for k in key.exprs]
+    key_code = parts[0] if len(parts) == 1 else " + '|' + ".join(parts)
+    mx = lim.find("max")
+    assert mx is not None
+    max_code, _ = gen.expr(mx.exprs[0])
+    ind = "        " if guards else "    "
+    out = [f"    if {' and '.join(guards)}:"] if guards else []
+    out.append(f"{ind}mx = {max_code}")
+    amount, member = "1", "None"
+    if (s := lim.find("sum")) is not None:
+        amount = f"({gen.expr(s.exprs[0])[0]}) or 0"
+    if (d := lim.find("distinct")) is not None:
+        out.append(f"{ind}mem = {gen.expr(d.exprs[0])[0]}")
+        out.append(f"{ind}if mx is not None and mem is not None:")
+        member = "_key(mem)"
+    else:
+        out.append(f"{ind}if mx is not None:")
+    out.append(f"{ind}    h.append(({j}, {key_code}, mx, {amount}, {member}))")
+    return out
+
+
+def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
+    kind = Kind.COUNT if lim.find("count") else Kind.SUM if lim.find("sum") else Kind.DISTINCT
+    window = lim.find("window")
+    assert window is not None
+    wcode, _ = gen.expr(window.exprs[0])
+    window_s = float(eval(wcode, gen.env))  # noqa: S307 - a constant duration
+    rec = lim.find("record")
+    fail = lim.find("on_error")
+    eff = lim.find("effect")
+    effect = eff.text if eff is not None and eff.text else "throttle"
+    usage_fn = None
+    if (u := lim.find("usage")) is not None:
+        code, _ = gen.expr(u.exprs[0])
+        src = f"def _usage_{lim.name}(c):\n    return {code}\n"
+        exec(compile(src, f"<policy:{lim.name}>", "exec"), gen.env)  # noqa: S102
+        usage_fn = gen.env[f"_usage_{lim.name}"]
+    spec = LimitSpec(
+        id=lim.name,
+        kind=kind,
+        window=window_s,
+        record=Record(rec.text) if rec is not None and rec.text else Record.ADMITTED,
+        fail=FailMode(fail.text) if fail is not None and fail.text else FailMode.OPEN,
+    )
+    return LimitInfo(
+        index=j,
+        id=lim.name,
+        spec=spec,
+        effect=Effect.parse(effect),
+        status=_status(lim, effect),
+        reason=_reason(lim),
+        shadow=lim.find("shadow") is not None,
+        usage=usage_fn,
+        headers=_headers_fn(lim, gen),
+        span=lim.name_span,
+    )

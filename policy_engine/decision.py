@@ -1,0 +1,103 @@
+"""The decision model: what the engine answers for one request."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Effect(enum.IntEnum):
+    """Ordered by strength: deny beats throttle beats flag beats allow."""
+
+    ALLOW = 0
+    FLAG = 1
+    THROTTLE = 2
+    DENY = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Effect":
+        return cls[text.upper()]
+
+
+DEFAULT_STATUS = {Effect.ALLOW: 200, Effect.FLAG: 200, Effect.THROTTLE: 429, Effect.DENY: 403}
+
+
+@dataclass(slots=True)
+class LimitState:
+    """One limit consulted for this request."""
+
+    limit: str
+    key: str
+    kind: str
+    used: float
+    max: float
+    remaining: float
+    reset: float          # seconds
+    over: bool
+    committed: bool
+    shadow: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "limit": self.limit, "key": self.key, "kind": self.kind, "used": _num(self.used),
+            "max": _num(self.max), "remaining": _num(self.remaining), "reset": round(self.reset, 3),
+            "over": self.over, "committed": self.committed,
+        }
+        if self.shadow:
+            d["shadow"] = True
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else round(v, 4)
+
+
+@dataclass(slots=True)
+class Decision:
+    effect: Effect
+    status: int
+    reason: str | None = None
+    rules: list[str] = field(default_factory=list)        # enforced rules and limits that matched
+    shadow_rules: list[str] = field(default_factory=list)  # shadow rules that would have matched
+    flags: list[str] = field(default_factory=list)        # ids of flag rules that matched
+    headers: dict[str, str] = field(default_factory=dict)
+    limits: list[LimitState] = field(default_factory=list)
+    retry_after: float | None = None
+    policy_version: str = ""
+    request_id: str | None = None
+    trace: list[dict[str, Any]] | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect <= Effect.FLAG
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "request_id": self.request_id,
+            "effect": self.effect.label,
+            "status": self.status,
+            "reason": self.reason,
+            "rules": self.rules,
+        }
+        if self.shadow_rules:
+            d["shadow_rules"] = self.shadow_rules
+        if self.flags:
+            d["flags"] = self.flags
+        if self.headers:
+            d["headers"] = self.headers
+        if self.retry_after is not None:
+            d["retry_after"] = round(self.retry_after, 3)
+        if self.limits:
+            d["limits"] = [s.to_dict() for s in self.limits]
+        d["policy_version"] = self.policy_version
+        if self.trace is not None:
+            d["trace"] = self.trace
+        return d

@@ -1,0 +1,253 @@
+"""Evaluate one request: rules, then limits against a store, then one decision.
+
+The engine works from the `PolicySet` it was handed when the request started,
+so a reload never changes a policy in the middle of a request. Store calls have
+a deadline; when the store fails or is late, each limit applies its fail mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Sequence
+
+from policy_engine.compiler import LimitInfo
+from policy_engine.context import Context
+from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState
+from policy_engine.policyset import PolicySet
+from policy_engine.state.base import FailMode, Hit, HitResult, Store
+
+DEFAULT_STORE_DEADLINE = 0.05  # seconds
+
+
+class Engine:
+    def __init__(self, policy: PolicySet, store: Store, *, store_deadline: float = DEFAULT_STORE_DEADLINE) -> None:
+        self.policy = policy
+        self.store = store
+        self.store_deadline = store_deadline
+        # The memory store answers without I/O: call it directly, no task or timer.
+        self._sync_acquire = getattr(store, "acquire_sync", None)
+        self._sync_reconcile = getattr(store, "reconcile_sync", None)
+
+    def swap(self, policy: PolicySet) -> None:
+        """Atomically replace the policy; requests in flight keep the one they started with."""
+        self.policy = policy
+
+    # ------------------------------------------------------------------ decide
+    async def decide(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
+        policy = self.policy
+        now = _now(ctx, now)
+        matched, raw_hits = policy.compiled.evaluate(ctx)
+        decision, admitted = _apply_rules(policy, ctx, matched)
+        if raw_hits:
+            hits = _hits(policy, raw_hits)
+            results = await self._acquire(hits, now, admitted, ctx.request_id)
+            _apply_limits(decision, policy, ctx, raw_hits, hits, results)
+        _finish(decision)
+        if explain:
+            decision.trace = explain_trace(policy, ctx, matched, decision)
+        return decision
+
+    def decide_sync(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
+        """Synchronous path for a store with `acquire_sync` (the memory store)."""
+        if self._sync_acquire is None:
+            raise TypeError("decide_sync needs a store with acquire_sync (the memory store)")
+        policy = self.policy
+        now = _now(ctx, now)
+        matched, raw_hits = policy.compiled.evaluate(ctx)
+        decision, admitted = _apply_rules(policy, ctx, matched)
+        if raw_hits:
+            hits = _hits(policy, raw_hits)
+            try:
+                results = self._sync_acquire(hits, now, admitted=admitted, request_id=ctx.request_id)
+            except Exception as e:  # a store bug must not take the gateway down with it
+                results = _failed(len(hits), f"{type(e).__name__}: {e}")
+            _apply_limits(decision, policy, ctx, raw_hits, hits, results)
+        _finish(decision)
+        if explain:
+            decision.trace = explain_trace(policy, ctx, matched, decision)
+        return decision
+
+    async def _acquire(self, hits: list[Hit], now: float, admitted: bool, request_id: str | None) -> list[HitResult]:
+        try:
+            if self._sync_acquire is not None:
+                return self._sync_acquire(hits, now, admitted=admitted, request_id=request_id)
+            return await asyncio.wait_for(
+                self.store.acquire(hits, now, admitted=admitted, request_id=request_id), self.store_deadline
+            )
+        except asyncio.TimeoutError:
+            return _failed(len(hits), f"store deadline of {self.store_deadline * 1000:g} ms exceeded")
+        except Exception as e:  # noqa: BLE001 - any store failure becomes the limits' fail mode
+            return _failed(len(hits), f"{type(e).__name__}: {e}")
+
+    # ------------------------------------------------------------------ report
+    def usage_costs(self, prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, float]:
+        """Actual cost per `sum` limit with a `usage` clause, from a usage report."""
+        c = Context(usage_prompt_tokens=prompt_tokens, usage_completion_tokens=completion_tokens)
+        out: dict[str, float] = {}
+        for lim in self.policy.limits:
+            if lim.usage is not None:
+                v = lim.usage(c)
+                if v is not None:
+                    out[lim.id] = float(v)
+        return out
+
+    async def report(
+        self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float | None = None
+    ) -> bool:
+        costs = self.usage_costs(prompt_tokens, completion_tokens)
+        if not costs:
+            return False
+        now = time.time() if now is None else now
+        if self._sync_reconcile is not None:
+            return bool(self._sync_reconcile(request_id, costs, now))
+        return bool(await asyncio.wait_for(self.store.reconcile(request_id, costs, now), self.store_deadline * 4))
+
+    def report_sync(
+        self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
+    ) -> bool:
+        if self._sync_reconcile is None:
+            raise TypeError("report_sync needs a store with reconcile_sync (the memory store)")
+        costs = self.usage_costs(prompt_tokens, completion_tokens)
+        return bool(costs) and bool(self._sync_reconcile(request_id, costs, now))
+
+
+def _now(ctx: Context, now: float | None) -> float:
+    if now is not None:
+        return now
+    return time.time()
+
+
+def _failed(n: int, why: str) -> list[HitResult]:
+    return [HitResult(used=0.0, remaining=0.0, reset=0.0, over=False, committed=False, error=why) for _ in range(n)]
+
+
+def _apply_rules(policy: PolicySet, ctx: Context, matched: list[int]) -> tuple[Decision, bool]:
+    d = Decision(Effect.ALLOW, 200, policy_version=policy.version, request_id=ctx.request_id)
+    winner = None
+    rules = policy.compiled.rules
+    for i in matched:
+        r = rules[i]
+        if r.shadow:
+            d.shadow_rules.append(r.id)
+            continue
+        d.rules.append(r.id)
+        if r.effect is Effect.FLAG:
+            d.flags.append(r.id)
+        if r.headers is not None:
+            d.headers.update(r.headers(ctx))
+        if winner is None or r.effect > winner.effect:
+            winner = r
+    if winner is not None:
+        d.effect, d.status, d.reason = winner.effect, winner.status, winner.reason
+        if winner.effect is Effect.THROTTLE:
+            d.retry_after = winner.retry_after
+    return d, d.effect < Effect.THROTTLE
+
+
+def _hits(policy: PolicySet, raw: list[tuple[Any, ...]]) -> list[Hit]:
+    limits = policy.compiled.limits
+    out = []
+    for j, key, mx, amount, member in raw:
+        lim = limits[j]
+        out.append(Hit(lim.spec, key, float(mx), float(amount), member, lim.enforce))
+    return out
+
+
+def _apply_limits(
+    d: Decision,
+    policy: PolicySet,
+    ctx: Context,
+    raw: list[tuple[Any, ...]],
+    hits: Sequence[Hit],
+    results: Sequence[HitResult],
+) -> None:
+    limits = policy.compiled.limits
+    tightest: tuple[float, LimitState] | None = None
+    for (j, *_), hit, res in zip(raw, hits, results):
+        lim: LimitInfo = limits[j]
+        over = res.over
+        if res.error is not None:
+            over = lim.spec.fail is FailMode.CLOSED
+        state = LimitState(
+            limit=lim.id, key=hit.key, kind=lim.spec.kind.value, used=res.used, max=hit.maximum,
+            remaining=res.remaining, reset=res.reset, over=over, committed=res.committed,
+            shadow=lim.shadow, error=res.error,
+        )
+        d.limits.append(state)
+        if not lim.shadow and lim.effect >= Effect.THROTTLE and hit.maximum > 0:
+            ratio = res.remaining / hit.maximum
+            if tightest is None or ratio < tightest[0]:
+                tightest = (ratio, state)
+        if not over:
+            continue
+        if lim.shadow:
+            d.shadow_rules.append(lim.id)
+            continue
+        d.rules.append(lim.id)
+        if lim.effect is Effect.FLAG:
+            d.flags.append(lim.id)
+        if lim.headers is not None:
+            d.headers.update(lim.headers(ctx))
+        if lim.effect > d.effect:
+            d.effect, d.status = lim.effect, lim.status
+            d.reason = lim.reason if res.error is None else f"{lim.reason} (limit store unavailable: failing closed)"
+            if lim.effect is Effect.THROTTLE:
+                d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
+            tightest = (-1.0, state)
+    if tightest is not None and (d.effect is not Effect.DENY or tightest[0] < 0):
+        s = tightest[1]
+        d.headers.setdefault("x-ratelimit-limit", _fmt(s.max))
+        d.headers.setdefault("x-ratelimit-remaining", _fmt(s.remaining))
+        d.headers.setdefault("x-ratelimit-reset", str(max(0, int(round(s.reset)))))
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.2f}"
+
+
+def _finish(d: Decision) -> None:
+    if d.effect is Effect.THROTTLE and d.retry_after is not None:
+        d.headers["retry-after"] = str(max(1, int(round(d.retry_after))))
+    if d.flags:
+        d.headers.setdefault("x-policy-flags", ",".join(d.flags))
+    if d.status == 0:
+        d.status = DEFAULT_STATUS[d.effect]
+
+
+def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decision) -> list[dict[str, Any]]:
+    """Every rule and limit consulted, with what it saw: the `--explain` view."""
+    trace: list[dict[str, Any]] = []
+    hit_set = set(matched)
+    for r, fn in zip(policy.compiled.rules, policy.compiled.explain_rules):
+        cond, exempt = fn(ctx)
+        entry: dict[str, Any] = {
+            "rule": r.id,
+            "effect": r.effect.label,
+            "at": f"{r.span.source.name}:{r.span.line}",
+            "condition": bool(cond is True),
+            "exempted": bool(exempt is True),
+            "matched": r.index in hit_set,
+        }
+        if r.shadow:
+            entry["shadow"] = True
+        if r.index in hit_set:
+            entry["reason"] = r.reason
+        trace.append(entry)
+    states = {s.limit: s for s in d.limits}
+    for lim in policy.compiled.limits:
+        entry = {
+            "limit": lim.id,
+            "kind": lim.spec.kind.value,
+            "effect": lim.effect.label,
+            "window_seconds": lim.spec.window,
+            "at": f"{lim.span.source.name}:{lim.span.line}",
+        }
+        s = states.get(lim.id)
+        if s is None:
+            entry["applied"] = False
+        else:
+            entry.update({"applied": True, **s.to_dict()})
+        trace.append(entry)
+    return trace
+
