@@ -148,7 +148,8 @@ def effect_name(value: Any) -> str:
     return name
 
 
-def _rule_ids(decision: Any) -> list[str]:
+def rule_ids_of(decision: Any) -> list[str]:
+    """Rule ids of a decision: rule_ids|rules (ids or objects with .id), else rule_id|rule."""
     ids = field_of(decision, "rule_ids", "rules")
     if ids is None:
         one = field_of(decision, "rule_id", "rule")
@@ -197,7 +198,7 @@ def decision_to_check_response(decision: Any, explain: bool = False) -> pb.Check
         effect=EFFECTS[effect],
         http_status=int(field_of(decision, "http_status", "status", default=DEFAULT_HTTP_STATUS[effect])),
         reason=str(field_of(decision, "reason", default="")),
-        rule_ids=_rule_ids(decision),
+        rule_ids=rule_ids_of(decision),
         flags=[str(f) for f in field_of(decision, "flags", default=())],
         policy_version=str(field_of(decision, "policy_version", "version", default="")),
         request_id=str(field_of(decision, "request_id", default="")),

@@ -35,7 +35,7 @@ from policy_engine.proto.envoy.config.core.v3 import base_pb2 as core
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.proto.google.rpc import status_pb2
-from policy_engine.server.convert import effect_name, field_of
+from policy_engine.server.convert import effect_name, field_of, rule_ids_of
 
 # google.rpc.Code values used in ext_authz statuses.
 RPC_OK, RPC_PERMISSION_DENIED, RPC_RESOURCE_EXHAUSTED, RPC_UNAUTHENTICATED = 0, 7, 8, 16
@@ -493,7 +493,7 @@ class JwksCache:
         raise MappingError(f"invalid token: no key {kid!r} in the JWKS" if kid else "invalid token: no kid header")
 
 
-def verify_jwt(token: str, s: JwtSettings, keys: JwksCache, now: float) -> dict[str, Any]:
+def verify_jwt(token: str, s: JwtSettings, keys: JwksCache) -> dict[str, Any]:
     """The verified claims, or MappingError saying what is wrong with the token."""
     try:
         header = jwt.get_unverified_header(token)
@@ -590,7 +590,7 @@ class EnvoyMapper:
             return
         if scheme.lower() != "bearer" or not token.strip():
             raise MappingError(f"{s.jwt.header}: expected 'Bearer <token>'")
-        claims = verify_jwt(token.strip(), s.jwt, self._jwks, now)
+        claims = verify_jwt(token.strip(), s.jwt, self._jwks)
         _identity_from_claims(ctx, claims, s.jwt, now, warnings)
 
     def _body(self, http: Any, headers: dict[str, str], out: MappedRequest) -> None:
@@ -720,8 +720,7 @@ def build_check_response(decision: Any, settings: EnvoyMappingSettings | None = 
     s = settings or EnvoyMappingSettings()
     effect = effect_name(field_of(decision, "effect", default="allow"))
     reason = str(field_of(decision, "reason", default=""))
-    rule_ids = [str(r) for r in (field_of(decision, "rule_ids", "rules", default=None)
-                                 or ([field_of(decision, "rule_id", "rule")] if field_of(decision, "rule_id", "rule") else []))]
+    rule_ids = rule_ids_of(decision)
     flags = [str(f) for f in field_of(decision, "flags", default=())]
     headers = rate_limit_headers(decision, effect)
     meta = _metadata({"effect": effect, "rule_ids": rule_ids, "flags": flags, "reason": reason,
