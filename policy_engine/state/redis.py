@@ -21,7 +21,7 @@ import math
 from importlib import resources
 from typing import Any, Sequence
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -57,8 +57,17 @@ class RedisStore:
 
     @classmethod
     def from_url(
-        cls, url: str, deadline: float = 0.05, *, cluster: bool | None = None, prefix: str = "pe", **kwargs: Any
+        cls,
+        url: str,
+        deadline: float = 0.05,
+        *,
+        cluster: bool | None = None,
+        prefix: str = "pe",
+        max_connections: int = 256,
+        **kwargs: Any,
     ) -> RedisStore:
+        """`max_connections` bounds the pool (per node on a cluster); on a single
+        Redis a call waits for a free connection at most until its deadline."""
         if deadline <= 0:
             raise ValueError(f"RedisStore: deadline must be > 0 seconds, got {deadline}")
         scheme, sep, rest = url.partition("://")
@@ -76,9 +85,10 @@ class RedisStore:
         opts.update(kwargs)
         client: Redis | RedisCluster
         if cluster:
-            client = RedisCluster.from_url(url, **opts)
+            client = RedisCluster.from_url(url, max_connections=max_connections, **opts)
         else:
-            client = Redis.from_url(url, **opts)
+            pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=deadline, **opts)
+            client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         return cls(client, cluster=bool(cluster), deadline=deadline, prefix=prefix)
 
     # -- keys -----------------------------------------------------------------

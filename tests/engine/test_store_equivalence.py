@@ -1,0 +1,47 @@
+"""Memory and Redis give identical answers to the same generated traffic."""
+
+from __future__ import annotations
+
+import random
+
+from policy_engine.state.base import Hit, Kind, LimitSpec, Record
+from policy_engine.state.memory import MemoryStore
+
+SPECS = [
+    LimitSpec("c1", Kind.COUNT, 1.0),
+    LimitSpec("c60", Kind.COUNT, 60.0),
+    LimitSpec("s10", Kind.SUM, 10.0),
+    LimitSpec("s3600", Kind.SUM, 3600.0, record=Record.ATTEMPTS),
+    LimitSpec("d60", Kind.DISTINCT, 60.0),
+    LimitSpec("d7", Kind.DISTINCT, 7.5, record=Record.ATTEMPTS),
+]
+MAXIMA = {"c1": 3, "c60": 25, "s10": 900, "s3600": 20000, "d60": 6, "d7": 4}
+
+
+def _traffic(seed: int, n: int):
+    rnd = random.Random(seed)
+    now = 1_764_300_000.0
+    for i in range(n):
+        now += rnd.choice([0.0, 0.01, 0.2, 0.7, 3.0, 11.0])
+        hits = []
+        for spec in rnd.sample(SPECS, rnd.randint(1, 3)):
+            key = f"k{rnd.randint(0, 4)}"
+            amount = float(rnd.randint(1, 300)) if spec.kind is Kind.SUM else 1.0
+            member = f"m{rnd.randint(0, 9)}" if spec.kind is Kind.DISTINCT else None
+            maximum = MAXIMA[spec.id] * rnd.choice([1, 1, 1, 2])
+            hits.append(Hit(spec, key, maximum, amount=amount, member=member, enforce=rnd.random() < 0.9))
+        report = {s: float(rnd.randint(0, 400)) for s in ("s10", "s3600")} if rnd.random() < 0.3 else None
+        yield now, hits, rnd.random() < 0.95, f"req-{i}", report
+
+
+def test_memory_and_redis_agree(redis_store_env) -> None:
+    async def body(store) -> None:
+        mem = MemoryStore()
+        for step, (now, hits, admitted, rid, report) in enumerate(_traffic(7, 2500)):
+            want = mem.acquire_sync(hits, now, admitted=admitted, request_id=rid)
+            got = await store.acquire(hits, now, admitted=admitted, request_id=rid)
+            assert got == want, f"step {step} at {now}: {hits}"
+            if report is not None:
+                assert await store.reconcile(rid, report, now + 0.5) == mem.reconcile_sync(rid, report, now + 0.5)
+
+    redis_store_env.run(body)
