@@ -72,10 +72,8 @@ class SimConfig:
 
     def plan(self) -> list[tuple[PopulationSpec, int, int]]:
         """(spec, accounts, requests) per population, after scale, hours and normalisation."""
-        total_share = sum(p.share for p in self.populations)
         out = []
-        for p in self.populations:
-            n_req = round(self.total_requests * p.share / total_share)
+        for p, n_req in zip(self.populations, split(self.total_requests, [p.share for p in self.populations])):
             n_acc = min(n_req, max(1, round(p.accounts * self.scale))) if p.accounts else 0
             out.append((p, n_acc, n_req if n_acc else 0))
         return out
@@ -96,6 +94,17 @@ class SimConfig:
         return replace(self, populations=tuple(known[p.name] for p in self.populations))
 
 
+def split(total: int, weights: list[float]) -> list[int]:
+    """Split `total` proportionally to the weights (largest remainder): the parts
+    sum to exactly `total`, ties go to the earlier slot."""
+    wsum = sum(weights)
+    exact = [total * w / wsum for w in weights]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: (counts[i] - exact[i], i))[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
 def apportion(total: int, weights: list[float]) -> list[int]:
     """Split `total` over len(weights) slots, each at least 1, proportionally to the
     weights (largest remainder), so account counts are exactly as configured."""
@@ -104,13 +113,7 @@ def apportion(total: int, weights: list[float]) -> list[int]:
         return []
     if total < n:
         raise ValueError(f"cannot give {n} accounts at least one of {total} requests")
-    rest, wsum = total - n, sum(weights)
-    exact = [rest * w / wsum for w in weights]
-    counts = [int(x) for x in exact]
-    order = sorted(range(n), key=lambda i: (counts[i] - exact[i], i))
-    for i in order[: rest - sum(counts)]:
-        counts[i] += 1
-    return [c + 1 for c in counts]
+    return [c + 1 for c in split(total - n, weights)]
 
 
 def _drafts(config: SimConfig) -> list[Draft]:
