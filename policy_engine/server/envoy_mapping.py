@@ -152,6 +152,9 @@ def _check_paths(mapping: dict[str, str], where: str) -> None:
             raise ValueError(f"{where}: {key!r} maps to {path!r}, which is not a request context field")
 
 
+_DEFAULT_SETTINGS = EnvoyMappingSettings()
+
+
 class MappingError(Exception):
     """The request cannot be mapped (e.g. a bad token); the server denies it with this reason."""
 
@@ -717,7 +720,7 @@ def _denied(http_status: int, rpc_code: int, reason: str, err_type: str, rule: s
 def build_check_response(decision: Any, settings: EnvoyMappingSettings | None = None) -> authz.CheckResponse:
     """The ext_authz answer for a decision: deny 403 / throttle 429 with a JSON error body
     and rate-limit headers; allow / flag as OK, with flags for the upstream in `flags_header`."""
-    s = settings or EnvoyMappingSettings()
+    s = settings or _DEFAULT_SETTINGS
     effect = effect_name(field_of(decision, "effect", default="allow"))
     reason = str(field_of(decision, "reason", default=""))
     rule_ids = rule_ids_of(decision)
