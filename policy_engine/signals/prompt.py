@@ -1,0 +1,390 @@
+"""Prompt signals: fingerprints, template ids, SimHash and cheap text features.
+
+Every function here is pure and takes the prompt text; a None input gives None
+so that a rule over a request without a prompt evaluates to null, not an error.
+The compiler caches each call per request, so nothing here memoises prompts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from array import array
+from itertools import compress
+from operator import ne, not_, or_
+from typing import Any, Iterable
+
+import xxhash
+
+_xxh3 = xxhash.xxh3_64_hexdigest
+_xxh3_int = xxhash.xxh3_64_intdigest
+
+# Normalisation works on UTF-8 bytes: one bytes.translate maps ASCII
+# punctuation and "_" to spaces and ASCII letters to lower case, and split/join
+# collapses the spaces. Python's re costs ~40 ns a character on this job, the
+# translate about 1 ns. Non-ASCII text first goes through NFKC, casefold and a
+# regex for non-ASCII separators (slower, ~50 us on 2 KB, still linear).
+# \x01 is the template slot marker and survives normalisation.
+_SLOT = b"\x01"
+_SLOT_RUN = re.compile(rb"\x01(?:[ \x01]*\x01)?")
+
+
+def _ascii_table() -> bytes:
+    table = bytearray(range(256))
+    for c in range(128):
+        ch = chr(c)
+        if ch.isalnum():
+            table[c] = ord(ch.lower())
+        elif c != 1:
+            table[c] = 32
+    return bytes(table)
+
+
+_ASCII_TABLE = _ascii_table()
+_NON_ASCII_SEPARATORS = re.compile(r"[^\x00-\x7f\w]+")
+
+
+def _normalized_bytes(s: str) -> bytes:
+    if s.isascii():
+        b = s.encode("ascii").translate(_ASCII_TABLE)
+    else:
+        s = unicodedata.normalize("NFKC", s).casefold()
+        s = _NON_ASCII_SEPARATORS.sub(" ", s)
+        b = s.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE)
+    return b" ".join(b.split())
+
+
+def normalize(s: str) -> str:
+    """NFKC, casefold, punctuation and whitespace runs to one space, trimmed."""
+    return _normalized_bytes(s).decode("utf-8", "surrogatepass")
+
+
+def fingerprint(s: str | None) -> str | None:
+    """16 hex chars of xxh3_64 over the normalised prompt."""
+    if s is None:
+        return None
+    return _xxh3(_normalized_bytes(s))
+
+
+# --- template ids -----------------------------------------------------------
+#
+# A template id masks the parts of a prompt that generators fill in (numbers,
+# names, quoted spans, code, URLs, emails, identifiers) so that slot-filled
+# prompts from one template hash alike. Runs of adjacent slots collapse into
+# one, so "Ann" and "Ann Lee", or "3" and "3.5", give the same id.
+#
+# Speed: Python's re tries every alternative of an alternation at every
+# position, but scans fast to a leading literal or character class. So each
+# pass below starts with one, rare passes run only when a cheap `in` test
+# says they can match, and all replacements are constant strings.
+_FENCE_OR_INLINE_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{1,400}`", re.DOTALL)
+_URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DOUBLE_QUOTED = re.compile(r'"[^"\n]{0,400}"')
+_SINGLE_QUOTED = re.compile(r"'(?<!\w')[^'\n]{0,400}'(?!\w)")  # not apostrophes
+_TYPO_QUOTED = re.compile(r"[“„«‘‹「『][^”“»’›」』\n]{0,400}[”“»’›」』]")
+_TYPO_OPENERS = frozenset("“„«‘‹「『")
+_SPACED_SLOT = " \x01 "
+
+
+def _mask_spans(s: str) -> str:
+    """Mask code, URLs, emails and quoted spans (each pass only when it can match)."""
+    if "`" in s:
+        s = _FENCE_OR_INLINE_CODE.sub(_SPACED_SLOT, s)
+    if "://" in s or "www." in s:
+        s = _URL.sub(_SPACED_SLOT, s)
+    if "@" in s:
+        s = _EMAIL.sub(_SPACED_SLOT, s)
+    if '"' in s:
+        s = _DOUBLE_QUOTED.sub(_SPACED_SLOT, s)
+    if "'" in s:
+        s = _SINGLE_QUOTED.sub(_SPACED_SLOT, s)
+    if not s.isascii() and not _TYPO_OPENERS.isdisjoint(s):
+        s = _TYPO_QUOTED.sub(_SPACED_SLOT, s)
+    return s
+
+
+# Token masking. The text is split into sentences (at . ! ? : and line
+# breaks) and words (letters, digits, "_"); the first letter of each sentence
+# is lowered, since a capital there is only grammar. After that, any word with
+# a capital (a name, camelCase, an acronym), a digit or "_" is a slot.
+#
+# ASCII text (the common case) takes a faster path: translates do the
+# separators and the case test, and a Python loop runs over slots only.
+# _slot_text is the general path; on ASCII text both give the same bytes (a
+# test holds them to it). Adjacent slots become one slot in both.
+_BREAK_CHARS = ".!?:\n"
+
+
+def _ascii_token_table() -> bytes:
+    """Separators to space, sentence breaks to \x02; word characters kept."""
+    table = bytearray(range(256))
+    for c in range(128):
+        ch = chr(c)
+        if ch in _BREAK_CHARS:
+            table[c] = 2
+        elif not (ch.isalnum() or ch == "_" or c == 1):
+            table[c] = 32
+    return bytes(table)
+
+
+def _ascii_slot_table() -> bytes:
+    """Capitals, digits and "_" to the slot byte \x01: a word stays alphabetic only if plain."""
+    table = bytearray(range(256))
+    for c in range(128):
+        ch = chr(c)
+        if ch.isupper() or ch.isdigit() or ch == "_":
+            table[c] = 1
+    return bytes(table)
+
+
+_ASCII_TOKEN_TABLE = _ascii_token_table()
+_ASCII_SLOT_TABLE = _ascii_slot_table()
+_BREAKS = re.compile(r"[.!?:\n。！？]")
+_NON_WORD = re.compile(r"[^\w\x01\x02]+")
+_HAS_DIGIT = re.compile(r"[\d_]")
+
+
+def _lower_sentence_starts(sentences: list[Any]) -> list[Any]:
+    return [p[:1].lower() + p[1:] for p in map(type(sentences[0]).lstrip, sentences)]
+
+
+def _mark_slots(words: list[Any], slots: Iterable[int], slot: Any) -> None:
+    """Set words[i] to the slot for each index; a slot right after a slot becomes empty."""
+    empty = slot[:0]
+    last = -2
+    for i in slots:
+        words[i] = empty if i == last + 1 else slot
+        last = i
+
+
+def _slot_bytes(s: str) -> bytes:
+    """ASCII text: masked, lower-cased words joined by single spaces."""
+    b = s.encode("ascii").translate(_ASCII_TOKEN_TABLE)
+    b = b" ".join(_lower_sentence_starts(b.split(b"\x02"))).translate(_ASCII_SLOT_TABLE)
+    words = b.split()
+    _mark_slots(words, compress(range(len(words)), map(not_, map(bytes.isalpha, words))), _SLOT)
+    return b" ".join(filter(None, words))
+
+
+def _slot_text(s: str) -> bytes:
+    """Any text: NFKC, masked, casefolded words joined by single spaces, as UTF-8."""
+    s = _BREAKS.sub("\x02", unicodedata.normalize("NFKC", s).replace("\x02", " "))
+    words = " ".join(_lower_sentence_starts(_NON_WORD.sub(" ", s).split("\x02"))).split()
+    cased = map(ne, words, map(str.lower, words))
+    digits = map(bool, map(_HAS_DIGIT.search, words))
+    _mark_slots(words, compress(range(len(words)), map(or_, cased, digits)), "\x01")
+    return " ".join(filter(None, words)).casefold().encode("utf-8", "surrogatepass")
+
+
+def _template_bytes(s: str) -> bytes:
+    s = _mask_spans(s)
+    # Slots next to masked spans are not adjacent words yet: merge those runs.
+    b = _slot_bytes(s) if s.isascii() else _slot_text(s)
+    return _SLOT_RUN.sub(_SLOT, b) if b"\x01 \x01" in b else b
+
+
+def template_text(s: str) -> str:
+    """The normalised prompt with each slot shown as "<>" (what template_id hashes)."""
+    return _template_bytes(s).decode("utf-8", "surrogatepass").replace("\x01", "<>")
+
+
+def template_id(s: str | None) -> str | None:
+    """16 hex chars identifying the prompt's template (slots masked)."""
+    if s is None:
+        return None
+    return _xxh3(_template_bytes(s))
+
+
+# --- SimHash ----------------------------------------------------------------
+#
+# Features are 3-word shingles. A shingle's hash combines the xxh3 hashes of
+# its words as h(w1) ^ bswap(h(w2)) ^ rot32(h(w3)): three different bijections
+# of one random hash, so shingles that differ in any word hash independently,
+# while each word is hashed once. The combination and the per-bit majority
+# run on whole arrays and big integers, never per shingle in Python.
+
+_SHINGLE = 3  # words per shingle; shorter texts hash the whole text once
+
+
+def _shingle_lanes(b: bytes) -> tuple[bytes, int]:
+    """Shingle hashes as native-order 64-bit lanes, and how many there are."""
+    words = b.split(b" ") if b else []
+    if len(words) < _SHINGLE:
+        return (array("Q", [_xxh3_int(b)]).tobytes(), 1) if b else (b"", 0)
+    h = array("Q", map(_xxh3_int, words))
+    n = len(h) - 2
+    second = h[1:-1]
+    second.byteswap()
+    third = array("I", h[2:].tobytes())
+    third[0::2], third[1::2] = third[1::2], third[0::2]
+    lanes = (
+        int.from_bytes(h[:-2].tobytes(), "little")
+        ^ int.from_bytes(second.tobytes(), "little")
+        ^ int.from_bytes(third.tobytes(), "little")
+    )
+    return lanes.to_bytes(8 * n, "little"), n
+
+
+def _simhash_bytes(b: bytes) -> int:
+    lanes, n = _shingle_lanes(b)
+    if n == 0:
+        return 0
+    half = n / 2
+    # masks[bit] has `bit` set in each of n bytes.
+    masks = [int.from_bytes(m * n, "little") for m in _MASK_BYTES]
+    out = 0
+    for k in range(8):  # byte k of every lane, then each of its 8 bits
+        column = int.from_bytes(lanes[k::8], "little")
+        for bit, mask in enumerate(masks):
+            if (column & mask).bit_count() > half:
+                out |= 1 << (8 * k + bit)
+    return out
+
+
+_MASK_BYTES = [bytes([1 << bit]) for bit in range(8)]
+
+
+def simhash(s: str | None) -> int | None:
+    """64-bit SimHash over 3-word shingles of the normalised text.
+
+    Bit j is set when more than half of the shingle hashes have bit j set; the
+    empty text hashes to 0. The result is an unsigned 64-bit integer.
+    """
+    if s is None:
+        return None
+    return _simhash_bytes(_normalized_bytes(s))
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def similarity(a: str | None, b: str | None) -> float | None:
+    """1 - hamming(simhash a, simhash b) / 64, in [0, 1]."""
+    if a is None or b is None:
+        return None
+    ha = _simhash_bytes(_normalized_bytes(a))
+    hb = _simhash_bytes(_normalized_bytes(b))
+    return 1.0 - hamming(ha, hb) / 64
+
+
+# The bucket is the top 16-bit band of the SimHash. Two prompts whose SimHashes
+# differ in d bits (spread at random) share the band with probability about
+# (48/64)^d: one changed word in a long prompt flips a few bits and usually
+# keeps the band, while unrelated prompts collide 1 time in 65,536.
+NEAR_DUP_BAND_BITS = 16
+
+
+def near_dup_key(s: str | None) -> str | None:
+    """Locality-sensitive bucket key: "nd:" + the SimHash's top 16 bits in hex."""
+    h = simhash(s)
+    if h is None:
+        return None
+    return f"nd:{h >> (64 - NEAR_DUP_BAND_BITS):04x}"
+
+
+# --- cheap features ---------------------------------------------------------
+
+
+def prompt_length(s: str | None) -> int | None:
+    """Length in characters (code points)."""
+    return None if s is None else len(s)
+
+
+def word_count(s: str | None) -> int | None:
+    """Whitespace-separated words."""
+    return None if s is None else len(s.split())
+
+
+_DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = b"0123456789"
+
+
+def digit_ratio(s: str | None) -> float | None:
+    """Share of characters that are digits (0.0 for empty text)."""
+    if s is None:
+        return None
+    if not s:
+        return 0.0
+    if s.isascii():
+        b = s.encode("ascii")
+        return (len(b) - len(b.translate(None, _ASCII_DIGITS))) / len(b)
+    return len(_DIGIT.findall(s)) / len(s)
+
+
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_INLINE = re.compile(r"`[^`\n]{1,400}`")
+# A line looks like code when it starts with a keyword of a common language,
+# ends like a statement or a block, holds a two-character operator, is an
+# assignment, or is only closing brackets.
+_CODE_KEYWORDS = frozenset(
+    "def class import from return elif else for while try except with function "
+    "const let var public private static fn func package #include #define "
+    "select insert update delete create".split()
+)
+_CODE_OPERATORS = ("=>", "->", "::", "==", "!=", "+=", "&&", "||")
+_ASSIGNMENT_OR_CLOSER = re.compile(r"[\w.\[\]]+\s*=\s*\S|[}\])]+[;,]?$")
+
+
+def _is_code_line(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if stripped[-1] in ";{}" or _ASSIGNMENT_OR_CLOSER.match(stripped):
+        return True
+    first = stripped.split(None, 1)[0].split("(", 1)[0]
+    # Lower-case keywords (SQL also upper-case): prose capitalises "For", "With".
+    if first in _CODE_KEYWORDS or (first.isupper() and first.lower() in _CODE_KEYWORDS):
+        return True
+    return any(op in stripped for op in _CODE_OPERATORS)
+
+
+def code_ratio(s: str | None) -> float | None:
+    """Share of characters inside code blocks, inline code or code-like lines."""
+    if s is None:
+        return None
+    if not s:
+        return 0.0
+    code = 0
+    if "```" in s:
+        code += sum(m.end() - m.start() for m in _FENCED.finditer(s))
+        s_rest = _FENCED.sub("\n", s)
+    else:
+        s_rest = s
+    prose: list[str] = []
+    for line in s_rest.split("\n"):
+        if _is_code_line(line):
+            code += len(line)
+        else:
+            prose.append(line)
+    if "`" in s_rest:
+        code += sum(m.end() - m.start() for m in _INLINE.finditer("\n".join(prose)))
+    return min(1.0, code / len(s))
+
+
+_QUESTION = re.compile(r"[?？؟]+")
+
+
+def question_count(s: str | None) -> int | None:
+    """Runs of question marks (Latin, full-width, Arabic): "Why??" counts once."""
+    if s is None:
+        return None
+    if s.isascii() and "??" not in s:
+        return s.count("?")  # the common case, without a regex scan
+    return len(_QUESTION.findall(s))
+
+
+def entropy(s: str | None) -> float | None:
+    """Shannon entropy of the character distribution, in bits per character."""
+    if s is None:
+        return None
+    n = len(s)
+    if n == 0:
+        return 0.0
+    h = 0.0
+    for c in map(s.count, set(s)):
+        p = c / n
+        h -= p * math.log2(p)
+    return h
