@@ -9,6 +9,7 @@ the engine's decision model and this wire mapping do not import each other.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections.abc import Mapping
@@ -137,12 +138,13 @@ def field_of(obj: Any, *names: str, default: Any = None) -> Any:
 
 def effect_name(value: Any) -> str:
     """'allow' | 'deny' | 'throttle' | 'flag' from a string, an enum member or a wire value."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, enum.Enum):  # the engine's Effect is an IntEnum ordered by strength
+        value = value.name
+    elif isinstance(value, int) and not isinstance(value, bool):
         if value not in EFFECT_NAMES:
             raise ConversionError(f"effect: unknown wire value {value}")
         return EFFECT_NAMES[value]
-    raw = getattr(value, "value", value)
-    name = str(raw).lower().removeprefix("effect_") if raw is not None else "allow"
+    name = str(value).lower().removeprefix("effect_") if value is not None else "allow"
     if name not in EFFECTS:
         raise ConversionError(f"effect: expected one of {sorted(EFFECTS)}, got {value!r}")
     return name
@@ -163,10 +165,10 @@ def _num(value: Any) -> float:
 
 def limit_to_proto(limit: Any) -> pb.LimitState:
     return pb.LimitState(
-        limit_id=str(field_of(limit, "limit_id", "id", default="")),
+        limit_id=str(field_of(limit, "limit_id", "limit", "id", default="")),
         key=str(field_of(limit, "key", default="")),
         used=_num(field_of(limit, "used", "count")),
-        max=_num(field_of(limit, "max", "limit")),
+        max=_num(field_of(limit, "max")),
         remaining=_num(field_of(limit, "remaining")),
         reset_seconds=_num(field_of(limit, "reset_seconds", "reset")),
         over=bool(field_of(limit, "over", "exceeded", default=False)),
@@ -187,9 +189,9 @@ def decision_to_check_response(decision: Any, explain: bool = False) -> pb.Check
     """A CheckResponse from a decision-like mapping or object.
 
     Read names (first present wins): effect; http_status|status; reason;
-    rule_ids|rules|rule_id|rule; headers; flags; limits (limit_id|id, key,
-    used|count, max|limit, remaining, reset_seconds|reset, over|exceeded);
-    shadow_matches|shadow; policy_version|version; request_id; retry_after;
+    rule_ids|rules|rule_id|rule; headers; flags; limits (limit_id|limit|id, key,
+    used|count, max, remaining, reset_seconds|reset, over|exceeded);
+    shadow_matches|shadow_rules|shadow; policy_version|version; request_id; retry_after;
     explanation|trace (a JSON-able object or a JSON string; only sent when
     `explain` is set).
     """
@@ -206,7 +208,7 @@ def decision_to_check_response(decision: Any, explain: bool = False) -> pb.Check
     )
     resp.headers.update({str(k): str(v) for k, v in field_of(decision, "headers", default={}).items()})
     resp.limits.extend(limit_to_proto(lim) for lim in field_of(decision, "limits", default=()))
-    resp.shadow_matches.extend(_shadow_to_proto(m) for m in field_of(decision, "shadow_matches", "shadow", default=()))
+    resp.shadow_matches.extend(_shadow_to_proto(m) for m in field_of(decision, "shadow_matches", "shadow_rules", "shadow", default=()))
     if explain:
         trace = field_of(decision, "explanation", "trace")
         if trace is not None:

@@ -662,7 +662,8 @@ def _coerce_or_none(path: str, raw: Any) -> Any:
 
 def _tightest_limit(decision: Any) -> Any:
     """The consulted limit closest to (or furthest over) its maximum."""
-    limits = list(field_of(decision, "limits", default=()))
+    # Shadow limits are never enforced, so they do not speak to the caller.
+    limits = [lim for lim in field_of(decision, "limits", default=()) if not field_of(lim, "shadow", default=False)]
     if not limits:
         return None
 
@@ -680,7 +681,7 @@ def rate_limit_headers(decision: Any, effect: str) -> dict[str, str]:
     lim = _tightest_limit(decision)
     if lim is not None:
         reset = math.ceil(float(field_of(lim, "reset_seconds", "reset", default=0.0)))
-        out["x-ratelimit-limit"] = str(int(float(field_of(lim, "max", "limit", default=0.0))))
+        out["x-ratelimit-limit"] = str(int(float(field_of(lim, "max", default=0.0))))
         out["x-ratelimit-remaining"] = str(max(0, int(float(field_of(lim, "remaining", default=0.0)))))
         out["x-ratelimit-reset"] = str(reset)
     if effect == "throttle":
@@ -764,8 +765,8 @@ def build_rate_limit_response(decision: Any, descriptor_count: int) -> rls.RateL
     for _ in range(descriptor_count):
         st = resp.statuses.add(code=code)
         if lim is not None:
-            st.current_limit.requests_per_unit = int(float(field_of(lim, "max", "limit", default=0.0)))
-            st.current_limit.name = str(field_of(lim, "limit_id", "id", default=""))
+            st.current_limit.requests_per_unit = int(float(field_of(lim, "max", default=0.0)))
+            st.current_limit.name = str(field_of(lim, "limit_id", "limit", "id", default=""))
             st.limit_remaining = max(0, int(float(field_of(lim, "remaining", default=0.0))))
             st.duration_until_reset.FromNanoseconds(
                 int(float(field_of(lim, "reset_seconds", "reset", default=0.0)) * 1e9))

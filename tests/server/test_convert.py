@@ -263,3 +263,20 @@ def test_async_client(echo_server: Any) -> None:
 
     asyncio.run(run())
     assert servicer.reports == [("r-1", {"prompt_tokens": 1, "completion_tokens": 2})]
+
+
+def test_the_engines_decision_model_converts() -> None:
+    from policy_engine.decision import Decision, Effect as EngineEffect, LimitState
+
+    for eff, wire in [(EngineEffect.DENY, pb.EFFECT_DENY), (EngineEffect.THROTTLE, pb.EFFECT_THROTTLE),
+                      (EngineEffect.FLAG, pb.EFFECT_FLAG), (EngineEffect.ALLOW, pb.EFFECT_ALLOW)]:
+        d = Decision(effect=eff, status=418, reason="r", rules=["rule_a"], shadow_rules=["s1"], flags=["f"],
+                     limits=[LimitState(limit="rpm", key="acct-1", kind="count", used=3, max=60, remaining=57,
+                                        reset=40.0, over=False, committed=True)],
+                     retry_after=2.0, policy_version="v9", request_id="r-9", trace=[{"rule": "rule_a"}])
+        resp = decision_to_check_response(d, explain=True)
+        assert resp.effect == wire, eff  # an IntEnum must not be read as a wire number
+        assert (resp.http_status, list(resp.rule_ids), resp.policy_version, resp.request_id) == (418, ["rule_a"], "v9", "r-9")
+        assert resp.limits[0].limit_id == "rpm" and resp.limits[0].max == 60 and resp.limits[0].reset_seconds == 40
+        assert [m.rule_id for m in resp.shadow_matches] == ["s1"]
+        assert json.loads(resp.explanation_json) == [{"rule": "rule_a"}]

@@ -399,3 +399,24 @@ def test_allow_and_flag_responses() -> None:
     plain = build_check_response({"effect": "allow"}, EnvoyMappingSettings(rate_limit_headers_on_allow=False))
     assert list(plain.ok_response.headers_to_remove) == ["x-policy-flags"]
     assert not plain.ok_response.headers and not plain.ok_response.response_headers_to_add
+
+
+def test_the_engines_decision_model_builds_envoy_answers() -> None:
+    from policy_engine.decision import Decision, Effect, LimitState
+
+    def lim(name: str, remaining: float, shadow: bool = False) -> LimitState:
+        return LimitState(limit=name, key="acct-1", kind="sum", used=100 - remaining, max=100, remaining=remaining,
+                          reset=60.0, over=remaining <= 0, committed=False, shadow=shadow)
+
+    d = Decision(effect=Effect.THROTTLE, status=429, reason="tokens", rules=["tpd"],
+                 limits=[lim("tpd", 0), lim("shadow_cap", -5, shadow=True)])
+    resp = build_check_response(d)
+    assert resp.status.code == 8 and resp.denied_response.status.code == 429
+    assert headers_of(resp.denied_response.headers)["x-ratelimit-limit"] == "100"
+    assert json.loads(resp.denied_response.body)["error"]["rule"] == "tpd"
+    rl = build_rate_limit_response(d, 1)
+    assert rl.statuses[0].current_limit.name == "tpd", "a shadow limit never speaks to the caller"
+    allowed = build_check_response(Decision(effect=Effect.FLAG, status=200, flags=["probe"]))
+    assert headers_of(allowed.ok_response.headers) == {"x-policy-flags": "probe"}
+    denied = build_check_response(Decision(effect=Effect.DENY, status=403, reason="no"))
+    assert denied.denied_response.status.code == 403 and denied.status.code == 7
