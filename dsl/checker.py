@@ -177,8 +177,8 @@ class _Checker:
         try:
             self.data[d.name] = D.load(d.loader, base, d.path)
         except D.DataError as e:
-            where = f" (line {e.line})" if e.line else ""
-            self.error("E0214", f"{d.path}{where}: {e}", d.path_span)
+            where = f"{d.path}, line {e.line}: " if e.line else ""
+            self.error("E0214", f"{where}{e}", d.path_span)
         except (OSError, UnicodeDecodeError) as e:
             self.error("E0214", f"cannot read data file `{d.path}`: {e}", d.path_span)
 
@@ -334,7 +334,7 @@ class _Checker:
         if v is None:
             self.error("E0213", "`window` must be a constant duration", e.span)
         elif not MIN_WINDOW <= v <= MAX_WINDOW:
-            self.error("E0216", f"window of {v:g}s is out of range", e.span, "windows run from 1s to 30d")
+            self.error("E0216", f"window of {e.span.text} is out of range", e.span, "windows run from 1s to 30d")
 
     def const_value(self, e: A.Expr) -> object | None:
         """The value of a constant literal expression (through lets), else None."""

@@ -102,7 +102,8 @@ def check_pattern(p: str) -> str | None:
     try:
         re2.compile(p)
     except re2.error as e:
-        return str(e)
+        msg = e.args[0] if e.args else str(e)
+        return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
     return None
 
 

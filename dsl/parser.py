@@ -215,6 +215,12 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
             msg, width = f"unexpected {_token_text(tok)}", max(1, len(str(tok)))
         expected = sorted({_describe_terminal(t) for t in e.expected if not t.startswith("__")})
         hint = _hint_for(tok, e.expected)
+        prev = _previous_token(e)
+        if prev is not None and prev.type == "NAME" and str(prev) in _CLAUSE_WORDS:
+            # `deny when (1 +` then `reason "y"`: the clause word was read as part of the expression.
+            msg = f"the expression before `{prev}` (line {prev.line}) is incomplete"
+            hint = "check for an unclosed bracket or a trailing operator on the line above"
+            line, col, pos, width = prev.line or 1, prev.column or 1, prev.start_pos or 0, len(str(prev))
         if hint is None and expected and len(expected) <= 6:
             hint = "expected " + ", ".join(expected)
         span = A.Span(source, line, col, line, col + width, pos, pos + width)
@@ -232,6 +238,18 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
     if isinstance(e, UnexpectedEOF):
         return Diagnostic("E0101", "unexpected end of file", _point(source, line, col, pos))
     return Diagnostic("E0101", str(e).splitlines()[0], _point(source, line, col, pos))
+
+
+_CLAUSE_WORDS = {
+    "reason", "status", "header", "unless", "when", "shadow", "retry_after", "key", "count", "sum",
+    "distinct", "usage", "window", "max", "record", "on_error", "deny", "throttle", "flag",
+    "rule", "limit", "let", "data", "policy",
+}
+
+
+def _previous_token(e: UnexpectedToken) -> Token | None:
+    history = getattr(e, "token_history", None)
+    return history[-1] if history else None
 
 
 def _token_text(tok: Token) -> str:
@@ -532,9 +550,9 @@ def _attach_comments(module: A.Module, comments: list[A.Comment]) -> None:
             targets.append((c.span.line, c.span.end_line, c))
     targets.sort(key=lambda t: (t[0], 0 if isinstance(t[2], A.Decl) else 1))
     for com in comments:
-        trailing = next((t for t in targets if t[1] == com.line and t[0] <= com.line), None)
-        if trailing is not None and trailing[2].trailing is None and _is_last_on_line(trailing, targets, com.line):
-            trailing[2].trailing = com
+        same_line = [t for t in targets if t[1] == com.line and t[0] <= com.line]
+        if same_line and same_line[-1][2].trailing is None:
+            same_line[-1][2].trailing = com
             continue
         following = next((t for t in targets if t[0] > com.line), None)
         enclosing = next((b for b in blocks if b[0] < com.line < b[1]), None)
@@ -549,8 +567,3 @@ def _attach_comments(module: A.Module, comments: list[A.Comment]) -> None:
 def _header_end(d: A.Decl) -> int:
     # A block's own trailing comment sits on its opening line.
     return d.span.line if isinstance(d, (A.Block, A.PolicyHeader)) else d.span.end_line
-
-
-def _is_last_on_line(target: tuple[int, int, Any], targets: list[tuple[int, int, Any]], line: int) -> bool:
-    same = [t for t in targets if t[1] == line and t[0] <= line]
-    return target is same[-1]

@@ -283,7 +283,7 @@ class _Gen:
             rx = self.const(re2.compile(e.right.value), "R")
             return f"(({t} := {a}) is not None and {rx}.search({t}) is not None)"
         b, _ = self.expr(e.right)
-        return f"_F_matches_any_impl({a}, {b}) is True"
+        return f"({self._function('matches_any')}({a}, {b}) is True)"
 
 
 def _signal(c: Context, name: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -325,8 +325,6 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         "_mod": B.safe_mod,
         "_key": B.render_key,
     }
-    if any(isinstance(e, A.Binary) and e.op == "matches" for e in _all_exprs(checked)):
-        env["_F_matches_any_impl"] = B.implementation("matches_any")
     gen = _Gen(checked, env)
     lines = ["def evaluate(c):", "    m = []"]
     rules: list[RuleInfo] = []
@@ -359,18 +357,6 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         source=source,
         reads=set(checked.fields_read),
     )
-
-
-def _all_exprs(checked: CheckedPolicy) -> list[A.Expr]:
-    out: list[A.Expr] = []
-    for let in checked.lets.values():
-        if let.expr is not None:
-            out.extend(let.expr.walk())
-    for b in list(checked.rules) + list(checked.limits):
-        for cl in b.clauses:
-            for e in cl.exprs:
-                out.extend(e.walk())
-    return out
 
 
 def _status(b: A.Block, effect: str) -> int:

@@ -200,3 +200,42 @@ def store_env(request: pytest.FixtureRequest) -> StoreEnv:
 def redis_store_env(request: pytest.FixtureRequest) -> StoreEnv:
     """The Redis stores only (compared against memory)."""
     return _store_env(request, request.param)
+
+
+# --- Policies: write a policy folder, compile it, decide requests ------------
+
+from policy_engine.context import Context  # noqa: E402
+from policy_engine.engine import Engine  # noqa: E402
+from policy_engine.policyset import PolicySet, load_policy_set  # noqa: E402
+from policy_engine.state.memory import MemoryStore  # noqa: E402
+
+
+@dataclass
+class PolicyHarness:
+    """A compiled policy on a fresh memory store, deciding requests given as dicts."""
+
+    policy: PolicySet
+    engine: Engine
+
+    def decide(self, request: dict, now: float | None = None, explain: bool = False):  # type: ignore[no-untyped-def]
+        ctx = Context.from_dict(request)
+        ts = now if now is not None else (ctx.request_ts or 1_764_300_000.0)
+        return self.engine.decide_sync(ctx, ts, explain=explain)
+
+
+@pytest.fixture
+def make_policy(tmp_path: Path) -> Callable[..., PolicyHarness]:
+    """make_policy(text, files={"data/x.txt": "..."}) -> PolicyHarness."""
+
+    def make(text: str, files: dict[str, str] | None = None) -> PolicyHarness:
+        folder = tmp_path / f"policy{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        (folder / "main.policy").write_text(text)
+        for rel, content in (files or {}).items():
+            p = folder / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(content)
+        policy = load_policy_set(folder)
+        return PolicyHarness(policy, Engine(policy, MemoryStore()))
+
+    return make
