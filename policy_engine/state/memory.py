@@ -12,6 +12,7 @@ refund here.
 from __future__ import annotations
 
 from bisect import bisect_left
+from math import floor
 from collections import OrderedDict
 from typing import Sequence
 
@@ -22,7 +23,6 @@ from .base import (
     Kind,
     LimitSpec,
     Record,
-    bucket_of,
     member_hash,
     reset_after,
     sketch_estimate,
@@ -30,6 +30,11 @@ from .base import (
 )
 
 _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
+
+
+_ATTEMPTS = Record.ATTEMPTS
+_DISTINCT = Kind.DISTINCT
+_SUM = Kind.SUM
 
 
 class _Counter:
@@ -116,23 +121,46 @@ class MemoryStore:
     def acquire_sync(
         self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
     ) -> list[HitResult]:
-        plans = [self._plan(h, now) for h in hits]
+        plans = []
         blocked = False
-        for h, p in zip(hits, plans):
-            if h.enforce and p[-1]:
+        for h in hits:
+            p = self._plan(h, now)
+            if p[-1] and h.enforce:
                 blocked = True
-                break
+            plans.append(p)
         commit_admitted = admitted and not blocked
         results: list[HitResult] = []
-        charges: list[tuple[str, str, float, int, float]] = []
+        charges: list[tuple[str, str, float, int, float]] | None = None
         for h, p in zip(hits, plans):
-            commit = commit_admitted or h.spec.record is Record.ATTEMPTS
-            if h.spec.kind is Kind.DISTINCT:
+            spec = h.spec
+            commit = commit_admitted or spec.record is _ATTEMPTS
+            kind = spec.kind
+            if kind is _DISTINCT:
                 results.append(self._finish_distinct(h, p, commit))
+                continue
+            # COUNT / SUM, inline: this is the hot path
+            k, st, b, frac, cur, prev, before, after, over = p
+            amount = h.amount
+            if commit:
+                cur = cur + amount
+                if st is None:
+                    self._insert_key(k, _Counter(b, cur, prev))
+                else:
+                    st.b = b
+                    st.c = cur
+                    st.p = prev
+                    self._keys.move_to_end(k)
+                used = after
+                if kind is _SUM and request_id is not None:
+                    if charges is None:
+                        charges = []
+                    charges.append((spec.id, k, spec.window, b, amount))
             else:
-                results.append(self._finish_counter(h, p, commit))
-                if commit and h.spec.kind is Kind.SUM and request_id is not None:
-                    charges.append((h.spec.id, p[0], h.spec.window, p[2], h.amount))
+                used = before
+            maximum = h.maximum
+            left = maximum - used
+            results.append(HitResult(used, left if left > 0.0 else 0.0,
+                                     reset_after(cur, prev, frac, spec.window, maximum - amount), over, commit))
         if charges:
             self._remember(request_id, charges, now)  # type: ignore[arg-type]
         return results
@@ -143,16 +171,17 @@ class MemoryStore:
         w = spec.window
         k = spec.id + _SEP + h.key
         st = self._keys.get(k)
-        b = bucket_of(now, w)
-        frac = (now - b * w) / w
+        b = floor(now / w)  # base.bucket_of
+        frac = (now - b * w) / w  # base.elapsed_fraction
+        distinct = spec.kind is _DISTINCT
         if st is not None:
-            if type(st) is not (_Distinct if spec.kind is Kind.DISTINCT else _Counter):
+            if type(st) is not (_Distinct if distinct else _Counter):
                 del self._keys[k]  # the limit changed kind on a policy reload: start afresh
                 st = None
             elif st.b > b:  # time went backwards: stay in the stored bucket
                 b = st.b
                 frac = 0.0
-        if spec.kind is Kind.DISTINCT:
+        if distinct:
             if h.member is None:
                 raise ValueError(f"limit {spec.id!r}: a distinct hit needs a member (key {h.key!r})")
             hv = member_hash(h.member)
@@ -170,27 +199,17 @@ class MemoryStore:
             after = usage(ca, max(0.0, _est_after(u, us, hv) - ca), frac)
             return (k, st, b, frac, hv, c, cs, u, us, before, after, after > h.maximum)
         if st is None or st.b < b - 1:
-            cur, prev = 0.0, 0.0
+            cur = prev = 0.0
         elif st.b == b:
-            cur, prev = st.c, st.p  # type: ignore[union-attr]
+            cur = st.c
+            prev = st.p  # type: ignore[union-attr]
         else:
-            cur, prev = 0.0, st.c  # type: ignore[union-attr]
-        before = usage(cur, prev, frac)
-        after = usage(cur + h.amount, prev, frac)
+            cur = 0.0
+            prev = st.c
+        # base.usage, inlined (same operations, same order: the stores must agree bit for bit)
+        before = cur + prev * (1.0 - frac)
+        after = (cur + h.amount) + prev * (1.0 - frac)
         return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
-
-    def _finish_counter(self, h: Hit, p: tuple, commit: bool) -> HitResult:
-        k, st, b, frac, cur, prev, before, after, over = p
-        if commit:
-            cur = cur + h.amount
-            if st is None:
-                self._insert_key(k, _Counter(b, cur, prev))
-            else:
-                st.b, st.c, st.p = b, cur, prev
-                self._keys.move_to_end(k)
-        used = after if commit else before
-        reset = reset_after(cur, prev, frac, h.spec.window, h.maximum - h.amount)
-        return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     def _finish_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
         k, st, b, frac, hv, c, cs, u, us, before, after, over = p
