@@ -8,6 +8,7 @@ from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
 from policy_engine.cli.lint import lint_cmd
 from policy_engine.cli.simulate import score_cmd, simulate_cmd
+from policy_engine.cli.test import test_cmd
 
 app = typer.Typer(
     name="policyctl",
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command("lint")(lint_cmd)
 app.command("fmt")(fmt_cmd)
 app.command("eval")(eval_cmd)
+app.command("test")(test_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("score")(score_cmd)
 
