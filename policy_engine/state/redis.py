@@ -121,6 +121,13 @@ class RedisStore:
         the calls that failed with NOSCRIPT are re-run: the others already ran."""
         if not self._sha:
             await self._load_scripts()
+        if len(calls) == 1 and not extra:  # the common single-slot case: no pipeline object
+            name, keys, args = calls[0]
+            try:
+                return [await self._client.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)]
+            except NoScriptError:
+                await self._load_scripts()
+                return [await self._client.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)]
         pipe = self._client.pipeline(transaction=False)
         for name, keys, args in calls:
             pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
@@ -149,7 +156,8 @@ class RedisStore:
         if not hits:
             return []
         try:
-            return await asyncio.wait_for(self._acquire(hits, now, admitted, request_id), self.deadline)
+            async with asyncio.timeout(self.deadline):  # no extra task, unlike wait_for
+                return await self._acquire(hits, now, admitted, request_id)
         except _STORE_ERRORS as e:
             msg = f"redis store: {type(e).__name__}: {e}" if str(e) else f"redis store: {type(e).__name__}"
             return [HitResult(0.0, h.maximum, 0.0, False, False, error=msg) for h in hits]
@@ -279,7 +287,8 @@ class RedisStore:
             return True
 
         try:
-            return await asyncio.wait_for(run(), self.deadline)
+            async with asyncio.timeout(self.deadline):
+                return await run()
         except _STORE_ERRORS as e:
             raise RedisError(f"redis store: reconcile of request {request_id!r} failed: {type(e).__name__}: {e}") from e
 
