@@ -174,7 +174,7 @@ class Clause:
     kind: effect (text = deny|throttle|flag, exprs = [condition] in rules, [] in
     limits), unless, when, reason (text), status (text), retry_after (text),
     header (text = header name, exprs = [value]), shadow, key (exprs), count,
-    sum, distinct, usage, window, max (exprs = [expr]), record, on_error (text).
+    sum, distinct, usage, window, max (exprs = [expr]), record, on_error, block (text).
     """
 
     kind: str

@@ -49,8 +49,9 @@ MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
 LIMIT_CLAUSES_ONCE = (
     "key", "count", "sum", "distinct", "usage", "window", "max", "when", "unless",
-    "effect", "reason", "status", "record", "on_error", "shadow",
+    "effect", "reason", "status", "record", "on_error", "block", "shadow",
 )
+BLOCK_MODES = ("new", "key")
 DEFAULT_STATUS = {"deny": 403, "throttle": 429, "flag": 200}
 
 
@@ -119,6 +120,10 @@ class _Checker:
             if name not in self.used:
                 self.warn("W0302", f"data list `{name}` is never used", d.name_span, "remove it, or use it in a rule")
         self.out.header = self.header
+        if not any(d.is_error for d in self.diags):
+            from dsl.semantic import analyze  # the semantic lint pass lives in its own module
+
+            self.diags.extend(analyze(self.out))
         return self.out, self._filter_suppressed(self.diags)
 
     def _filter_suppressed(self, diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -315,12 +320,23 @@ class _Checker:
         for c, allowed, what in (
             (lim.find("record"), RECORD_MODES, "record"),
             (lim.find("on_error"), FAIL_MODES, "on_error"),
+            (lim.find("block"), BLOCK_MODES, "block"),
         ):
             if c is not None and c.text not in allowed:
                 self.error(
                     "E0213", f"`{what} {c.text}`: expected {' or '.join(allowed)}", c.text_span,
                     did_you_mean(c.text or "", allowed),
                 )
+
+        block = lim.find("block")
+        if block is not None and block.text == "key":
+            if kind != "distinct":
+                self.error("E0212", "`block key` applies to `distinct` limits", block.span,
+                           "a count or sum limit already blocks its whole key while over")
+            rec = lim.find("record")
+            if rec is None or rec.text != "attempts":
+                self.error("E0212", "`block key` needs `record attempts`", block.span,
+                           "refused values must be counted for the key to stay over its max")
 
     def _check_window(self, e: A.Expr) -> None:
         t = self.expr(e)

@@ -132,4 +132,5 @@ CODES: dict[str, str] = {
     "W0307": "contradictory rules",
     "W0308": "rule has no test",
     "W0309": "distinct without a bound",
+    "W0310": "limit exceeded by every request",
 }

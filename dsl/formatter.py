@@ -50,7 +50,7 @@ def format_module(m: A.Module) -> str:
             )
             if not tight:
                 out.append("")
-        out.extend(_comments(d.comments, ""))
+        out.extend(_leading(d.comments, "", d.span.line))
         out.extend(_decl(d))
         prev = d
     if m.end_comments:
@@ -58,6 +58,17 @@ def format_module(m: A.Module) -> str:
             out.append("")
         out.extend(_comments(m.end_comments, ""))
     return "\n".join(out) + "\n" if out else ""
+
+
+def _leading(cs: list[A.Comment], indent: str, node_line: int) -> list[str]:
+    """Leading comments, keeping (at most one) blank line where the source had one."""
+    out: list[str] = []
+    for i, c in enumerate(cs):
+        out.append(indent + c.text.rstrip())
+        nxt = cs[i + 1].line if i + 1 < len(cs) else node_line
+        if nxt - c.line > 1:
+            out.append("")
+    return out
 
 
 def _comments(cs: list[A.Comment], indent: str) -> list[str]:
@@ -85,7 +96,7 @@ def _decl(d: A.Decl) -> list[str]:
     kw = "rule" if isinstance(d, A.Rule) else "limit"
     lines = [_trail(f"{kw} {d.name} {{", d.trailing)]
     for c in d.clauses:
-        lines.extend(_comments(c.comments, INDENT))
+        lines.extend(_leading(c.comments, INDENT, c.span.line))
         lines.append(_trail(INDENT + clause(c), c.trailing))
     lines.extend(_comments(d.end_comments, INDENT))
     return lines + ["}"]
@@ -103,7 +114,7 @@ def clause(c: A.Clause) -> str:
         return f"reason {quote(c.text or '')}"
     if k == "header":
         return f"header {quote(c.text or '')} = {expr(c.exprs[0])}"
-    if k in ("status", "retry_after", "record", "on_error"):
+    if k in ("status", "retry_after", "record", "on_error", "block"):
         return f"{k} {c.text}"
     return f"{k} {expr(c.exprs[0])}"
 
@@ -150,6 +161,13 @@ def _wrap(e: A.Expr, min_prec: int) -> str:
     return f"({s})" if _prec(e) < min_prec else s
 
 
+def _operand(e: A.Expr, min_prec: int, parent_op: str) -> str:
+    # `a ?? 0 >= 5` is (a ?? 0) >= 5, but few readers know that: bracket `??` inside other operators.
+    if isinstance(e, A.Binary) and e.op == "??" and parent_op != "??":
+        return f"({expr(e)})"
+    return _wrap(e, min_prec)
+
+
 def expr(e: A.Expr) -> str:
     if isinstance(e, A.Literal):
         return _literal(e)
@@ -163,13 +181,14 @@ def expr(e: A.Expr) -> str:
         return f"{e.func}({', '.join(expr(a) for a in e.args)})"
     if isinstance(e, A.Unary):
         if e.op == "not":
-            return f"not {_wrap(e.operand, _PREC['not'])}"
+            # `not a in b` parses as not (a in b) but reads ambiguously: keep the brackets.
+            return f"not {_wrap(e.operand, _PREC['postfix'])}"
         return f"-{_wrap(e.operand, _PREC['neg'])}"
     if isinstance(e, A.Binary):
         p = _prec(e)
         if e.op in _CMP:  # non-associative
-            return f"{_wrap(e.left, p + 1)} {e.op} {_wrap(e.right, p + 1)}"
-        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+            return f"{_operand(e.left, p + 1, e.op)} {e.op} {_operand(e.right, p + 1, e.op)}"
+        return f"{_operand(e.left, p, e.op)} {e.op} {_operand(e.right, p + 1, e.op)}"
     if isinstance(e, A.Cond):
         return f"if {expr(e.test)} then {expr(e.then)} else {_wrap(e.else_, _PREC['cond'])}"
     if isinstance(e, A.ListLit):

@@ -242,7 +242,7 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
 
 _CLAUSE_WORDS = {
     "reason", "status", "header", "unless", "when", "shadow", "retry_after", "key", "count", "sum",
-    "distinct", "usage", "window", "max", "record", "on_error", "deny", "throttle", "flag",
+    "distinct", "usage", "window", "max", "record", "on_error", "block", "deny", "throttle", "flag",
     "rule", "limit", "let", "data", "policy",
 }
 
@@ -429,6 +429,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def on_error_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         return A.Clause("on_error", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+
+    def block_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        return A.Clause("block", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
 
     # ---- expressions
     def int_lit(self, meta: Any, ch: list[Any]) -> A.Literal:

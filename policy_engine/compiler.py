@@ -56,6 +56,7 @@ class LimitInfo:
     reason: str
     shadow: bool
     usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
+    block_key: bool                          # distinct: once over max, refuse every value of the key
     headers: Callable[[Context], dict[str, str]] | None
     span: A.Span
 
@@ -458,6 +459,7 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
         reason=_reason(lim),
         shadow=lim.find("shadow") is not None,
         usage=usage_fn,
+        block_key=(b := lim.find("block")) is not None and b.text == "key",
         headers=_headers_fn(lim, gen),
         span=lim.name_span,
     )

@@ -15,7 +15,7 @@ from policy_engine.compiler import LimitInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState
 from policy_engine.policyset import PolicySet
-from policy_engine.state.base import FailMode, Hit, HitResult, Store
+from policy_engine.state.base import FailMode, Hit, HitResult, Kind, Store
 
 DEFAULT_STORE_DEADLINE = 0.05  # seconds
 
@@ -166,7 +166,7 @@ def _apply_limits(
     tightest: tuple[float, LimitState] | None = None
     for (j, *_), hit, res in zip(raw, hits, results):
         lim: LimitInfo = limits[j]
-        over = res.over
+        over = res.over or (lim.block_key and res.used > hit.maximum)
         if res.error is not None:
             over = lim.spec.fail is FailMode.CLOSED
         state = LimitState(
@@ -175,7 +175,8 @@ def _apply_limits(
             shadow=lim.shadow, error=res.error,
         )
         d.limits.append(state)
-        if not lim.shadow and lim.effect >= Effect.THROTTLE and hit.maximum > 0:
+        # Rate-limit headers describe budgets (count, sum), not detection counters.
+        if not lim.shadow and lim.effect >= Effect.THROTTLE and hit.maximum > 0 and lim.spec.kind is not Kind.DISTINCT:
             ratio = res.remaining / hit.maximum
             if tightest is None or ratio < tightest[0]:
                 tightest = (ratio, state)

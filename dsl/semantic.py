@@ -1,0 +1,430 @@
+"""Semantic lint: warnings about policies that are valid but probably wrong.
+
+Runs after the checker, on a policy without errors, and stays conservative:
+a warning must be true whenever it is given. Conditions are compared after a
+syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
+`a > b` written `b < a`, `==` operands sorted), never by solving them.
+
+- W0303/W0304  a condition is always true (`P or not P`) / always false
+- W0306        a rule never decides: an earlier rule with an equal or stronger
+               effect matches whenever it does (its conjuncts are a subset, its
+               exemptions too); a limit that a stricter twin always trips first
+- W0307        a condition that contradicts itself (`x == "a" and x == "b"`,
+               `x < 3 and x > 5`, `P and not P`)
+- W0309        `distinct` over a value unique to each request or over the raw
+               prompt: the count grows with every request, the limit is a
+               `count` in disguise or trivially evaded
+- W0310        a `count`/`distinct` limit whose constant max is 0 or less: every
+               request exceeds it
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from dsl import ast as A
+from dsl.checker import CheckedPolicy
+from dsl.diagnostics import Diagnostic, Severity
+from dsl.schema import VERIFICATION_LEVELS
+from dsl.types import VERIFICATION
+
+EFFECT_RANK = {"flag": 1, "throttle": 2, "deny": 3}
+# Fields whose value is (nearly) unique per request; the raw prompt, trivially varied.
+UNBOUNDED_FIELDS = {"request.id": "unique to each request", "request.ts": "different for each request",
+                    "request.prompt": "the raw prompt: any trivial variation counts as new"}
+MAX_LET_DEPTH = 32
+
+
+def analyze(checked: CheckedPolicy) -> list[Diagnostic]:
+    return _Semantic(checked).run()
+
+
+class _Semantic:
+    def __init__(self, checked: CheckedPolicy) -> None:
+        self.c = checked
+        self.diags: list[Diagnostic] = []
+
+    def warn(self, code: str, msg: str, span: A.Span, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, msg, span, Severity.WARNING, hint))
+
+    def run(self) -> list[Diagnostic]:
+        for r in self.c.rules:
+            eff = r.find("effect")
+            if eff is not None and eff.exprs:
+                self._condition(eff.exprs[0], "the rule never matches")
+            for u in r.find_all("unless"):
+                self._condition(u.exprs[0], "the exemption never applies")
+        for lim in self.c.limits:
+            for w in lim.find_all("when"):
+                self._condition(w.exprs[0], "the limit never applies")
+            for u in lim.find_all("unless"):
+                self._condition(u.exprs[0], "the exemption never applies")
+            self._distinct(lim)
+            self._max(lim)
+        self._shadowed_rules()
+        self._shadowed_limits()
+        return self.diags
+
+    # ----------------------------------------------------------- conditions
+    def _condition(self, e: A.Expr, consequence: str) -> None:
+        conj = self.conjuncts(e)
+        clash = contradiction(conj, self)
+        if clash is not None:
+            a, b = clash
+            self.warn(
+                "W0307", f"contradictory condition: `{_text(a)}` and `{_text(b)}` cannot both hold; {consequence}",
+                e.span, "fix the values or join the two with `or`",
+            )
+            return
+        disj = [norm(x, self.c) for x in self.disjuncts(e)]
+        for x in self.disjuncts(e):
+            if isinstance(x, A.Unary) and x.op == "not" and norm(x.operand, self.c) in disj:
+                self.warn("W0303", f"this condition is always true: it holds `{_text(x.operand)}` or its negation",
+                          e.span, "remove the clause, or fix the condition")
+                return
+
+    def conjuncts(self, e: A.Expr) -> list[A.Expr]:
+        return _flatten(e, "and", self.c)
+
+    def disjuncts(self, e: A.Expr) -> list[A.Expr]:
+        return _flatten(e, "or", self.c)
+
+    def const(self, e: A.Expr) -> tuple[bool, object]:
+        return const_value(e, self.c)
+
+    # ---------------------------------------------------------------- limits
+    def _distinct(self, lim: A.Limit) -> None:
+        d = lim.find("distinct")
+        if d is None or not d.exprs:
+            return
+        for path, attr in _raw_fields(d.exprs[0], self.c):
+            why = UNBOUNDED_FIELDS.get(path)
+            if why is None:
+                continue
+            hint = ("count distinct fingerprint(request.prompt), template_id(...), near_dup_key(...) or topic(...)"
+                    if path == "request.prompt" else "use `count` to count requests, or a field that repeats")
+            self.warn("W0309", f"`distinct` over `{path}` ({why}): the count grows with every request",
+                      attr.span, hint)
+            return
+
+    def _max(self, lim: A.Limit) -> None:
+        mx = lim.find("max")
+        if mx is None or not mx.exprs or lim.find("sum") is not None:
+            return
+        ok, v = self.const(mx.exprs[0])
+        if ok and isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+            self.warn("W0310", f"max {v:g}: every request exceeds this limit", mx.exprs[0].span,
+                      "to refuse every matching request, write a rule: `deny when ...`")
+
+    # ------------------------------------------------------------- shadowing
+    def _shadowed_rules(self) -> None:
+        infos = []
+        for r in self.c.rules:
+            eff = r.find("effect")
+            if eff is None or not eff.exprs or r.find("shadow") is not None:
+                continue
+            conj = self.conjuncts(eff.exprs[0])
+            if contradiction(conj, self) is not None:
+                continue
+            infos.append((r, EFFECT_RANK.get(eff.text or "", 0), {norm(x, self.c) for x in conj},
+                          {norm(u.exprs[0], self.c) for u in r.find_all("unless")}))
+        for i, (b, b_eff, b_conj, b_unless) in enumerate(infos):
+            for a, a_eff, a_conj, a_unless in infos[:i]:
+                if a_eff >= b_eff and a_conj <= b_conj and a_unless <= b_unless:
+                    same = a_conj == b_conj and a_unless == b_unless
+                    what = "has the same condition as" if same else "only matches when it is already matched by"
+                    self.warn(
+                        "W0306",
+                        f"rule `{b.name}` never decides: it {what} `{a.name}` "
+                        f"({_where(a.name_span)}), whose effect is as strong or stronger",
+                        b.name_span, "merge the two rules, or make the later one's condition differ",
+                    )
+                    break
+
+    def _shadowed_limits(self) -> None:
+        infos = []
+        for lim in self.c.limits:
+            if lim.find("shadow") is not None:
+                continue
+            mx = lim.find("max")
+            ok, v = self.const(mx.exprs[0]) if mx is not None and mx.exprs else (False, None)
+            if not ok or not isinstance(v, (int, float)):
+                continue
+            eff = lim.find("effect")
+            sig = tuple(
+                (k, tuple(norm(x, self.c) for x in c.exprs), c.text)
+                for c in lim.clauses
+                for k in [c.kind]
+                if k in ("key", "count", "sum", "distinct", "window", "when", "unless", "record")
+            )
+            infos.append((lim, frozenset(sig), float(v), EFFECT_RANK.get(eff.text if eff else "throttle", 2)))
+        for i, (b, b_sig, b_max, b_eff) in enumerate(infos):
+            for a, a_sig, a_max, a_eff in infos[:i]:
+                if a_sig == b_sig and a_max <= b_max and a_eff >= b_eff:
+                    self.warn(
+                        "W0306",
+                        f"limit `{b.name}` never decides: `{a.name}` ({_where(a.name_span)}) measures the same "
+                        f"thing with a max of {a_max:g} <= {b_max:g} and an effect as strong",
+                        b.name_span, "remove one of the two limits",
+                    )
+                    break
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _where(span: A.Span) -> str:
+    return f"{span.source.name}:{span.line}"
+
+
+def _text(e: A.Expr) -> str:
+    t = " ".join(e.span.text.split())
+    return t if len(t) <= 60 else t[:57] + "..."
+
+
+def _let_expr(e: A.Expr, checked: CheckedPolicy) -> A.Expr | None:
+    if isinstance(e, A.Name) and e.id in checked.lets:
+        return checked.lets[e.id].expr
+    return None
+
+
+def _flatten(e: A.Expr, op: str, checked: CheckedPolicy, depth: int = 0) -> list[A.Expr]:
+    """The operands of a chain of `op`, looking through lets."""
+    if depth > MAX_LET_DEPTH:
+        return [e]
+    if isinstance(e, A.Binary) and e.op == op:
+        return _flatten(e.left, op, checked, depth + 1) + _flatten(e.right, op, checked, depth + 1)
+    inner = _let_expr(e, checked)
+    if inner is not None:
+        return _flatten(inner, op, checked, depth + 1)
+    return [e]
+
+
+_SWAP = {">": "<", ">=": "<="}
+
+
+def norm(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> str:
+    """A canonical text for an expression: equal texts mean equal expressions."""
+    if depth > MAX_LET_DEPTH:
+        return f"<{id(e)}>"
+    n = lambda x: norm(x, checked, depth + 1)  # noqa: E731
+    inner = _let_expr(e, checked)
+    if inner is not None:
+        return n(inner)
+    match e:
+        case A.Literal(kind=kind, value=value):
+            if kind in ("int", "float") and not isinstance(value, bool):
+                return f"num:{float(value)!r}"
+            return f"{kind}:{value!r}"
+        case A.Name(id=name):
+            return f"name:{name}"
+        case A.Attr(obj=obj, name=name):
+            return f"{n(obj)}.{name}"
+        case A.Index(obj=obj, index=index):
+            return f"{n(obj)}[{n(index)}]"
+        case A.Call(func=func, args=args):
+            return f"{func}({','.join(n(a) for a in args)})"
+        case A.Unary(op=op, operand=operand):
+            return f"{op}({n(operand)})"
+        case A.Binary(op=op) if op in ("and", "or"):
+            parts = sorted({n(x) for x in _flatten(e, op, checked, depth + 1)})
+            return f"{op}[{';'.join(parts)}]"
+        case A.Binary(op=op, left=left, right=right):
+            a, b = n(left), n(right)
+            if op in _SWAP:
+                return f"{_SWAP[op]}({b},{a})"
+            if op in ("==", "!=", "+", "*"):
+                a, b = sorted((a, b))
+            if op in ("in", "not in") and isinstance(right, A.ListLit):
+                b = "set{" + ";".join(sorted({n(i) for i in right.items})) + "}"
+            return f"{op}({a},{b})"
+        case A.Cond(test=test, then=then, else_=else_):
+            return f"if({n(test)},{n(then)},{n(else_)})"
+        case A.ListLit(items=items):
+            return "list[" + ";".join(n(i) for i in items) + "]"
+        case A.TupleLit(items=items):
+            return "tuple[" + ";".join(n(i) for i in items) + "]"
+        case A.MapLit(entries=entries):
+            return "map{" + ";".join(f"{n(k)}:{n(v)}" for k, v in entries) + "}"
+    return f"<{type(e).__name__}:{id(e)}>"
+
+
+def const_value(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> tuple[bool, object]:
+    """(True, value) for a literal or constant arithmetic (through lets)."""
+    if depth > MAX_LET_DEPTH:
+        return False, None
+    inner = _let_expr(e, checked)
+    if inner is not None:
+        return const_value(inner, checked, depth + 1)
+    if isinstance(e, A.Literal):
+        return True, e.value
+    if isinstance(e, A.Unary) and e.op == "-":
+        ok, v = const_value(e.operand, checked, depth + 1)
+        return (True, -v) if ok and isinstance(v, (int, float)) and not isinstance(v, bool) else (False, None)
+    if isinstance(e, A.Binary) and e.op in ("+", "-", "*"):
+        ok1, a = const_value(e.left, checked, depth + 1)
+        ok2, b = const_value(e.right, checked, depth + 1)
+        if ok1 and ok2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+            return True, {"+": a + b, "-": a - b, "*": a * b}[e.op]  # type: ignore[operator]
+    return False, None
+
+
+def _raw_fields(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> Iterable[tuple[str, A.Attr]]:
+    """Request fields read by `e` other than through a function call (a signal
+    such as fingerprint() maps the raw value to a bounded one)."""
+    if depth > MAX_LET_DEPTH or isinstance(e, A.Call):
+        return
+    inner = _let_expr(e, checked)
+    if inner is not None:
+        yield from _raw_fields(inner, checked, depth + 1)
+        return
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name):
+        yield f"{e.obj.id}.{e.name}", e
+        return
+    if isinstance(e, A.Cond):
+        # The test only chooses a branch; the value comes from the branches.
+        yield from _raw_fields(e.then, checked, depth + 1)
+        yield from _raw_fields(e.else_, checked, depth + 1)
+        return
+    for ch in e.children():
+        yield from _raw_fields(ch, checked, depth + 1)
+
+
+# ---------------------------------------------------------- contradictions
+
+
+@dataclass
+class _Facts:
+    """What the conjuncts say about one subject."""
+
+    subject_text: A.Expr
+    eq: list[tuple[object, A.Expr]] = field(default_factory=list)
+    ne: list[tuple[object, A.Expr]] = field(default_factory=list)
+    within: list[tuple[frozenset[object], A.Expr]] = field(default_factory=list)
+    lo: tuple[float, bool, A.Expr] | None = None   # (bound, strict, where)
+    hi: tuple[float, bool, A.Expr] | None = None
+
+
+def _key(v: object) -> object:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+
+
+def contradiction(conj: list[A.Expr], sem: _Semantic) -> tuple[A.Expr, A.Expr] | None:
+    """Two conjuncts that cannot both be true, if the normalised text shows it."""
+    checked = sem.c
+    seen: dict[str, A.Expr] = {}
+    facts: dict[str, _Facts] = {}
+    for x in conj:
+        seen.setdefault(norm(x, checked), x)
+    for x in conj:
+        if isinstance(x, A.Unary) and x.op == "not":
+            other = seen.get(norm(x.operand, checked))
+            if other is not None:
+                return other, x
+        fact = _comparison(x, sem)
+        if fact is None:
+            continue
+        subj, op, value = fact
+        f = facts.setdefault(norm(subj, checked), _Facts(subj))
+        clash = _add(f, op, value, x)
+        if clash is not None:
+            return clash
+    return None
+
+
+def _comparison(x: A.Expr, sem: _Semantic) -> tuple[A.Expr, str, object] | None:
+    """`subject op constant` (either way round), with verification levels as ranks."""
+    if not isinstance(x, A.Binary):
+        return None
+    if x.op in ("in", "not in") and isinstance(x.right, A.ListLit) and id(x.right) not in sem.c.cidr_literals:
+        vals = []
+        for item in x.right.items:
+            ok, v = sem.const(item)
+            if not ok:
+                return None
+            vals.append(_rank(x.left, v, sem))
+        return x.left, x.op, frozenset(_key(v) for v in vals)
+    if x.op not in ("==", "!=", "<", "<=", ">", ">="):
+        return None
+    ok_r, vr = sem.const(x.right)
+    ok_l, vl = sem.const(x.left)
+    if ok_r and not ok_l:
+        return x.left, x.op, _key(_rank(x.left, vr, sem))
+    if ok_l and not ok_r:
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(x.op, x.op)
+        return x.right, flipped, _key(_rank(x.right, vl, sem))
+    return None
+
+
+def _rank(subject: A.Expr, v: object, sem: _Semantic) -> object:
+    if sem.c.type_of(subject) == VERIFICATION and isinstance(v, str) and v in VERIFICATION_LEVELS:
+        return VERIFICATION_LEVELS.index(v)
+    return v
+
+
+def _add(f: _Facts, op: str, v: object, x: A.Expr) -> tuple[A.Expr, A.Expr] | None:
+    if op == "==":
+        for w, at in f.eq:
+            if w != v:
+                return at, x
+        for w, at in f.ne:
+            if w == v:
+                return at, x
+        for s, at in f.within:
+            if v not in s:
+                return at, x
+        for b in (f.lo, f.hi):
+            if b is not None and not _in_bounds(v, f.lo, f.hi):
+                return b[2], x
+        f.eq.append((v, x))
+    elif op == "!=":
+        for w, at in f.eq:
+            if w == v:
+                return at, x
+        f.ne.append((v, x))
+    elif op == "in":
+        assert isinstance(v, frozenset)
+        for w, at in f.eq:
+            if w not in v:
+                return at, x
+        for s, at in f.within:
+            if not (s & v):
+                return at, x
+        f.within.append((v, x))
+    elif op == "not in":
+        assert isinstance(v, frozenset)
+        for w, at in f.eq:
+            if w in v:
+                return at, x
+    elif _is_num(v):
+        bound = (float(v), op in ("<", ">"), x)  # type: ignore[arg-type]
+        if op in ("<", "<="):
+            if f.hi is None or bound[0] < f.hi[0] or (bound[0] == f.hi[0] and bound[1]):
+                f.hi = bound
+        elif f.lo is None or bound[0] > f.lo[0] or (bound[0] == f.lo[0] and bound[1]):
+            f.lo = bound
+        if f.lo is not None and f.hi is not None:
+            lo, hi = f.lo, f.hi
+            if lo[0] > hi[0] or (lo[0] == hi[0] and (lo[1] or hi[1])):
+                return (lo[2], hi[2]) if lo[2] is not x else (hi[2], lo[2])
+        for w, at in f.eq:
+            if not _in_bounds(w, f.lo, f.hi):
+                return at, x
+    return None
+
+
+def _in_bounds(v: object, lo: tuple[float, bool, A.Expr] | None, hi: tuple[float, bool, A.Expr] | None) -> bool:
+    if not _is_num(v):
+        return False  # null (or text) never satisfies an ordered comparison
+    fv = float(v)  # type: ignore[arg-type]
+    if lo is not None and (fv < lo[0] or (fv == lo[0] and lo[1])):
+        return False
+    if hi is not None and (fv > hi[0] or (fv == hi[0] and hi[1])):
+        return False
+    return True
