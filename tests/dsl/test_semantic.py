@@ -1,0 +1,162 @@
+"""The semantic lint pass (dsl/semantic.py): conservative warnings with stable codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsl.checker import check
+from dsl.diagnostics import CODES, Diagnostic
+from dsl.parser import parse
+
+
+def lint(text: str) -> list[Diagnostic]:
+    module, diags = parse(text, "t.policy")
+    assert not diags, diags
+    _, cdiags = check([module])
+    return cdiags
+
+
+def codes(text: str) -> list[tuple[str, int]]:
+    return [(d.code, d.line) for d in lint(text)]
+
+
+def rule(name: str, cond: str, effect: str = "deny", extra: str = "") -> str:
+    return f'rule {name} {{\n  {effect} when {cond}\n{extra}  reason "{name}"\n}}\n'
+
+
+def limit(name: str, body: str) -> str:
+    return f'limit {name} {{\n  key account.id\n{body}  window 1h\n  reason "{name}"\n}}\n'
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        'client.country == "US" and client.country == "FR"',
+        'account.age_days < 3 and account.age_days > 5',
+        'account.age_days <= 3 and account.age_days >= 3.5',
+        'account.age_days < 3 and account.age_days >= 3',
+        'account.verification >= "kyc" and account.verification < "phone"',
+        'account.tier in ["free", "pro"] and account.tier == "team"',
+        'account.tier in ["free", "pro"] and account.tier in ["team"]',
+        'account.tier == "free" and account.tier != "free"',
+        'account.tier == "free" and not (account.tier == "free")',
+        'client.asn == 64500 and client.asn > 70000',
+        '3 > account.age_days and account.age_days > 5',
+    ],
+)
+def test_contradictions(cond: str) -> None:
+    assert codes(rule("r", cond)) == [("W0307", 2)]
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        'client.country == "US" or client.country == "FR"',
+        'account.age_days < 3 or account.age_days > 5',
+        'account.age_days <= 3 and account.age_days >= 3',
+        'account.age_days > 3 and account.age_days < 5',
+        'account.tier in ["free", "pro"] and account.tier == "pro"',
+        'account.tier == "free" and client.country == "FR"',
+        'account.verification >= "email" and account.verification < "kyc"',
+        'account.age_days < 3 and request.max_tokens > 5',
+    ],
+)
+def test_satisfiable_conditions_are_not_flagged(cond: str) -> None:
+    assert codes(rule("r", cond)) == []
+
+
+def test_contradiction_through_lets_and_in_limit_guards() -> None:
+    text = "let young = account.age_days < 7\n" + limit(
+        "l", "  count\n  max 10\n  when young and account.age_days > 30\n"
+    )
+    ds = lint(text)
+    assert [(d.code, d.line) for d in ds] == [("W0307", 6)]
+    assert "the limit never applies" in ds[0].message
+
+
+def test_shadowed_rule_by_subset_of_conjuncts() -> None:
+    text = rule("a", "account.age_days < 7") + rule("b", 'account.age_days < 7 and client.country == "US"', "throttle")
+    ds = lint(text)
+    assert [(d.code, d.line) for d in ds] == [("W0306", 5)]
+    assert "`a` (t.policy:1)" in ds[0].message
+
+
+def test_identical_conditions_in_other_order_are_shadowed() -> None:
+    text = rule("a", 'client.country == "US" and 7 > account.age_days', "flag") + rule(
+        "b", 'account.age_days < 7 and "US" == client.country', "flag"
+    )
+    ds = lint(text)
+    assert [d.code for d in ds] == ["W0306"] and "same condition" in ds[0].message
+
+
+@pytest.mark.parametrize(
+    "first,second",
+    [
+        # a stronger later rule still decides
+        (rule("a", "account.age_days < 7", "flag"), rule("b", "account.age_days < 7", "deny")),
+        # the earlier rule's condition is narrower
+        (rule("a", 'account.age_days < 7 and client.country == "US"'), rule("b", "account.age_days < 7")),
+        # the earlier rule has an exemption the later one lacks
+        (rule("a", "account.age_days < 7", extra='  unless "partner" in account.labels\n'),
+         rule("b", "account.age_days < 7")),
+        # a shadow-mode earlier rule enforces nothing
+        (rule("a", "account.age_days < 7", extra="  shadow\n"), rule("b", "account.age_days < 7")),
+    ],
+)
+def test_rules_that_still_decide_are_not_shadowed(first: str, second: str) -> None:
+    assert "W0306" not in [c for c, _ in codes(first + second)]
+
+
+def test_shadowed_with_the_same_exemption() -> None:
+    ex = '  unless "partner" in account.labels\n'
+    text = rule("a", "account.age_days < 7", extra=ex) + rule("b", "account.age_days < 7", extra=ex)
+    assert codes(text) == [("W0306", 6)]
+
+
+def test_suppression_on_the_line_before() -> None:
+    text = rule("a", "account.age_days < 7") + "# policy: ignore[W0306]\n" + rule("b", "account.age_days < 7")
+    assert codes(text) == []
+
+
+def test_distinct_over_raw_prompt_or_unique_fields() -> None:
+    raw = limit("l", "  distinct request.prompt\n  max 100\n")
+    assert codes(raw) == [("W0309", 3)]
+    ident = limit("l", "  distinct request.id\n  max 100\n")
+    assert codes(ident) == [("W0309", 3)]
+    via_let = "let p = lower(request.prompt)\nlet q = request.prompt ?? \"\"\n" + limit(
+        "l", "  distinct q\n  max 100\n"
+    ) + limit("m", "  distinct p\n  max 100\n")
+    assert codes(via_let) == [("W0309", 2)]
+
+
+@pytest.mark.parametrize("member", ["fingerprint(request.prompt)", "template_id(request.prompt)",
+                                     "account.id", "topic(request.prompt)"])
+def test_bounded_distinct_is_fine(member: str) -> None:
+    assert codes(limit("l", f"  distinct {member}\n  max 100\n")) == []
+
+
+def test_max_zero_on_a_count() -> None:
+    assert codes(limit("l", "  count\n  max 0\n")) == [("W0310", 4)]
+    assert codes(limit("l", "  count\n  max 1\n")) == []
+    assert codes(limit("l", "  sum request.max_tokens ?? 0\n  max 0\n")) == []
+
+
+def test_redundant_limit() -> None:
+    a = limit("a", "  count\n  max 10\n")
+    b = limit("b", "  count\n  max 20\n")
+    assert codes(a + b) == [("W0306", 8)]
+    assert codes(b + a) == []  # the stricter one comes second: it decides
+
+
+def test_always_true_disjunction() -> None:
+    assert codes(rule("r", 'client.country == "US" or not (client.country == "US")')) == [("W0303", 2)]
+
+
+def test_no_semantic_warnings_when_the_policy_has_errors() -> None:
+    text = rule("a", "account.age_days < 3 and account.age_days > 5") + rule("b", "nope")
+    assert sorted(c for c, _ in codes(text)) == ["E0201"]
+
+
+def test_every_semantic_code_is_registered() -> None:
+    for code in ("W0303", "W0306", "W0307", "W0309", "W0310"):
+        assert code in CODES
