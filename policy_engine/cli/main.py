@@ -7,6 +7,7 @@ import typer
 from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
 from policy_engine.cli.lint import lint_cmd
+from policy_engine.cli.replay import replay_cmd
 from policy_engine.cli.simulate import score_cmd, simulate_cmd
 from policy_engine.cli.test import test_cmd
 
@@ -24,6 +25,7 @@ app.command("eval")(eval_cmd)
 app.command("test")(test_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("score")(score_cmd)
+app.command("replay")(replay_cmd)
 
 
 def main() -> None:

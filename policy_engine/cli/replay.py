@@ -1,0 +1,187 @@
+"""`policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl`.
+
+Options: `--redis URL` (limit state in Redis, under a fresh key prefix that is
+deleted afterwards), `--report REPORT.html`, `--strict` (stop at the first
+invalid line), `--quiet` (no progress bar or summary; errors still print).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import IO, Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit
+from policy_engine.policyset import PolicySet
+from policy_engine.replay import (
+    REPLAY_STORE_DEADLINE,
+    LineError,
+    ReplayAborted,
+    ReplayOptions,
+    ReplayStats,
+    replay_async,
+    replay_memory,
+)
+from policy_engine.state.memory import MemoryStore
+
+MAX_ERRORS_SHOWN = 20  # invalid lines printed one by one; the rest are counted
+TOP = 10
+
+
+def replay_cmd(
+    traffic: Annotated[Path, typer.Argument(help="request contexts, one JSON object per line, in time order")],
+    policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one decision per line")],
+    redis: Annotated[Optional[str], typer.Option("--redis", help="keep limit state in Redis at this URL")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="also write a self-contained HTML report")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="stop at the first invalid line (exit 2)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
+) -> None:
+    """Replay recorded traffic through a policy on a simulated clock (request.ts)."""
+    policy = load_or_exit([policies])
+    if not traffic.is_file():
+        err(f"error: {traffic}: no such file")
+        raise typer.Exit(EXIT_USAGE)
+    for target in (out, report):
+        if target is not None and not target.parent.is_dir():
+            err(f"error: {target}: folder {target.parent} does not exist")
+            raise typer.Exit(EXIT_USAGE)
+    console = Console(stderr=True)
+    shown = [0]
+
+    def on_error(e: LineError) -> None:
+        shown[0] += 1
+        if shown[0] <= MAX_ERRORS_SHOWN:
+            msg = e.message.replace("\n", "; ")
+            console.print(f"[red]error[/]: {traffic}:{e.line}: invalid request context: {msg}", highlight=False,
+                          markup=True, soft_wrap=True)
+        elif shown[0] == MAX_ERRORS_SHOWN + 1:
+            console.print("[red]error[/]: more invalid lines; only their count is reported", highlight=False)
+
+    try:
+        stats = _run(policy, traffic, out, redis, strict, quiet, on_error, console)
+    except ReplayAborted as e:
+        err(f"error: {traffic}: {e} (--strict: replay stopped; {out} holds the decisions so far)")
+        raise typer.Exit(EXIT_USAGE) from None
+    if report is not None:
+        from policy_engine.report import render_report
+
+        report.write_text(render_report(stats, traffic=traffic.name), encoding="utf-8")
+    if not quiet:
+        print_summary(stats, console, out, report)
+    raise typer.Exit(EXIT_OK)
+
+
+def _run(
+    policy: PolicySet, traffic: Path, out: Path, redis: str | None, strict: bool, quiet: bool,
+    on_error: Callable[[LineError], None], console: Console,
+) -> ReplayStats:
+    total = traffic.stat().st_size
+    progress = None if quiet else Progress(
+        TextColumn("replay"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    )
+    with out.open("wb") as f:
+        if progress is None:
+            return _replay(policy, traffic, f, redis, ReplayOptions(strict=strict, on_error=on_error))
+        with progress:
+            task = progress.add_task("replay", total=total)
+            opts = ReplayOptions(strict=strict, on_error=on_error,
+                                 progress=lambda done: progress.update(task, completed=done))
+            return _replay(policy, traffic, f, redis, opts)
+
+
+def _replay(policy: PolicySet, traffic: Path, f: IO[bytes], redis: str | None, opts: ReplayOptions) -> ReplayStats:
+    if not redis:
+        return replay_memory(policy, traffic, f, MemoryStore(), opts)
+    return asyncio.run(_replay_redis(policy, traffic, f, redis, opts))
+
+
+async def _replay_redis(policy: PolicySet, traffic: Path, f: IO[bytes], url: str, opts: ReplayOptions) -> ReplayStats:
+    from policy_engine.state.redis import RedisStore
+
+    # A fresh prefix: the replay starts from empty limits and never touches the
+    # counters of a live server sharing this Redis.
+    prefix = f"pe-replay-{secrets.token_hex(4)}"
+    try:
+        store = RedisStore.from_url(url, deadline=REPLAY_STORE_DEADLINE, prefix=prefix)
+    except ValueError as e:
+        err(f"error: --redis: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        return await replay_async(policy, traffic, f, store, opts)
+    finally:
+        if "+cluster" not in url.partition("://")[0]:
+            await store.flush()  # on a single Redis this deletes only our prefix; cluster keys expire
+        await store.close()
+
+
+# ------------------------------------------------------------------- summary
+def print_summary(stats: ReplayStats, console: Console, out: Path | None = None, report: Path | None = None) -> None:
+    n = stats.requests
+    head = (f"{n:,} requests replayed in {stats.seconds:.2f}s ({stats.rate:,.0f}/s) "
+            f"on the {stats.store} store, policy {stats.policy_name} {stats.policy_version}")
+    console.print(head, highlight=False)
+    extras = []
+    if stats.invalid:
+        extras.append(f"[red]{stats.invalid:,} invalid line{'s' * (stats.invalid != 1)} skipped[/]")
+    if stats.out_of_order:
+        extras.append(f"[yellow]{stats.out_of_order:,} lines out of time order (decided at the clock so far)[/]")
+    extras.append(f"{stats.usage_reconciled:,} usage reports reconciled")
+    console.print("; ".join(extras), highlight=False)
+    console.print(_effects_table(stats))
+    if stats.fired or stats.shadow_fired:
+        console.print(_rules_table(stats))
+    for title, counter in (
+        ("top blocked accounts", stats.blocked_accounts),
+        ("top blocked limit keys", {f"{lim}: {key}": c for (lim, key), c in stats.blocked_limit_keys.items()}),
+        ("top blocked ASNs", stats.blocked_asns),
+    ):
+        if counter:
+            console.print(_top_table(title, counter))
+    if out is not None:
+        console.print(f"decisions: {out}", highlight=False)
+    if report is not None:
+        console.print(f"report: {report}", highlight=False)
+
+
+def _pct(c: int, n: int) -> str:
+    return f"{100.0 * c / n:.1f}%" if n else "-"
+
+
+def _effects_table(stats: ReplayStats) -> Table:
+    t = Table(title="decisions by effect", title_justify="left")
+    t.add_column("effect")
+    t.add_column("requests", justify="right")
+    t.add_column("share", justify="right")
+    for label, c in stats.effect_counts().items():
+        t.add_row(label, f"{c:,}", _pct(c, stats.requests))
+    return t
+
+
+def _rules_table(stats: ReplayStats) -> Table:
+    t = Table(title="rules and limits that fired", title_justify="left")
+    for col in ("rule", "kind", "effect", "requests", "share"):
+        t.add_column(col, justify="right" if col in ("requests", "share") else "left")
+    for rid, c in stats.fired.most_common():
+        t.add_row(rid, stats.rule_kind.get(rid, "?"), stats.rule_effect.get(rid, "?"), f"{c:,}",
+                  _pct(c, stats.requests))
+    for rid, c in stats.shadow_fired.most_common():
+        t.add_row(rid, stats.rule_kind.get(rid, "?"), f"{stats.rule_effect.get(rid, '?')} (shadow)", f"{c:,}",
+                  _pct(c, stats.requests))
+    return t
+
+
+def _top_table(title: str, counter: dict[str, int]) -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("key")
+    t.add_column("blocked", justify="right")
+    for key, c in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]:
+        t.add_row(key, f"{c:,}")
+    return t

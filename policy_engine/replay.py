@@ -1,0 +1,371 @@
+"""Replay recorded traffic through a policy on a simulated clock.
+
+One request context per line, in time order. The clock is `request.ts`: each
+request is decided at its own timestamp, and its `usage` (what the call really
+cost) is reported right after it when the request was admitted (allow or flag),
+as a gateway would. The memory store runs through the engine's synchronous API
+(no event loop per request); Redis runs one request at a time on one loop, so a
+replay is deterministic on either store.
+
+`ReplayStats` gathers what the summary table and the HTML report show: effects
+over time, rules that fired, the most blocked keys and how close each limit came
+to its maximum.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import orjson
+from pydantic import ValidationError
+
+from dsl import ast as A
+from policy_engine.context import Context, RequestContext, describe_validation_error
+from policy_engine.decision import Decision, Effect, LimitState
+from policy_engine.engine import Engine
+from policy_engine.policyset import PolicySet
+from policy_engine.state.base import Store
+
+EFFECTS: tuple[str, ...] = tuple(e.label for e in Effect)  # allow, flag, throttle, deny, by strength
+REPLAY_STORE_DEADLINE = 5.0   # seconds: a replay wants every answer, not a fast fail-open
+PROGRESS_EVERY = 4096         # lines between progress callbacks
+
+
+class ReplayAborted(Exception):
+    """`--strict` met an invalid line."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int       # 1-based line number in the traffic file
+    message: str    # one line per problem, each naming the JSON path at fault
+
+
+# --------------------------------------------------------------------- input
+def parse_line(raw: bytes) -> Context:
+    """One traffic line as a Context; ValueError with a readable message if invalid."""
+    try:
+        model = RequestContext.model_validate_json(raw)
+    except ValidationError as e:
+        raise ValueError(describe_validation_error(e)) from None
+    ctx = Context.from_model(model)
+    if ctx.request_ts is None:
+        raise ValueError("$.request.ts: required by replay (it is the simulated clock)")
+    return ctx
+
+
+def read_traffic(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Context | LineError]]:
+    """(line number, Context or LineError) for each non-blank line; `progress`
+    gets the bytes read so far every PROGRESS_EVERY lines."""
+    done = 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            done += len(raw)
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(done)
+            if not raw.strip():
+                continue
+            try:
+                yield n, parse_line(raw)
+            except ValueError as e:
+                yield n, LineError(n, str(e))
+    if progress is not None:
+        progress(done)
+
+
+# -------------------------------------------------------------------- output
+def _num(v: float) -> float | int:
+    return int(v) if v.is_integer() else round(v, 4)
+
+
+def compact(d: Decision) -> dict[str, Any]:
+    """The decision line written by replay: what scoring and diffing need, and
+    each limit consulted as {key, used, max} (plus `over`/`error` when set)."""
+    out: dict[str, Any] = {
+        "request_id": d.request_id,
+        "effect": d.effect.label,
+        "status": d.status,
+        "reason": d.reason,
+        "rules": d.rules,
+    }
+    if d.shadow_rules:
+        out["shadow_rules"] = d.shadow_rules
+    if d.retry_after is not None:
+        out["retry_after"] = round(d.retry_after, 3)
+    if d.limits:
+        lims: dict[str, Any] = {}
+        for s in d.limits:
+            e: dict[str, Any] = {"key": s.key, "used": _num(s.used), "max": _num(s.max)}
+            if s.over:
+                e["over"] = True
+            if s.error:
+                e["error"] = s.error
+            lims[s.limit] = e
+        out["limits"] = lims
+    return out
+
+
+def decision_line(d: Decision) -> bytes:
+    return orjson.dumps(compact(d)) + b"\n"
+
+
+# --------------------------------------------------------------------- stats
+@dataclass(slots=True)
+class LimitPeak:
+    ratio: float = -1.0     # peak used/max seen
+    used: float = 0.0
+    max: float = 0.0
+    key: str = ""
+    ts: float = 0.0
+    over: int = 0           # decisions in which this limit was over its max
+
+
+@dataclass
+class ReplayStats:
+    """What a replay saw, gathered one decision at a time (cheaply: a few dict
+    updates per request) and rendered by the summary table and the HTML report."""
+
+    policy_name: str
+    policy_version: str
+    rule_effect: dict[str, str]          # rule or limit id -> its effect label
+    rule_kind: dict[str, str]            # rule or limit id -> "rule" or the limit's kind
+    limit_key_text: dict[str, str]       # limit id -> its key expression as written
+    store: str = "memory"
+    requests: int = 0
+    invalid: int = 0
+    out_of_order: int = 0
+    usage_reconciled: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    seconds: float = 0.0                 # wall time of the replay
+    effects: list[int] = field(default_factory=lambda: [0, 0, 0, 0])   # by Effect value
+    fired: Counter[str] = field(default_factory=Counter)          # enforced rule/limit id -> decisions
+    shadow_fired: Counter[str] = field(default_factory=Counter)
+    minutes: dict[int, list[int]] = field(default_factory=dict)        # epoch minute -> effects
+    minute_rules: dict[int, Counter[str]] = field(default_factory=dict)
+    blocked_accounts: Counter[str] = field(default_factory=Counter)
+    blocked_asns: Counter[str] = field(default_factory=Counter)
+    blocked_limit_keys: Counter[tuple[str, str]] = field(default_factory=Counter)
+    peaks: dict[str, LimitPeak] = field(default_factory=dict)
+    errors: list[LineError] = field(default_factory=list)              # the first MAX_ERRORS_KEPT
+    blocking_limits: frozenset[str] = frozenset()                      # limits that throttle or deny
+
+    MAX_ERRORS_KEPT = 100
+
+    @classmethod
+    def for_policy(cls, policy: PolicySet, store: str = "memory") -> "ReplayStats":
+        rule_effect = {r.id: r.effect.label for r in policy.rules}
+        rule_kind = {r.id: "rule" for r in policy.rules}
+        for lim in policy.limits:
+            rule_effect[lim.id] = lim.effect.label
+            rule_kind[lim.id] = f"limit ({lim.spec.kind.value})"
+        return cls(
+            policy_name=policy.name, policy_version=policy.version, rule_effect=rule_effect,
+            rule_kind=rule_kind, limit_key_text=limit_key_texts(policy), store=store,
+            peaks={lim.id: LimitPeak() for lim in policy.limits},
+            blocking_limits=frozenset(lim.id for lim in policy.limits if lim.effect >= Effect.THROTTLE),
+        )
+
+    def add_error(self, err: LineError) -> None:
+        self.invalid += 1
+        if len(self.errors) < self.MAX_ERRORS_KEPT:
+            self.errors.append(err)
+
+    def add(self, ctx: Context, d: Decision, now: float) -> None:
+        self.requests += 1
+        if self.first_ts is None:
+            self.first_ts = now
+        self.last_ts = now
+        eff = d.effect
+        self.effects[eff] += 1
+        minute = int(now // 60)
+        row = self.minutes.get(minute)
+        if row is None:
+            row = self.minutes[minute] = [0, 0, 0, 0]
+            self.minute_rules[minute] = Counter()
+        row[eff] += 1
+        if d.rules:
+            self.fired.update(d.rules)
+            self.minute_rules[minute].update(d.rules)
+        if d.shadow_rules:
+            self.shadow_fired.update(d.shadow_rules)
+        if d.limits:
+            self._limits(d.limits, now)
+        if eff >= Effect.THROTTLE:
+            self._blocked(ctx, d)
+
+    def _limits(self, states: list[LimitState], now: float) -> None:
+        peaks = self.peaks
+        for s in states:
+            p = peaks[s.limit]
+            if s.over:
+                p.over += 1
+            if s.max > 0:
+                r = s.used / s.max
+                if r > p.ratio:
+                    p.ratio, p.used, p.max, p.key, p.ts = r, s.used, s.max, s.key, now
+
+    def _blocked(self, ctx: Context, d: Decision) -> None:
+        self.blocked_accounts[ctx.account_id or "-"] += 1
+        self.blocked_asns[str(ctx.client_asn) if ctx.client_asn is not None else "-"] += 1
+        fired, blocking = d.rules, self.blocking_limits
+        for s in d.limits:
+            if s.over and s.limit in blocking and s.limit in fired:
+                self.blocked_limit_keys[(s.limit, s.key)] += 1
+
+    # ------------------------------------------------------------- read back
+    @property
+    def blocked(self) -> int:
+        return self.effects[Effect.THROTTLE] + self.effects[Effect.DENY]
+
+    def effect_counts(self) -> dict[str, int]:
+        return {label: self.effects[i] for i, label in enumerate(EFFECTS)}
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def limit_key_texts(policy: PolicySet) -> dict[str, str]:
+    """Each limit's key expression as written in the policy, e.g. `account.id`."""
+    out: dict[str, str] = {}
+    for m in policy.checked.modules:
+        for decl in m.decls:
+            if isinstance(decl, A.Limit):
+                key = decl.find("key")
+                if key is not None:
+                    out[decl.name] = ", ".join(e.span.text for e in key.exprs)
+    return out
+
+
+# -------------------------------------------------------------------- replay
+class SyncReplayer:
+    """Decide and report one request at a time on a store with a sync API (memory)."""
+
+    def __init__(self, policy: PolicySet, store: Store) -> None:
+        self.engine = Engine(policy, store)
+        self.clock: float | None = None
+        self.out_of_order = 0
+        self.usage_reconciled = 0
+
+    def tick(self, ctx: Context) -> float:
+        ts: float = ctx.request_ts  # type: ignore[assignment]  # parse_line guarantees it
+        clock = self.clock
+        if clock is not None and ts < clock:
+            # A simulated clock never runs backwards: the store's windows assume it.
+            self.out_of_order += 1
+            return clock
+        self.clock = ts
+        return ts
+
+    def step(self, ctx: Context) -> tuple[Decision, float]:
+        now = self.tick(ctx)
+        d = self.engine.decide_sync(ctx, now)
+        if d.effect <= Effect.FLAG and ctx.request_id is not None and (
+            ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
+        ):
+            if self.engine.report_sync(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):
+                self.usage_reconciled += 1
+        return d, now
+
+
+class AsyncReplayer(SyncReplayer):
+    """The same on a store reached over the network (Redis), awaited one request at a time."""
+
+    def __init__(self, policy: PolicySet, store: Store) -> None:
+        super().__init__(policy, store)
+        self.engine = Engine(policy, store, store_deadline=REPLAY_STORE_DEADLINE)
+
+    async def step_async(self, ctx: Context) -> tuple[Decision, float]:
+        now = self.tick(ctx)
+        d = await self.engine.decide(ctx, now)
+        if d.effect <= Effect.FLAG and ctx.request_id is not None and (
+            ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
+        ):
+            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):
+                self.usage_reconciled += 1
+        return d, now
+
+
+@dataclass
+class ReplayOptions:
+    strict: bool = False
+    on_error: Callable[[LineError], None] | None = None   # told about every invalid line
+    progress: Callable[[int], None] | None = None          # bytes read so far
+
+
+def _handle_error(item: LineError, stats: ReplayStats, opts: ReplayOptions) -> None:
+    stats.add_error(item)
+    if opts.on_error is not None:
+        opts.on_error(item)
+    if opts.strict:
+        raise ReplayAborted(f"line {item.line}: {item.message}")
+
+
+class _GcPaused:
+    """A replay allocates millions of short-lived objects and keeps few: the cyclic
+    collector would scan the long-lived store state over and over for nothing."""
+
+    def __enter__(self) -> None:
+        self.was = gc.isenabled()
+        gc.freeze()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was:
+            gc.enable()
+        gc.unfreeze()
+
+
+def replay_memory(
+    policy: PolicySet, traffic: Path, out: IO[bytes] | None, store: Store, opts: ReplayOptions | None = None
+) -> ReplayStats:
+    """Replay on a store with a synchronous API; decision lines go to `out`."""
+    opts = opts or ReplayOptions()
+    stats = ReplayStats.for_policy(policy, "memory")
+    rp = SyncReplayer(policy, store)
+    write = out.write if out is not None else None
+    add = stats.add
+    t0 = time.perf_counter()
+    with _GcPaused():
+        for _, item in read_traffic(traffic, opts.progress):
+            if isinstance(item, LineError):
+                _handle_error(item, stats, opts)
+                continue
+            d, now = rp.step(item)
+            if write is not None:
+                write(decision_line(d))
+            add(item, d, now)
+    _finish(stats, rp, t0)
+    return stats
+
+
+async def replay_async(
+    policy: PolicySet, traffic: Path, out: IO[bytes] | None, store: Store, opts: ReplayOptions | None = None
+) -> ReplayStats:
+    """Replay on any store, awaiting one request at a time (deterministic)."""
+    opts = opts or ReplayOptions()
+    stats = ReplayStats.for_policy(policy, "redis")
+    rp = AsyncReplayer(policy, store)
+    t0 = time.perf_counter()
+    for _, item in read_traffic(traffic, opts.progress):
+        if isinstance(item, LineError):
+            _handle_error(item, stats, opts)
+            continue
+        d, now = await rp.step_async(item)
+        if out is not None:
+            out.write(decision_line(d))
+        stats.add(item, d, now)
+    _finish(stats, rp, t0)
+    return stats
+
+
+def _finish(stats: ReplayStats, rp: SyncReplayer, t0: float) -> None:
+    stats.seconds = time.perf_counter() - t0
+    stats.out_of_order = rp.out_of_order
+    stats.usage_reconciled = rp.usage_reconciled
