@@ -305,8 +305,5 @@ class RedisStore:
 
     async def flush(self) -> None:
         """Delete every key under this store's prefix (tests)."""
-        if self._cluster:
-            await self._client.flushall(target_nodes=RedisCluster.PRIMARIES)  # type: ignore[call-arg]
-        else:
-            async for k in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
-                await self._client.delete(k)
+        async for k in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
+            await self._client.delete(k)
