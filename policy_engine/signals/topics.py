@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from operator import itemgetter
 
-from .prompt import normalize
+from .prompt import _normalized_bytes, normalize
 
 # Order matters only to break ties: more specific topics come first.
 TOPIC_LEXICONS: dict[str, str] = {
@@ -147,13 +147,13 @@ _KEY_LETTERS = 6
 _key = itemgetter(slice(0, _KEY_LETTERS))
 
 
-def _build_index() -> dict[str, str]:
-    """6-letter key -> topic; a key in two lexicons keeps the first topic."""
-    index: dict[str, str] = {}
+def _build_index() -> dict[bytes, str]:
+    """6-letter key (UTF-8) -> topic; a key in two lexicons keeps the first topic."""
+    index: dict[bytes, str] = {}
     for name, lexicon in TOPIC_LEXICONS.items():
         for raw in lexicon.split():
             for word in normalize(raw).split():
-                index.setdefault(_key(word), name)
+                index.setdefault(_key(word.encode("utf-8")), name)
     return index
 
 
@@ -165,8 +165,11 @@ def topic(s: str | None) -> str | None:
     """The prompt's coarse topic id (one of TOPICS)."""
     if s is None:
         return None
-    hits = Counter(map(_INDEX.get, map(_key, normalize(s).split())))
-    hits.pop(None, None)
+    # Lookups run in C through map(); only the (few) hits reach the Counter.
+    # Keys are bytes: 6 bytes of a non-ASCII word is fewer letters, which only
+    # makes its prefix match a little looser.
+    words = _normalized_bytes(s).split()
+    hits = Counter(filter(None, map(_INDEX.get, map(_key, words))))
     if not hits:
         return GENERAL
     # Highest count; on a tie the topic listed first.
