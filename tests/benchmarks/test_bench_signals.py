@@ -7,6 +7,7 @@ Run: .venv/bin/python -m pytest tests/benchmarks/test_bench_signals.py --benchma
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -14,8 +15,6 @@ import pytest
 from policy_engine.signals import SIGNALS, compile_cidrs, compile_phrases
 from policy_engine.signals.net import _geo, _prefix, parse_ip
 from policy_engine.signals.phrases import load_phrases
-
-from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2] / "policies" / "data"
 
