@@ -5,7 +5,8 @@ a warning must be true whenever it is given. Conditions are compared after a
 syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
 `a > b` written `b < a`, `==` operands sorted), never by solving them.
 
-- W0303/W0304  a condition is always true (`P or not P`) / always false
+- W0303/W0304  a condition is always true (`P or not P`, a constant-true
+               alternative) / always false (a constant-false conjunct)
 - W0306        a rule never decides: an earlier rule with an equal or stronger
                effect matches whenever it does (its conjuncts are a subset, its
                exemptions too); a limit that a stricter twin always trips first
@@ -21,6 +22,7 @@ syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -78,6 +80,17 @@ class _Semantic:
                 e.span, "fix the values or join the two with `or`",
             )
             return
+        if not self.c.constant.get(id(e)):  # a wholly constant condition is the checker's to report
+            for x in conj:
+                if fold_bool(x, self.c) is False:
+                    self.warn("W0304", f"this condition is always false: `{_text(x)}` is false; {consequence}",
+                              e.span, "remove the clause, or use `shadow` to switch a rule off")
+                    return
+            for x in self.disjuncts(e):
+                if fold_bool(x, self.c) is True:
+                    self.warn("W0303", f"this condition is always true: `{_text(x)}` is true", e.span,
+                              "remove the clause, or fix the condition")
+                    return
         disj = [norm(x, self.c) for x in self.disjuncts(e)]
         for x in self.disjuncts(e):
             if isinstance(x, A.Unary) and x.op == "not" and norm(x.operand, self.c) in disj:
@@ -269,6 +282,35 @@ def const_value(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> tuple[bool
         if ok1 and ok2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
             return True, {"+": a + b, "-": a - b, "*": a * b}[e.op]  # type: ignore[operator]
     return False, None
+
+
+def fold_bool(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> bool | None:
+    """True/False for a condition made of constants (through lets), else None."""
+    if depth > MAX_LET_DEPTH:
+        return None
+    inner = _let_expr(e, checked)
+    if inner is not None:
+        return fold_bool(inner, checked, depth + 1)
+    if isinstance(e, A.Literal) and isinstance(e.value, bool):
+        return e.value
+    if isinstance(e, A.Unary) and e.op == "not":
+        v = fold_bool(e.operand, checked, depth + 1)
+        return None if v is None else not v
+    if isinstance(e, A.Binary) and e.op in ("and", "or"):
+        a, b = fold_bool(e.left, checked, depth + 1), fold_bool(e.right, checked, depth + 1)
+        if e.op == "and":
+            return False if False in (a, b) else (True if a is True and b is True else None)
+        return True if True in (a, b) else (False if a is False and b is False else None)
+    if isinstance(e, A.Binary) and e.op in _ORDER:
+        ok1, a = const_value(e.left, checked, depth + 1)
+        ok2, b = const_value(e.right, checked, depth + 1)
+        if ok1 and ok2 and _is_num(a) and _is_num(b):
+            return bool(_ORDER[e.op](a, b))
+    return None
+
+
+_ORDER = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+          ">=": operator.ge}
 
 
 def _raw_fields(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> Iterable[tuple[str, A.Attr]]:

@@ -635,3 +635,36 @@ def render_junit(res: SuiteResult) -> str:
             el.text = e.message
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ------------------------------------------------------------ lint: W0308
+
+
+def untested(checked: Any, paths: list[Path]) -> list[Any]:
+    """W0308 for each rule and limit that no test beside the policy exercises.
+
+    Only when test files are found there (a policy without tests is not
+    warned about rule by rule); honours `# policy: ignore[W0308]`.
+    """
+    from dsl.diagnostics import Diagnostic, Severity
+
+    tests = discover(paths)
+    if not tests:
+        return []
+    res = Runner(coverage=True).run(tests)
+    if not res.coverage:
+        return []  # no test file could run: they report their own errors under `policyctl test`
+    exercised: set[str] = set().union(*(c.exercised for c in res.coverage.values()))
+    sup = {m.source.name: m.suppressions for m in checked.modules}
+    out = []
+    for kind, blocks in (("rule", checked.rules), ("limit", checked.limits)):
+        for b in blocks:
+            if b.name in exercised or "W0308" in sup.get(b.name_span.source.name, {}).get(b.name_span.line, set()):
+                continue
+            verb = "matches" if kind == "rule" else "exceeds"
+            out.append(Diagnostic(
+                "W0308", f"{kind} `{b.name}` has no test: no step of {len(tests)} test file"
+                f"{'s' * (len(tests) != 1)} beside it {verb} it", b.name_span, Severity.WARNING,
+                "add a case to a *.test.yaml file that expects it (see `policyctl test --coverage`)",
+            ))
+    return out

@@ -13,6 +13,7 @@ from dsl.diagnostics import Diagnostic, Severity
 from dsl.load import load, policy_files
 from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err
 from policy_engine.cli import report_formats
+from policy_engine.testing import untested
 
 
 class LintFormat(str, Enum):
@@ -35,8 +36,10 @@ def lint_cmd(
     diags: list[Diagnostic] = []
     # Each folder is one policy (one namespace); files given one by one are checked alone.
     for group in _groups(paths):
-        _, ds = load(group)
+        checked, ds = load(group)
         diags.extend(ds)
+        if not any(d.is_error for d in ds):
+            diags.extend(untested(checked, group))  # W0308, when test files sit beside the policy
     if strict:
         diags = [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.hint, d.file) for d in diags]
     diags.sort(key=Diagnostic.sort_key)

@@ -160,3 +160,11 @@ def test_no_semantic_warnings_when_the_policy_has_errors() -> None:
 def test_every_semantic_code_is_registered() -> None:
     for code in ("W0303", "W0306", "W0307", "W0309", "W0310"):
         assert code in CODES
+
+
+def test_constant_conjunct_or_disjunct() -> None:
+    assert codes("let off = false\n" + rule("r", "off and account.age_days < 1")) == [("W0304", 3)]
+    assert codes("let on = 2 > 1\n" + rule("r", "on or account.age_days < 1")) == [("W0303", 3)]
+    # wholly constant conditions are the checker's (one warning, not two)
+    assert codes("let off = false\n" + rule("r", "off and 1 > 2")) == [("W0304", 3)]
+    assert codes("let on = true\n" + rule("r", "on and account.age_days < 1")) == []
