@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from policy_engine.cli.diff import diff_cmd
 from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
 from policy_engine.cli.lint import lint_cmd
@@ -26,6 +27,7 @@ app.command("test")(test_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("score")(score_cmd)
 app.command("replay")(replay_cmd)
+app.command("diff")(diff_cmd)
 
 
 def main() -> None:
