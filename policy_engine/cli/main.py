@@ -9,6 +9,7 @@ from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
 from policy_engine.cli.lint import lint_cmd
 from policy_engine.cli.replay import replay_cmd
+from policy_engine.cli.serve import serve_cmd
 from policy_engine.cli.simulate import score_cmd, simulate_cmd
 from policy_engine.cli.test import test_cmd
 
@@ -28,6 +29,7 @@ app.command("simulate")(simulate_cmd)
 app.command("score")(score_cmd)
 app.command("replay")(replay_cmd)
 app.command("diff")(diff_cmd)
+app.command("serve")(serve_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""`policyctl serve`: the gRPC server (our PolicyService, Envoy ext_authz, rate limit and access log)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dsl.diagnostics import PolicyError
+
+
+def serve_cmd(
+    policies: Optional[Path] = typer.Option(None, "--policies", help="Policy folder (required here, in the environment or in --config)."),
+    port: Optional[int] = typer.Option(None, "--port", help="gRPC port Default: 50051."),
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind Default: 127.0.0.1."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="Redis URL shared by replicas and workers Default: in-memory state."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Server processes on one port (needs --redis)."),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) Default: off."),
+    decision_log: Optional[str] = typer.Option(None, "--decision-log", help="Decision log file (JSON lines; '-' for stdout)."),
+    decision_log_prompts: Optional[bool] = typer.Option(None, "--decision-log-prompts/--no-decision-log-prompts", help="Log prompt text, not only its fingerprint and length."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Server certificate (PEM)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="Server private key (PEM)."),
+    tls_client_ca: Optional[Path] = typer.Option(None, "--tls-client-ca", help="CA for client certificates: mutual TLS."),
+    reload: Optional[bool] = typer.Option(None, "--reload/--no-reload", help="Watch the policy folder [default: on]; SIGHUP always reloads."),
+    store_deadline_ms: Optional[float] = typer.Option(None, "--store-deadline-ms", help="Limit-store deadline per request Default: 50."),
+    grace_seconds: Optional[float] = typer.Option(None, "--grace-seconds", help="Drain time on SIGTERM Default: 10."),
+    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug|info|warning|error."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (keys at the top level or in a server table)."),
+) -> None:
+    """Serve decisions over gRPC. Flags > POLICY_ENGINE_* environment > --config file."""
+    from policy_engine.server.app import ServerError, serve
+    from policy_engine.server.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(
+            config, policies=policies, port=port, host=host, redis=redis, workers=workers,
+            metrics_port=metrics_port, decision_log=decision_log, decision_log_prompts=decision_log_prompts,
+            tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca, reload=reload,
+            store_deadline_ms=store_deadline_ms, grace_seconds=grace_seconds, log_level=log_level,
+        )
+    except SettingsError as e:
+        typer.echo(f"policyctl serve: {e}", err=True)
+        raise typer.Exit(2) from e
+    try:
+        code = serve(settings)
+    except PolicyError as e:
+        typer.echo(f"policyctl serve: the policy in {settings.policies} does not load:\n{e}", err=True)
+        raise typer.Exit(1) from e
+    except ServerError as e:
+        typer.echo(f"policyctl serve: {e}", err=True)
+        raise typer.Exit(1) from e
+    raise typer.Exit(code)

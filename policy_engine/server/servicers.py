@@ -1,0 +1,359 @@
+"""gRPC handlers: policyengine.v1.PolicyService, Envoy's ext_authz, rate-limit and access-log services.
+
+Unary handlers receive the raw request bytes and parse them here, so that a
+request that is not the expected message gets INVALID_ARGUMENT with a message
+(grpcio's own deserialisation failure would be an opaque INTERNAL).
+
+The Check path is kept lean: the message is read straight into the flat
+`Context` (the two values proto types cannot constrain are checked by hand;
+pydantic runs only to explain a refusal), the memory store is called without a
+coroutine, metrics are plain counters and the decision log an O(1) append.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf.message import DecodeError, Message
+from pydantic import ValidationError
+
+from policy_engine.context import FIELDS, VERIFICATION_RANK, Context, describe_validation_error
+from policy_engine.decision import Decision
+from policy_engine.engine import Engine
+from policy_engine.proto.envoy.service.accesslog.v3 import als_pb2
+from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
+from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
+from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
+from policy_engine.server.convert import (
+    check_request_to_model,
+    decision_to_check_response,
+    policy_info_to_proto,
+    usage_from_proto,
+)
+from policy_engine.server.decision_log import DecisionLog
+from policy_engine.server.envoy_mapping import (
+    EnvoyMapper,
+    MappingError,
+    build_check_response,
+    build_rate_limit_response,
+    deny_for_mapping_error,
+)
+from policy_engine.server.metrics import Metrics
+
+log = logging.getLogger("policy_engine.server")
+
+POLICY_SERVICE = pb.DESCRIPTOR.services_by_name["PolicyService"].full_name
+AUTHORIZATION_SERVICE = authz.DESCRIPTOR.services_by_name["Authorization"].full_name
+RATE_LIMIT_SERVICE = rls.DESCRIPTOR.services_by_name["RateLimitService"].full_name
+ACCESS_LOG_SERVICE = als_pb2.DESCRIPTOR.services_by_name["AccessLogService"].full_name
+
+
+class InvalidRequest(ValueError):
+    """A request that parses but does not fit the request-context schema."""
+
+
+# --- protobuf CheckRequest -> Context ------------------------------------------------
+
+_HANDLED = frozenset({
+    "request_id", "request_ts", "request_model", "request_prompt", "request_max_tokens", "request_prompt_tokens",
+    "account_id", "account_org", "account_age_days", "account_verification", "account_tier",
+    "account_payment_fingerprint", "account_labels", "api_key_id", "api_key_scopes",
+    "client_ip", "client_country", "client_asn", "client_user_agent",
+    "usage_prompt_tokens", "usage_completion_tokens",
+})
+# If the schema grows a field this reader does not know, every request takes the pydantic path.
+FAST_CONTEXT = _HANDLED == frozenset(FIELDS)
+
+
+def _opt(msg: Message, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def context_from_check_request(m: pb.CheckRequest) -> Context:
+    """The flat Context a CheckRequest carries; InvalidRequest (with the JSON path) when it does not fit.
+
+    Equal to Context.from_model(check_request_to_model(m)) (a test keeps them in step);
+    unsigned proto types already rule out negative counts."""
+    if not FAST_CONTEXT:
+        return _context_via_model(m)
+    c = Context.__new__(Context)
+    c.cache = {}
+    r, a, k, cl = m.request, m.account, m.api_key, m.client
+    c.request_id = _opt(r, "id")
+    c.request_ts = _opt(r, "ts")
+    c.request_model = _opt(r, "model")
+    c.request_prompt = _opt(r, "prompt")
+    c.request_max_tokens = _opt(r, "max_tokens")
+    c.request_prompt_tokens = _opt(r, "prompt_tokens")
+    c.account_id = _opt(a, "id")
+    c.account_org = _opt(a, "org")
+    age = _opt(a, "age_days")
+    if age is not None and not age >= 0:  # also refuses NaN
+        return _context_via_model(m)
+    c.account_age_days = age
+    v = _opt(a, "verification")
+    if v is None:
+        c.account_verification = None
+    else:
+        rank = VERIFICATION_RANK.get(v)
+        if rank is None:
+            return _context_via_model(m)
+        c.account_verification = rank
+    c.account_tier = _opt(a, "tier")
+    c.account_payment_fingerprint = _opt(a, "payment_fingerprint")
+    c.account_labels = frozenset(a.labels.values) if a.HasField("labels") else None
+    c.api_key_id = _opt(k, "id")
+    c.api_key_scopes = frozenset(k.scopes.values) if k.HasField("scopes") else None
+    c.client_ip = _opt(cl, "ip")
+    c.client_country = _opt(cl, "country")
+    c.client_asn = _opt(cl, "asn")
+    c.client_user_agent = _opt(cl, "user_agent")
+    if m.HasField("usage"):
+        u = m.usage
+        c.usage_prompt_tokens = _opt(u, "prompt_tokens")
+        c.usage_completion_tokens = _opt(u, "completion_tokens")
+    else:
+        c.usage_prompt_tokens = c.usage_completion_tokens = None
+    return c
+
+
+def _context_via_model(m: pb.CheckRequest) -> Context:
+    try:
+        return Context.from_model(check_request_to_model(m))
+    except ValidationError as e:
+        raise InvalidRequest(describe_validation_error(e)) from e
+
+
+def _parse(cls: type[Message], data: bytes) -> Any:
+    try:
+        return cls.FromString(data)
+    except (DecodeError, RuntimeError) as e:  # RuntimeError: upb's recursion limit
+        raise InvalidRequest(f"the request is not a valid {cls.DESCRIPTOR.full_name} message: {e}") from e
+
+
+# --- the shared decision path ----------------------------------------------------------
+
+
+class Decider:
+    """Runs the engine for one request and records the decision (metrics, decision log)."""
+
+    def __init__(self, engine: Engine, metrics: Metrics, decision_log: DecisionLog | None) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.decision_log = decision_log
+        self._sync = getattr(engine.store, "acquire_sync", None) is not None
+        # Request ids for requests that come without one: unique per process, cheap to make.
+        self._prefix = secrets.token_hex(4)
+        self._ids = itertools.count(1)
+
+    def new_request_id(self) -> str:
+        return f"pe-{self._prefix}-{next(self._ids)}"
+
+    async def decide(self, ctx: Context, api: str, explain: bool = False) -> Decision:
+        t0 = time.perf_counter()
+        if ctx.request_id is None:
+            ctx.request_id = self.new_request_id()
+        if self._sync:
+            d = self.engine.decide_sync(ctx, explain=explain)
+        else:
+            d = await self.engine.decide(ctx, explain=explain)
+        seconds = time.perf_counter() - t0
+        errors = 0
+        for s in d.limits:
+            if s.error is not None:
+                errors += 1
+        self.metrics.observe(api, d.effect.label, d.rules, d.shadow_rules, errors, seconds)
+        if self.decision_log is not None:
+            self.decision_log.submit(api, ctx, d, seconds)
+        return d
+
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+async def _invalid(context: grpc.aio.ServicerContext, metrics: Metrics, api: str, message: str) -> None:
+    metrics.invalid_request(api)
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+# --- policyengine.v1.PolicyService --------------------------------------------------------
+
+
+class PolicyServicer:
+    def __init__(self, decider: Decider, policy_info: Callable[[], dict[str, Any]]) -> None:
+        self.decider = decider
+        self.policy_info = policy_info
+
+    async def Check(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        try:
+            req = _parse(pb.CheckRequest, raw)
+            ctx = context_from_check_request(req)
+        except InvalidRequest as e:
+            await _invalid(context, self.decider.metrics, "check", f"Check: {e}")
+            raise  # unreachable: abort raises
+        d = await self.decider.decide(ctx, "check", req.explain)
+        return decision_to_check_response(d, req.explain)
+
+    async def Report(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
+        try:
+            req = _parse(pb.ReportRequest, raw)
+            if not req.request_id:
+                raise InvalidRequest("request_id is required")
+        except InvalidRequest as e:
+            await _invalid(context, self.decider.metrics, "report", f"Report: {e}")
+            raise
+        usage = usage_from_proto(req.usage)
+        try:
+            applied = await self.decider.engine.report(req.request_id, usage["prompt_tokens"],
+                                                       usage["completion_tokens"])
+        except Exception as e:  # noqa: BLE001 - the store is down or late: tell the caller to retry
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"Report: limit store failed: {type(e).__name__}: {e}")
+            raise
+        return pb.ReportResponse(applied=applied)
+
+    async def GetPolicy(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.GetPolicyResponse:
+        return policy_info_to_proto(self.policy_info())
+
+
+# --- envoy.service.auth.v3.Authorization ------------------------------------------------
+
+
+def _context_from_dict(data: dict[str, Any]) -> Context:
+    try:
+        return Context.from_dict(data)
+    except ValidationError as e:
+        raise InvalidRequest(describe_validation_error(e)) from e
+
+
+class AuthorizationServicer:
+    def __init__(self, decider: Decider, mapper: EnvoyMapper) -> None:
+        self.decider = decider
+        self.mapper = mapper
+
+    async def Check(self, raw: bytes, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
+        try:
+            req = _parse(authz.CheckRequest, raw)
+            try:
+                mapped = self.mapper.map_check(req)
+            except MappingError as e:
+                self.decider.metrics.invalid_request("ext_authz")
+                return deny_for_mapping_error(e)
+            ctx = _context_from_dict(mapped.context)
+        except InvalidRequest as e:
+            await _invalid(context, self.decider.metrics, "ext_authz", f"ext_authz Check: {e}")
+            raise
+        d = await self.decider.decide(ctx, "ext_authz")
+        return build_check_response(d, self.mapper.settings)
+
+
+# --- envoy.service.ratelimit.v3.RateLimitService ---------------------------------------
+
+
+class RateLimitServicer:
+    def __init__(self, decider: Decider, mapper: EnvoyMapper) -> None:
+        self.decider = decider
+        self.mapper = mapper
+
+    async def ShouldRateLimit(self, raw: bytes, context: grpc.aio.ServicerContext) -> rls.RateLimitResponse:
+        try:
+            req = _parse(rls.RateLimitRequest, raw)
+            if not req.descriptors:
+                raise InvalidRequest("no descriptors")
+            mapped = self.mapper.map_rate_limit(req)
+            ctx = _context_from_dict(mapped.context)
+        except InvalidRequest as e:
+            await _invalid(context, self.decider.metrics, "ratelimit", f"ShouldRateLimit: {e}")
+            raise
+        d = await self.decider.decide(ctx, "ratelimit")
+        return build_rate_limit_response(d, len(req.descriptors))
+
+
+# --- envoy.service.accesslog.v3.AccessLogService: the usage path -----------------------
+
+
+def _int_header(headers: Any, name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        v = int(raw.strip())
+    except ValueError:
+        return None
+    return v if v >= 0 else None
+
+
+class AccessLogServicer:
+    """Turns upstream usage headers in Envoy's HTTP access logs into Report calls.
+
+    The request id is the entry's `request_id` (Envoy's x-request-id, which the
+    ext_authz mapping also uses); usage comes from the upstream response headers
+    named in the settings (send them with `additional_response_headers_to_log`)."""
+
+    def __init__(self, decider: Decider, prompt_header: str, completion_header: str) -> None:
+        self.decider = decider
+        self.prompt_header = prompt_header.lower()
+        self.completion_header = completion_header.lower()
+        self.applied = 0
+        self.skipped = 0
+
+    async def StreamAccessLogs(self, requests: AsyncIterator[als_pb2.StreamAccessLogsMessage],
+                               context: grpc.aio.ServicerContext) -> als_pb2.StreamAccessLogsResponse:
+        async for msg in requests:
+            if not msg.HasField("http_logs"):
+                continue
+            for entry in msg.http_logs.log_entry:
+                await self._entry(entry)
+        return als_pb2.StreamAccessLogsResponse()
+
+    async def _entry(self, entry: Any) -> None:
+        rid = entry.request.request_id or entry.request.request_headers.get("x-request-id", "")
+        headers = entry.response.response_headers
+        pt = _int_header(headers, self.prompt_header)
+        ct = _int_header(headers, self.completion_header)
+        if not rid or (pt is None and ct is None):
+            self.skipped += 1
+            return
+        try:
+            if await self.decider.engine.report(rid, pt, ct):
+                self.applied += 1
+        except Exception as e:  # noqa: BLE001 - a lost usage report must not end Envoy's log stream
+            log.warning("access log: report for %s failed: %s: %s", rid, type(e).__name__, e)
+
+
+# --- registration ---------------------------------------------------------------------
+
+
+def _unary(fn: Handler, response: type[Message]) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=None,
+                                               response_serializer=response.SerializeToString)
+
+
+def generic_handlers(policy: PolicyServicer, authz_s: AuthorizationServicer, rl: RateLimitServicer,
+                     access_log: AccessLogServicer) -> list[grpc.GenericRpcHandler]:
+    return [
+        grpc.method_handlers_generic_handler(POLICY_SERVICE, {
+            "Check": _unary(policy.Check, pb.CheckResponse),
+            "Report": _unary(policy.Report, pb.ReportResponse),
+            "GetPolicy": _unary(policy.GetPolicy, pb.GetPolicyResponse),
+        }),
+        grpc.method_handlers_generic_handler(AUTHORIZATION_SERVICE, {
+            "Check": _unary(authz_s.Check, authz.CheckResponse),
+        }),
+        grpc.method_handlers_generic_handler(RATE_LIMIT_SERVICE, {
+            "ShouldRateLimit": _unary(rl.ShouldRateLimit, rls.RateLimitResponse),
+        }),
+        grpc.method_handlers_generic_handler(ACCESS_LOG_SERVICE, {
+            "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
+                access_log.StreamAccessLogs,
+                request_deserializer=als_pb2.StreamAccessLogsMessage.FromString,
+                response_serializer=als_pb2.StreamAccessLogsResponse.SerializeToString,
+            ),
+        }),
+    ]

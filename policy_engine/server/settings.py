@@ -1,0 +1,145 @@
+"""Settings of `policyctl serve`: command-line flags > environment (`POLICY_ENGINE_*`) > TOML file.
+
+    [server]                     # or the same keys at the top level of the file
+    policies = "policies"
+    port = 50051
+    redis = "redis://127.0.0.1:6379/0"
+    metrics_port = 9464
+    decision_log = "decisions.jsonl"
+    [server.envoy]               # EnvoyMappingSettings (docs/grpc.md)
+    xff_num_trusted_hops = 1
+
+Nested values come from the environment with `__` between levels, e.g.
+`POLICY_ENGINE_ENVOY__XFF_NUM_TRUSTED_HOPS=1`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from policy_engine.server.envoy_mapping import EnvoyMappingSettings
+
+MiB = 1 << 20
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work together, or a config file that cannot be read."""
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICY_ENGINE_", env_nested_delimiter="__", extra="forbid")
+
+    policies: Path
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = Field(default=50051, ge=0, le=65535)
+    redis: str | None = None
+    workers: int = Field(default=1, ge=1, le=256)
+    store_deadline_ms: float = Field(default=50.0, gt=0)
+    # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # JSON lines; "-" is standard output. None: no decision log.
+    decision_log: str | None = None
+    decision_log_prompts: bool = False  # log prompt text (otherwise fingerprint and length only)
+    decision_log_queue: int = Field(default=10_000, ge=1)
+    reload: bool = True  # watch the policy folder; SIGHUP always reloads
+    reload_debounce_ms: int = Field(default=200, ge=1)
+    grace_seconds: float = Field(default=10.0, ge=0)
+    max_message_bytes: int = Field(default=4 * MiB, gt=0)
+    max_concurrent_rpcs: int | None = Field(default=None, ge=1)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # require client certificates signed by this CA (mutual TLS)
+    # Envoy access-log usage path: response headers that carry the real token usage.
+    usage_prompt_tokens_header: str = "x-usage-prompt-tokens"
+    usage_completion_tokens_header: str = "x-usage-completion-tokens"
+    envoy: EnvoyMappingSettings = EnvoyMappingSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServerSettings":
+        if self.workers > 1 and not self.redis:
+            raise ValueError(
+                f"--workers {self.workers} needs --redis URL: each worker is its own process and the "
+                "in-memory store cannot be shared between processes, so limits would be counted "
+                "separately per worker; run one worker, or give the workers a shared Redis"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        return self
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The `[server]` table of a TOML file (or its top level), lowest priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read the config file: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{path}: not valid TOML: {e}") from e
+    section = data.get("server", data)
+    if not isinstance(section, dict):
+        raise SettingsError(f"{path}: [server] must be a table")
+    # Relative paths in the file are relative to the file, not to where the server starts.
+    for key in ("policies", "tls_cert", "tls_key", "tls_client_ca", "decision_log"):
+        value = section.get(key)
+        if isinstance(value, str) and value != "-" and not Path(value).is_absolute():
+            section[key] = str(path.parent / value)
+    return section
+
+
+def load_settings(config: Path | None = None, **flags: Any) -> ServerSettings:
+    """Build the settings: flags (None means "not given") > environment > TOML `config`."""
+    toml = read_toml(config) if config is not None else {}
+    given = {k: v for k, v in flags.items() if v is not None}
+
+    class _Loaded(ServerSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _TomlSource(settings_cls, toml)
+
+    try:
+        loaded = _Loaded(**given)
+    except ValidationError as e:
+        raise SettingsError(_describe(e, config)) from e
+    # A plain ServerSettings (picklable, for worker processes), without re-reading any source.
+    return ServerSettings.model_construct(**dict(loaded))
+
+
+def _describe(err: ValidationError, config: Path | None) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "settings"
+        msg = "unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}")
+    suffix = f" (flags, POLICY_ENGINE_* environment, {config})" if config else ""
+    return "invalid server settings" + suffix + ":\n  " + "\n  ".join(lines)
