@@ -1,0 +1,185 @@
+"""`policyctl serve` as a real process: SIGTERM drains, SIGHUP reloads, --workers share one port."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from policy_engine.client import PolicyClient
+from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
+from policy_engine.server.app import free_port
+from policy_engine.server.convert import context_to_check_request
+from server_harness import POLICY, write_policy
+
+POLICYCTL = [sys.executable, "-m", "policy_engine.cli.main"]
+ACCOUNT = {"age_days": 30, "verification": "kyc", "tier": "pro"}
+
+
+def ctx(account: str) -> dict[str, Any]:
+    return {"account": {**ACCOUNT, "id": account}, "request": {"model": "m", "prompt": "hello"}}
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
+        self.proc, self.port, self.log = proc, port, log
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == \
+                            health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    started: list[Served] = []
+
+    def start(*args: str, wait: bool = True) -> Served:
+        port = free_port("127.0.0.1")
+        log = tmp_path / f"serve-{port}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([*POLICYCTL, "serve", "--port", str(port), *args], stdout=out,
+                                    stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+        s = Served(proc, port, log)
+        started.append(s)
+        if wait:
+            s.wait_ready()
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
+
+
+def test_sigterm_drains_calls_in_flight(serve: Any, tmp_path: Path, redis_factory: Any) -> None:
+    rp = redis_factory()
+    policies = write_policy(tmp_path / "p")
+    s = serve("--policies", str(policies), "--redis", rp.url, "--store-deadline-ms", "5000", "--grace-seconds", "10")
+    with grpc.insecure_channel(s.target) as ch:
+        stub = pb_grpc.PolicyServiceStub(ch)
+        stub.Check(context_to_check_request(ctx("warm")), timeout=5)
+        rp.cli("client", "pause", "1000", "all")  # every Check now waits ~1 s in the store
+        futures = [stub.Check.future(context_to_check_request(ctx(f"acct-{i}")), timeout=20) for i in range(40)]
+        time.sleep(0.3)
+        assert not any(f.done() for f in futures)
+        s.proc.send_signal(signal.SIGTERM)
+        results = [f.result() for f in futures]  # raises if any call was cut off
+    assert all(r.http_status == 200 and not r.limits[0].over for r in results)
+    assert all("limit store" not in r.reason for r in results)
+    assert s.proc.wait(20) == 0
+    log = s.log.read_text()
+    assert "draining calls in flight" in log and "stopped" in log
+
+
+def test_sighup_reloads(serve: Any, tmp_path: Path) -> None:
+    policies = write_policy(tmp_path / "p")
+    s = serve("--policies", str(policies), "--no-reload")
+    with PolicyClient(s.target, timeout=5) as pe:
+        v1 = pe.get_policy().version
+        (policies / "main.policy").write_text(POLICY.replace("max 3\n", "max 7\n"))
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while pe.get_policy().version == v1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pe.check(ctx("a")).headers["x-ratelimit-limit"] == "7"
+    assert s.stop() == 0
+
+
+def _decisions(metrics_port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("policy_engine_decisions_total{"))
+
+
+def test_two_workers_share_a_port_and_redis(serve: Any, tmp_path: Path, redis_factory: Any) -> None:
+    rp = redis_factory()
+    policies = write_policy(tmp_path / "p")
+    metrics = free_port("127.0.0.1")
+    while True:  # worker 1 serves metrics on metrics + 1
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", metrics + 1))
+            break
+        except OSError:
+            metrics = free_port("127.0.0.1")
+    s = serve("--policies", str(policies), "--redis", rp.url, "--workers", "2", "--metrics-port", str(metrics))
+    deadline = time.monotonic() + 30
+    while True:  # both workers up: each answers on its metrics port
+        try:
+            _decisions(metrics), _decisions(metrics + 1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, s.log.read_text()
+            time.sleep(0.1)
+    effects = []
+    for _ in range(24):  # a new connection each time: SO_REUSEPORT spreads them over the workers
+        with PolicyClient(s.target, timeout=5) as pe:
+            effects.append(pe.check(ctx("shared")).effect)
+    assert effects.count("allow") == 3 and effects.count("throttle") == 21  # one budget across workers
+    per_worker = [_decisions(metrics), _decisions(metrics + 1)]
+    assert sum(per_worker) == 24 and min(per_worker) > 0, per_worker
+    assert s.stop() == 0
+
+
+def test_workers_without_redis_are_refused(serve: Any, tmp_path: Path) -> None:
+    policies = write_policy(tmp_path / "p")
+    s = serve("--policies", str(policies), "--workers", "2", wait=False)
+    assert s.proc.wait(30) == 2
+    out = s.log.read_text()
+    assert "--workers 2 needs --redis" in out and "cannot be shared" in out
+
+
+def test_broken_policy_at_startup(serve: Any, tmp_path: Path) -> None:
+    policies = write_policy(tmp_path / "p", POLICY.replace("rule cot_probe {", "rule cot_probe {\n  flag whenn"))
+    s = serve("--policies", str(policies), wait=False)
+    assert s.proc.wait(30) == 1
+    out = s.log.read_text()
+    assert "does not load" in out and "main.policy:" in out
+
+
+def test_config_file_and_environment(serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    policies = write_policy(tmp_path / "p")
+    (tmp_path / "pe.toml").write_text('[server]\npolicies = "p"\nlog_level = "debug"\n')
+    monkeypatch.setenv("POLICY_ENGINE_LOG_LEVEL", "warning")
+    s = serve("--config", str(tmp_path / "pe.toml"))
+    with PolicyClient(s.target, timeout=5) as pe:
+        assert pe.get_policy().files == [str(policies / "main.policy")]
+    assert s.stop() == 0
+    assert "serving policy" not in s.log.read_text()  # env (warning) beat the file (debug)
