@@ -9,9 +9,11 @@ generated code reads attributes instead of walking models.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
 from dsl.schema import SCHEMA, VERIFICATION_LEVELS, flat_name
 
@@ -67,7 +69,30 @@ class RequestContext(_Section):
     usage: UsageInfo | None = None
 
 
+def _typed_dict_of(model: type[BaseModel]) -> Any:
+    """The same schema as `model`, as a TypedDict: pydantic validates JSON into
+    plain dicts about three times faster than into models, which matters on
+    the replay and server paths. Derived, not written twice."""
+    fields: dict[str, Any] = {}
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        sub = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = ann
+        if sub is not None:
+            fields[name] = Optional[_typed_dict_of(sub)]
+        else:
+            fields[name] = Annotated[ann, *f.metadata] if f.metadata else ann
+    td = TypedDict(model.__name__ + "Dict", fields, total=False)  # type: ignore[operator]
+    return with_config(ConfigDict(extra="forbid"))(td)
+
+
+_FAST = TypeAdapter(_typed_dict_of(RequestContext))
+
 FIELDS: tuple[str, ...] = tuple(flat_name(s, f) for s, fields in SCHEMA.items() for f in fields)
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 class Context:
@@ -101,7 +126,35 @@ class Context:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Context":
-        return cls.from_model(RequestContext.model_validate_json(text))
+        """Validate and flatten one JSON request context. Raises pydantic's
+        ValidationError (same messages and paths as RequestContext)."""
+        return cls.from_valid_dict(_FAST.validate_json(text))
+
+    @classmethod
+    def from_valid_dict(cls, d: dict[str, Any]) -> "Context":
+        c = cls.__new__(cls)
+        c.cache = {}
+        r = d.get("request") or _EMPTY
+        a = d.get("account") or _EMPTY
+        k = d.get("api_key") or _EMPTY
+        cl = d.get("client") or _EMPTY
+        u = d.get("usage") or _EMPTY
+        c.request_id, c.request_ts, c.request_model = r.get("id"), r.get("ts"), r.get("model")
+        c.request_prompt, c.request_max_tokens = r.get("prompt"), r.get("max_tokens")
+        c.request_prompt_tokens = r.get("prompt_tokens")
+        c.account_id, c.account_org, c.account_age_days = a.get("id"), a.get("org"), a.get("age_days")
+        v = a.get("verification")
+        c.account_verification = None if v is None else VERIFICATION_RANK[v]
+        c.account_tier, c.account_payment_fingerprint = a.get("tier"), a.get("payment_fingerprint")
+        labels = a.get("labels")
+        c.account_labels = None if labels is None else frozenset(labels)
+        c.api_key_id = k.get("id")
+        scopes = k.get("scopes")
+        c.api_key_scopes = None if scopes is None else frozenset(scopes)
+        c.client_ip, c.client_country, c.client_asn = cl.get("ip"), cl.get("country"), cl.get("asn")
+        c.client_user_agent = cl.get("user_agent")
+        c.usage_prompt_tokens, c.usage_completion_tokens = u.get("prompt_tokens"), u.get("completion_tokens")
+        return c
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Context":
