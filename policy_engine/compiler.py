@@ -69,6 +69,8 @@ class LimitInfo:
 @dataclass
 class Compiled:
     evaluate: Callable[[Context], tuple[list[int], list[tuple[Any, ...]]]]
+    evaluate_rules: Callable[[Context], list[int]]
+    prepare_limits: Callable[[Context], list[tuple[Any, ...]]]
     explain_rules: list[Callable[[Context], tuple[Any, Any]]]
     rules: list[RuleInfo]
     limits: list[LimitInfo]
@@ -327,7 +329,9 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         "_key": B.render_key,
     }
     gen = _Gen(checked, env)
-    lines = ["def evaluate(c):", "    m = []"]
+    # Two functions: the stateless rules, and the preparation of limit hits
+    # (keys, costs, maximums) for the store. `evaluate` runs both.
+    lines = ["def evaluate_rules(c):", "    m = []"]
     rules: list[RuleInfo] = []
     explain_src: list[str] = []
     for i, r in enumerate(checked.rules):
@@ -341,17 +345,19 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
             f"def rule_{i}(c):\n    return ({cond}, {' or '.join(unless) if unless else 'False'})\n"
         )
         rules.append(_rule_info(i, r, gen))
-    lines.append("    h = []")
+    lines += ["    return m", "", "def prepare_limits(c):", "    h = []"]
     limits: list[LimitInfo] = []
     for j, lim in enumerate(checked.limits):
         lines.extend(_limit_code(j, lim, gen))
         limits.append(_limit_info(j, lim, gen))
-    lines.append("    return m, h")
+    lines += ["    return h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
     source = "\n".join(lines) + "\n\n" + "\n".join(explain_src)
     code = compile(source, "<policy>", "exec")
     exec(code, env)  # noqa: S102 - our own generated code
     return Compiled(
         evaluate=env["evaluate"],
+        evaluate_rules=env["evaluate_rules"],
+        prepare_limits=env["prepare_limits"],
         explain_rules=[env[f"rule_{i}"] for i in range(len(rules))],
         rules=rules,
         limits=limits,
