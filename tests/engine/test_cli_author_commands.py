@@ -92,3 +92,12 @@ def test_shipped_examples(tmp_path: Path) -> None:
     assert r.returncode == 0 and json.loads(r.stdout)["status"] == 451
     assert run("lint", "--strict", "policies", cwd=ROOT).returncode == 0
     assert run("fmt", "--check", "policies", cwd=ROOT).returncode == 0
+
+
+def test_shipped_policy_tests_pass_and_cover_every_rule() -> None:
+    r = run("test", "policies", "--coverage", cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout
+    assert "rules and limits exercised" in r.stdout
+    covered, total = r.stdout.split("rules and limits exercised")[0].split()[-1].split("/")
+    assert covered == total
