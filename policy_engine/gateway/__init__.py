@@ -1,0 +1,1 @@
+"""Gateways in Python: `policy_engine.gateway.asgi.PolicyGateway` (ASGI middleware)."""
