@@ -13,6 +13,7 @@ coroutine, metrics are plain counters and the decision log an O(1) append.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import secrets
 import time
@@ -25,7 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from pydantic import ValidationError
 
 from policy_engine.context import FIELDS, VERIFICATION_RANK, Context, describe_validation_error
-from policy_engine.decision import Decision
+from policy_engine.decision import Decision, Effect
 from policy_engine.engine import Engine
 from policy_engine.proto.envoy.service.accesslog.v3 import als_pb2
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
@@ -33,7 +34,6 @@ from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.server.convert import (
     check_request_to_model,
-    decision_to_check_response,
     policy_info_to_proto,
     usage_from_proto,
 )
@@ -72,10 +72,6 @@ _HANDLED = frozenset({
 FAST_CONTEXT = _HANDLED == frozenset(FIELDS)
 
 
-def _opt(msg: Message, name: str) -> Any:
-    return getattr(msg, name) if msg.HasField(name) else None
-
-
 def context_from_check_request(m: pb.CheckRequest) -> Context:
     """The flat Context a CheckRequest carries; InvalidRequest (with the JSON path) when it does not fit.
 
@@ -86,19 +82,19 @@ def context_from_check_request(m: pb.CheckRequest) -> Context:
     c = Context.__new__(Context)
     c.cache = {}
     r, a, k, cl = m.request, m.account, m.api_key, m.client
-    c.request_id = _opt(r, "id")
-    c.request_ts = _opt(r, "ts")
-    c.request_model = _opt(r, "model")
-    c.request_prompt = _opt(r, "prompt")
-    c.request_max_tokens = _opt(r, "max_tokens")
-    c.request_prompt_tokens = _opt(r, "prompt_tokens")
-    c.account_id = _opt(a, "id")
-    c.account_org = _opt(a, "org")
-    age = _opt(a, "age_days")
+    c.request_id = r.id if r.HasField("id") else None
+    c.request_ts = r.ts if r.HasField("ts") else None
+    c.request_model = r.model if r.HasField("model") else None
+    c.request_prompt = r.prompt if r.HasField("prompt") else None
+    c.request_max_tokens = r.max_tokens if r.HasField("max_tokens") else None
+    c.request_prompt_tokens = r.prompt_tokens if r.HasField("prompt_tokens") else None
+    c.account_id = a.id if a.HasField("id") else None
+    c.account_org = a.org if a.HasField("org") else None
+    age = a.age_days if a.HasField("age_days") else None
     if age is not None and not age >= 0:  # also refuses NaN
         return _context_via_model(m)
     c.account_age_days = age
-    v = _opt(a, "verification")
+    v = a.verification if a.HasField("verification") else None
     if v is None:
         c.account_verification = None
     else:
@@ -106,19 +102,19 @@ def context_from_check_request(m: pb.CheckRequest) -> Context:
         if rank is None:
             return _context_via_model(m)
         c.account_verification = rank
-    c.account_tier = _opt(a, "tier")
-    c.account_payment_fingerprint = _opt(a, "payment_fingerprint")
+    c.account_tier = a.tier if a.HasField("tier") else None
+    c.account_payment_fingerprint = a.payment_fingerprint if a.HasField("payment_fingerprint") else None
     c.account_labels = frozenset(a.labels.values) if a.HasField("labels") else None
-    c.api_key_id = _opt(k, "id")
+    c.api_key_id = k.id if k.HasField("id") else None
     c.api_key_scopes = frozenset(k.scopes.values) if k.HasField("scopes") else None
-    c.client_ip = _opt(cl, "ip")
-    c.client_country = _opt(cl, "country")
-    c.client_asn = _opt(cl, "asn")
-    c.client_user_agent = _opt(cl, "user_agent")
+    c.client_ip = cl.ip if cl.HasField("ip") else None
+    c.client_country = cl.country if cl.HasField("country") else None
+    c.client_asn = cl.asn if cl.HasField("asn") else None
+    c.client_user_agent = cl.user_agent if cl.HasField("user_agent") else None
     if m.HasField("usage"):
         u = m.usage
-        c.usage_prompt_tokens = _opt(u, "prompt_tokens")
-        c.usage_completion_tokens = _opt(u, "completion_tokens")
+        c.usage_prompt_tokens = u.prompt_tokens if u.HasField("prompt_tokens") else None
+        c.usage_completion_tokens = u.completion_tokens if u.HasField("completion_tokens") else None
     else:
         c.usage_prompt_tokens = c.usage_completion_tokens = None
     return c
@@ -136,6 +132,31 @@ def _parse(cls: type[Message], data: bytes) -> Any:
         return cls.FromString(data)
     except (DecodeError, RuntimeError) as e:  # RuntimeError: upb's recursion limit
         raise InvalidRequest(f"the request is not a valid {cls.DESCRIPTOR.full_name} message: {e}") from e
+
+
+# --- Decision -> CheckResponse ------------------------------------------------------------
+
+_EFFECT_PB = {Effect.ALLOW: pb.EFFECT_ALLOW, Effect.FLAG: pb.EFFECT_FLAG, Effect.THROTTLE: pb.EFFECT_THROTTLE,
+              Effect.DENY: pb.EFFECT_DENY}
+
+
+def check_response(d: Decision, explain: bool = False) -> pb.CheckResponse:
+    """convert.decision_to_check_response for the engine's own Decision, without duck typing
+    (a test keeps the two equal): about 5x cheaper, and this runs on every Check."""
+    resp = pb.CheckResponse(
+        effect=_EFFECT_PB[d.effect], http_status=d.status, reason=d.reason or "", rule_ids=d.rules,
+        flags=d.flags, policy_version=d.policy_version, request_id=d.request_id or "",
+        retry_after_seconds=d.retry_after or 0.0, headers=d.headers,
+    )
+    add = resp.limits.add
+    for s in d.limits:
+        add(limit_id=s.limit, key=s.key, used=s.used, max=s.max, remaining=s.remaining, reset_seconds=s.reset,
+            over=s.over)
+    if d.shadow_rules:
+        resp.shadow_matches.extend(pb.ShadowMatch(rule_id=r) for r in d.shadow_rules)
+    if explain and d.trace is not None:
+        resp.explanation_json = json.dumps(d.trace, default=str)
+    return resp
 
 
 # --- the shared decision path ----------------------------------------------------------
@@ -169,11 +190,13 @@ class Decider:
         for s in d.limits:
             if s.error is not None:
                 errors += 1
-        self.metrics.observe(api, d.effect.label, d.rules, d.shadow_rules, errors, seconds)
+        self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow_rules, errors, seconds)
         if self.decision_log is not None:
             self.decision_log.submit(api, ctx, d, seconds)
         return d
 
+
+_LABELS = {e: e.label for e in Effect}
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -199,7 +222,7 @@ class PolicyServicer:
             await _invalid(context, self.decider.metrics, "check", f"Check: {e}")
             raise  # unreachable: abort raises
         d = await self.decider.decide(ctx, "check", req.explain)
-        return decision_to_check_response(d, req.explain)
+        return check_response(d, req.explain)
 
     async def Report(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
         try:

@@ -132,3 +132,30 @@ def test_metrics_render() -> None:
     assert "policy_engine_store_errors_total 1.0" in text
     assert 'policy_engine_reloads_total{result="error"} 1.0' in text
     assert "policy_engine_last_reload_error 1.0" in text
+
+
+# --- Decision -> CheckResponse ---------------------------------------------------------------
+
+
+def test_fast_response_equals_the_generic_conversion(make_policy: Any) -> None:
+    from server_harness import POLICY
+
+    from policy_engine.server.convert import decision_to_check_response
+    from policy_engine.server.servicers import check_response
+
+    h = make_policy(POLICY, files={"data/blocked_models.txt": "legacy-model\n"})
+    acct = {"id": "a", "age_days": 5, "verification": "kyc"}
+    requests = [
+        {"account": acct, "request": {"id": "r1", "model": "m", "prompt": "hi"}},
+        {"account": acct, "request": {"model": "m", "prompt": "go step by step", "max_tokens": 9000}},
+        {"account": acct, "request": {"model": "legacy-model"}},
+        {"account": {"id": "new", "age_days": 0, "verification": "none"}},
+        {"account": acct}, {"account": acct},  # throttled from here
+    ]
+    effects = set()
+    for explain in (False, True):
+        for req in requests:
+            d = h.decide(req, explain=explain)
+            effects.add(d.effect.label)
+            assert check_response(d, explain) == decision_to_check_response(d, explain)
+    assert effects == {"allow", "flag", "deny", "throttle"}
