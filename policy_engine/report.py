@@ -169,10 +169,10 @@ def _num(v: float) -> str:
     return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}"
 
 
-def _when(ts: float | None) -> str:
+def _when(ts: float | None, short: bool = False) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S UTC")
 
 
 # ------------------------------------------------------------------ sections
@@ -262,12 +262,12 @@ def _limits(stats: ReplayStats) -> str:
         rows.append([
             f"<code>{escape(lim)}</code>", escape(stats.rule_kind.get(lim, "?")),
             f"<code>{escape(stats.limit_key_text.get(lim, '?'))}</code>", _ratio_bar(p.ratio), _num(p.used),
-            _num(p.max), escape(p.key), _when(p.ts), f"{p.over:,}",
+            _num(p.max), escape(p.key), _when(p.ts, short=True), f"{p.over:,}",
         ])
     return ('<section id="limits"><h2>Limits closest to their maximum</h2>'
             '<p class="note">Peak used/max of each limit over the replay, the key and time it peaked, and on how '
             'many requests it was over its maximum.</p>'
-            + _table(["limit", "kind", "key", "peak used/max", "used", "max", "key at peak", "when", "over"],
+            + _table(["limit", "kind", "key", "peak used/max", "used", "max", "key at peak", "when (UTC)", "over"],
                      rows, numeric=(4, 5, 8)) + "</section>")
 
 
