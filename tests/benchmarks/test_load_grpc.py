@@ -1,0 +1,23 @@
+"""A short run of the gRPC load benchmark (tests/benchmarks/load_grpc.py): every call that
+h2load sent was answered and decided. The figures themselves live in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from load_grpc import bench, default_policies
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) is not installed")
+def test_load_benchmark_runs_end_to_end() -> None:
+    results = bench(["noop", "memory", "redis"], default_policies(), requests=1500, rate_requests=300)
+    for name, entry in results["targets"].items():
+        for run in ("saturation", "at_1000_rps"):
+            assert entry[run]["ok"] == entry[run]["requests"] > 0, (name, run, entry[run])
+        if name != "noop":
+            assert entry["decided"] == entry["sent"], (name, entry)  # grpc-status OK for every call
+    assert set(results["targets"]["memory"]) >= {"throughput_vs_noop", "p99_at_1000_vs_noop"}
