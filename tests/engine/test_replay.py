@@ -221,3 +221,20 @@ def test_policyctl_replay_as_a_subprocess(tmp_path: Path, sim_traffic: Path) -> 
     )
     assert strict.returncode == 2
     assert "line 3" in strict.stderr and "--strict" in strict.stderr
+
+
+def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(tmp_path: Path, sim_traffic: Path,
+                                                                  redis_server) -> None:
+    traffic = tmp_path / "traffic.jsonl"
+    traffic.write_text("".join(sim_traffic.read_text(encoding="utf-8").splitlines(True)[:500]), encoding="utf-8")
+    policyctl = Path(sys.executable).with_name("policyctl")
+    outs = {}
+    for name, extra in (("memory", []), ("redis", ["--redis", redis_server.url])):
+        outs[name] = tmp_path / f"{name}.jsonl"
+        run = subprocess.run([str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(outs[name]), "-q",
+                              *extra], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert run.stderr == ""   # --quiet: no progress bar, no summary
+    assert outs["memory"].read_bytes() == outs["redis"].read_bytes()
+    assert outs["memory"].read_bytes().count(b"\n") == 500
+    assert redis_server.cli("--scan", "--pattern", "pe-replay-*").strip() == ""
