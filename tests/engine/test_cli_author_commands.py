@@ -101,3 +101,18 @@ def test_shipped_policy_tests_pass_and_cover_every_rule() -> None:
     assert "rules and limits exercised" in r.stdout
     covered, total = r.stdout.split("rules and limits exercised")[0].split()[-1].split("/")
     assert covered == total
+
+
+def test_eval_shares_limit_state_through_redis(tmp_path: Path, redis_server) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "main.policy").write_text(
+        'limit per_hour {\n  key account.id\n  count\n  window 1h\n  max 2\n  reason "two an hour"\n}\n'
+    )
+    effects = []
+    for i in range(3):
+        req = dict(REQUEST, request={"id": f"r-{i}", "ts": 1764300000.0 + i})
+        r = run("eval", "--policies", str(tmp_path), "--request", "-", "--redis", redis_server.url,
+                stdin=json.dumps(req))
+        assert r.returncode == 0, r.stderr
+        effects.append(json.loads(r.stdout)["effect"])
+    # Three separate processes: only a shared store can count to three.
+    assert effects == ["allow", "allow", "throttle"]
