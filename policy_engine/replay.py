@@ -141,6 +141,7 @@ class ReplayStats:
     invalid: int = 0
     out_of_order: int = 0
     usage_reconciled: int = 0
+    store_errors: int = 0                # limit checks the store could not answer
     first_ts: float | None = None
     last_ts: float | None = None
     seconds: float = 0.0                 # wall time of the replay
@@ -204,6 +205,8 @@ class ReplayStats:
         peaks = self.peaks
         for s in states:
             p = peaks[s.limit]
+            if s.error is not None:
+                self.store_errors += 1
             if s.over:
                 p.over += 1
             if s.max > 0:

@@ -188,6 +188,8 @@ def _summary(stats: ReplayStats) -> str:
         f"usage reports reconciled: {stats.usage_reconciled:,}",
         f"invalid lines skipped: {stats.invalid:,}",
     ]
+    if stats.store_errors:
+        facts.append(f"limit checks the store failed: {stats.store_errors:,}")
     if stats.out_of_order:
         facts.append(f"lines out of time order: {stats.out_of_order:,}")
     facts.append(f"replayed in {stats.seconds:.2f}s ({stats.rate:,.0f} requests/s)")

@@ -28,6 +28,7 @@ from policy_engine.replay import (
     replay_async,
     replay_memory,
 )
+from policy_engine.state.base import Kind, LimitSpec
 from policy_engine.state.memory import MemoryStore
 
 MAX_ERRORS_SHOWN = 20  # invalid lines printed one by one; the rest are counted
@@ -115,10 +116,17 @@ async def _replay_redis(policy: PolicySet, traffic: Path, f: IO[bytes], url: str
         err(f"error: --redis: {e}")
         raise typer.Exit(EXIT_USAGE) from None
     try:
-        return await replay_async(policy, traffic, f, store, opts)
-    finally:
+        try:
+            # A harmless read: fail now, not with every decision failing open.
+            await store.ttl(LimitSpec(id="replay-check", kind=Kind.COUNT, window=1.0), "-", 0.0)
+        except Exception as e:  # noqa: BLE001 - any failure here means no usable Redis
+            err(f"error: --redis {url}: cannot reach Redis: {type(e).__name__}: {e}")
+            raise typer.Exit(EXIT_USAGE) from None
+        stats = await replay_async(policy, traffic, f, store, opts)
         if "+cluster" not in url.partition("://")[0]:
             await store.flush()  # on a single Redis this deletes only our prefix; cluster keys expire
+        return stats
+    finally:
         await store.close()
 
 
@@ -133,6 +141,8 @@ def print_summary(stats: ReplayStats, console: Console, out: Path | None = None,
         extras.append(f"[red]{stats.invalid:,} invalid line{'s' * (stats.invalid != 1)} skipped[/]")
     if stats.out_of_order:
         extras.append(f"[yellow]{stats.out_of_order:,} lines out of time order (decided at the clock so far)[/]")
+    if stats.store_errors:
+        extras.append(f"[red]{stats.store_errors:,} limit checks failed in the store (each limit's on_error applied)[/]")
     extras.append(f"{stats.usage_reconciled:,} usage reports reconciled")
     console.print("; ".join(extras), highlight=False)
     console.print(_effects_table(stats))

@@ -238,3 +238,34 @@ def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(tmp_path: Path
     assert outs["memory"].read_bytes() == outs["redis"].read_bytes()
     assert outs["memory"].read_bytes().count(b"\n") == 500
     assert redis_server.cli("--scan", "--pattern", "pe-replay-*").strip() == ""
+
+
+def test_store_failures_are_counted_and_an_unreachable_redis_is_refused(
+    small_policy: PolicySet, tmp_path: Path, redis_factory
+) -> None:
+    from policy_engine.state.redis import RedisStore
+
+    rp = redis_factory()
+    url = rp.url
+    rp.stop()  # a Redis that went away: every limit check fails and fails open (the limits' default)
+    traffic = write_lines(tmp_path / "t.jsonl", [ctx(f"r{i}", T0 + i) for i in range(6)])
+
+    async def run() -> tuple[io.BytesIO, ReplayStats]:
+        store = RedisStore.from_url(url, deadline=0.2, prefix="pe-test-down")
+        out = io.BytesIO()
+        try:
+            return out, await replay_async(small_policy, traffic, out, store)
+        finally:
+            await store.close()
+
+    out, stats = asyncio.run(run())
+    decisions = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [d["effect"] for d in decisions] == ["allow"] * 6   # rpm (max 4) would have throttled two
+    assert stats.store_errors == 6 * 3
+    assert all("error" in lim for d in decisions for lim in d["limits"].values())
+
+    policyctl = Path(sys.executable).with_name("policyctl")
+    run_cli = subprocess.run([str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(tmp_path / "o"),
+                              "--redis", url], capture_output=True, text=True, timeout=120)
+    assert run_cli.returncode == 2
+    assert f"--redis {url}: cannot reach Redis" in run_cli.stderr
