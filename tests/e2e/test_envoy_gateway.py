@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway_harness import ROOT, EngineProc, EnvoyOptions, EnvoyProc, Stack, Upstream, chat, http_request
+from gateway_harness import ROOT, EngineProc, EnvoyOptions, EnvoyProc, Stack, Upstream, chat, start_upstream
 
 POLICY = """\
 policy "gateway-e2e" {
@@ -192,9 +193,23 @@ def _wait_used(engine: EngineProc, account: str, expected: float) -> float:
     return used
 
 
+@pytest.fixture(scope="module")
+def body_only_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """A model server like most: usage only in the JSON body, no x-usage-* headers."""
+    up = start_upstream(tmp_path_factory.mktemp("body-only"), "--no-usage-headers")
+    try:
+        yield up
+    finally:
+        up.proc.stop()
+
+
+@pytest.mark.parametrize("usage_in", ["headers", "body"])
 def test_token_budget_runs_out_after_the_real_usage_adds_up(
-        gateway: EnvoyProc, engine: EngineProc, upstream: Upstream) -> None:
-    account, prompt, max_tokens = "acct-budget", "Summarise the history of tea", 300
+        request: pytest.FixtureRequest, module_stack: Stack, gateway: EnvoyProc, engine: EngineProc,
+        usage_in: str) -> None:
+    if usage_in == "body":  # the reference config's Lua filter copies the body's usage into headers
+        gateway = module_stack.envoy(engine, request.getfixturevalue("body_only_upstream"))
+    account, prompt, max_tokens = f"acct-budget-{usage_in}", "Summarise the history of tea", 300
     headers = {"x-account-id": account, "x-account-tier": "budget"}
     real_total = 0
     admitted = 0
@@ -207,6 +222,7 @@ def test_token_budget_runs_out_after_the_real_usage_adds_up(
         admitted += 1
         usage = last.json()["usage"]
         assert usage["completion_tokens"] == max_tokens
+        assert last.headers["x-usage-completion-tokens"] == str(max_tokens)
         real_total += usage["total_tokens"]
         # The counter holds the model's real usage, not the prompt-only estimate.
         assert _wait_used(engine, account, real_total) == real_total, f"after call {admitted}"
