@@ -290,7 +290,38 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redis-server did not start")
 
 
-def bench(targets: list[str], policies: Path, requests: int, rate_requests: int) -> dict[str, Any]:
+def measure(name: str, policies: Path, redis_url: str | None, payload: bytes, body: Path, tmp: Path,
+            requests: int, rate_requests: int) -> dict[str, Any]:
+    url = redis_url if name in ("redis", "workers2") else None
+    if url:
+        subprocess.run(["redis-cli", "-u", url, "flushall"], capture_output=True, timeout=10)
+    target = start_target(name, policies, url, payload, tmp)
+    try:
+        h2load(target.port, body, tmp, n=2000, clients=4, streams=32)  # warm-up
+        before = target.decisions() if target.metrics_ports else 0.0
+        cpu0 = target.cpu_seconds()
+        sat = h2load(target.port, body, tmp, n=requests, clients=4, streams=32)
+        cpu = target.cpu_seconds() - cpu0
+        rate = h2load(target.port, body, tmp, n=rate_requests, clients=4, streams=8, rps=250)
+        decided = (target.decisions() - before) if target.metrics_ports else None
+    finally:
+        target.stop()
+    return {"saturation": asdict(sat), "at_1000_rps": asdict(rate),
+            "server_cpu_us_per_call": round(cpu / max(1, sat.requests) * 1e6, 1),
+            "decided": decided, "sent": sat.requests + rate.requests}
+
+
+def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Best of rounds: the highest throughput, the lowest p99 at 1000/s, the lowest CPU per call."""
+    out = dict(a if a["saturation"]["rps"] >= b["saturation"]["rps"] else b)
+    out["at_1000_rps"] = min(a["at_1000_rps"], b["at_1000_rps"], key=lambda r: r["p99_ms"])
+    out["server_cpu_us_per_call"] = min(a["server_cpu_us_per_call"], b["server_cpu_us_per_call"])
+    out["decided"] = None if a["decided"] is None else a["decided"] + b["decided"]
+    out["sent"] = a["sent"] + b["sent"]
+    return out
+
+
+def bench(targets: list[str], policies: Path, requests: int, rate_requests: int, rounds: int = 1) -> dict[str, Any]:
     from policy_engine.server.convert import context_to_check_request
 
     if shutil.which("h2load") is None:
@@ -298,7 +329,8 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int)
     payload = context_to_check_request(CONTEXT).SerializeToString()
     results: dict[str, Any] = {"policies": str(policies.relative_to(ROOT) if policies.is_relative_to(ROOT)
                                                 else policies),
-                               "cpus": os.cpu_count(), "request_bytes": len(payload), "targets": {}}
+                               "cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0],
+                               "rounds": rounds, "request_bytes": len(payload), "targets": {}}
     with tempfile.TemporaryDirectory(prefix="pe-load-") as t:
         tmp = Path(t)
         body = tmp / "check.bin"
@@ -306,28 +338,15 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int)
         redis_proc, redis_url = (start_redis(tmp) if any(x in targets for x in ("redis", "workers2"))
                                  else (None, None))
         try:
-            for name in targets:
-                url = redis_url if name in ("redis", "workers2") else None
-                if url and redis_proc is not None:
-                    subprocess.run(["redis-cli", "-u", url, "flushall"], capture_output=True, timeout=10)
-                target = start_target(name, policies, url, payload, tmp)
-                try:
-                    h2load(target.port, body, tmp, n=2000, clients=4, streams=32)  # warm-up
-                    before = target.decisions() if target.metrics_ports else 0.0
-                    cpu0 = target.cpu_seconds()
-                    sat = h2load(target.port, body, tmp, n=requests, clients=4, streams=32)
-                    cpu = target.cpu_seconds() - cpu0
-                    rate = h2load(target.port, body, tmp, n=rate_requests, clients=4, streams=8, rps=250)
-                    decided = (target.decisions() - before) if target.metrics_ports else None
-                finally:
-                    target.stop()
-                entry = {"saturation": asdict(sat), "at_1000_rps": asdict(rate),
-                         "server_cpu_us_per_call": round(cpu / max(1, sat.requests) * 1e6, 1),
-                         "decided": decided, "sent": sat.requests + rate.requests}
-                results["targets"][name] = entry
-                print(f"{name:9s} {sat.rps:8.0f} calls/s  sat p50 {sat.p50_ms:6.2f} p99 {sat.p99_ms:6.2f} ms  "
-                      f"cpu {entry['server_cpu_us_per_call']:6.1f} us/call  |  1000/s p50 {rate.p50_ms:5.2f} "
-                      f"p99 {rate.p99_ms:5.2f} ms", file=sys.stderr)
+            for rnd in range(rounds):  # targets interleaved, so that a busy moment hits all of them
+                for name in targets:
+                    entry = measure(name, policies, redis_url, payload, body, tmp, requests, rate_requests)
+                    best = results["targets"].get(name)
+                    results["targets"][name] = entry if best is None else _better(best, entry)
+                    sat, rate = entry["saturation"], entry["at_1000_rps"]
+                    print(f"[{rnd + 1}/{rounds}] {name:9s} {sat['rps']:8.0f} calls/s  sat p50 {sat['p50_ms']:6.2f} "
+                          f"p99 {sat['p99_ms']:6.2f} ms  cpu {entry['server_cpu_us_per_call']:6.1f} us/call  |  "
+                          f"1000/s p50 {rate['p50_ms']:5.2f} p99 {rate['p99_ms']:5.2f} ms", file=sys.stderr)
         finally:
             if redis_proc is not None:
                 redis_proc.terminate()
@@ -349,13 +368,15 @@ def main() -> None:
     ap.add_argument("--policies", type=Path, default=None)
     ap.add_argument("--requests", type=int, default=40_000, help="calls in the saturation run")
     ap.add_argument("--rate-requests", type=int, default=10_000, help="calls in the 1000/s run")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat all targets; keep each one's best")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args()
     if args.cmd == "noop":
         noop_server(args.port)
         return
     results = bench(args.targets.split(","), (args.policies or default_policies()).resolve(), args.requests,
-                    args.rate_requests)
+                    args.rate_requests, args.rounds)
+    results["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(results, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
