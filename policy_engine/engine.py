@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import Any, Sequence
 
-from policy_engine.compiler import LimitInfo
+from policy_engine.compiler import LimitInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState
 from policy_engine.policyset import PolicySet
@@ -35,38 +35,22 @@ class Engine:
 
     # ------------------------------------------------------------------ decide
     async def decide(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
-        policy = self.policy
-        now = _now(ctx, now)
-        matched, raw_hits = policy.compiled.evaluate(ctx)
-        decision, admitted = _apply_rules(policy, ctx, matched)
-        if raw_hits:
-            hits = _hits(policy, raw_hits)
-            results = await self._acquire(hits, now, admitted, ctx.request_id)
-            _apply_limits(decision, policy, ctx, raw_hits, hits, results)
-        _finish(decision)
-        if explain:
-            decision.trace = explain_trace(policy, ctx, matched, decision)
-        return decision
+        plan = _Plan(self.policy, ctx)
+        results = await self._acquire(plan.hits, _now(now), plan.admitted, ctx.request_id) if plan.hits else []
+        return plan.finish(results, explain)
 
     def decide_sync(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
         """Synchronous path for a store with `acquire_sync` (the memory store)."""
         if self._sync_acquire is None:
             raise TypeError("decide_sync needs a store with acquire_sync (the memory store)")
-        policy = self.policy
-        now = _now(ctx, now)
-        matched, raw_hits = policy.compiled.evaluate(ctx)
-        decision, admitted = _apply_rules(policy, ctx, matched)
-        if raw_hits:
-            hits = _hits(policy, raw_hits)
+        plan = _Plan(self.policy, ctx)
+        results: list[HitResult] = []
+        if plan.hits:
             try:
-                results = self._sync_acquire(hits, now, admitted=admitted, request_id=ctx.request_id)
+                results = self._sync_acquire(plan.hits, _now(now), admitted=plan.admitted, request_id=ctx.request_id)
             except Exception as e:  # a store bug must not take the gateway down with it
-                results = _failed(len(hits), f"{type(e).__name__}: {e}")
-            _apply_limits(decision, policy, ctx, raw_hits, hits, results)
-        _finish(decision)
-        if explain:
-            decision.trace = explain_trace(policy, ctx, matched, decision)
-        return decision
+                results = _failed(len(plan.hits), f"{type(e).__name__}: {e}")
+        return plan.finish(results, explain)
 
     async def _acquire(self, hits: list[Hit], now: float, admitted: bool, request_id: str | None) -> list[HitResult]:
         try:
@@ -112,10 +96,31 @@ class Engine:
         return bool(costs) and bool(self._sync_reconcile(request_id, costs, now))
 
 
-def _now(ctx: Context, now: float | None) -> float:
-    if now is not None:
-        return now
-    return time.time()
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+class _Plan:
+    """One request between the rules and the store: the decision so far and
+    the limit hits to send. The policy is read once, so a reload cannot
+    change it halfway."""
+
+    __slots__ = ("policy", "ctx", "matched", "raw", "hits", "decision", "admitted")
+
+    def __init__(self, policy: PolicySet, ctx: Context) -> None:
+        self.policy, self.ctx = policy, ctx
+        self.matched, self.raw = policy.compiled.evaluate(ctx)
+        self.decision, self.admitted = _apply_rules(policy, ctx, self.matched)
+        self.hits = _hits(policy, self.raw) if self.raw else []
+
+    def finish(self, results: Sequence[HitResult], explain: bool) -> Decision:
+        d = self.decision
+        if self.hits:
+            _apply_limits(d, self.policy, self.ctx, self.raw, self.hits, results)
+        _finish(d)
+        if explain:
+            d.trace = explain_trace(self.policy, self.ctx, self.matched, d)
+        return d
 
 
 def _failed(n: int, why: str) -> list[HitResult]:
@@ -131,11 +136,7 @@ def _apply_rules(policy: PolicySet, ctx: Context, matched: list[int]) -> tuple[D
         if r.shadow:
             d.shadow_rules.append(r.id)
             continue
-        d.rules.append(r.id)
-        if r.effect is Effect.FLAG:
-            d.flags.append(r.id)
-        if r.headers is not None:
-            d.headers.update(r.headers(ctx))
+        _record(d, ctx, r)
         if winner is None or r.effect > winner.effect:
             winner = r
     if winner is not None:
@@ -143,6 +144,15 @@ def _apply_rules(policy: PolicySet, ctx: Context, matched: list[int]) -> tuple[D
         if winner.effect is Effect.THROTTLE:
             d.retry_after = winner.retry_after
     return d, d.effect < Effect.THROTTLE
+
+
+def _record(d: Decision, ctx: Context, item: RuleInfo | LimitInfo) -> None:
+    """A rule or limit that matched and is enforced: list it, tag flags, add its headers."""
+    d.rules.append(item.id)
+    if item.effect is Effect.FLAG:
+        d.flags.append(item.id)
+    if item.headers is not None:
+        d.headers.update(item.headers(ctx))
 
 
 def _hits(policy: PolicySet, raw: list[tuple[Any, ...]]) -> list[Hit]:
@@ -185,11 +195,7 @@ def _apply_limits(
         if lim.shadow:
             d.shadow_rules.append(lim.id)
             continue
-        d.rules.append(lim.id)
-        if lim.effect is Effect.FLAG:
-            d.flags.append(lim.id)
-        if lim.headers is not None:
-            d.headers.update(lim.headers(ctx))
+        _record(d, ctx, lim)
         if lim.effect > d.effect:
             d.effect, d.status = lim.effect, lim.status
             d.reason = lim.reason if res.error is None else f"{lim.reason} (limit store unavailable: failing closed)"
