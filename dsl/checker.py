@@ -19,6 +19,7 @@ from dsl import ast as A
 from dsl import data as D
 from dsl.diagnostics import Diagnostic, Severity, did_you_mean
 from dsl.functions import FUNCTIONS, NUM, SIZED
+from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
 from dsl.schema import SCHEMA, VERIFICATION_LEVELS
 from dsl.types import (
     ANY,
@@ -45,6 +46,7 @@ from dsl.types import (
 EFFECTS = ("deny", "throttle", "flag")
 RECORD_MODES = ("admitted", "attempts")
 FAIL_MODES = ("open", "closed")
+MAX_LITERAL_ITEMS = 1000  # longer lists and maps belong in data files
 MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
 LIMIT_CLAUSES_ONCE = (
@@ -105,6 +107,8 @@ class _Checker:
     # -------------------------------------------------------------------- run
     def run(self) -> tuple[CheckedPolicy, list[Diagnostic]]:
         self._collect()
+        if self._too_deep():  # checking would recurse that deep: stop here
+            return self.out, self.diags
         for name, d in self.data_decls.items():
             self._load_data(d)
         for name in self.lets:
@@ -186,6 +190,63 @@ class _Checker:
             self.error("E0214", f"{where}{e}", d.path_span)
         except (OSError, UnicodeDecodeError) as e:
             self.error("E0214", f"cannot read data file `{d.path}`: {e}", d.path_span)
+
+    # ------------------------------------------------------------ depth limit
+    def _too_deep(self) -> bool:
+        """E0105 for expressions deeper than MAX_EXPR_DEPTH once the lets they use are
+        expanded (the compiler inlines lets); reported where the limit is first crossed.
+        Iterative, so that a chain of thousands of lets cannot exhaust the stack."""
+        let_depth: dict[str, int] = {}
+        on_stack: set[str] = set()
+        for name in self.lets:
+            stack = [name]
+            while stack:
+                n = stack[-1]
+                if n in let_depth:
+                    stack.pop()
+                    on_stack.discard(n)
+                    continue
+                on_stack.add(n)
+                expr = self.lets[n].expr
+                r = (0, False) if expr is None else self._depth(expr, let_depth)
+                if isinstance(r, str):
+                    if r in on_stack:
+                        let_depth[r] = 0  # a cycle; E0215 reports it
+                    else:
+                        stack.append(r)
+                    continue
+                let_depth[n] = r[0] + 1  # the compiler wraps a let in brackets
+                if r[0] > MAX_EXPR_DEPTH and not r[1]:
+                    self._deep_error(self.lets[n].expr)
+        for block in (*self.rules, *self.limits):
+            for c in block.clauses:
+                for e in c.exprs:
+                    r = self._depth(e, let_depth)
+                    if not isinstance(r, str) and r[0] > MAX_EXPR_DEPTH and not r[1]:
+                        self._deep_error(e)
+        return any(d.code == "E0105" for d in self.diags)
+
+    def _depth(self, root: A.Expr, let_depth: dict[str, int]) -> tuple[int, bool] | str:
+        """(depth with lets expanded, whether a used let is itself too deep), or the
+        name of a let whose depth is not known yet."""
+        best, via_deep_let = 0, False
+        stack = [(root, 1)]
+        while stack:
+            node, d = stack.pop()
+            if isinstance(node, A.Name) and node.id in self.lets:
+                known = let_depth.get(node.id)
+                if known is None:
+                    return node.id
+                via_deep_let = via_deep_let or known - 1 > MAX_EXPR_DEPTH
+                d += known
+            best = max(best, d)
+            stack.extend((c, d + 1) for c in node.children())
+        return best, via_deep_let
+
+    def _deep_error(self, e: A.Expr | None) -> None:
+        if e is not None:
+            self.error("E0105", f"expression nested deeper than {MAX_EXPR_DEPTH} levels once the `let`s it uses "
+                       "are expanded", e.span, DEPTH_HINT)
 
     def _let_type(self, name: str) -> Type:
         if name in self.let_types:
@@ -715,7 +776,13 @@ class _Checker:
             self.error("E0205", "`matches` takes a constant pattern string or a `patterns` data list", right.span)
         return BOOL, c1
 
+    def _literal_size(self, n: int, what: str, span: A.Span) -> None:
+        if n > MAX_LITERAL_ITEMS:
+            self.error("E0105", f"{what} of {n} items; a literal holds at most {MAX_LITERAL_ITEMS}", span,
+                       'put long lists in a data file, e.g. `data names = strings("data/names.txt")`')
+
     def _seq(self, e: A.ListLit | A.TupleLit) -> tuple[Type, bool]:
+        self._literal_size(len(e.items), "list", e.span)
         types = []
         const = True
         for item in e.items:
@@ -730,6 +797,7 @@ class _Checker:
         return ListType(ANY if elem == NULL else elem), const
 
     def _map(self, e: A.MapLit) -> tuple[Type, bool]:
+        self._literal_size(len(e.entries), "map", e.span)
         kt: Type = NULL
         vt: Type = NULL
         const = True

@@ -40,6 +40,8 @@ class DataValue:
 
 
 def resolve_inside(base: Path, rel: str) -> Path:
+    if "\x00" in rel:  # the OS cannot take it (found by fuzzing: it escaped as ValueError)
+        raise DataError("data path contains a NUL character")
     if Path(rel).is_absolute():
         raise DataError(f"data path `{rel}` is absolute; give a path inside the policy folder")
     base_r = base.resolve()

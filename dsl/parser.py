@@ -21,7 +21,10 @@ from dsl.diagnostics import Diagnostic
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_NESTING = 64
-MAX_EXPR_DEPTH = 200
+# Compiled expressions become nested Python (about two brackets per level; CPython allows
+# 200), and the checker and compiler recurse once per level: keep well below both.
+MAX_EXPR_DEPTH = 64
+DEPTH_HINT = "write a long chain of alternatives as `x in [...]`, or split the condition over several rules"
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -49,9 +52,7 @@ def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnost
     pre = _prescan(source)
     if pre:
         return A.Module(source, []), pre
-    comments: list[A.Comment] = [
-        A.Comment(m.group(0).rstrip(), text.count("\n", 0, m.start()) + 1) for m in _COMMENT_RE.finditer(text)
-    ]
+    comments = _comments(text)
     diags: list[Diagnostic] = []
     try:
         decls = _build(source, text, diags)
@@ -62,6 +63,17 @@ def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnost
     _attach_comments(module, comments)
     module.suppressions = _suppressions(comments)
     return module, diags
+
+
+def _comments(text: str) -> list[A.Comment]:
+    # Line numbers counted incrementally: counting from the start for each comment is quadratic.
+    out: list[A.Comment] = []
+    line, pos = 1, 0
+    for m in _COMMENT_RE.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append(A.Comment(m.group(0).rstrip(), line))
+    return out
 
 
 def parse_file(path: str | Path) -> tuple[A.Module, list[Diagnostic]]:
@@ -151,29 +163,29 @@ def _prescan(source: A.Source) -> list[Diagnostic]:
 
 
 def _check_depth(module: A.Module, diags: list[Diagnostic]) -> None:
-    """Reject expressions deep enough to exhaust recursion in later stages (iteratively)."""
-    roots: list[A.Expr] = []
+    """Replace expressions deep enough to exhaust recursion in later stages (found
+    iteratively) by an `Invalid` node, so that nothing walks them; the checker reports it."""
     for d in module.decls:
-        if isinstance(d, A.Let) and d.expr is not None:
-            roots.append(d.expr)
+        if isinstance(d, A.Let) and d.expr is not None and _too_deep(d.expr):
+            d.expr = _deep(d.expr)
         elif isinstance(d, A.Block):
             for c in d.clauses:
-                roots.extend(c.exprs)
-    for root in roots:
-        stack = [(root, 1)]
-        while stack:
-            node, depth = stack.pop()
-            if depth > MAX_EXPR_DEPTH:
-                diags.append(
-                    Diagnostic(
-                        "E0105",
-                        f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
-                        root.span,
-                        hint="split the expression with `let` definitions",
-                    )
-                )
-                break
-            stack.extend((c, depth + 1) for c in node.children())
+                c.exprs = [_deep(e) if _too_deep(e) else e for e in c.exprs]
+
+
+def _too_deep(root: A.Expr) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPR_DEPTH:
+            return True
+        stack.extend((c, depth + 1) for c in node.children())
+    return False
+
+
+def _deep(root: A.Expr) -> A.Invalid:
+    return A.Invalid(root.span, f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
+                     hint=DEPTH_HINT, code="E0105")
 
 
 def _point(source: A.Source, line: int, col: int, pos: int) -> A.Span:
