@@ -248,19 +248,14 @@ def limit_key_texts(policy: PolicySet) -> dict[str, str]:
 
 
 # -------------------------------------------------------------------- replay
-class SyncReplayer:
-    """Decide and report one request at a time on a store with a sync API (memory)."""
+class _Replayer:
+    """The simulated clock and the counters both replayers share."""
 
-    def __init__(self, policy: PolicySet, store: Store) -> None:
-        self.engine = Engine(policy, store)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.clock: float | None = None
         self.out_of_order = 0
         self.usage_reconciled = 0
-        # What Engine.report_sync does, minus building a second Context per report:
-        # a `usage` clause reads only usage.* fields (the checker enforces it),
-        # which the replayed context already carries.
-        self._usage = [(lim.id, lim.usage) for lim in policy.limits if lim.usage is not None]
-        self._reconcile = getattr(store, "reconcile_sync", None)
 
     def tick(self, ctx: Context) -> float:
         ts: float = ctx.request_ts  # type: ignore[assignment]  # parse_line guarantees it
@@ -272,36 +267,52 @@ class SyncReplayer:
         self.clock = ts
         return ts
 
+
+def _has_usage(ctx: Context) -> bool:
+    return ctx.request_id is not None and (
+        ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
+    )
+
+
+class SyncReplayer(_Replayer):
+    """Decide and report one request at a time on a store with a sync API (memory)."""
+
+    def __init__(self, policy: PolicySet, store: Store) -> None:
+        reconcile = getattr(store, "reconcile_sync", None)
+        if reconcile is None or getattr(store, "acquire_sync", None) is None:
+            raise TypeError(f"{type(store).__name__} has no synchronous API: replay it with replay_async")
+        super().__init__(Engine(policy, store))
+        # What Engine.report_sync does, minus building a second Context per report:
+        # a `usage` clause reads only usage.* fields (the checker enforces it),
+        # which the replayed context already carries.
+        self._usage = [(lim.id, lim.usage) for lim in policy.limits if lim.usage is not None]
+        self._reconcile = reconcile
+
     def step(self, ctx: Context) -> tuple[Decision, float]:
         now = self.tick(ctx)
         d = self.engine.decide_sync(ctx, now)
-        if self._usage and d.effect <= Effect.FLAG and ctx.request_id is not None and (
-            ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
-        ):
+        if self._usage and d.effect <= Effect.FLAG and _has_usage(ctx):
             costs = {}
             for lid, fn in self._usage:
                 v = fn(ctx)
                 if v is not None:
                     costs[lid] = float(v)
-            if costs and self._reconcile(ctx.request_id, costs, now):  # type: ignore[misc]
+            if costs and self._reconcile(ctx.request_id, costs, now):
                 self.usage_reconciled += 1
         return d, now
 
 
-class AsyncReplayer(SyncReplayer):
+class AsyncReplayer(_Replayer):
     """The same on a store reached over the network (Redis), awaited one request at a time."""
 
     def __init__(self, policy: PolicySet, store: Store) -> None:
-        super().__init__(policy, store)
-        self.engine = Engine(policy, store, store_deadline=REPLAY_STORE_DEADLINE)
+        super().__init__(Engine(policy, store, store_deadline=REPLAY_STORE_DEADLINE))
 
-    async def step_async(self, ctx: Context) -> tuple[Decision, float]:
+    async def step(self, ctx: Context) -> tuple[Decision, float]:
         now = self.tick(ctx)
         d = await self.engine.decide(ctx, now)
-        if d.effect <= Effect.FLAG and ctx.request_id is not None and (
-            ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
-        ):
-            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):
+        if d.effect <= Effect.FLAG and _has_usage(ctx):
+            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):  # type: ignore[arg-type]
                 self.usage_reconciled += 1
         return d, now
 
@@ -371,7 +382,7 @@ async def replay_async(
         if isinstance(item, LineError):
             _handle_error(item, stats, opts)
             continue
-        d, now = await rp.step_async(item)
+        d, now = await rp.step(item)
         if out is not None:
             out.write(decision_line(d))
         stats.add(item, d, now)
@@ -379,7 +390,7 @@ async def replay_async(
     return stats
 
 
-def _finish(stats: ReplayStats, rp: SyncReplayer, t0: float) -> None:
+def _finish(stats: ReplayStats, rp: _Replayer, t0: float) -> None:
     stats.seconds = time.perf_counter() - t0
     stats.out_of_order = rp.out_of_order
     stats.usage_reconciled = rp.usage_reconciled
