@@ -1,0 +1,129 @@
+"""Load generation and a served process for the reliability tests."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from policy_engine.client import CheckResult, PolicyClient
+
+POLICYCTL = [sys.executable, "-m", "policy_engine.cli.main"]
+VERIFIED = {"age_days": 30, "verification": "kyc", "tier": "pro"}
+
+
+def ctx(account: str, **request: Any) -> dict[str, Any]:
+    return {"account": {**VERIFIED, "id": account}, "api_key": {"id": "key-1"},
+            "request": {"model": "m", "prompt": "hello", **request}}
+
+
+@dataclass
+class Call:
+    start: float  # monotonic
+    seconds: float
+    result: CheckResult | None = None
+    error: grpc.StatusCode | None = None
+    thread: int = 0
+
+
+@dataclass
+class Load:
+    """`threads` clients, each on its own channel, calling Check back to back until stopped."""
+
+    target: str
+    threads: int = 8
+    timeout: float = 1.0
+    make_ctx: Callable[[int, int], dict[str, Any]] = lambda t, i: ctx(f"acct-{t}")
+    calls: list[Call] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _run(self, t: int) -> None:
+        with PolicyClient(self.target, timeout=self.timeout) as pe:
+            i = 0
+            while not self._stop.is_set() and i < 1_000_000:
+                c = Call(time.monotonic(), 0.0, thread=t)
+                try:
+                    c.result = pe.check(self.make_ctx(t, i))
+                except grpc.RpcError as e:
+                    c.error = e.code()
+                c.seconds = time.monotonic() - c.start
+                with self._lock:
+                    self.calls.append(c)
+                i += 1
+
+    def __enter__(self) -> "Load":
+        self._workers = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(self.threads)]
+        for w in self._workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for w in self._workers:
+            w.join(30)
+
+    def between(self, t0: float, t1: float) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if t0 <= c.start < t1]
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
+
+
+class Served:
+    """`policyctl serve` in its own process, output captured to a file."""
+
+    def __init__(self, args: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port, self.log = port, log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen([*POLICYCTL, "serve", "--port", str(port), *args], stdout=out,
+                                         stderr=subprocess.STDOUT, text=True, env=env)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> "Served":
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == \
+                            health_pb2.HealthCheckResponse.SERVING:
+                        return self
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
