@@ -57,6 +57,7 @@ class Load:
                     c.result = pe.check(self.make_ctx(t, i))
                 except grpc.RpcError as e:
                     c.error = e.code()
+                    self._stop.wait(0.01)  # a refusing server is not hammered in a busy loop
                 c.seconds = time.monotonic() - c.start
                 with self._lock:
                     self.calls.append(c)
