@@ -56,9 +56,9 @@ class Engine:
         try:
             if self._sync_acquire is not None:
                 return self._sync_acquire(hits, now, admitted=admitted, request_id=request_id)
-            return await asyncio.wait_for(
-                self.store.acquire(hits, now, admitted=admitted, request_id=request_id), self.store_deadline
-            )
+            # asyncio.timeout cancels in place; wait_for would wrap the call in a new task.
+            async with asyncio.timeout(self.store_deadline):
+                return await self.store.acquire(hits, now, admitted=admitted, request_id=request_id)
         except asyncio.TimeoutError:
             return _failed(len(hits), f"store deadline of {self.store_deadline * 1000:g} ms exceeded")
         except Exception as e:  # noqa: BLE001 - any store failure becomes the limits' fail mode
@@ -85,7 +85,8 @@ class Engine:
         now = time.time() if now is None else now
         if self._sync_reconcile is not None:
             return bool(self._sync_reconcile(request_id, costs, now))
-        return bool(await asyncio.wait_for(self.store.reconcile(request_id, costs, now), self.store_deadline * 4))
+        async with asyncio.timeout(self.store_deadline * 4):
+            return bool(await self.store.reconcile(request_id, costs, now))
 
     def report_sync(
         self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
