@@ -67,7 +67,7 @@ def read_traffic(path: Path, progress: Callable[[int], None] | None = None) -> I
             done += len(raw)
             if progress is not None and n % PROGRESS_EVERY == 0:
                 progress(done)
-            if not raw.strip():
+            if raw[0] != 0x7B and not raw.strip():  # a line opening with "{" is not blank: skip the copy
                 continue
             try:
                 yield n, parse_line(raw)
@@ -96,11 +96,11 @@ def compact(d: Decision) -> dict[str, Any]:
     if d.limits:
         lims: dict[str, Any] = {}
         for s in d.limits:
-            used, mx = s.used, s.max
+            used, mx = s.used, s.max  # floats, or ints: either way whole numbers are written as ints
             e: dict[str, Any] = {
                 "key": s.key,
-                "used": int(used) if used.is_integer() else round(used, 4),
-                "max": int(mx) if mx.is_integer() else round(mx, 4),
+                "used": used if type(used) is int else int(used) if used.is_integer() else round(used, 4),
+                "max": mx if type(mx) is int else int(mx) if mx.is_integer() else round(mx, 4),
             }
             if s.over:
                 e["over"] = True
@@ -112,7 +112,7 @@ def compact(d: Decision) -> dict[str, Any]:
 
 
 def decision_line(d: Decision) -> bytes:
-    return orjson.dumps(compact(d)) + b"\n"
+    return orjson.dumps(compact(d), option=orjson.OPT_APPEND_NEWLINE)
 
 
 # --------------------------------------------------------------------- stats
@@ -156,6 +156,9 @@ class ReplayStats:
     peaks: dict[str, LimitPeak] = field(default_factory=dict)
     errors: list[LineError] = field(default_factory=list)              # the first MAX_ERRORS_KEPT
     blocking_limits: frozenset[str] = frozenset()                      # limits that throttle or deny
+    _minute: int = field(default=-1, repr=False)                       # the minute `add` last saw
+    _row: list[int] = field(default_factory=list, repr=False)
+    _rules: Counter[str] = field(default_factory=Counter, repr=False)
 
     MAX_ERRORS_KEPT = 100
 
@@ -186,14 +189,16 @@ class ReplayStats:
         eff = d.effect
         self.effects[eff] += 1
         minute = int(now // 60)
-        row = self.minutes.get(minute)
-        if row is None:
-            row = self.minutes[minute] = [0, 0, 0, 0]
-            self.minute_rules[minute] = Counter()
-        row[eff] += 1
+        if minute != self._minute:  # traffic is in time order: look the minute up once
+            row = self.minutes.get(minute)
+            if row is None:
+                row = self.minutes[minute] = [0, 0, 0, 0]
+                self.minute_rules[minute] = Counter()
+            self._minute, self._row, self._rules = minute, row, self.minute_rules[minute]
+        self._row[eff] += 1
         if d.rules:
             self.fired.update(d.rules)
-            self.minute_rules[minute].update(d.rules)
+            self._rules.update(d.rules)
         if d.shadow_rules:
             self.shadow_fired.update(d.shadow_rules)
         if d.limits:
