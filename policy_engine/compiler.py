@@ -28,7 +28,7 @@ from dsl.types import CIDR_SET, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context
 from policy_engine.decision import Effect
-from policy_engine.state.base import FailMode, Kind, LimitSpec, Record
+from policy_engine.state.base import FailMode, Hit, Kind, LimitSpec, Record
 
 _MISSING = object()
 
@@ -68,9 +68,10 @@ class LimitInfo:
 
 @dataclass
 class Compiled:
-    evaluate: Callable[[Context], tuple[list[int], list[tuple[Any, ...]]]]
+    # evaluate(c) -> (indices of matched rules, (LimitInfo per hit, Hit per hit))
+    evaluate: Callable[[Context], tuple[list[int], tuple[list["LimitInfo"], list[Hit]]]]
     evaluate_rules: Callable[[Context], list[int]]
-    prepare_limits: Callable[[Context], list[tuple[Any, ...]]]
+    prepare_limits: Callable[[Context], tuple[list["LimitInfo"], list[Hit]]]
     explain_rules: list[Callable[[Context], tuple[Any, Any]]]
     rules: list[RuleInfo]
     limits: list[LimitInfo]
@@ -327,6 +328,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         "_div": B.safe_div,
         "_mod": B.safe_mod,
         "_key": B.render_key,
+        "_Hit": Hit,
     }
     gen = _Gen(checked, env)
     # Two functions: the stateless rules, and the preparation of limit hits
@@ -345,12 +347,14 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
             f"def rule_{i}(c):\n    return ({cond}, {' or '.join(unless) if unless else 'False'})\n"
         )
         rules.append(_rule_info(i, r, gen))
-    lines += ["    return m", "", "def prepare_limits(c):", "    h = []"]
+    lines += ["    return m", "", "def prepare_limits(c):", "    h = []", "    li = []"]
     limits: list[LimitInfo] = []
     for j, lim in enumerate(checked.limits):
+        info = _limit_info(j, lim, gen)
+        env[f"_SPEC_{j}"], env[f"_ENF_{j}"], env[f"_LIM_{j}"] = info.spec, info.enforce, info
         lines.extend(_limit_code(j, lim, gen))
-        limits.append(_limit_info(j, lim, gen))
-    lines += ["    return h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
+        limits.append(info)
+    lines += ["    return li, h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
     source = "\n".join(lines) + "\n\n" + "\n".join(explain_src)
     code = compile(source, "<policy>", "exec")
     exec(code, env)  # noqa: S102 - our own generated code
@@ -429,7 +433,9 @@ def _limit_code(j: int, lim: A.Limit, gen: _Gen) -> list[str]:
         member = "_key(mem)"
     else:
         out.append(f"{ind}if mx is not None:")
-    out.append(f"{ind}    h.append(({j}, {key_code}, mx, {amount}, {member}))")
+    # The store's Hit is built here, beside the LimitInfo it answers to.
+    out.append(f"{ind}    h.append(_Hit(_SPEC_{j}, {key_code}, mx, {amount}, {member}, _ENF_{j}))")
+    out.append(f"{ind}    li.append(_LIM_{j})")
     return out
 
 

@@ -106,18 +106,17 @@ class _Plan:
     the limit hits to send. The policy is read once, so a reload cannot
     change it halfway."""
 
-    __slots__ = ("policy", "ctx", "matched", "raw", "hits", "decision", "admitted")
+    __slots__ = ("policy", "ctx", "matched", "limits", "hits", "decision", "admitted")
 
     def __init__(self, policy: PolicySet, ctx: Context) -> None:
         self.policy, self.ctx = policy, ctx
-        self.matched, self.raw = policy.compiled.evaluate(ctx)
+        self.matched, (self.limits, self.hits) = policy.compiled.evaluate(ctx)
         self.decision, self.admitted = _apply_rules(policy, ctx, self.matched)
-        self.hits = _hits(policy, self.raw) if self.raw else []
 
     def finish(self, results: Sequence[HitResult], explain: bool) -> Decision:
         d = self.decision
         if self.hits:
-            _apply_limits(d, self.policy, self.ctx, self.raw, self.hits, results)
+            _apply_limits(d, self.ctx, self.limits, self.hits, results)
         _finish(d)
         if explain:
             d.trace = explain_trace(self.policy, self.ctx, self.matched, d)
@@ -156,34 +155,21 @@ def _record(d: Decision, ctx: Context, item: RuleInfo | LimitInfo) -> None:
         d.headers.update(item.headers(ctx))
 
 
-def _hits(policy: PolicySet, raw: list[tuple[Any, ...]]) -> list[Hit]:
-    limits = policy.compiled.limits
-    out = []
-    for j, key, mx, amount, member in raw:
-        lim = limits[j]
-        out.append(Hit(lim.spec, key, float(mx), float(amount), member, lim.enforce))
-    return out
-
-
 def _apply_limits(
     d: Decision,
-    policy: PolicySet,
     ctx: Context,
-    raw: list[tuple[Any, ...]],
+    limits: Sequence[LimitInfo],
     hits: Sequence[Hit],
     results: Sequence[HitResult],
 ) -> None:
-    limits = policy.compiled.limits
     tightest: tuple[float, LimitState] | None = None
-    for (j, *_), hit, res in zip(raw, hits, results):
-        lim: LimitInfo = limits[j]
+    for lim, hit, res in zip(limits, hits, results):
         over = res.over or (lim.block_key and res.used > hit.maximum)
         if res.error is not None:
             over = lim.spec.fail is FailMode.CLOSED
         state = LimitState(
-            limit=lim.id, key=hit.key, kind=lim.spec.kind.value, used=res.used, max=hit.maximum,
-            remaining=res.remaining, reset=res.reset, over=over, committed=res.committed,
-            shadow=lim.shadow, error=res.error,
+            lim.id, hit.key, lim.spec.kind.value, res.used, hit.maximum,
+            res.remaining, res.reset, over, res.committed, lim.shadow, res.error,
         )
         d.limits.append(state)
         # Rate-limit headers describe budgets (count, sum), not detection counters.
