@@ -16,7 +16,7 @@ import pytest
 
 from latency_proxy import LatencyProxy
 from policy_engine.server.app import ServerError, free_port
-from rel_harness import Load, Served, ctx, pct
+from rel_harness import Load, Served, pct
 from server_harness import ServerThread
 
 VERSION = """\

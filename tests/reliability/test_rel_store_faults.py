@@ -82,8 +82,10 @@ def test_redis_killed_and_restarted_under_load(start_server: Callable[..., Serve
         time.sleep(2.0)
     calls = load.calls
     assert not [c for c in calls if c.error], {c.error for c in calls if c.error}  # never past the deadline
-    down = load.between(t_kill + 0.1, t_up)
-    assert down and all(c.result and c.result.effect == "throttle" and c.result.reason == CLOSED for c in down)
+    down = load.between(t_kill + 0.1, t_up - 0.3)  # a call may connect to the restarted Redis
+    odd = [(round(c.start - t_kill, 2), round(c.seconds, 3), c.result and c.result.reason) for c in down
+           if not (c.result and c.result.reason == CLOSED)]
+    assert down and not odd, odd[:5]
     _mostly_allowed(load.between(t_up + 0.5, float("inf")))  # recovered, without a restart
     first_ok = min(c.start + c.seconds for c in calls if c.start > t_up and c.result and c.result.effect == "allow")
     # Counters: Redis holds every admitted request except those of the last second before the
@@ -117,8 +119,10 @@ def test_redis_slowed_by_a_proxy(start_server: Callable[..., ServerThread], redi
             time.sleep(2.5)
     calls = load.calls
     assert not [c for c in calls if c.error], {c.error for c in calls if c.error}
-    slow = load.between(t_slow + 1.1, t_fast)
-    assert slow and all(c.result and c.result.reason == CLOSED for c in slow)
+    slow = load.between(t_slow + 1.1, t_fast - 0.6)  # later calls may see the delay lifted
+    odd = [(round(c.start - t_slow, 2), round(c.seconds, 3), c.result and c.result.reason) for c in slow
+           if not (c.result and c.result.reason == CLOSED)]
+    assert slow and not odd, odd[:5]
     _mostly_allowed(load.between(t_fast + 1.2, float("inf")))
     before = load.between(0, t_slow)
     print(f"\nMEASURED redis-slow: calls={len(calls)} errors=0 "
