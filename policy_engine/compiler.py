@@ -130,6 +130,13 @@ class _Gen:
                 code, _ = self.expr(let_expr)
                 value = eval(code, self.env, {"c": Context()})  # noqa: S307 - our own generated code
                 self.lets_code[name] = (self.const(value, f"L_{name}_"), value is None)
+            elif any(isinstance(e, A.Call) for e in let_expr.walk()):
+                # Calls a function: computed once per request, however many rules use it.
+                code, nullable = self.expr(let_expr)
+                fn = f"_let_{name}"
+                src = f"def {fn}(c):\n    v = c.cache.get({name!r}, _MISSING)\n    if v is _MISSING:\n        v = c.cache[{name!r}] = {code}\n    return v\n"
+                exec(compile(src, f"<policy:let {name}>", "exec"), self.env)  # noqa: S102
+                self.lets_code[name] = (f"{fn}(c)", nullable)
             else:
                 code, nullable = self.expr(let_expr)
                 self.lets_code[name] = (f"({code})", nullable)
@@ -320,6 +327,7 @@ def _ip_in(ip: Any, nets: Any) -> bool:
 
 def compile_policy(checked: CheckedPolicy) -> Compiled:
     env: dict[str, Any] = {
+        "_MISSING": _MISSING,
         "_signal": _signal,
         "_derived_country": _derived("client_country", "geo_country"),
         "_derived_asn": _derived("client_asn", "geo_asn"),
@@ -461,6 +469,7 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
         window=window_s,
         record=Record(rec.text) if rec is not None and rec.text else Record.ADMITTED,
         fail=FailMode(fail.text) if fail is not None and fail.text else FailMode.OPEN,
+        reconcilable=usage_fn is not None,
     )
     return LimitInfo(
         index=j,

@@ -435,3 +435,26 @@ limit accounts_per_card {
     # The card is now over its maximum: the accounts admitted before are refused too.
     assert p.decide(req(account={**card, "id": "a"}), now=T0 + 4).effect is Effect.DENY
     assert p.decide(req(account={"payment_fingerprint": "pf-2", "id": "a"}), now=T0 + 5).effect is Effect.ALLOW
+
+
+def test_a_let_that_calls_a_function_runs_once_per_request(make_policy, monkeypatch) -> None:
+    from policy_engine import builtins as B
+
+    calls = []
+    real = B.BUILTINS["lower"]
+    monkeypatch.setitem(B.BUILTINS, "lower", lambda s: calls.append(s) or real(s))
+    p = make_policy(
+        """
+let text = lower(request.prompt)
+rule a {
+  flag when contains(text, "alpha")
+  reason "a"
+}
+rule b {
+  flag when contains(text, "beta")
+  reason "b"
+}
+"""
+    )
+    assert p.decide(req(request={"prompt": "ALPHA and BETA"})).rules == ["a", "b"]
+    assert len(calls) == 1
