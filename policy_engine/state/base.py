@@ -44,6 +44,7 @@ class LimitSpec:
     window: float           # seconds, 1 to 30 days
     record: Record = Record.ADMITTED
     fail: FailMode = FailMode.OPEN
+    reconcilable: bool = False  # SUM with a `usage` clause: its charges keep a receipt for `reconcile`
 
 
 @dataclass(slots=True)
@@ -79,6 +80,9 @@ class Receipt:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+DEFAULT_RECEIPT_TTL = 3600.0  # seconds: usage reports arrive seconds after the call; later ones are ignored
+
+
 class Store(Protocol):
     """A limit store.
 
@@ -89,9 +93,10 @@ class Store(Protocol):
         `admitted` is True (no rule denied it already) and no hit with
         `enforce=True` is over. A request denied by one limit does not consume
         the budget of the others.
-    SUM hits that were committed are remembered under `request_id` (bounded, with
-    a TTL of the longest window) so that `reconcile` can add or refund the
-    difference between estimate and actual usage, once per request id.
+    Committed SUM hits of `reconcilable` limits are remembered under `request_id`
+    (bounded, for `receipt_ttl` or two windows of the longest such limit,
+    whichever is shorter) so that `reconcile` can add or refund the difference
+    between estimate and actual usage, once per request id.
     """
 
     async def acquire(

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Sequence
 
 from .base import (
+    DEFAULT_RECEIPT_TTL,
     SKETCH_K,
     Hit,
     HitResult,
@@ -101,14 +102,20 @@ class MemoryStore:
 
     A flood of new keys evicts the least recently charged ones (their counts are
     forgotten: documented as the price of the bound). Receipts for `reconcile`
-    are bounded by `max_receipts` the same way and expire after two windows.
+    are kept only for reconcilable SUM charges, bounded by `max_receipts` the
+    same way, and expire after `receipt_ttl` or two windows, whichever is shorter.
     """
 
-    def __init__(self, max_keys: int = 3_000_000, max_receipts: int = 200_000) -> None:
+    def __init__(
+        self, max_keys: int = 3_000_000, max_receipts: int = 200_000, receipt_ttl: float = DEFAULT_RECEIPT_TTL
+    ) -> None:
         if max_keys < 1 or max_receipts < 1:
             raise ValueError(f"MemoryStore: max_keys and max_receipts must be >= 1, got {max_keys}, {max_receipts}")
+        if receipt_ttl <= 0:
+            raise ValueError(f"MemoryStore: receipt_ttl must be > 0 seconds, got {receipt_ttl}")
         self.max_keys = max_keys
         self.max_receipts = max_receipts
+        self.receipt_ttl = receipt_ttl
         self._keys: OrderedDict[str, _Counter | _Distinct] = OrderedDict()
         # request id -> (expires at, [(limit id, state key, window, bucket, estimate)])
         self._receipts: OrderedDict[str, tuple[float, list[tuple[str, str, float, int, float]]]] = OrderedDict()
@@ -151,7 +158,7 @@ class MemoryStore:
                     st.p = prev
                     self._keys.move_to_end(k)
                 used = after
-                if kind is _SUM and request_id is not None:
+                if kind is _SUM and request_id is not None and spec.reconcilable:
                     if charges is None:
                         charges = []
                     charges.append((spec.id, k, spec.window, b, amount))
@@ -238,7 +245,7 @@ class MemoryStore:
         keys[k] = st
 
     def _remember(self, request_id: str, charges: list[tuple[str, str, float, int, float]], now: float) -> None:
-        expires = now + 2.0 * max(c[2] for c in charges)
+        expires = now + min(self.receipt_ttl, 2.0 * max(c[2] for c in charges))
         rc = self._receipts
         rc.pop(request_id, None)  # one acquire per request id: a second one replaces the first (as on Redis)
         while len(rc) >= self.max_receipts:

@@ -9,7 +9,7 @@ from policy_engine.state.base import Hit, Kind, LimitSpec
 from policy_engine.state.redis import RedisStore
 
 COUNT = LimitSpec("rpm", Kind.COUNT, 60.0)
-TOKENS = LimitSpec("tokens", Kind.SUM, 60.0)
+TOKENS = LimitSpec("tokens", Kind.SUM, 60.0, reconcilable=True)
 NOW = 6000.0
 MAX = 40
 

@@ -11,7 +11,7 @@ W = 60.0
 T0 = 6000.0  # a bucket boundary for a 60 s window (simulated clock)
 
 COUNT = LimitSpec("rpm", Kind.COUNT, W)
-TOKENS = LimitSpec("tokens", Kind.SUM, W)
+TOKENS = LimitSpec("tokens", Kind.SUM, W, reconcilable=True)
 PROMPTS = LimitSpec("prompts", Kind.DISTINCT, W)
 PROBES = LimitSpec("probes", Kind.COUNT, W, record=Record.ATTEMPTS)
 
@@ -190,3 +190,89 @@ def test_memory_store_is_bounded() -> None:
     assert r.used == 1
     with pytest.raises(ValueError, match="max_keys"):
         MemoryStore(max_keys=0)
+
+
+# --- Receipts: only for reconcilable SUM limits, kept for receipt_ttl ---------
+
+UNRECONCILED = LimitSpec("score", Kind.SUM, W)          # a sum without a `usage` clause
+DAILY = LimitSpec("daily", Kind.SUM, 86400.0, reconcilable=True)
+
+
+async def _store_with(store_env, **kw):
+    """A fresh store of the env's kind with store options (receipt_ttl) set."""
+    from policy_engine.state.memory import MemoryStore
+    from policy_engine.state.redis import RedisStore
+
+    if store_env.url is None:
+        return MemoryStore(**kw)
+    s = RedisStore.from_url(store_env.url, deadline=5.0, **kw)
+    await s.flush()
+    return s
+
+
+async def _receipt_left(s, request_id: str) -> float | None:
+    if hasattr(s, "receipt_ttl_left"):
+        return await s.receipt_ttl_left(request_id)
+    return s._receipts[request_id][0] if request_id in s._receipts else None  # memory: the expiry time
+
+
+def test_no_receipt_for_limits_that_cannot_be_reconciled(store_env) -> None:
+    async def body(s) -> None:
+        r = await s.acquire([Hit(UNRECONCILED, "a", 1000, amount=10), Hit(COUNT, "a", 10)], T0, request_id="q1")
+        assert all(x.committed for x in r)
+        assert await _receipt_left(s, "q1") is None
+        assert not await s.reconcile("q1", {"score": 500}, T0 + 1)
+        (x,) = await s.acquire([Hit(UNRECONCILED, "a", 1000, amount=0)], T0 + 2)
+        assert x.used == 10  # unchanged
+        # a request with both kinds keeps a receipt of the reconcilable charge only
+        await s.acquire([Hit(UNRECONCILED, "b", 1000, amount=10), Hit(TOKENS, "b", 1000, amount=10)], T0,
+                        request_id="q2")
+        assert await _receipt_left(s, "q2") is not None
+        assert await s.reconcile("q2", {"score": 500, "tokens": 30}, T0 + 1)
+        r = await s.acquire([Hit(UNRECONCILED, "b", 1000, amount=0), Hit(TOKENS, "b", 1000, amount=0)], T0 + 2)
+        assert [x.used for x in r] == [10, 30]
+
+    store_env.run(body)
+
+
+def test_receipts_expire_after_receipt_ttl(store_env) -> None:
+    async def main() -> None:
+        s = await _store_with(store_env, receipt_ttl=600.0)
+        try:
+            for rid in ("late", "in-time"):
+                await s.acquire([Hit(DAILY, rid, 1e6, amount=100)], T0, request_id=rid)
+            if store_env.url is not None:  # Redis expires the key itself (real time, 1 s of slack)
+                left = await s.receipt_ttl_left("late")
+                assert left is not None and 590 < left <= 601
+            assert not await s.reconcile("late", {"daily": 900}, T0 + 600.0)  # a report later than that is ignored
+            (x,) = await s.acquire([Hit(DAILY, "late", 1e6, amount=0)], T0 + 601)
+            assert x.used == 100
+            assert await s.reconcile("in-time", {"daily": 900}, T0 + 599.0)
+            (x,) = await s.acquire([Hit(DAILY, "in-time", 1e6, amount=0)], T0 + 601)
+            assert x.used == 900
+            # a window shorter than half the ttl bounds the receipt instead: its bucket has slid out by then
+            await s.acquire([Hit(TOKENS, "short", 1e6, amount=100)], T0, request_id="short")
+            if store_env.url is not None:
+                left = await s.receipt_ttl_left("short")
+                assert left is not None and left <= 2 * W + 1
+            assert not await s.reconcile("short", {"tokens": 1}, T0 + 2 * W)
+        finally:
+            await s.close()
+
+    import asyncio
+
+    asyncio.run(main())
+
+
+def test_receipt_ttl_defaults_to_an_hour(store_env) -> None:
+    async def body(s) -> None:
+        assert s.receipt_ttl == 3600.0
+        await s.acquire([Hit(DAILY, "a", 1e6, amount=100)], T0, request_id="d1")
+        left = await _receipt_left(s, "d1")
+        if store_env.url is None:
+            assert left == T0 + 3600.0
+        else:
+            assert left is not None and 3590 < left <= 3601
+        assert not await s.reconcile("d1", {"daily": 1}, T0 + 3600.0)
+
+    store_env.run(body)

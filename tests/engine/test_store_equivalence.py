@@ -10,8 +10,8 @@ from policy_engine.state.memory import MemoryStore
 SPECS = [
     LimitSpec("c1", Kind.COUNT, 1.0),
     LimitSpec("c60", Kind.COUNT, 60.0),
-    LimitSpec("s10", Kind.SUM, 10.0),
-    LimitSpec("s3600", Kind.SUM, 3600.0, record=Record.ATTEMPTS),
+    LimitSpec("s10", Kind.SUM, 10.0, reconcilable=True),
+    LimitSpec("s3600", Kind.SUM, 3600.0, record=Record.ATTEMPTS, reconcilable=True),
     LimitSpec("d60", Kind.DISTINCT, 60.0),
     LimitSpec("d7", Kind.DISTINCT, 7.5, record=Record.ATTEMPTS),
 ]

@@ -15,7 +15,7 @@ from policy_engine.state.redis import RedisStore
 
 DEADLINE = 0.05
 SPEC = LimitSpec("rpm", Kind.COUNT, 60.0)
-TOKENS = LimitSpec("tokens", Kind.SUM, 60.0)
+TOKENS = LimitSpec("tokens", Kind.SUM, 60.0, reconcilable=True)
 
 
 async def _acquire(store: RedisStore, now: float):
