@@ -14,14 +14,30 @@ POLICY_SUFFIX = ".policy"
 
 
 def policy_files(paths: list[Path]) -> list[Path]:
-    """The `.policy` files named or found (recursively, sorted) under `paths`."""
+    """The `.policy` files named or found (recursively, sorted) under `paths`.
+    A file found in a folder that is a link to somewhere outside it is left
+    out (see `escaping_files`): a policy folder never reads beyond itself."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob(f"*{POLICY_SUFFIX}") if f.is_file()))
+            out.extend(f for f in _found(p) if _inside(f, p))
         else:
             out.append(p)
     return out
+
+
+def escaping_files(paths: list[Path]) -> list[Path]:
+    """Files found in the folders of `paths` that link outside their folder."""
+    return [f for p in paths if p.is_dir() for f in _found(p) if not _inside(f, p)]
+
+
+def _found(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.rglob(f"*{POLICY_SUFFIX}") if f.is_file())
+
+
+def _inside(f: Path, folder: Path) -> bool:
+    root = folder.resolve()
+    return root in f.resolve().parents
 
 
 def parse_files(files: list[Path]) -> tuple[list[A.Module], list[Diagnostic]]:
@@ -43,6 +59,9 @@ def load(paths: list[Path], base_dir: Path | None = None) -> tuple[CheckedPolicy
     """Parse and check. `base_dir` is where data paths resolve (default: each file's folder)."""
     files = policy_files(paths)
     modules, diags = parse_files(files)
+    for f in escaping_files(paths):
+        diags.append(Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None,
+                                file=str(f)))
     if base_dir is None and len(paths) == 1 and paths[0].is_dir():
         base_dir = paths[0]
     checked, cdiags = check(modules, base_dir)

@@ -116,3 +116,16 @@ def test_eval_shares_limit_state_through_redis(tmp_path: Path, redis_server) -> 
         effects.append(json.loads(r.stdout)["effect"])
     # Three separate processes: only a shared store can count to three.
     assert effects == ["allow", "allow", "throttle"]
+
+
+def test_a_policy_file_linking_outside_its_folder_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.policy"
+    outside.write_text('rule leaked {\n  deny when true\n  reason "read from outside"\n}\n')
+    folder = tmp_path / "pol"
+    folder.mkdir()
+    (folder / "main.policy").write_text(FIXED)
+    (folder / "link.policy").symlink_to(outside)
+    r = run("lint", str(folder))
+    assert r.returncode == 1 and "link that leaves the policy folder" in r.stdout
+    r = run("eval", "--policies", str(folder), "--request", "-", stdin=json.dumps(REQUEST))
+    assert r.returncode == 1 and "leaked" not in r.stdout
