@@ -1,5 +1,6 @@
 """Check+commit cost of one limit on each store, beside the `limits` library
-(moving window) measured in the same run.
+(moving window) measured in the same run; and bursts of 200 concurrent
+requests on Redis, with and without shared pipelines.
 
 Run: .venv/bin/python -m pytest tests/benchmarks/test_bench_stores.py --benchmark-enable
 """
@@ -23,7 +24,7 @@ from policy_engine.state.redis import RedisStore
 
 SPECS = {
     "count": LimitSpec("rpm", Kind.COUNT, 60.0),
-    "sum": LimitSpec("tokens", Kind.SUM, 86400.0),
+    "sum": LimitSpec("tokens", Kind.SUM, 86400.0, reconcilable=True),
     "distinct": LimitSpec("prompts", Kind.DISTINCT, 3600.0),
 }
 KEYS = 1000   # accounts cycled through, so that the store holds realistic state
@@ -112,3 +113,42 @@ def test_limits_redis_moving_window(benchmark: Any, redis_server: Any) -> None:
         assert await limiter.hit(item, f"acct-{next(counter) % KEYS}")
 
     _run_async(benchmark, make, step, "stores: redis")
+
+
+# --- 200 requests in flight ----------------------------------------------------
+
+IN_FLIGHT = 200
+
+
+def _request_stream() -> Callable[[], tuple[list[Hit], float, str]]:
+    """A typical request: a count and a reconcilable token budget on one account (a receipt too)."""
+    counter = itertools.count()
+
+    def nxt() -> tuple[list[Hit], float, str]:
+        i = next(counter)
+        acct = f"acct-{i % KEYS}"
+        return [Hit(SPECS["count"], acct, 1e12), Hit(SPECS["sum"], acct, 1e12, amount=250.0)], T0 + i * 0.0005, f"r{i}"
+
+    return nxt
+
+
+@pytest.mark.parametrize("mode", ["shared pipelines", "one pipeline per call"])
+def test_redis_store_200_in_flight(benchmark: Any, redis_server: Any, mode: str) -> None:
+    """One round = 200 concurrent acquires; per request = the time / 200."""
+    nxt = _request_stream()
+    opts = {} if mode == "shared pipelines" else {"max_inflight": IN_FLIGHT, "max_batch": 1}
+
+    async def make() -> RedisStore:
+        store = RedisStore.from_url(redis_server.url, deadline=2.0, **opts)
+        await store.flush()
+        return store
+
+    async def one(store: RedisStore) -> None:
+        hits, now, rid = nxt()
+        rs = await store.acquire(hits, now, request_id=rid)
+        assert rs[0].error is None, rs[0].error
+
+    async def burst(store: RedisStore) -> None:
+        await asyncio.gather(*(one(store) for _ in range(IN_FLIGHT)))
+
+    _run_async(benchmark, make, burst, "stores: redis, 200 requests in flight")
