@@ -98,6 +98,17 @@ class _Coalescer:
         self.calls = 0
 
     async def run(self, cmds: list[Command]) -> list[Any]:
+        if self._inflight == 0 and not self._pending:
+            # alone: send from the caller's own task (no task, no extra loop turn);
+            # calls arriving meanwhile queue for the next pipeline as usual
+            self._inflight += 1
+            self.pipelines += 1
+            self.calls += 1
+            try:
+                return await self._send(cmds)
+            finally:
+                self._inflight -= 1
+                self._kick()
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending.append((cmds, fut))
         self._kick()

@@ -48,7 +48,8 @@ def test_coalesced_calls_get_their_own_results(redis_store_env) -> None:
         mem = MemoryStore()
         want = [mem.acquire_sync(h, T0 + 1, request_id=f"r{i}") for i, h in enumerate(reqs)]
         before = s.pipelines
-        # tasks start in order, so the shared pipelines carry the calls in this order
+        # tasks start in order and one pipeline is in flight at a time, so the
+        # pipelines carry the calls in this order (concurrent pipelines may not)
         got = await asyncio.gather(*(s.acquire(h, T0 + 1, request_id=f"r{i}") for i, h in enumerate(reqs)))
         pipelines, calls = s.pipelines[0] - before[0], s.pipelines[1] - before[1]
         assert calls >= len(reqs) and pipelines < calls / 10, (pipelines, calls)  # they were shared
@@ -61,7 +62,15 @@ def test_coalesced_calls_get_their_own_results(redis_store_env) -> None:
             r = await s.acquire([Hit(TOKENS, f"k{k}", 900, amount=0)], T0 + 3)
             assert r == mem.acquire_sync([Hit(TOKENS, f"k{k}", 900, amount=0)], T0 + 3)
 
-    redis_store_env.run(body)
+    async def main() -> None:
+        s = RedisStore.from_url(redis_store_env.url, deadline=5.0, max_inflight=1)
+        await s.flush()
+        try:
+            await body(s)
+        finally:
+            await s.close()
+
+    asyncio.run(main())
 
 
 def test_a_hung_redis_holds_no_caller_past_its_deadline(redis_factory) -> None:
@@ -83,24 +92,25 @@ def test_a_hung_redis_holds_no_caller_past_its_deadline(redis_factory) -> None:
         return outcome, time.monotonic() - t
 
     async def body() -> None:
-        # one pipeline at a time, so that later callers queue behind the stuck one
-        s = RedisStore.from_url(server.url, deadline=store_deadline, max_inflight=1)
+        s = RedisStore.from_url(server.url, deadline=store_deadline, max_inflight=2)
         try:
             (r,) = await s.acquire([Hit(COUNT, "warm", 100)], T0)
             assert r.error is None
             os.kill(server.proc.pid, signal.SIGSTOP)
             try:
-                first = [asyncio.create_task(caller(s, "a", 0.05)), asyncio.create_task(caller(s, "b", None))]
-                await asyncio.sleep(0.02)  # the first pipeline is in flight now
-                queued = [asyncio.create_task(caller(s, "late", 0.05)), asyncio.create_task(caller(s, "c", 0.2))]
-                results = await asyncio.gather(*first, *queued)
+                # "x" goes out alone; "a" and "b" share the second pipeline; both pipelines hang
+                tasks = [asyncio.create_task(caller(s, k, d)) for k, d in (("x", None), ("a", 0.05), ("b", None))]
+                await asyncio.sleep(0.02)
+                # two pipelines in flight: these queue behind them
+                tasks += [asyncio.create_task(caller(s, "late", 0.05)), asyncio.create_task(caller(s, "c", 0.2))]
+                results = await asyncio.gather(*tasks)
             finally:
                 os.kill(server.proc.pid, signal.SIGCONT)
-            (a, ta), (b, tb), (late, tl), (c, tc) = results
-            assert (a, b, late, c) == ("timeout", "error", "timeout", "timeout")
+            (x, tx), (a, ta), (b, tb), (late, tl), (c, tc) = results
+            assert (x, a, b, late, c) == ("error", "timeout", "error", "timeout", "timeout")
             slack = 0.25  # a loaded machine; what matters is that nobody waits for the others
             assert ta < 0.05 + slack and tl < 0.05 + slack and tc < 0.2 + slack
-            assert tb < store_deadline + slack
+            assert tx < store_deadline + slack and tb < store_deadline + slack
             assert ta < tb and tl < tb
 
             for i in range(50):  # Redis catches up; bounded
