@@ -430,7 +430,7 @@ class _Checker:
         t = self.expr(e)
         if t not in (BOOL, ANY, NULL):
             self.error("E0205", f"{what} must be true or false, not {t}", e.span, _bool_hint(e, t))
-        elif self.out.constant.get(id(e)) and isinstance(e, A.Literal) is False:
+        elif self.out.constant.get(id(e)) and not isinstance(e, A.Literal):
             v = self._fold_bool(e)
             if v is True:
                 self.warn("W0303", "this condition is always true", e.span)

@@ -82,11 +82,10 @@ class Engine:
         costs = self.usage_costs(prompt_tokens, completion_tokens)
         if not costs:
             return False
-        now = time.time() if now is None else now
         if self._sync_reconcile is not None:
-            return bool(self._sync_reconcile(request_id, costs, now))
+            return bool(self._sync_reconcile(request_id, costs, _now(now)))
         async with asyncio.timeout(self.store_deadline * 4):
-            return bool(await self.store.reconcile(request_id, costs, now))
+            return bool(await self.store.reconcile(request_id, costs, _now(now)))
 
     def report_sync(
         self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
