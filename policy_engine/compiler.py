@@ -308,21 +308,25 @@ def _signal(c: Context, name: str, fn: Callable[..., Any], args: tuple[Any, ...]
 
 
 def _derived(field_name: str, signal: str) -> Callable[[Context], Any]:
+    """client.country / client.asn: the gateway's value, else derived from client.ip (once)."""
+    lookup = B.implementation(signal)
+
     def get(c: Context) -> Any:
         v = getattr(c, field_name)
         if v is None and c.client_ip is not None:
-            return _signal(c, signal, B.implementation(signal), (c.client_ip,))
+            return _signal(c, signal, lookup, (c.client_ip,))
         return v
 
     return get
 
 
-def _ip_in(ip: Any, nets: Any) -> bool:
-    if ip is None:
-        return False
+def _ip_in_fn() -> Callable[[Any, Any], bool]:
     from policy_engine.signals import ip_in
 
-    return bool(ip_in(ip, nets))
+    def ip_in_nets(ip: Any, nets: Any) -> bool:
+        return ip is not None and bool(ip_in(ip, nets))
+
+    return ip_in_nets
 
 
 def compile_policy(checked: CheckedPolicy) -> Compiled:
@@ -331,7 +335,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         "_signal": _signal,
         "_derived_country": _derived("client_country", "geo_country"),
         "_derived_asn": _derived("client_asn", "geo_asn"),
-        "_ip_in": _ip_in,
+        "_ip_in": _ip_in_fn(),
         "_index": B.safe_index,
         "_div": B.safe_div,
         "_mod": B.safe_mod,
