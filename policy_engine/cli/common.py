@@ -19,11 +19,24 @@ def err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
-def load_or_exit(paths: list[Path]) -> PolicySet:
+def require_paths(paths: list[Path]) -> None:
+    """Exit (usage error) naming the first path that does not exist."""
     for p in paths:
         if not p.exists():
             err(f"error: {p}: no such file or directory")
             raise typer.Exit(EXIT_USAGE)
+
+
+def require_file(path: Path | str) -> None:
+    """Exit (usage error) unless `path` is a file (an input such as traffic or a request);
+    the message names it as given."""
+    if not Path(path).is_file():
+        err(f"error: {path}: no such file")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def load_or_exit(paths: list[Path]) -> PolicySet:
+    require_paths(paths)
     try:
         return load_policy_set(paths)
     except PolicyError as e:
@@ -36,8 +49,5 @@ def load_or_exit(paths: list[Path]) -> PolicySet:
 def read_input(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
-    p = Path(path)
-    if not p.is_file():
-        err(f"error: {path}: no such file")
-        raise typer.Exit(EXIT_USAGE)
-    return p.read_text(encoding="utf-8")
+    require_file(path)
+    return Path(path).read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit
+from policy_engine.cli.common import EXIT_OK, err, load_or_exit, require_file
 from policy_engine.decision import Decision
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import EFFECTS, LineError, SyncReplayer, read_traffic
@@ -145,9 +145,7 @@ def diff_cmd(
 ) -> None:
     """Replay traffic through two policies and show how the decisions change."""
     old_p, new_p = load_or_exit([old]), load_or_exit([new])
-    if not traffic.is_file():
-        err(f"error: {traffic}: no such file")
-        raise typer.Exit(EXIT_USAGE)
+    require_file(traffic)
     shown = [0]
 
     def on_error(e: LineError) -> None:

@@ -11,7 +11,7 @@ import typer
 from dsl.diagnostics import PolicyError, render_all
 from dsl.formatter import format_source
 from dsl.load import policy_files
-from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, err, require_paths
 
 
 def fmt_cmd(
@@ -20,10 +20,7 @@ def fmt_cmd(
     diff: Annotated[bool, typer.Option("--diff", help="print a unified diff of the changes")] = False,
 ) -> None:
     """Format policies (in place unless --check or --diff)."""
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err(f"error: {missing[0]}: no such file or directory")
-        raise typer.Exit(EXIT_USAGE)
+    require_paths(paths)
     changed: list[Path] = []
     failed = False
     for f in policy_files(paths):

@@ -11,7 +11,7 @@ import typer
 
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.load import load, policy_files
-from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, require_paths
 from policy_engine.cli import report_formats
 from policy_engine.testing import untested
 
@@ -29,10 +29,7 @@ def lint_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
 ) -> None:
     """Check policies: syntax, names, types, units, regexes, CIDRs, and semantic warnings."""
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err(f"error: {missing[0]}: no such file or directory")
-        raise typer.Exit(EXIT_USAGE)
+    require_paths(paths)
     diags: list[Diagnostic] = []
     # Each folder is one policy (one namespace); files given one by one are checked alone.
     for group in _groups(paths):

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit
+from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit, require_file
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import (
     REPLAY_STORE_DEADLINE,
@@ -46,9 +46,7 @@ def replay_cmd(
 ) -> None:
     """Replay recorded traffic through a policy on a simulated clock (request.ts)."""
     policy = load_or_exit([policies])
-    if not traffic.is_file():
-        err(f"error: {traffic}: no such file")
-        raise typer.Exit(EXIT_USAGE)
+    require_file(traffic)
     for target in (out, report):
         if target is not None and not target.parent.is_dir():
             err(f"error: {target}: folder {target.parent} does not exist")

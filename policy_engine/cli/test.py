@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, require_paths
 from policy_engine.testing import discover, render_junit, render_text, run_tests
 
 
@@ -23,10 +23,7 @@ def test_cmd(
     coverage: Annotated[bool, typer.Option("--coverage", help="list the rules and limits no test case exercises")] = False,
 ) -> None:
     """Run policy test cases (*.test.yaml, or tests/*.yaml beside the policies)."""
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err(f"error: {missing[0]}: no such file or directory")
-        raise typer.Exit(EXIT_USAGE)
+    require_paths(paths)
     if not discover(paths):
         err("error: no test files found (*.test.yaml, or .yaml files in a tests/ folder beside .policy files)")
         raise typer.Exit(EXIT_USAGE)
