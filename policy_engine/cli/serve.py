@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from dsl.diagnostics import PolicyError
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE
 
 
 def serve_cmd(
@@ -41,13 +42,13 @@ def serve_cmd(
         )
     except SettingsError as e:
         typer.echo(f"policyctl serve: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise typer.Exit(EXIT_USAGE) from e
     try:
         code = serve(settings)
     except PolicyError as e:
         typer.echo(f"policyctl serve: the policy in {settings.policies} does not load:\n{e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(EXIT_FAIL) from e
     except ServerError as e:
         typer.echo(f"policyctl serve: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(EXIT_FAIL) from e
     raise typer.Exit(code)

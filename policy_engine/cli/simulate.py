@@ -15,14 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from policy_engine.cli.common import EXIT_USAGE, err
 from policy_engine.simulate.generator import SimConfig, write
 from policy_engine.simulate.scorer import ScoreError, render, score
 
-EXIT_USAGE = 2  # bad command line or bad input, as in the other commands
-
 
 def _fail(msg: str) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
+    err(f"error: {msg}")
     return typer.Exit(EXIT_USAGE)
 
 
