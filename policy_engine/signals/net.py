@@ -19,7 +19,6 @@ from importlib import resources
 from typing import Any
 
 _CACHE = 65_536  # distinct addresses (and address/prefix pairs) kept per LRU
-_V4_MAPPED = 0xFFFF << 32
 _BITS = {4: 32, 6: 128}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import xxhash
@@ -67,17 +67,6 @@ class HitResult:
     over: bool              # this request does not fit under the maximum
     committed: bool         # the charge was recorded
     error: str | None = None  # the store failed; the engine applies the limit's fail mode
-
-
-@dataclass(slots=True)
-class Receipt:
-    """What a committed SUM hit charged, kept so that a usage report can reconcile it."""
-
-    limit_id: str
-    key: str
-    estimate: float
-    bucket: float = 0.0     # store-specific: which window bucket was charged
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 DEFAULT_RECEIPT_TTL = 3600.0  # seconds: usage reports arrive seconds after the call; later ones are ignored
