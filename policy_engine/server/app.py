@@ -144,9 +144,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     policy = await asyncio.to_thread(load_policy_set, s.policies)
     store = await open_store(s.redis, deadline=s.store_deadline_ms / 1000)
     engine = Engine(policy, store, store_deadline=s.store_deadline_ms / 1000)
-    metrics = Metrics()
-    metrics.reloaded("ok", policy.version)
-    metrics.reloads["ok"] = 0  # the initial load is not a reload
+    metrics = Metrics(policy.version)
     dlog = None
     if s.decision_log is not None:
         try:

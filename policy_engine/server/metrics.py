@@ -44,7 +44,7 @@ class _Histogram:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, policy_version: str = "") -> None:
         self.decisions: dict[tuple[str, str], int] = {}
         self.rules: dict[str, int] = {}
         self.shadow: dict[str, int] = {}
@@ -52,7 +52,7 @@ class Metrics:
         self.store_errors = 0
         self.invalid: dict[str, int] = {}
         self.reloads: dict[str, int] = {"ok": 0, "error": 0, "unchanged": 0}
-        self.policy_version = ""
+        self.policy_version = policy_version  # the initial load is not a reload: no count
         self.last_reload_failed = False
         # Filled in by the server: () -> (dropped, written) of the decision log.
         self.decision_log_counts: Callable[[], tuple[int, int]] | None = None
