@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -123,20 +123,9 @@ class _Collector(Collector):
 
     def _families(self) -> Iterable[Metric]:
         m = self.m
-        fam = CounterMetricFamily("policy_engine_decisions", "Decisions by API and effect.", labels=["api", "effect"])
-        for (api, effect), n in list(m.decisions.items()):
-            fam.add_metric([api, effect], n)
-        yield fam
-        fam = CounterMetricFamily("policy_engine_rule_matches", "Enforced rules and limits that matched.",
-                                  labels=["rule"])
-        for rule, n in list(m.rules.items()):
-            fam.add_metric([rule], n)
-        yield fam
-        fam = CounterMetricFamily("policy_engine_shadow_matches", "Shadow rules and limits that matched.",
-                                  labels=["rule"])
-        for rule, n in list(m.shadow.items()):
-            fam.add_metric([rule], n)
-        yield fam
+        yield _counter("policy_engine_decisions", "Decisions by API and effect.", ["api", "effect"], m.decisions)
+        yield _counter("policy_engine_rule_matches", "Enforced rules and limits that matched.", ["rule"], m.rules)
+        yield _counter("policy_engine_shadow_matches", "Shadow rules and limits that matched.", ["rule"], m.shadow)
         hist = HistogramMetricFamily("policy_engine_decision_seconds", "Server-side time per decision.",
                                      labels=["api"])
         for api, h in list(m.latency.items()):
@@ -149,14 +138,8 @@ class _Collector(Collector):
         yield hist
         yield CounterMetricFamily("policy_engine_store_errors", "Limit-store failures (fail mode applied).",
                                   value=m.store_errors)
-        fam = CounterMetricFamily("policy_engine_invalid_requests", "Requests refused as malformed.", labels=["api"])
-        for api, n in list(m.invalid.items()):
-            fam.add_metric([api], n)
-        yield fam
-        fam = CounterMetricFamily("policy_engine_reloads", "Policy reloads by result.", labels=["result"])
-        for result, n in list(m.reloads.items()):
-            fam.add_metric([result], n)
-        yield fam
+        yield _counter("policy_engine_invalid_requests", "Requests refused as malformed.", ["api"], m.invalid)
+        yield _counter("policy_engine_reloads", "Policy reloads by result.", ["result"], m.reloads)
         info = GaugeMetricFamily("policy_engine_policy_info", "The serving policy version.", labels=["version"])
         info.add_metric([m.policy_version], 1)
         yield info
@@ -167,3 +150,13 @@ class _Collector(Collector):
                                   value=dropped)
         yield CounterMetricFamily("policy_engine_decision_log_written", "Decision-log records written.",
                                   value=written)
+
+
+def _counter(name: str, documentation: str, labels: list[str],
+             counts: Mapping[str, int] | Mapping[tuple[str, ...], int]) -> CounterMetricFamily:
+    """A labelled counter family from one of the request path's count dicts (keyed by the
+    label value, or by a tuple of them); read from a snapshot, since the loop keeps adding."""
+    fam = CounterMetricFamily(name, documentation, labels=labels)
+    for key, n in list(counts.items()):
+        fam.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+    return fam
