@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, Mapping
 
 import orjson
 from pydantic import ValidationError
@@ -238,6 +238,25 @@ class ReplayStats:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def fired_rows(self) -> list[tuple[str, str, str, int]]:
+        """(id, kind, effect, requests) of each rule or limit that fired, most first;
+        shadow matches after the enforced ones, their effect marked "(shadow)"."""
+        rows = [(rid, self.rule_kind.get(rid, "?"), self.rule_effect.get(rid, "?"), c)
+                for rid, c in self.fired.most_common()]
+        rows += [(rid, self.rule_kind.get(rid, "?"), f"{self.rule_effect.get(rid, '?')} (shadow)", c)
+                 for rid, c in self.shadow_fired.most_common()]
+        return rows
+
+
+def share(count: float, total: float) -> str:
+    """`count` as a percentage of `total`, as the summary and the report print it."""
+    return f"{100.0 * count / total:.1f}%" if total else "-"
+
+
+def top_counts(counter: Mapping[str, int], n: int) -> list[tuple[str, int]]:
+    """The `n` largest counts, ties by key (stable output for the summary and the report)."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def limit_key_texts(policy: PolicySet) -> dict[str, str]:

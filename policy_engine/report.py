@@ -13,9 +13,9 @@ import math
 from collections import Counter
 from datetime import datetime, timezone
 from html import escape
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from policy_engine.replay import EFFECTS, ReplayStats
+from policy_engine.replay import EFFECTS, ReplayStats, share, top_counts
 
 EFFECT_COLORS = {"allow": "#5b9a68", "flag": "#e0b341", "throttle": "#e07b39", "deny": "#c8463d"}
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
@@ -151,12 +151,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Itera
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _pct(c: float, n: float) -> str:
-    return f"{100.0 * c / n:.1f}%" if n else "-"
-
-
-def _top(counter: dict[str, int] | Counter[str], n: int = TOP_KEYS) -> list[tuple[str, int]]:
-    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+def _top(counter: Mapping[str, int]) -> list[tuple[str, int]]:
+    return top_counts(counter, TOP_KEYS)
 
 
 def _ratio_bar(ratio: float) -> str:
@@ -181,7 +177,7 @@ def _summary(stats: ReplayStats) -> str:
     cards = [f'<div class="card"><b>{n:,}</b><span>requests</span></div>']
     for label, c in stats.effect_counts().items():
         cards.append(f'<div class="card" style="border-color:{EFFECT_COLORS[label]}"><b>{c:,}</b>'
-                     f'<span>{label} ({_pct(c, n)})</span></div>')
+                     f'<span>{label} ({share(c, n)})</span></div>')
     facts = [
         f"simulated time: {_when(stats.first_ts)} to {_when(stats.last_ts)}",
         f"store: {escape(stats.store)}",
@@ -215,13 +211,8 @@ def _over_time(stats: ReplayStats) -> str:
 
 
 def _rules(stats: ReplayStats) -> str:
-    rows = []
-    for rid, c in stats.fired.most_common():
-        rows.append([escape(rid), escape(stats.rule_kind.get(rid, "?")), escape(stats.rule_effect.get(rid, "?")),
-                     f"{c:,}", _pct(c, stats.requests)])
-    for rid, c in stats.shadow_fired.most_common():
-        rows.append([escape(rid), escape(stats.rule_kind.get(rid, "?")),
-                     escape(stats.rule_effect.get(rid, "?")) + " (shadow)", f"{c:,}", _pct(c, stats.requests)])
+    rows = [[escape(rid), escape(kind), escape(effect), f"{c:,}", share(c, stats.requests)]
+            for rid, kind, effect, c in stats.fired_rows()]
     silent = sorted(set(stats.rule_effect) - set(stats.fired) - set(stats.shadow_fired))
     note = f'<p class="note">Never fired: {escape(", ".join(silent))}.</p>' if silent else ""
     return ('<section id="rules"><h2>Rules and limits that fired</h2>'

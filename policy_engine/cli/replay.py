@@ -27,6 +27,8 @@ from policy_engine.replay import (
     ReplayStats,
     replay_async,
     replay_memory,
+    share,
+    top_counts,
 )
 from policy_engine.state.base import Kind, LimitSpec
 from policy_engine.state.memory import MemoryStore
@@ -159,17 +161,13 @@ def print_summary(stats: ReplayStats, console: Console, out: Path | None = None,
         console.print(f"report: {report}", highlight=False)
 
 
-def _pct(c: int, n: int) -> str:
-    return f"{100.0 * c / n:.1f}%" if n else "-"
-
-
 def _effects_table(stats: ReplayStats) -> Table:
     t = Table(title="decisions by effect", title_justify="left")
     t.add_column("effect")
     t.add_column("requests", justify="right")
     t.add_column("share", justify="right")
     for label, c in stats.effect_counts().items():
-        t.add_row(label, f"{c:,}", _pct(c, stats.requests))
+        t.add_row(label, f"{c:,}", share(c, stats.requests))
     return t
 
 
@@ -177,12 +175,8 @@ def _rules_table(stats: ReplayStats) -> Table:
     t = Table(title="rules and limits that fired", title_justify="left")
     for col in ("rule", "kind", "effect", "requests", "share"):
         t.add_column(col, justify="right" if col in ("requests", "share") else "left")
-    for rid, c in stats.fired.most_common():
-        t.add_row(rid, stats.rule_kind.get(rid, "?"), stats.rule_effect.get(rid, "?"), f"{c:,}",
-                  _pct(c, stats.requests))
-    for rid, c in stats.shadow_fired.most_common():
-        t.add_row(rid, stats.rule_kind.get(rid, "?"), f"{stats.rule_effect.get(rid, '?')} (shadow)", f"{c:,}",
-                  _pct(c, stats.requests))
+    for rid, kind, effect, c in stats.fired_rows():
+        t.add_row(rid, kind, effect, f"{c:,}", share(c, stats.requests))
     return t
 
 
@@ -190,6 +184,6 @@ def _top_table(title: str, counter: dict[str, int]) -> Table:
     t = Table(title=title, title_justify="left")
     t.add_column("key")
     t.add_column("blocked", justify="right")
-    for key, c in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]:
+    for key, c in top_counts(counter, TOP):
         t.add_row(key, f"{c:,}")
     return t
