@@ -35,7 +35,7 @@ from policy_engine.proto.envoy.config.core.v3 import base_pb2 as core
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.proto.google.rpc import status_pb2
-from policy_engine.server.convert import effect_name, field_of, rule_ids_of
+from policy_engine.server.convert import DEFAULT_HTTP_STATUS, effect_name, field_of, rule_ids_of
 
 # google.rpc.Code values used in ext_authz statuses.
 RPC_OK, RPC_PERMISSION_DENIED, RPC_RESOURCE_EXHAUSTED, RPC_UNAUTHENTICATED = 0, 7, 8, 16
@@ -731,7 +731,7 @@ def build_check_response(decision: Any, settings: EnvoyMappingSettings | None = 
                       "request_id": field_of(decision, "request_id"),
                       "policy_version": field_of(decision, "policy_version", "version")})
     if effect in ("deny", "throttle"):
-        status = int(field_of(decision, "http_status", "status", default=403 if effect == "deny" else 429))
+        status = int(field_of(decision, "http_status", "status", default=DEFAULT_HTTP_STATUS[effect]))
         resp = _denied(
             status, RPC_PERMISSION_DENIED if effect == "deny" else RPC_RESOURCE_EXHAUSTED, reason,
             "permission_denied" if effect == "deny" else "rate_limit_exceeded",
