@@ -675,10 +675,10 @@ def _tightest_limit(decision: Any) -> Any:
     return min(limits, key=rank)
 
 
-def rate_limit_headers(decision: Any, effect: str) -> dict[str, str]:
-    """x-ratelimit-limit/-remaining/-reset (and retry-after on throttle), the decision's own headers winning."""
+def rate_limit_headers(decision: Any, effect: str, lim: Any) -> dict[str, str]:
+    """x-ratelimit-limit/-remaining/-reset from `lim` (the decision's `_tightest_limit`, or None)
+    and retry-after on throttle, the decision's own headers winning."""
     out: dict[str, str] = {}
-    lim = _tightest_limit(decision)
     if lim is not None:
         reset = math.ceil(float(field_of(lim, "reset_seconds", "reset", default=0.0)))
         out["x-ratelimit-limit"] = str(int(float(field_of(lim, "max", default=0.0))))
@@ -726,7 +726,7 @@ def build_check_response(decision: Any, settings: EnvoyMappingSettings | None = 
     reason = str(field_of(decision, "reason", default=""))
     rule_ids = rule_ids_of(decision)
     flags = [str(f) for f in field_of(decision, "flags", default=())]
-    headers = rate_limit_headers(decision, effect)
+    headers = rate_limit_headers(decision, effect, _tightest_limit(decision))
     meta = _metadata({"effect": effect, "rule_ids": rule_ids, "flags": flags, "reason": reason,
                       "request_id": field_of(decision, "request_id"),
                       "policy_version": field_of(decision, "policy_version", "version")})
@@ -762,14 +762,15 @@ def build_rate_limit_response(decision: Any, descriptor_count: int) -> rls.RateL
     code = rls.RateLimitResponse.OVER_LIMIT if effect in ("deny", "throttle") else rls.RateLimitResponse.OK
     resp = rls.RateLimitResponse(overall_code=code)
     lim = _tightest_limit(decision)
-    for _ in range(descriptor_count):
-        st = resp.statuses.add(code=code)
-        if lim is not None:
-            st.current_limit.requests_per_unit = int(float(field_of(lim, "max", default=0.0)))
-            st.current_limit.name = str(field_of(lim, "limit_id", "limit", "id", default=""))
-            st.limit_remaining = max(0, int(float(field_of(lim, "remaining", default=0.0))))
-            st.duration_until_reset.FromNanoseconds(
-                int(float(field_of(lim, "reset_seconds", "reset", default=0.0)) * 1e9))
-    headers = rate_limit_headers(decision, effect)
+    # Every descriptor gets the same status: build it once, copy it per descriptor.
+    st = rls.RateLimitResponse.DescriptorStatus(code=code)
+    if lim is not None:
+        st.current_limit.requests_per_unit = int(float(field_of(lim, "max", default=0.0)))
+        st.current_limit.name = str(field_of(lim, "limit_id", "limit", "id", default=""))
+        st.limit_remaining = max(0, int(float(field_of(lim, "remaining", default=0.0))))
+        st.duration_until_reset.FromNanoseconds(
+            int(float(field_of(lim, "reset_seconds", "reset", default=0.0)) * 1e9))
+    resp.statuses.extend([st] * descriptor_count)
+    headers = rate_limit_headers(decision, effect, lim)
     resp.response_headers_to_add.extend(core.HeaderValue(key=k, value=v) for k, v in headers.items())
     return resp
