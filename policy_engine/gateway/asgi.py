@@ -214,8 +214,8 @@ class PolicyGateway:
             await _respond(send, 413, {"error": {"type": "request_too_large",
                                                  "reason": f"body over {self.max_body_bytes} bytes"}})
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-                   if k.decode("latin-1").lower() not in _PROXY_ONLY}
+        headers = {name: v.decode("latin-1") for k, v in scope.get("headers", [])
+                   if (name := k.decode("latin-1").lower()) not in _PROXY_ONLY}
         headers["x-request-id"] = request_id = self._request_id()
         if peer := scope.get("client"):
             # Like an edge Envoy (use_remote_address): the peer is the last x-forwarded-for
