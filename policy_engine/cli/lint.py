@@ -31,22 +31,18 @@ def lint_cmd(
     """Check policies: syntax, names, types, units, regexes, CIDRs, and semantic warnings."""
     require_paths(paths)
     diags: list[Diagnostic] = []
-    # Each folder is one policy (one namespace); files given one by one are checked alone.
-    for group in _groups(paths):
-        checked, ds = load(group)
+    # Each path is checked alone: a folder is one policy (one namespace).
+    for path in paths:
+        checked, ds = load([path])
         diags.extend(ds)
         if not any(d.is_error for d in ds):
-            diags.extend(untested(checked, group))  # W0308, when test files sit beside the policy
+            diags.extend(untested(checked, [path]))  # W0308, when test files sit beside the policy
     if strict:
         diags = [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.hint, d.file) for d in diags]
     diags.sort(key=Diagnostic.sort_key)
-    files = [str(f) for g in _groups(paths) for f in policy_files(g)]
+    files = [str(f) for f in policy_files(paths)]
     typer.echo(_render(diags, format, files), nl=False)
     raise typer.Exit(EXIT_FAIL if any(d.is_error for d in diags) else EXIT_OK)
-
-
-def _groups(paths: list[Path]) -> list[list[Path]]:
-    return [[p] for p in paths]
 
 
 def _render(diags: list[Diagnostic], fmt: LintFormat, files: list[str]) -> str:
