@@ -48,6 +48,9 @@ def _lark() -> Lark:
 
 def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
     """Parse one file. Always returns a module (possibly partial) and the diagnostics."""
+    # Line ends as Python's text files read them (universal newlines), so that a
+    # string parses the same as the file it is written to: a lone CR ends a line.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     source = A.Source(filename, text)
     pre = _prescan(source)
     if pre:

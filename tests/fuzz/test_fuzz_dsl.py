@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsl.checker import MAX_LITERAL_ITEMS
-from dsl.parser import MAX_EXPR_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES
+from dsl.parser import MAX_EXPR_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES, parse
 from dsl_front import front_end
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,3 +192,14 @@ def test_data_path_with_nul_is_a_diagnostic(folder: Path, path: str) -> None:
     # Found by the atheris harness: a NUL in a data path escaped the checker as ValueError.
     text = f'data names = strings("{path}")\n' + _rule("account.id in names")
     assert "E0214" in codes(text, folder)
+
+
+def test_a_lone_carriage_return_ends_a_line_as_in_files(tmp_path: Path) -> None:
+    """Found by atheris: a CR inside a comment. In memory the comment ran on past
+    the CR; read back from a file (universal newlines) the CR ended the line and
+    the rest became code. Both now read the CR as a line end."""
+    text = "# Layer 3: cross\raccount coordination\nrule x {\r\n  deny when true\r  reason \"r\"\n}\n"
+    front_end(text, tmp_path)
+    module, diags = parse(text, "cr.policy")
+    assert [d.code for d in diags] == ["E0101"]  # `account coordination` is code after the CR
+    assert diags[0].line == 2
