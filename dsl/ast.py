@@ -13,7 +13,9 @@ class Source:
     text: str
 
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
+        # Split on "\n" only, as the lexer counts lines (splitlines would also
+        # split on form feeds and Unicode line separators).
+        lines = self.text.split("\n")
         return lines[n - 1] if 0 < n <= len(lines) else ""
 
 
