@@ -57,6 +57,10 @@ class LimitInfo:
     shadow: bool
     usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
     block_key: bool                          # distinct: once over max, refuse every value of the key
+    # Read per hit on the request path, so computed once here:
+    kind_label: str                          # "count" | "sum" | "distinct"
+    fail_closed: bool                        # on_error closed
+    sets_rate_headers: bool                  # an enforced budget (count, sum) may set x-ratelimit-*
     headers: Callable[[Context], dict[str, str]] | None
     span: A.Span
 
@@ -467,6 +471,7 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
         src = f"def _usage_{lim.name}(c):\n    return {code}\n"
         exec(compile(src, f"<policy:{lim.name}>", "exec"), gen.env)  # noqa: S102
         usage_fn = gen.env[f"_usage_{lim.name}"]
+    shadow = lim.find("shadow") is not None
     spec = LimitSpec(
         id=lim.name,
         kind=kind,
@@ -482,9 +487,12 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
         effect=Effect.parse(effect),
         status=_status(lim, effect),
         reason=_reason(lim),
-        shadow=lim.find("shadow") is not None,
+        shadow=shadow,
         usage=usage_fn,
         block_key=(b := lim.find("block")) is not None and b.text == "key",
+        kind_label=spec.kind.value,
+        fail_closed=spec.fail is FailMode.CLOSED,
+        sets_rate_headers=not shadow and Effect.parse(effect) >= Effect.THROTTLE and kind is not Kind.DISTINCT,
         headers=_headers_fn(lim, gen),
         span=lim.name_span,
     )

@@ -15,7 +15,7 @@ from policy_engine.compiler import LimitInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState
 from policy_engine.policyset import PolicySet
-from policy_engine.state.base import FailMode, Hit, HitResult, Kind, Store
+from policy_engine.state.base import Hit, HitResult, Store
 
 DEFAULT_STORE_DEADLINE = 0.05  # seconds
 
@@ -162,17 +162,17 @@ def _apply_limits(
     results: Sequence[HitResult],
 ) -> None:
     tightest: tuple[float, LimitState] | None = None
+    append = d.limits.append
     for lim, hit, res in zip(limits, hits, results):
         over = res.over or (lim.block_key and res.used > hit.maximum)
         if res.error is not None:
-            over = lim.spec.fail is FailMode.CLOSED
+            over = lim.fail_closed
         state = LimitState(
-            lim.id, hit.key, lim.spec.kind.value, res.used, hit.maximum,
+            lim.id, hit.key, lim.kind_label, res.used, hit.maximum,
             res.remaining, res.reset, over, res.committed, lim.shadow, res.error,
         )
-        d.limits.append(state)
-        # Rate-limit headers describe budgets (count, sum), not detection counters.
-        if not lim.shadow and lim.effect >= Effect.THROTTLE and hit.maximum > 0 and lim.spec.kind is not Kind.DISTINCT:
+        append(state)
+        if lim.sets_rate_headers and hit.maximum > 0:
             ratio = res.remaining / hit.maximum
             if tightest is None or ratio < tightest[0]:
                 tightest = (ratio, state)
