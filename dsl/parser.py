@@ -430,23 +430,22 @@ class _ToAst(Transformer_NonRecursive):
     def reason_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         return A.Clause("reason", self._s(meta), [], self._str(ch[0]), _tok_span(self.source, ch[0]))
 
-    def status_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
-        return A.Clause("status", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
-
-    def retry_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
-        return A.Clause("retry_after", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
-
     def header_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         return A.Clause("header", self._s(meta), [ch[1]], self._str(ch[0]), _tok_span(self.source, ch[0]))
 
-    def record_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
-        return A.Clause("record", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+    def _word_clause(kind: str):  # type: ignore[misc]
+        """A clause whose value is one token taken as written: status, retry_after, record, on_error, block."""
 
-    def on_error_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
-        return A.Clause("on_error", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Clause:
+            return A.Clause(kind, self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
 
-    def block_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
-        return A.Clause("block", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
+        return build
+
+    status_clause = _word_clause("status")
+    retry_clause = _word_clause("retry_after")
+    record_clause = _word_clause("record")
+    on_error_clause = _word_clause("on_error")
+    block_clause = _word_clause("block")
 
     # ---- expressions
     def int_lit(self, meta: Any, ch: list[Any]) -> A.Literal:
