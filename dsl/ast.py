@@ -171,7 +171,7 @@ class MapLit(Expr):
 
 @dataclass(slots=True, eq=False)
 class Clause:
-    """One line of a rule or limit body.
+    """One line of a rule, limit or measure body.
 
     kind: effect (text = deny|throttle|flag, exprs = [condition] in rules, [] in
     limits), unless, when, reason (text), status (text), retry_after (text),
@@ -248,6 +248,12 @@ class Rule(Block):
 @dataclass(slots=True, eq=False)
 class Limit(Block):
     pass
+
+
+@dataclass(slots=True, eq=False)
+class Measure(Block):
+    """A named, always-recorded measure (count, sum or distinct per key over a
+    window) that rules, limits and other measures read as `measures.NAME`."""
 
 
 @dataclass(slots=True, eq=False)

@@ -53,6 +53,8 @@ LIMIT_CLAUSES_ONCE = (
     "key", "count", "sum", "distinct", "usage", "window", "max", "when", "unless",
     "effect", "reason", "status", "record", "on_error", "block", "shadow",
 )
+MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
+MEASURES = "measures"  # `measures.NAME` reads a measure; the name is reserved
 BLOCK_MODES = ("new", "key")
 DEFAULT_STATUS = {"deny": 403, "throttle": 429, "flag": 200}
 
@@ -65,11 +67,17 @@ class CheckedPolicy:
     data: dict[str, D.DataValue]
     rules: list[A.Rule]
     limits: list[A.Limit]
+    measures: list[A.Measure] = field(default_factory=list)
     types: dict[int, Type] = field(default_factory=dict)        # id(expr) -> type
     rank_literals: set[int] = field(default_factory=set)        # string literals compared with verification
     cidr_literals: set[int] = field(default_factory=set)        # list literals used as CIDR sets
     constant: dict[int, bool] = field(default_factory=dict)     # id(expr) -> reads no request field
     fields_read: set[str] = field(default_factory=set)          # "account.age_days", ...
+    # Block name -> measures it reads (lets expanded) -> where first read. A measure's
+    # own key is left out: reading a measure there is an error.
+    measure_reads: dict[str, dict[str, A.Span]] = field(default_factory=dict)
+    # Measure name -> dependency level: 0 reads no measure, k reads measures below k.
+    measure_levels: dict[str, int] = field(default_factory=dict)
 
     def type_of(self, e: A.Expr) -> Type:
         return self.types.get(id(e), ANY)
@@ -94,7 +102,9 @@ class _Checker:
         self.header: A.PolicyHeader | None = None
         self.rules: list[A.Rule] = []
         self.limits: list[A.Limit] = []
+        self.measures: dict[str, A.Measure] = {}
         self.out = CheckedPolicy(modules, None, self.lets, self.data, self.rules, self.limits)
+        self._let_reads_memo: dict[str, dict[str, A.Span]] = {}
         self.usage_only = False  # set while checking a `usage` clause
 
     # ------------------------------------------------------------------ helpers
@@ -117,6 +127,9 @@ class _Checker:
             self._check_rule(r)
         for lim in self.limits:
             self._check_limit(lim)
+        for m in self.measures.values():
+            self._check_measure(m)
+        self._measure_graph()
         for name, let in self.lets.items():
             if name not in self.used:
                 self.warn("W0301", f"`let {name}` is never used", let.name_span, "remove it, or use it in a rule")
@@ -152,7 +165,7 @@ class _Checker:
                 table = blocks if isinstance(d, A.Block) else values
                 prev = table.get(d.name)
                 if prev is not None:
-                    kind = "rule or limit" if isinstance(d, A.Block) else "name"
+                    kind = "rule, limit or measure" if isinstance(d, A.Block) else "name"
                     self.error(
                         "E0209",
                         f"duplicate {kind} `{d.name}`",
@@ -163,6 +176,10 @@ class _Checker:
                 if isinstance(d, (A.Let, A.Data)) and d.name in SCHEMA:
                     self.error("E0209", f"`{d.name}` is a section of the request and cannot be redefined", d.name_span)
                     continue
+                if isinstance(d, (A.Let, A.Data)) and d.name == MEASURES:
+                    self.error("E0209", f"`{MEASURES}` is reserved: `{MEASURES}.NAME` reads a measure", d.name_span,
+                               "choose another name")
+                    continue
                 table[d.name] = d
                 if isinstance(d, A.Let):
                     self.lets[d.name] = d
@@ -172,6 +189,9 @@ class _Checker:
                     self.rules.append(d)
                 elif isinstance(d, A.Limit):
                     self.limits.append(d)
+                elif isinstance(d, A.Measure):
+                    self.measures[d.name] = d
+                    self.out.measures.append(d)
 
     def _load_data(self, d: A.Data) -> None:
         if d.loader not in D._LOADERS:
@@ -218,7 +238,7 @@ class _Checker:
                 let_depth[n] = r[0] + 1  # the compiler wraps a let in brackets
                 if r[0] > MAX_EXPR_DEPTH and not r[1]:
                     self._deep_error(self.lets[n].expr)
-        for block in (*self.rules, *self.limits):
+        for block in (*self.rules, *self.limits, *self.measures.values()):
             for c in block.clauses:
                 for e in c.exprs:
                     r = self._depth(e, let_depth)
@@ -321,51 +341,7 @@ class _Checker:
     # ------------------------------------------------------------------ limits
     def _check_limit(self, lim: A.Limit) -> None:
         self._clauses_once(lim, LIMIT_CLAUSES_ONCE)
-        kinds = [c for c in lim.clauses if c.kind in ("count", "sum", "distinct")]
-        if not kinds:
-            self.error(
-                "E0210", f"limit `{lim.name}` says nothing to measure", lim.name_span,
-                "add `count`, `sum <cost>` or `distinct <expression>`",
-            )
-        elif len(kinds) > 1:
-            self.error("E0211", "a limit measures one thing: `count`, `sum` or `distinct`", kinds[1].span)
-        kind = kinds[0].kind if kinds else None
-        key = lim.find("key")
-        if key is None:
-            self.error("E0210", f"limit `{lim.name}` has no key", lim.name_span, "add e.g. `key account.id`")
-        else:
-            for k in key.exprs:
-                t = self.expr(k)
-                if isinstance(t, (ListType, SetType, MapType)) or t in (CIDR_SET, REGEX_SET):
-                    self.error("E0205", f"a key must be a single value, not {t}", k.span)
-            if all(self.out.constant.get(id(k), False) for k in key.exprs):
-                self.warn(
-                    "W0305", "the key is constant: every request shares one counter", key.span,
-                    "key on account.id, an IP prefix, a template id, ...",
-                )
-        if kind == "sum":
-            cost = kinds[0].exprs[0]
-            if not is_numeric(self.expr(cost)):
-                self.error("E0205", f"`sum` adds up a number, not {self.out.type_of(cost)}", cost.span)
-        elif kind == "distinct":
-            member = kinds[0].exprs[0]
-            t = self.expr(member)
-            if isinstance(t, (ListType, SetType, MapType)):
-                self.error("E0205", f"`distinct` counts single values, not {t}", member.span)
-        usage = lim.find("usage")
-        if usage is not None:
-            if kind != "sum":
-                self.error("E0212", "`usage` reconciles a `sum`; this limit has none", usage.span)
-            self.usage_only = True
-            t = self.expr(usage.exprs[0])
-            self.usage_only = False
-            if not is_numeric(t):
-                self.error("E0205", f"`usage` must be a number, not {t}", usage.exprs[0].span)
-        window = lim.find("window")
-        if window is None:
-            self.error("E0210", f"limit `{lim.name}` has no window", lim.name_span, "add e.g. `window 1m` or `window 1d`")
-        else:
-            self._check_window(window.exprs[0])
+        kind = self._check_measuring(lim, "limit")
         mx = lim.find("max")
         if mx is None:
             self.error("E0210", f"limit `{lim.name}` has no max", lim.name_span, "add e.g. `max 60`")
@@ -373,8 +349,6 @@ class _Checker:
             t = self.expr(mx.exprs[0])
             if not is_numeric(t):
                 self.error("E0205", f"`max` must be a number, not {t}", mx.exprs[0].span)
-        for c in lim.find_all("when") + lim.find_all("unless"):
-            self.bool_expr(c.exprs[0], f"`{c.kind}`")
         eff = lim.find("effect")
         self._check_reason(lim)
         self._check_common(lim, eff.text if eff else "throttle")
@@ -398,6 +372,167 @@ class _Checker:
             if rec is None or rec.text != "attempts":
                 self.error("E0212", "`block key` needs `record attempts`", block.span,
                            "refused values must be counted for the key to stay over its max")
+
+    def _check_measuring(self, b: A.Limit | A.Measure, what: str) -> str | None:
+        """The clauses a limit and a measure share: what is measured, per which key,
+        over which window, reconciled how. Returns the kind (count, sum, distinct)."""
+        kinds = [c for c in b.clauses if c.kind in ("count", "sum", "distinct")]
+        if not kinds:
+            self.error(
+                "E0210", f"{what} `{b.name}` says nothing to measure", b.name_span,
+                "add `count`, `sum <cost>` or `distinct <expression>`",
+            )
+        elif len(kinds) > 1:
+            self.error("E0211", f"a {what} measures one thing: `count`, `sum` or `distinct`", kinds[1].span)
+        kind = kinds[0].kind if kinds else None
+        key = b.find("key")
+        if key is None:
+            self.error("E0210", f"{what} `{b.name}` has no key", b.name_span, "add e.g. `key account.id`")
+        else:
+            for k in key.exprs:
+                t = self.expr(k)
+                if isinstance(t, (ListType, SetType, MapType)) or t in (CIDR_SET, REGEX_SET):
+                    self.error("E0205", f"a key must be a single value, not {t}", k.span)
+            if all(self.out.constant.get(id(k), False) for k in key.exprs):
+                self.warn(
+                    "W0305", "the key is constant: every request shares one counter", key.span,
+                    "key on account.id, an IP prefix, a template id, ...",
+                )
+        if kind == "sum":
+            cost = kinds[0].exprs[0]
+            if not is_numeric(self.expr(cost)):
+                self.error("E0205", f"`sum` adds up a number, not {self.out.type_of(cost)}", cost.span)
+        elif kind == "distinct":
+            member = kinds[0].exprs[0]
+            t = self.expr(member)
+            if isinstance(t, (ListType, SetType, MapType)):
+                self.error("E0205", f"`distinct` counts single values, not {t}", member.span)
+        usage = b.find("usage")
+        if usage is not None:
+            if kind != "sum":
+                self.error("E0212", f"`usage` reconciles a `sum`; this {what} has none", usage.span)
+            self.usage_only = True
+            t = self.expr(usage.exprs[0])
+            self.usage_only = False
+            if not is_numeric(t):
+                self.error("E0205", f"`usage` must be a number, not {t}", usage.exprs[0].span)
+        window = b.find("window")
+        if window is None:
+            self.error("E0210", f"{what} `{b.name}` has no window", b.name_span, "add e.g. `window 1m` or `window 1d`")
+        else:
+            self._check_window(window.exprs[0])
+        for c in b.find_all("when") + b.find_all("unless"):
+            self.bool_expr(c.exprs[0], f"`{c.kind}`")
+        return kind
+
+    # ---------------------------------------------------------------- measures
+    def _check_measure(self, m: A.Measure) -> None:
+        self._clauses_once(m, MEASURE_CLAUSES)
+        for c in m.clauses:
+            if c.kind not in MEASURE_CLAUSES:
+                word = c.text if c.kind == "effect" else c.kind
+                self.error("E0212", f"`{word}` does not apply to a measure", c.span, _measure_hint(c.kind, m.name))
+        self._check_measuring(m, "measure")
+
+    def _measure_read(self, e: A.Attr) -> tuple[Type, bool]:
+        """`measures.NAME`: a number (null when the measure's key is null or the store failed)."""
+        if self.usage_only:
+            self.error("E0212", f"`usage` cannot read `{MEASURES}.{e.name}`", e.span,
+                       "when the usage report arrives, the request is gone: `usage` reads only `usage.*` fields")
+            return ANY, False
+        if e.name not in self.measures:
+            names = list(self.measures)
+            hint = did_you_mean(e.name, names) or (
+                "measures: " + ", ".join(names) if names else "declare it with `measure NAME { ... }`")
+            self.error("E0201", f"unknown measure `{e.name}`", e.span, hint)
+            return ANY, False
+        return FLOAT, False
+
+    def _reads(self, e: A.Expr) -> dict[str, A.Span]:
+        """The measures an expression reads, lets expanded, each with where it is first read."""
+        out: dict[str, A.Span] = {}
+        stack = [e]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, A.Attr) and isinstance(n.obj, A.Name) and n.obj.id == MEASURES:
+                if n.name in self.measures:
+                    _earliest(out, n.name, n.span)
+                continue
+            if isinstance(n, A.Name) and n.id in self.lets:
+                for name, span in self._let_reads(n.id).items():
+                    _earliest(out, name, span)
+            stack.extend(n.children())
+        return out
+
+    def _let_reads(self, name: str) -> dict[str, A.Span]:
+        memo = self._let_reads_memo
+        if name not in memo:
+            memo[name] = {}  # a let cycle (E0215) reads nothing more
+            expr = self.lets[name].expr
+            memo[name] = self._reads(expr) if expr is not None else {}
+        return memo[name]
+
+    def _measure_graph(self) -> None:
+        """Which measures each block reads; a measure key that reads one (E0212);
+        cycles between measures (E0215); each measure's dependency level."""
+        reads = self.out.measure_reads
+        for b in (*self.rules, *self.limits, *self.measures.values()):
+            got: dict[str, A.Span] = {}
+            for c in b.clauses:
+                for e in c.exprs:
+                    r = self._reads(e)
+                    if c.kind == "key" and isinstance(b, A.Measure):
+                        for name, span in r.items():
+                            via = "" if e.span.start <= span.start < e.span.end and span.source is e.span.source \
+                                else f" (through a `let`: read at {_where(span)})"
+                            self.error("E0212", f"the key of measure `{b.name}` reads `{MEASURES}.{name}`{via}",
+                                       e.span, "a measure's value depends on its key: key on request fields, "
+                                       "e.g. `key account.id`")
+                        continue
+                    for name, span in r.items():
+                        _earliest(got, name, span)
+            reads[b.name] = got
+        self._levels()
+
+    def _levels(self) -> None:
+        """Depth-first over the measures, in source order: levels, and each cycle reported once."""
+        deps = {name: sorted(self.out.measure_reads[name], key=lambda d, n=name: _pos(self.out.measure_reads[n][d]))
+                for name in self.measures}
+        level = self.out.measure_levels
+        reported: set[str] = set()
+        for root in self.measures:
+            if root in level:
+                continue
+            path, iters, on_path = [root], [iter(deps[root])], {root: 0}
+            while path:
+                node = path[-1]
+                nxt = next(iters[-1], None)
+                if nxt is None:
+                    level[node] = 1 + max((level.get(d, 0) for d in deps[node]), default=-1)
+                    path.pop()
+                    iters.pop()
+                    del on_path[node]
+                elif nxt in on_path:
+                    cycle = path[on_path[nxt]:]
+                    if not reported & set(cycle):
+                        reported |= set(cycle)
+                        self._cycle_error(cycle)
+                elif nxt not in level:
+                    on_path[nxt] = len(path)
+                    path.append(nxt)
+                    iters.append(iter(deps[nxt]))
+
+    def _cycle_error(self, cycle: list[str]) -> None:
+        reads = self.out.measure_reads
+        steps = [(a, cycle[(i + 1) % len(cycle)]) for i, a in enumerate(cycle)]
+        where = "; ".join(f"`{a}` reads `{MEASURES}.{b}` at {_where(reads[a][b])}" for a, b in steps)
+        first = self.measures[cycle[0]]
+        if len(cycle) == 1:
+            msg = f"measure `{first.name}` reads itself"
+        else:
+            msg = "measures read each other in a cycle: " + " -> ".join(f"`{n}`" for n in cycle + [cycle[0]])
+        self.error("E0215", msg, reads[cycle[0]][cycle[1 % len(cycle)]],
+                   f"{where}; a measure can read only measures that do not read it back")
 
     def _check_window(self, e: A.Expr) -> None:
         t = self.expr(e)
@@ -541,6 +676,11 @@ class _Checker:
         if name in self.data_decls:
             self.used.add(name)
             return ANY, True  # failed to load: already reported
+        if name == MEASURES:
+            example = next(iter(self.measures), "NAME")
+            self.error("E0201", f"`{MEASURES}` is not a value", e.span,
+                       f"read one measure, e.g. `{MEASURES}.{example}`")
+            return ANY, False
         if name in SCHEMA:
             self.error(
                 "E0201", f"`{name}` is a section of the request, not a value", e.span,
@@ -555,6 +695,8 @@ class _Checker:
         return ANY, False
 
     def _attr(self, e: A.Attr) -> tuple[Type, bool]:
+        if isinstance(e.obj, A.Name) and e.obj.id == MEASURES:
+            return self._measure_read(e)
         if isinstance(e.obj, A.Name) and e.obj.id in SCHEMA and e.obj.id not in self.lets:
             section = e.obj.id
             if self.usage_only and section != "usage":
@@ -819,3 +961,33 @@ def _bool_hint(e: A.Expr, t: Type) -> str | None:
     if t == STRING:
         return 'compare it with something, e.g. `== "pro"`'
     return None
+
+
+_MEASURE_HINTS = {
+    "effect": "a measure has no effect: read it from a rule or limit, e.g. `deny when measures.{name} > 10`",
+    "max": "a measure has no maximum: compare it where it is read, e.g. `deny when measures.{name} > 10`",
+    "record": "a measure records every request it applies to (as `record attempts`), admitted or not",
+    "on_error": "when the store fails the measure reads as null: choose a value where it is read, "
+                "e.g. `measures.{name} ?? 0`",
+    "block": "a measure refuses nothing: use a `distinct` limit with `block key`",
+    "shadow": "a measure never acts, so there is nothing to shadow",
+}
+
+
+def _measure_hint(kind: str, name: str) -> str:
+    default = "a measure has no effect: read it from a rule or limit, e.g. `deny when measures.{name} > 10`"
+    return _MEASURE_HINTS.get(kind, default).format(name=name)
+
+
+def _pos(span: A.Span) -> tuple[str, int]:
+    return span.source.name, span.start
+
+
+def _earliest(out: dict[str, A.Span], name: str, span: A.Span) -> None:
+    prev = out.get(name)
+    if prev is None or _pos(span) < _pos(prev):
+        out[name] = span
+
+
+def _where(span: A.Span) -> str:
+    return f"{span.source.name}:{span.line}:{span.column}"

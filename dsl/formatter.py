@@ -93,7 +93,7 @@ def _decl(d: A.Decl) -> list[str]:
     if isinstance(d, A.Data):
         return [_trail(f"data {d.name} = {d.loader}({quote(d.path)})", d.trailing)]
     assert isinstance(d, A.Block)
-    kw = "rule" if isinstance(d, A.Rule) else "limit"
+    kw = "rule" if isinstance(d, A.Rule) else "measure" if isinstance(d, A.Measure) else "limit"
     lines = [_trail(f"{kw} {d.name} {{", d.trailing)]
     for c in d.clauses:
         lines.extend(_leading(c.comments, INDENT, c.span.line))

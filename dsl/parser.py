@@ -28,7 +28,7 @@ DEPTH_HINT = "write a long chain of alternatives as `x in [...]`, or split the c
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 
-_DECL_START = re.compile(r"^(policy|let|data|rule|limit)\b", re.M)
+_DECL_START = re.compile(r"^(policy|let|data|rule|limit|measure)\b", re.M)
 
 _NUMBER_SUFFIX = {"k": 1_000, "M": 1_000_000, "G": 1_000_000_000}
 _DURATION_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -258,7 +258,7 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
 _CLAUSE_WORDS = {
     "reason", "status", "header", "unless", "when", "shadow", "retry_after", "key", "count", "sum",
     "distinct", "usage", "window", "max", "record", "on_error", "block", "deny", "throttle", "flag",
-    "rule", "limit", "let", "data", "policy",
+    "rule", "limit", "measure", "let", "data", "policy",
 }
 
 
@@ -399,6 +399,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def limit_decl(self, meta: Any, ch: list[Any]) -> A.Limit:
         return A.Limit(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
+
+    def measure_decl(self, meta: Any, ch: list[Any]) -> A.Measure:
+        return A.Measure(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
 
     # ---- clauses
     def effect(self, meta: Any, ch: list[Any]) -> Token:

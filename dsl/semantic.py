@@ -65,6 +65,12 @@ class _Semantic:
                 self._condition(u.exprs[0], "the exemption never applies")
             self._distinct(lim)
             self._max(lim)
+        for m in self.c.measures:
+            for w in m.find_all("when"):
+                self._condition(w.exprs[0], "the measure never applies")
+            for u in m.find_all("unless"):
+                self._condition(u.exprs[0], "the exemption never applies")
+            self._distinct(m)
         self._shadowed_rules()
         self._shadowed_limits()
         return self.diags
@@ -108,7 +114,7 @@ class _Semantic:
         return const_value(e, self.c)
 
     # ---------------------------------------------------------------- limits
-    def _distinct(self, lim: A.Limit) -> None:
+    def _distinct(self, lim: A.Limit | A.Measure) -> None:
         d = lim.find("distinct")
         if d is None or not d.exprs:
             return

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import re2
 
 from dsl import ast as A
-from dsl.checker import DEFAULT_STATUS, CheckedPolicy
+from dsl.checker import DEFAULT_STATUS, MEASURES, CheckedPolicy
 from dsl.functions import FUNCTIONS
 from dsl.parser import parse_duration
 from dsl.schema import SCHEMA, VERIFICATION_LEVELS, flat_name
@@ -70,6 +70,22 @@ class LimitInfo:
         return not self.shadow and self.effect >= Effect.THROTTLE
 
 
+# A measure never refuses anything: its hits carry a maximum no value reaches.
+MEASURE_MAX = 1e300
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureInfo:
+    index: int                               # position in Context.measures
+    id: str
+    spec: LimitSpec                          # charged hits: record attempts
+    read_spec: LimitSpec                     # reads: record admitted in a call with admitted=False (never written)
+    level: int                               # 0 reads no measure; k reads measures of lower levels
+    kind_label: str                          # "count" | "sum" | "distinct"
+    usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
+    span: A.Span
+
+
 @dataclass
 class Compiled:
     # evaluate(c) -> (indices of matched rules, (LimitInfo per hit, Hit per hit))
@@ -81,6 +97,13 @@ class Compiled:
     limits: list[LimitInfo]
     source: str
     reads: set[str] = field(default_factory=set)
+    measures: list[MeasureInfo] = field(default_factory=list)
+    # One function per dependency level: measure_levels[k](c) -> (measure indices, their hits)
+    measure_levels: list[Callable[[Context], tuple[list[int], list[Hit]]]] = field(default_factory=list)
+    # Per level: whether it charges a reconcilable `sum` (its calls then keep a receipt)
+    measure_receipts: list[bool] = field(default_factory=list)
+    # Per measure, for --explain: why it was only read or skipped (None: it was charged)
+    explain_measures: list[Callable[[Context], str | None]] = field(default_factory=list)
 
 
 class _Gen:
@@ -92,6 +115,7 @@ class _Gen:
         self.counter = itertools.count()
         self.const_ids: dict[int, str] = {}
         self.lets_code: dict[str, tuple[str, bool]] = {}
+        self.measure_index = {m.name: i for i, m in enumerate(checked.measures)}
 
     def tmp(self) -> str:
         return f"_t{next(self.counter)}"
@@ -163,6 +187,9 @@ class _Gen:
         return key
 
     def _Attr(self, e: A.Attr) -> tuple[str, bool]:
+        if isinstance(e.obj, A.Name) and e.obj.id == MEASURES:
+            # Filled by the engine, level by level, before anything that reads it runs.
+            return f"c.measures[{self.measure_index[e.name]}]", True
         assert isinstance(e.obj, A.Name) and e.obj.id in SCHEMA, "checker guarantees section.field"
         path = f"{e.obj.id}.{e.name}"
         if path == "client.country":
@@ -371,6 +398,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         lines.extend(_limit_code(j, lim, gen))
         limits.append(info)
     lines += ["    return li, h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
+    measures, levels = _measures(checked, gen, lines, explain_src)
     source = "\n".join(lines) + "\n\n" + "\n".join(explain_src)
     code = compile(source, "<policy>", "exec")
     exec(code, env)  # noqa: S102 - our own generated code
@@ -383,6 +411,10 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         limits=limits,
         source=source,
         reads=set(checked.fields_read),
+        measures=measures,
+        measure_levels=[env[f"measure_level_{k}"] for k in range(levels)],
+        measure_receipts=[any(m.level == k and m.spec.reconcilable for m in measures) for k in range(levels)],
+        explain_measures=[env[f"explain_measure_{m.index}"] for m in measures],
     )
 
 
@@ -465,12 +497,7 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
     fail = lim.find("on_error")
     eff = lim.find("effect")
     effect = eff.text if eff is not None and eff.text else "throttle"
-    usage_fn = None
-    if (u := lim.find("usage")) is not None:
-        code, _ = gen.expr(u.exprs[0])
-        src = f"def _usage_{lim.name}(c):\n    return {code}\n"
-        exec(compile(src, f"<policy:{lim.name}>", "exec"), gen.env)  # noqa: S102
-        usage_fn = gen.env[f"_usage_{lim.name}"]
+    usage_fn = _usage_fn(lim, gen)
     shadow = lim.find("shadow") is not None
     spec = LimitSpec(
         id=lim.name,
@@ -496,3 +523,102 @@ def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
         headers=_headers_fn(lim, gen),
         span=lim.name_span,
     )
+
+
+# ------------------------------------------------------------------ measures
+
+
+def _measures(
+    checked: CheckedPolicy, gen: _Gen, lines: list[str], explain_src: list[str]
+) -> tuple[list[MeasureInfo], int]:
+    """MeasureInfo per measure, and the code of one function per dependency level
+    (`measure_level_K`) and one explain function per measure. Returns the infos and
+    the number of levels (0 for a policy without measures: no code, no cost)."""
+    infos = [_measure_info(j, m, gen) for j, m in enumerate(checked.measures)]
+    levels = 1 + max((m.level for m in infos), default=-1)
+    for k in range(levels):
+        lines += ["", f"def measure_level_{k}(c):", "    mi = []", "    h = []"]
+        for info, m in zip(infos, checked.measures):
+            if info.level == k:
+                gen.env[f"_MSPEC_{info.index}"], gen.env[f"_MREAD_{info.index}"] = info.spec, info.read_spec
+                lines.extend(_measure_code(info.index, m, gen))
+        lines.append("    return mi, h")
+    for info, m in zip(infos, checked.measures):
+        explain_src.append(_measure_explain(info.index, m, gen))
+    return infos, levels
+
+
+def _measure_info(j: int, m: A.Measure, gen: _Gen) -> MeasureInfo:
+    kind = Kind.COUNT if m.find("count") else Kind.SUM if m.find("sum") else Kind.DISTINCT
+    window = m.find("window")
+    assert window is not None
+    window_s = float(eval(gen.expr(window.exprs[0])[0], gen.env))  # noqa: S307 - a constant duration
+    usage_fn = _usage_fn(m, gen)
+    spec = LimitSpec(id=m.name, kind=kind, window=window_s, record=Record.ATTEMPTS,
+                     reconcilable=usage_fn is not None)
+    read_spec = LimitSpec(id=m.name, kind=kind, window=window_s, record=Record.ADMITTED)
+    return MeasureInfo(j, m.name, spec, read_spec, gen.checked.measure_levels.get(m.name, 0), kind.value,
+                       usage_fn, m.name_span)
+
+
+def _measure_key(j: int, m: A.Measure, gen: _Gen) -> tuple[list[str], str, str]:
+    """(statements binding the key's parts, the test that none is null, the rendered key)."""
+    key = m.find("key")
+    assert key is not None
+    parts = [f"_m{j}k{i}" for i in range(len(key.exprs))]
+    binds = [f"{p} = {gen.expr(e)[0]}" for p, e in zip(parts, key.exprs)]
+    present = " and ".join(f"{p} is not None" for p in parts)
+    return binds, present, " + '|' + ".join(f"_key({p})" for p in parts)
+
+
+def _measure_guards(m: A.Measure, gen: _Gen) -> list[str]:
+    return [gen.truth(w.exprs[0]) for w in m.find_all("when")] + [
+        f"not {gen.truth(u.exprs[0])}" for u in m.find_all("unless")
+    ]
+
+
+def _measure_code(j: int, m: A.Measure, gen: _Gen) -> list[str]:
+    """Append measure j's hit when its key is not null: charged when it applies, else a read."""
+    binds, present, key_code = _measure_key(j, m, gen)
+    read = f"_Hit(_MREAD_{j}, _m{j}k, {MEASURE_MAX!r}, 0.0, None, False)"
+    out = [f"    {b}" for b in binds]
+    out += [f"    if {present}:", f"        _m{j}k = {key_code}", f"        mi.append({j})"]
+    guards = _measure_guards(m, gen)
+    ind = "            " if guards else "        "
+    if guards:
+        out.append(f"        if {' and '.join(guards)}:")
+    if (d := m.find("distinct")) is not None:
+        out.append(f"{ind}_m{j}m = {gen.expr(d.exprs[0])[0]}")
+        out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, 1.0, _key(_m{j}m), False) "
+                   f"if _m{j}m is not None else {read})")
+    else:
+        amount = f"({gen.expr(s.exprs[0])[0]}) or 0" if (s := m.find("sum")) is not None else "1.0"
+        out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, {amount}, None, False))")
+    if guards:
+        out += ["        else:", f"            h.append({read})"]
+    return out
+
+
+def _measure_explain(j: int, m: A.Measure, gen: _Gen) -> str:
+    binds, present, _ = _measure_key(j, m, gen)
+    out = [f"def explain_measure_{j}(c):"] + [f"    {b}" for b in binds]
+    out.append(f"    if not ({present}):")
+    out.append('        return "the key is null"')
+    for w in m.find_all("when"):
+        out += [f"    if not {gen.truth(w.exprs[0])}:", '        return "`when` is false"']
+    for u in m.find_all("unless"):
+        out += [f"    if {gen.truth(u.exprs[0])}:", '        return "`unless` holds"']
+    if (d := m.find("distinct")) is not None:
+        out += [f"    if ({gen.expr(d.exprs[0])[0]}) is None:", '        return "the distinct value is null"']
+    out.append("    return None")
+    return "\n".join(out) + "\n"
+
+
+def _usage_fn(b: A.Limit | A.Measure, gen: _Gen) -> Callable[[Context], Any] | None:
+    u = b.find("usage")
+    if u is None:
+        return None
+    code, _ = gen.expr(u.exprs[0])
+    src = f"def _usage_{b.name}(c):\n    return {code}\n"
+    exec(compile(src, f"<policy:{b.name}>", "exec"), gen.env)  # noqa: S102
+    return gen.env[f"_usage_{b.name}"]  # type: ignore[no-any-return]

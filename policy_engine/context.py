@@ -98,12 +98,15 @@ _EMPTY: dict[str, Any] = {}
 class Context:
     """The flat, per-request view that compiled policies read."""
 
-    __slots__ = FIELDS + ("cache",)
+    # `measures`: the policy's measure values, by measure index. The engine sets it
+    # (only for a policy that has measures) before anything that reads one runs.
+    __slots__ = FIELDS + ("cache", "measures")
 
     def __init__(self, **values: Any) -> None:
         for name in FIELDS:
             setattr(self, name, values.get(name))
         self.cache: dict[Any, Any] = {}
+        self.measures: list[float | None] = []
 
     @classmethod
     def from_model(cls, m: RequestContext) -> "Context":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 
 class Effect(enum.IntEnum):
@@ -56,6 +56,24 @@ class LimitState:
         return d
 
 
+@dataclass(slots=True)
+class MeasureState:
+    """One measure this request touched: charged (it applied) or only read."""
+
+    measure: str
+    key: str
+    value: float | None   # including this request when charged; None when the store failed
+    charged: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"measure": self.measure, "key": self.key,
+                             "value": None if self.value is None else _num(self.value), "charged": self.charged}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
 def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() else round(v, 4)
 
@@ -70,6 +88,7 @@ class Decision:
     flags: list[str] = field(default_factory=list)        # ids of flag rules that matched
     headers: dict[str, str] = field(default_factory=dict)
     limits: list[LimitState] = field(default_factory=list)
+    measures: Sequence[MeasureState] = ()                  # set only for a policy with measures
     retry_after: float | None = None
     policy_version: str = ""
     request_id: str | None = None
@@ -97,6 +116,8 @@ class Decision:
             d["retry_after"] = round(self.retry_after, 3)
         if self.limits:
             d["limits"] = [s.to_dict() for s in self.limits]
+        if self.measures:
+            d["measures"] = [m.to_dict() for m in self.measures]
         d["policy_version"] = self.policy_version
         if self.trace is not None:
             d["trace"] = self.trace

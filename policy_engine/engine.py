@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from policy_engine.compiler import LimitInfo, RuleInfo
 from policy_engine.context import Context
-from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState
+from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Hit, HitResult, Store
 
@@ -35,7 +35,10 @@ class Engine:
 
     # ------------------------------------------------------------------ decide
     async def decide(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
-        plan = _Plan(self.policy, ctx)
+        policy = self.policy
+        if policy.compiled.measure_levels:
+            return await self._decide_measured(policy, ctx, _now(now), explain)
+        plan = _Plan(policy, ctx)
         results = await self._acquire(plan.hits, _now(now), plan.admitted, ctx.request_id) if plan.hits else []
         return plan.finish(results, explain)
 
@@ -43,7 +46,10 @@ class Engine:
         """Synchronous path for a store with `acquire_sync` (the memory store)."""
         if self._sync_acquire is None:
             raise TypeError("decide_sync needs a store with acquire_sync (the memory store)")
-        plan = _Plan(self.policy, ctx)
+        policy = self.policy
+        if policy.compiled.measure_levels:
+            return self._decide_measured_sync(policy, ctx, _now(now), explain)
+        plan = _Plan(policy, ctx)
         results: list[HitResult] = []
         if plan.hits:
             try:
@@ -51,6 +57,36 @@ class Engine:
             except Exception as e:  # a store bug must not take the gateway down with it
                 results = _failed(len(plan.hits), f"{type(e).__name__}: {e}")
         return plan.finish(results, explain)
+
+    # A policy with measures: one store call per dependency level (every measure of
+    # the level at once), then the rules and limits, which may read any measure.
+    async def _decide_measured(self, policy: PolicySet, ctx: Context, now: float, explain: bool) -> Decision:
+        m = _Measuring(policy, ctx)
+        for level, fn in enumerate(policy.compiled.measure_levels):
+            mi, hits = fn(ctx)
+            if hits:
+                m.record(mi, hits, await self._acquire(hits, now, False, m.receipt_id(level)))
+        plan = _Plan(policy, ctx)
+        plan.decision.measures = m.states
+        results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
+        return plan.finish(results, explain)
+
+    def _decide_measured_sync(self, policy: PolicySet, ctx: Context, now: float, explain: bool) -> Decision:
+        m = _Measuring(policy, ctx)
+        for level, fn in enumerate(policy.compiled.measure_levels):
+            mi, hits = fn(ctx)
+            if hits:
+                m.record(mi, hits, self._acquire_sync(hits, now, False, m.receipt_id(level)))
+        plan = _Plan(policy, ctx)
+        plan.decision.measures = m.states
+        results = self._acquire_sync(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
+        return plan.finish(results, explain)
+
+    def _acquire_sync(self, hits: list[Hit], now: float, admitted: bool, request_id: str | None) -> list[HitResult]:
+        try:
+            return self._sync_acquire(hits, now, admitted=admitted, request_id=request_id)  # type: ignore[misc]
+        except Exception as e:  # a store bug must not take the gateway down with it
+            return _failed(len(hits), f"{type(e).__name__}: {e}")
 
     async def _acquire(self, hits: list[Hit], now: float, admitted: bool, request_id: str | None) -> list[HitResult]:
         try:
@@ -66,26 +102,25 @@ class Engine:
 
     # ------------------------------------------------------------------ report
     def usage_costs(self, prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, float]:
-        """Actual cost per `sum` limit with a `usage` clause, from a usage report."""
+        """Actual cost per `sum` limit or measure with a `usage` clause, from a usage report."""
         c = Context(usage_prompt_tokens=prompt_tokens, usage_completion_tokens=completion_tokens)
-        out: dict[str, float] = {}
-        for lim in self.policy.limits:
-            if lim.usage is not None:
-                v = lim.usage(c)
-                if v is not None:
-                    out[lim.id] = float(v)
-        return out
+        return usage_costs(self.policy, c)
 
     async def report(
         self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float | None = None
     ) -> bool:
+        policy = self.policy
         costs = self.usage_costs(prompt_tokens, completion_tokens)
         if not costs:
             return False
-        if self._sync_reconcile is not None:
-            return bool(self._sync_reconcile(request_id, costs, _now(now)))
-        async with asyncio.timeout(self.store_deadline * 4):
-            return bool(await self.store.reconcile(request_id, costs, _now(now)))
+        applied = False
+        for rid in receipt_ids(policy, request_id):
+            if self._sync_reconcile is not None:
+                applied = bool(self._sync_reconcile(rid, costs, _now(now))) or applied
+                continue
+            async with asyncio.timeout(self.store_deadline * 4):
+                applied = bool(await self.store.reconcile(rid, costs, _now(now))) or applied
+        return applied
 
     def report_sync(
         self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
@@ -93,11 +128,68 @@ class Engine:
         if self._sync_reconcile is None:
             raise TypeError("report_sync needs a store with reconcile_sync (the memory store)")
         costs = self.usage_costs(prompt_tokens, completion_tokens)
-        return bool(costs) and bool(self._sync_reconcile(request_id, costs, now))
+        if not costs:
+            return False
+        applied = False
+        for rid in receipt_ids(self.policy, request_id):
+            applied = bool(self._sync_reconcile(rid, costs, now)) or applied
+        return applied
 
 
 def _now(now: float | None) -> float:
     return time.time() if now is None else now
+
+
+# Measures charged in level K keep their receipt under "<request id>\x1fmK": one
+# receipt per store call, as a second call under one id would replace the first.
+MEASURE_RECEIPT = "\x1fm"
+
+
+def receipt_ids(policy: PolicySet, request_id: str) -> list[str]:
+    """The receipts a usage report for `request_id` reconciles: the limits' own, then
+    one per measure level that charges a reconcilable `sum`."""
+    ids = [request_id]
+    for level, reconcilable in enumerate(policy.compiled.measure_receipts):
+        if reconcilable:
+            ids.append(f"{request_id}{MEASURE_RECEIPT}{level}")
+    return ids
+
+
+def usage_costs(policy: PolicySet, c: Context) -> dict[str, float]:
+    """Actual cost per limit or measure with a `usage` clause (which reads only `usage.*`)."""
+    out: dict[str, float] = {}
+    for item in (*policy.limits, *policy.compiled.measures):
+        if item.usage is not None:
+            v = item.usage(c)
+            if v is not None:
+                out[item.id] = float(v)
+    return out
+
+
+class _Measuring:
+    """The measures of one request: their values in `ctx.measures` (null until a
+    level's store call answers, and when the key is null or the store failed) and
+    one MeasureState per measure touched."""
+
+    __slots__ = ("measures", "ctx", "states", "receipts")
+
+    def __init__(self, policy: PolicySet, ctx: Context) -> None:
+        self.measures = policy.compiled.measures
+        self.ctx = ctx
+        ctx.measures = [None] * len(self.measures)
+        self.states: list[MeasureState] = []
+        self.receipts = policy.compiled.measure_receipts
+
+    def receipt_id(self, level: int) -> str | None:
+        rid = self.ctx.request_id
+        return None if rid is None or not self.receipts[level] else f"{rid}{MEASURE_RECEIPT}{level}"
+
+    def record(self, mi: list[int], hits: list[Hit], results: Sequence[HitResult]) -> None:
+        values = self.ctx.measures
+        for j, hit, res in zip(mi, hits, results):
+            value = res.used if res.error is None else None
+            values[j] = value
+            self.states.append(MeasureState(self.measures[j].id, hit.key, value, res.committed, res.error))
 
 
 class _Plan:
@@ -209,8 +301,8 @@ def _finish(d: Decision) -> None:
 
 
 def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decision) -> list[dict[str, Any]]:
-    """Every rule and limit consulted, with what it saw: the `--explain` view."""
-    trace: list[dict[str, Any]] = []
+    """Every measure, rule and limit consulted, with what it saw: the `--explain` view."""
+    trace: list[dict[str, Any]] = _measure_trace(policy, ctx, d)
     hit_set = set(matched)
     for r, fn in zip(policy.compiled.rules, policy.compiled.explain_rules):
         cond, exempt = fn(ctx)
@@ -244,3 +336,28 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
         trace.append(entry)
     return trace
 
+
+
+def _measure_trace(policy: PolicySet, ctx: Context, d: Decision) -> list[dict[str, Any]]:
+    """Each measure: charged (it applied), read (it did not: why) or skipped (null key)."""
+    states = {s.measure: s for s in d.measures}
+    out: list[dict[str, Any]] = []
+    for m, why_fn in zip(policy.compiled.measures, policy.compiled.explain_measures):
+        entry: dict[str, Any] = {
+            "measure": m.id,
+            "kind": m.kind_label,
+            "window_seconds": m.spec.window,
+            "level": m.level,
+            "at": f"{m.span.source.name}:{m.span.line}",
+        }
+        why = why_fn(ctx)
+        s = states.get(m.id)
+        if s is None:
+            entry.update({"status": "skipped", "why": why or "not evaluated", "value": None})
+        else:
+            entry["status"] = "charged" if s.charged else "read"
+            if why is not None:
+                entry["why"] = why
+            entry.update({k: v for k, v in s.to_dict().items() if k not in ("measure", "charged")})
+        out.append(entry)
+    return out

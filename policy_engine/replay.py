@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from dsl import ast as A
 from policy_engine.context import Context, describe_validation_error
-from policy_engine.decision import Decision, Effect, LimitState
-from policy_engine.engine import Engine
+from policy_engine.decision import Decision, Effect, LimitState, MeasureState
+from policy_engine.engine import Engine, receipt_ids
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Store
 
@@ -108,7 +108,20 @@ def compact(d: Decision) -> dict[str, Any]:
                 e["error"] = s.error
             lims[s.limit] = e
         out["limits"] = lims
+    if d.measures:
+        out["measures"] = {m.measure: _measure_entry(m) for m in d.measures}
     return out
+
+
+def _measure_entry(m: MeasureState) -> dict[str, Any]:
+    """{key, value}, plus `read: true` when the measure did not apply, `error` when set."""
+    v = m.value
+    e: dict[str, Any] = {"key": m.key, "value": v if v is None else int(v) if v.is_integer() else round(v, 4)}
+    if not m.charged:
+        e["read"] = True
+    if m.error:
+        e["error"] = m.error
+    return e
 
 
 def decision_line(d: Decision) -> bytes:
@@ -309,8 +322,10 @@ class SyncReplayer(_Replayer):
         # What Engine.report_sync does, minus building a second Context per report:
         # a `usage` clause reads only usage.* fields (the checker enforces it),
         # which the replayed context already carries.
-        self._usage = [(lim.id, lim.usage) for lim in policy.limits if lim.usage is not None]
+        self._usage = [(m.id, m.usage) for m in (*policy.limits, *policy.compiled.measures) if m.usage is not None]
         self._reconcile = reconcile
+        self._measure_receipts = any(policy.compiled.measure_receipts)
+        self._policy = policy
 
     def step(self, ctx: Context) -> tuple[Decision, float]:
         now = self.tick(ctx)
@@ -321,7 +336,13 @@ class SyncReplayer(_Replayer):
                 v = fn(ctx)
                 if v is not None:
                     costs[lid] = float(v)
-            if costs and self._reconcile(ctx.request_id, costs, now):
+            if not costs:
+                return d, now
+            if self._measure_receipts:  # measures keep their own receipts
+                applied = any([self._reconcile(rid, costs, now) for rid in receipt_ids(self._policy, ctx.request_id)])  # type: ignore[arg-type]
+            else:
+                applied = self._reconcile(ctx.request_id, costs, now)
+            if applied:
                 self.usage_reconciled += 1
         return d, now
 

@@ -107,6 +107,8 @@ class DecisionLog:
                  "over": s.over, **({"error": s.error} if s.error else {})}
                 for s in d.limits
             ]
+        if d.measures:
+            out["measures"] = [m.to_dict() for m in d.measures]
         out["policy_version"] = d.policy_version
         out["latency_us"] = round(seconds * 1e6, 1)
         out["account"] = {"id": c.account_id, "org": c.account_org, "tier": c.account_tier}

@@ -55,7 +55,7 @@ class Hit:
     key: str                # rendered key expression, e.g. "acct-42" or "org-7|64500"
     maximum: float          # the limit's max for this request (may depend on tier)
     amount: float = 1.0     # COUNT: 1; SUM: the estimated cost; DISTINCT: unused
-    member: str | None = None  # DISTINCT: the value whose distinct count is limited
+    member: str | None = None  # DISTINCT: the value whose distinct count is limited; None: a read
     enforce: bool = True    # False for shadow and flag-only limits: never blocks the request
 
 
@@ -82,6 +82,11 @@ class Store(Protocol):
         `admitted` is True (no rule denied it already) and no hit with
         `enforce=True` is over. A request denied by one limit does not consume
         the budget of the others.
+    A *read* reports a key's current usage and writes nothing (no charge, no
+    key created, no receipt): a COUNT or SUM hit with `amount` 0 and
+    Record.ADMITTED in a call with `admitted=False`, or a DISTINCT hit without
+    a `member` (never committed, whatever its record). Measures use reads for
+    the requests they do not apply to.
     Committed SUM hits of `reconcilable` limits are remembered under `request_id`
     (bounded, for `receipt_ttl` or two windows of the longest such limit,
     whichever is shorter) so that `reconcile` can add or refund the difference

@@ -189,9 +189,6 @@ class MemoryStore:
                 b = st.b
                 frac = 0.0
         if distinct:
-            if h.member is None:
-                raise ValueError(f"limit {spec.id!r}: a distinct hit needs a member (key {h.key!r})")
-            hv = member_hash(h.member)
             c: list[int]
             u: list[int]
             if st is None or st.b < b - 1:
@@ -202,6 +199,9 @@ class MemoryStore:
                 c, cs, u, us = [], False, st.c, st.cs  # type: ignore[union-attr]
             cn = _est(c, cs)
             before = usage(cn, max(0.0, _est(u, us) - cn), frac)
+            if h.member is None:  # a read: the current estimate; nothing is inserted
+                return (k, st, b, frac, None, c, cs, u, us, before, before, False)
+            hv = member_hash(h.member)
             ca = _est_after(c, cs, hv)
             after = usage(ca, max(0.0, _est_after(u, us, hv) - ca), frac)
             return (k, st, b, frac, hv, c, cs, u, us, before, after, after > h.maximum)
@@ -220,6 +220,7 @@ class MemoryStore:
 
     def _finish_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
         k, st, b, frac, hv, c, cs, u, us, before, after, over = p
+        commit = commit and hv is not None  # a read (no member) never writes
         if commit:
             if st is None:
                 st = _Distinct(b)

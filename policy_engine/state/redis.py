@@ -361,15 +361,14 @@ class RedisStore:
             args: list[Any] = [repr(float(now)), "1" if admitted else "0", SKETCH_K]
             for i in idx:
                 h = hits[i]
-                if h.spec.kind is Kind.DISTINCT and h.member is None:
-                    raise ValueError(f"limit {h.spec.id!r}: a distinct hit needs a member (key {h.key!r})")
                 keys += keys_of[i]
                 args += [
                     _KIND_CODE[h.spec.kind],
                     repr(float(h.spec.window)),
                     repr(float(h.maximum)),
                     repr(float(h.amount)),
-                    str(member_hash(h.member)) if h.member is not None else "0",
+                    # no member: "" (a DISTINCT read; ignored by COUNT and SUM)
+                    str(member_hash(h.member)) if h.member is not None else "",
                     "1" if h.spec.record is Record.ATTEMPTS else "0",
                     "1" if h.enforce else "0",
                 ]

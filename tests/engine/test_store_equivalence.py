@@ -27,7 +27,8 @@ def _traffic(seed: int, n: int):
         for spec in rnd.sample(SPECS, rnd.randint(1, 3)):
             key = f"k{rnd.randint(0, 4)}"
             amount = float(rnd.randint(1, 300)) if spec.kind is Kind.SUM else 1.0
-            member = f"m{rnd.randint(0, 9)}" if spec.kind is Kind.DISTINCT else None
+            # one distinct hit in ten is a read (no member), as measures send
+            member = f"m{rnd.randint(0, 9)}" if spec.kind is Kind.DISTINCT and rnd.random() < 0.9 else None
             maximum = MAXIMA[spec.id] * rnd.choice([1, 1, 1, 2])
             hits.append(Hit(spec, key, maximum, amount=amount, member=member, enforce=rnd.random() < 0.9))
         report = {s: float(rnd.randint(0, 400)) for s in ("s10", "s3600")} if rnd.random() < 0.3 else None

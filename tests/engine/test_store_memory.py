@@ -49,10 +49,3 @@ def test_distinct_is_exact_up_to_k_then_estimates() -> None:
         est = r.used
         (r,) = store.acquire_sync([Hit(spec, "asn", 1e9, member="t5")], 1000.0)  # a repeat
         assert r.used == est
-
-
-def test_distinct_hit_without_member_is_an_error() -> None:
-    import pytest
-
-    with pytest.raises(ValueError, match="'templates'.*needs a member"):
-        MemoryStore().acquire_sync([Hit(LimitSpec("templates", Kind.DISTINCT, 60.0), "k", 5)], 0.0)

@@ -6,6 +6,7 @@
 --   the current bucket's sketch and the union sketch (sorted sets scored by hash).
 -- ARGV: now, admitted (1/0), K, then 7 per hit:
 --   kind (c|s|d), window, maximum, amount, member hash (decimal), attempts (1/0), enforce (1/0)
+--   A DISTINCT hit with an empty member hash is a read: the current estimate, never committed.
 -- Returns, per hit: {used_if_committed, used_if_not, reset_if_committed, reset_if_not,
 --   over, committed, bucket, added_cur, added_union}; numbers as %.17g strings.
 
@@ -92,6 +93,7 @@ for i = 1, n do
   if p.kind == 'd' then
     p.mk, p.ck, p.uk = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
     ki = ki + 3
+    p.read = p.hs == ''
     p.h = tonumber(p.hs)
     local m = redis.call('HMGET', p.mk, 'b', 'cs', 'us')
     local sb = tonumber(m[1])
@@ -109,8 +111,12 @@ for i = 1, n do
     local un = sk_est(u, us)
     p.before = usage(cn, math.max(0.0, un - cn), frac)
     p.reset_before = reset_after(cn, math.max(0.0, un - cn), frac, w, p.max - 1.0)
-    local ca = sk_after(c, cs, p.h, p.hs)
-    p.after = usage(ca, math.max(0.0, sk_after(u, us, p.h, p.hs) - ca), frac)
+    if p.read then
+      p.after = p.before
+    else
+      local ca = sk_after(c, cs, p.h, p.hs)
+      p.after = usage(ca, math.max(0.0, sk_after(u, us, p.h, p.hs) - ca), frac)
+    end
   else
     p.key = KEYS[ki]
     ki = ki + 1
@@ -139,7 +145,7 @@ end
 local out = {}
 for i = 1, n do
   local p = plans[i]
-  local commit = p.attempts or (admitted and not blocked)
+  local commit = not p.read and (p.attempts or (admitted and not blocked))
   local reset_after_commit = p.reset_before
   local added_c, added_u = 0, 0
   if commit then
