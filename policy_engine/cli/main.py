@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from policy_engine.cli.calibrate import calibrate_cmd
 from policy_engine.cli.diff import diff_cmd
 from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
@@ -29,6 +30,7 @@ app.command("simulate")(simulate_cmd)
 app.command("score")(score_cmd)
 app.command("replay")(replay_cmd)
 app.command("diff")(diff_cmd)
+app.command("calibrate")(calibrate_cmd)
 app.command("serve")(serve_cmd)
 
 

@@ -1,0 +1,499 @@
+"""Calibrate thresholds on a provider's own traffic (`policyctl calibrate`).
+
+A limit's maximum tuned on one world does not transfer to another, so the
+traffic is replayed through the policy with every limit **observing, not
+enforcing**: each limit hit goes to the memory store with no maximum (nothing
+can be over it, so no limit refuses a request and each key's measure is the
+traffic's own, not one capped by the policy). Stateless rules still decide as
+usual, and a request they refuse is not charged to `record admitted` limits,
+exactly as in production.
+
+What is observed is a set of *series*: an item (a limit; measures plug in the
+same way), a key, and the item's value for that key over time, here the
+sliding-window `used` the store reports after each hit. Only each key's peak
+is kept, grouped by the threshold in force (a limit's maximum for that
+request: a maximum that depends on the request, e.g. per tier, gives one group
+per distinct value). `summarise` turns the peaks into distributions, counts
+of keys over and near each threshold, a suggested threshold that refuses at
+most a chosen share of keys, and warnings.
+
+Why the suggestion holds once enforced: with limits enforced, a refused request
+is charged to no `record admitted` limit, and `record attempts` limits are
+charged alike in both runs, so every key's value under enforcement is at most
+its observed value. A key whose observed peak stays at or under a maximum is
+therefore never refused by it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import orjson
+
+from dsl.parser import parse_number
+from policy_engine.context import Context
+from policy_engine.policyset import PolicySet
+from policy_engine.replay import LineError, ReplayStats, SyncReplayer, limit_key_texts, read_traffic
+from policy_engine.state.base import Hit, HitResult
+from policy_engine.state.memory import MemoryStore
+
+OBSERVE_MAXIMUM = sys.float_info.max   # what every limit hit is sent with: nothing exceeds it
+MAX_THRESHOLD_GROUPS = 16              # distinct maxima per item reported one by one; beyond, as ratios
+NEAR = 0.8                             # "within 20% below the maximum"
+DEFAULT_REFUSE_SHARE = 0.001
+TOP_KEYS = 5
+QUANTILES: tuple[tuple[str, float], ...] = (   # label, share of keys allowed above
+    ("max", 0.0), ("p99.9", 0.001), ("p99", 0.01), ("p90", 0.1), ("median", 0.5),
+)
+BENIGN, CAMPAIGN = 1, 2                # bits of a key's truth: benign, campaign or both (mixed)
+TRUTH_CLASSES = {"benign": BENIGN, "campaign": CAMPAIGN, "mixed": BENIGN | CAMPAIGN}
+
+
+class CalibrationInputError(ValueError):
+    """An input line is invalid: the message names the file and line."""
+
+
+# ------------------------------------------------------------------ observe
+@dataclass(slots=True)
+class Series:
+    """Everything observed for one item: per threshold, each key's peak value."""
+
+    item: str
+    kind: str                                   # "limit" or "measure"
+    groups: dict[float | None, dict[str, float]] = field(default_factory=dict)  # threshold -> key -> peak
+    varied: dict[str, float] = field(default_factory=dict)   # key -> peak value/threshold, past the group cap
+    truth: dict[str, int] = field(default_factory=dict)      # key -> BENIGN|CAMPAIGN bits (with --truth)
+    untracked: int = 0                          # observations of new keys past the key bound, dropped
+
+
+class Observer:
+    """Keeps each key's peak per series, bounded to `max_keys` (series, threshold, key) entries in all."""
+
+    def __init__(self, series: Iterable[Series], max_keys: int, with_truth: bool) -> None:
+        self.series = {s.item: s for s in series}
+        self.max_keys = max_keys
+        self.with_truth = with_truth
+        self.tracked = 0
+        self.bit = 0        # truth bit of the request being replayed
+
+    def observe(self, item: str, key: str, value: float, threshold: float | None) -> None:
+        s = self.series[item]
+        if threshold is not None and threshold not in s.groups and len(s.groups) >= MAX_THRESHOLD_GROUPS:
+            peaks = s.varied
+            value = value / threshold if threshold > 0 else (math.inf if value > 0 else 0.0)
+        else:
+            peaks = s.groups.get(threshold)  # type: ignore[assignment]
+            if peaks is None:
+                peaks = s.groups[threshold] = {}
+        old = peaks.get(key)
+        if old is None:
+            if self.tracked >= self.max_keys:
+                s.untracked += 1
+                return
+            self.tracked += 1
+            peaks[key] = value
+        elif value > old:
+            peaks[key] = value
+        if self.with_truth:
+            s.truth[key] = s.truth.get(key, 0) | self.bit
+
+
+class ObservingStore:
+    """A memory store behind which every limit observes and none enforces.
+
+    Each limit hit is sent with no maximum and `enforce=False`, so the store
+    charges it as it would any admitted request; the observer gets the value
+    the store reports against the maximum the policy asked for. Hits of other
+    items (measures, which carry no maximum) pass through untouched. Hits are
+    built fresh for every request, so changing them in place is safe; the
+    engine then sees the same unreachable maximum and never marks a limit over
+    (a `block key` limit included)."""
+
+    def __init__(self, inner: MemoryStore, observer: Observer, limits: Iterable[str]) -> None:
+        self.inner = inner
+        self.observer = observer
+        self.limits = frozenset(limits)
+        self.reconcile_sync = inner.reconcile_sync
+
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
+        asked: list[float | None] = []
+        for h in hits:
+            if h.spec.id in self.limits:
+                asked.append(h.maximum)
+                h.maximum, h.enforce = OBSERVE_MAXIMUM, False
+            else:
+                asked.append(None)
+        results = self.inner.acquire_sync(hits, now, admitted=admitted, request_id=request_id)
+        observe = self.observer.observe
+        for h, mx, r in zip(hits, asked, results):
+            if mx is not None and r.error is None:
+                observe(h.spec.id, h.key, r.used, float(mx))
+        return results
+
+    async def acquire(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
+        return self.acquire_sync(hits, now, admitted=admitted, request_id=request_id)
+
+    async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
+        return bool(self.reconcile_sync(request_id, actual, now))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+# -------------------------------------------------------------------- truth
+def load_truth(path: Path) -> dict[str, bool]:
+    """request id -> is campaign traffic, from a `policyctl simulate --truth` file."""
+    out: dict[str, bool] = {}
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                raise CalibrationInputError(f"{path}:{n}: not JSON ({e})") from None
+            rid = obj.get("request_id") if isinstance(obj, dict) else None
+            flag = obj.get("is_campaign") if isinstance(obj, dict) else None
+            if not isinstance(rid, str) or not isinstance(flag, bool):
+                raise CalibrationInputError(
+                    f"{path}:{n}: expected an object with a string `request_id` and a boolean `is_campaign`")
+            if rid in out:
+                raise CalibrationInputError(f"{path}:{n}: request {rid!r} appears twice")
+            out[rid] = flag
+    return out
+
+
+# ---------------------------------------------------------------------- run
+@dataclass
+class ItemInfo:
+    """What the report says about an item besides its numbers."""
+
+    item: str
+    kind: str                  # "limit" | "measure"
+    measure: str               # count | sum | distinct
+    key: str                   # the key expression as written
+    window: float              # seconds
+    effect: str | None = None  # limits: allow... deny
+    shadow: bool = False
+    record: str = "admitted"
+
+    @property
+    def blocking(self) -> bool:
+        return self.effect in ("throttle", "deny")
+
+    @property
+    def integral(self) -> bool:
+        return self.measure in ("count", "distinct")
+
+
+@dataclass
+class CalibrationRun:
+    policy: PolicySet
+    traffic: str
+    stats: ReplayStats
+    items: list[ItemInfo]
+    series: dict[str, Series]
+    with_truth: bool
+    untracked: int = 0
+
+
+@dataclass
+class RunOptions:
+    truth: dict[str, bool] | None = None
+    truth_name: str = "the truth file"
+    skip_invalid: bool = False
+    on_error: Callable[[LineError], None] | None = None
+    progress: Callable[[int], None] | None = None
+    max_keys: int = 3_000_000   # as the memory store's bound
+
+
+def limit_items(policy: PolicySet) -> list[ItemInfo]:
+    keys = limit_key_texts(policy)
+    return [
+        ItemInfo(item=lim.id, kind="limit", measure=lim.spec.kind.value, key=keys.get(lim.id, "?"),
+                 window=lim.spec.window, effect=lim.effect.label, shadow=lim.shadow, record=lim.spec.record.value)
+        for lim in policy.limits
+    ]
+
+
+def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> CalibrationRun:
+    """Replay `traffic` with every limit observed, not enforced. Raises
+    CalibrationInputError at the first invalid line (unless skip_invalid) or
+    request without a truth line."""
+    opts = opts or RunOptions()
+    items = limit_items(policy)
+    truth = opts.truth
+    observer = Observer((Series(i.item, i.kind) for i in items), opts.max_keys, truth is not None)
+    store = ObservingStore(MemoryStore(max_keys=opts.max_keys), observer, (i.item for i in items))
+    rp = SyncReplayer(policy, store)  # type: ignore[arg-type]  # a Store with the sync API
+    stats = ReplayStats.for_policy(policy, "memory")
+    t0 = time.perf_counter()
+    for n, item in read_traffic(traffic, opts.progress):
+        if isinstance(item, LineError):
+            if not opts.skip_invalid:
+                raise CalibrationInputError(f"{traffic}:{item.line}: invalid request context: "
+                                            + item.message.replace("\n", "; "))
+            if opts.on_error is not None:
+                opts.on_error(item)
+            stats.add_error(item)
+            continue
+        if truth is not None:
+            observer.bit = _truth_bit(truth, item, f"{traffic}:{n}", opts.truth_name)
+        d, now = rp.step(item)
+        stats.add(item, d, now)
+    stats.seconds = time.perf_counter() - t0
+    stats.out_of_order, stats.usage_reconciled = rp.out_of_order, rp.usage_reconciled
+    return CalibrationRun(policy, traffic.name, stats, items, observer.series, truth is not None,
+                          sum(s.untracked for s in observer.series.values()))
+
+
+def _truth_bit(truth: dict[str, bool], ctx: Context, where: str, truth_name: str) -> int:
+    flag = truth.get(ctx.request_id) if ctx.request_id is not None else None
+    if flag is None:
+        raise CalibrationInputError(f"{where}: request {ctx.request_id!r} has no line in {truth_name}")
+    return CAMPAIGN if flag else BENIGN
+
+
+# ---------------------------------------------------------------- summarise
+def value_above(ordered: Sequence[float], share: float) -> float:
+    """The smallest observed value that at most `share` of the values exceed
+    (nearest rank on ascending `ordered`, which must not be empty)."""
+    n = len(ordered)
+    allowed = min(n - 1, math.floor(share * n + 1e-9))
+    return ordered[n - 1 - allowed]
+
+
+def distribution(ordered: Sequence[float]) -> dict[str, float]:
+    return {label: value_above(ordered, share) for label, share in QUANTILES}
+
+
+def rounded(v: float) -> float:
+    """A value as the JSON output writes it: sliding-window estimates to 4 decimals."""
+    return v if not math.isfinite(v) else float(round(v, 4))
+
+
+def readable_ceiling(v: float, integral: bool) -> float:
+    """The smallest number with two significant digits at or above `v` (whole for
+    counts): 1234 -> 1300, 7.3 -> 7.3 (8 when integral), 149_001 -> 150_000."""
+    if v <= 0:
+        return 0.0
+    e = math.floor(math.log10(v))
+    step = 10.0 ** (e - 1)
+    if integral and step < 1:
+        step = 1.0
+    digits = max(0, 1 - e) if step < 1 else 0
+    out = round(math.ceil(v / step) * step, digits)
+    while out < v:  # float rounding must never take a ceiling below the value
+        out = round(out + step, digits)
+    return float(out)
+
+
+def literal(v: float) -> str:
+    """`v` as a policy number literal, with a k/M/G suffix when that reads better."""
+    if not math.isfinite(v):
+        return str(v)
+    for mult, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (10_000, "k")):
+        if abs(v) >= mult:
+            base = 1000 if suffix == "k" else mult
+            mantissa = f"{v / base:.6g}"
+            if len(mantissa.replace(".", "").lstrip("-")) <= 3 and parse_number(mantissa + suffix) == v:
+                return mantissa + suffix
+    return f"{int(v)}" if float(v).is_integer() else f"{v:.6g}"
+
+
+@dataclass
+class GroupView:
+    """One threshold of an item against the per-key peaks observed under it."""
+
+    threshold: float | None      # None: no threshold (a measure's distribution only)
+    keys: int
+    peaks: dict[str, float]
+    over: int = 0                # keys whose peak exceeds the threshold
+    near: int = 0                # keys within 20% below it
+    suggested: float | None = None
+    suggested_over: int = 0      # keys whose peak exceeds the suggestion
+    warnings: list[str] = field(default_factory=list)
+    top: list[tuple[str, float]] = field(default_factory=list)
+    by_truth: dict[str, dict[str, Any]] | None = None
+    ratio: bool = False          # thresholds varied: values are peak/threshold, the suggestion a factor
+
+    def to_json(self, refuse_share: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "max": self.threshold, "keys": self.keys, "peaks": self.peaks,
+            "over": self.over, "over_share": _ratio(self.over, self.keys),
+            "near": self.near, "near_share": _ratio(self.near, self.keys),
+            "suggested": self.suggested,
+            "suggested_literal": literal(self.suggested) if self.suggested is not None else None,
+            "suggested_over": self.suggested_over, "suggested_over_share": _ratio(self.suggested_over, self.keys),
+            "refuse_share": refuse_share, "warnings": self.warnings,
+            "top_keys": [{"key": k, "peak": v} for k, v in self.top],
+        }
+        if self.ratio:
+            out["values"] = "peak/max"
+        if self.by_truth is not None:
+            out["truth"] = self.by_truth
+        return out
+
+
+@dataclass
+class ItemView:
+    info: ItemInfo
+    keys: int
+    peaks: dict[str, float] | None            # over all keys (a key's largest peak under any threshold)
+    groups: list[GroupView]
+    untracked: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for g in self.groups for w in g.warnings]
+
+    def to_json(self, refuse_share: float) -> dict[str, Any]:
+        i = self.info
+        return {
+            "item": i.item, "kind": i.kind, "measure": i.measure, "key": i.key, "window_seconds": i.window,
+            "effect": i.effect, "shadow": i.shadow, "record": i.record,
+            "keys": self.keys, "untracked_observations": self.untracked, "peaks": self.peaks,
+            "groups": [g.to_json(refuse_share) for g in self.groups], "warnings": self.warnings,
+        }
+
+
+def _ratio(a: int, b: int) -> float:
+    return a / b if b else 0.0
+
+
+def pct(a: float, b: float) -> str:
+    if not b:
+        return "-"
+    p = 100.0 * a / b
+    return f"{p:.1f}%" if p >= 0.1 or p == 0 else f"{p:.2g}%"
+
+
+def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: bool) -> ItemView:
+    groups = [
+        _group(info, thr, peaks, s.truth if with_truth else None, refuse_share)
+        for thr, peaks in sorted(s.groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0.0))
+    ]
+    if s.varied:
+        groups.append(_group(info, 1.0, s.varied, s.truth if with_truth else None, refuse_share, ratio=True))
+    if len(s.groups) == 1 and not s.varied:
+        (only,) = s.groups.values()
+        keys, peaks = len(only), groups[0].peaks
+    else:
+        merged: dict[str, float] = {}
+        for g in s.groups.values():
+            for k, v in g.items():
+                if v > merged.get(k, -math.inf):
+                    merged[k] = v
+        keys = len(merged.keys() | s.varied.keys())
+        peaks = distribution(sorted(merged.values())) if merged else None
+    return ItemView(info, keys, peaks if keys else None, groups, s.untracked)
+
+
+def _group(info: ItemInfo, threshold: float | None, peaks: dict[str, float], truth: dict[str, int] | None,
+           refuse_share: float, ratio: bool = False) -> GroupView:
+    ordered = sorted(peaks.values())
+    g = GroupView(threshold=None if ratio else threshold, keys=len(ordered), peaks=distribution(ordered), ratio=ratio)
+    g.top = heapq.nlargest(TOP_KEYS, peaks.items(), key=lambda kv: (kv[1], kv[0]))
+    if truth is not None:
+        g.by_truth = {}
+        for label, bits in TRUTH_CLASSES.items():
+            vals = sorted(v for k, v in peaks.items() if truth.get(k) == bits)
+            entry: dict[str, Any] = {"keys": len(vals), "peaks": distribution(vals) if vals else None}
+            if threshold is not None:
+                entry["over"], entry["near"] = _over_near(vals, threshold)
+            g.by_truth[label] = entry
+    if threshold is not None:
+        g.over, g.near = _over_near(ordered, threshold)
+        g.suggested = readable_ceiling(value_above(ordered, refuse_share), info.integral and not ratio)
+        g.suggested_over = len(ordered) - _count_at_most(ordered, g.suggested)
+        g.warnings = _warnings(info, g, threshold, refuse_share)
+    return g
+
+
+def _count_at_most(ordered: Sequence[float], v: float) -> int:
+    return bisect_right(ordered, v)
+
+
+def _over_near(ordered: Sequence[float], threshold: float) -> tuple[int, int]:
+    """Keys over the threshold, and keys within 20% below it (NEAR x threshold < peak <= threshold)."""
+    at_most = _count_at_most(ordered, threshold)
+    return len(ordered) - at_most, at_most - _count_at_most(ordered, NEAR * threshold)
+
+
+def _warnings(info: ItemInfo, g: GroupView, threshold: float, refuse_share: float) -> list[str]:
+    """A blocking limit whose maximum sits inside the body of the traffic."""
+    if not info.blocking or not g.keys:
+        return []
+    what = f"{info.item}: " + (f"max {literal(threshold)}" if not g.ratio else "its varying maximum")
+    out = []
+    if g.over > refuse_share * g.keys:
+        split = ""
+        if g.by_truth is not None:
+            split = " (" + ", ".join(f"{e['over']:,} {label}" for label, e in g.by_truth.items() if e["over"]) + ")"
+        out.append(f"{what} would refuse {g.over:,} of {g.keys:,} keys ({pct(g.over, g.keys)}){split}, more than "
+                   f"--refuse-share {refuse_share:g}")
+    if g.ratio and g.peaks["p99"] > 1.0 or not g.ratio and threshold < g.peaks["p99"]:
+        p99 = f"{g.peaks['p99']:.3g}x the maximum" if g.ratio else _num(g.peaks["p99"])
+        out.append(f"{what} is below the p99 of per-key peaks ({p99})")
+    if out and g.suggested is not None:
+        sug = f"x{literal(g.suggested)}" if g.ratio else literal(g.suggested)
+        out[-1] += f"; suggested {sug}"
+    return out
+
+
+def _num(v: float) -> str:
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+@dataclass
+class Calibration:
+    """The numbers `policyctl calibrate` prints, for every item."""
+
+    run: CalibrationRun
+    refuse_share: float
+    items: list[ItemView]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for i in self.items for w in i.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        st = self.run.stats
+        return {
+            "policy": {"name": self.run.policy.name, "version": self.run.policy.version},
+            "traffic": self.run.traffic,
+            "mode": "limits observed, not enforced; stateless rules decided as usual",
+            "requests": st.requests,
+            "invalid_lines": st.invalid,
+            "out_of_order": st.out_of_order,
+            "usage_reconciled": st.usage_reconciled,
+            "refused_by_rules": st.blocked,
+            "effects": st.effect_counts(),
+            "first_ts": st.first_ts, "last_ts": st.last_ts,
+            "refuse_share": self.refuse_share,
+            "truth": self.run.with_truth,
+            "untracked_observations": self.run.untracked,
+            "items": [i.to_json(self.refuse_share) for i in self.items],
+            "warnings": self.warnings,
+        }
+
+
+def summarise(run: CalibrationRun, refuse_share: float = DEFAULT_REFUSE_SHARE) -> Calibration:
+    if not 0 <= refuse_share < 1:
+        raise ValueError(f"refuse share must be in [0, 1), got {refuse_share:g}")
+    views = [summarise_item(i, run.series[i.item], refuse_share, run.with_truth) for i in run.items]
+    return Calibration(run, refuse_share, views)
+

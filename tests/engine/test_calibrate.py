@@ -1,0 +1,284 @@
+"""policyctl calibrate, through the CLI: per-key peaks of count, sum and distinct
+limits observed with nothing enforced, warnings for a maximum inside the body
+of the traffic, suggestions that hold once enforced, the JSON shape, the HTML
+report and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.calibrate import literal, readable_ceiling, value_above
+
+FIXTURE = Path(__file__).parent / "fixtures" / "calibrate"
+POLICYCTL = Path(sys.executable).with_name("policyctl")
+T0 = 1_764_288_000.0   # a multiple of one hour: every request below falls in one bucket of each window
+
+
+def policyctl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(POLICYCTL), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def ctx(rid: str, dt: float, acct: str, *, tier: str = "free", asn: int = 64500, model: str = "m1",
+        max_tokens: int | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"id": rid, "ts": T0 + dt, "model": model, "prompt": "hello"}
+    if max_tokens is not None:
+        request["max_tokens"] = max_tokens
+    return {
+        "request": request,
+        "account": {"id": acct, "tier": tier},
+        "api_key": {"id": f"key-{acct}", "scopes": ["inference"]},
+        "client": {"ip": "192.0.2.1", "country": "US", "asn": asn},
+    }
+
+
+def write_jsonl(path: Path, items: list[Any]) -> Path:
+    path.write_text("".join((i if isinstance(i, str) else json.dumps(i)) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+TINY = [
+    ctx("r1", 1, "acct-a", tier="pro", max_tokens=1000),
+    ctx("r2", 2, "acct-a", tier="pro", max_tokens=2000),
+    ctx("r3", 3, "acct-a", tier="pro", model="m2", max_tokens=500),
+    ctx("r4", 4, "acct-a", tier="pro", model="m3", max_tokens=1500),   # 4th request in the minute: rpm max 3
+    ctx("r5", 5, "acct-b", max_tokens=3000),
+    ctx("r6", 6, "acct-b", max_tokens=2000),                            # 5,000 tokens: the free max is 4,000
+    ctx("r7", 7, "acct-c", model="blocked", max_tokens=9000),           # refused by a rule: charges no budget
+    ctx("r8", 8, "acct-c", asn=64501, max_tokens=100),
+    ctx("r9", 9, "acct-d", asn=64501),                                  # no max_tokens: the policy's 1024
+]
+
+
+def peaks_by_group(report: dict[str, Any], item: str) -> dict[float, dict[str, float]]:
+    (entry,) = [i for i in report["items"] if i["item"] == item]
+    return {g["max"]: {t["key"]: t["peak"] for t in g["top_keys"]} for g in entry["groups"]}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("calibrate-tiny") / "tiny.jsonl", TINY)
+
+
+def test_peaks_per_key_match_a_hand_computation(tiny: Path) -> None:
+    run = policyctl("calibrate", "--policies", FIXTURE, tiny, "--format", "json", "--quiet")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["requests"] == 9 and report["refused_by_rules"] == 1
+    # count: acct-a sent 4 requests in the minute; enforced, the 4th would have been throttled at 3.
+    assert peaks_by_group(report, "rpm") == {3: {"acct-a": 4, "acct-b": 2, "acct-c": 1, "acct-d": 1}}
+    # sum, per tier: pro's max is 20k, free's 4000; acct-c's refused 9000 is not charged.
+    assert peaks_by_group(report, "tokens_hour") == {
+        4000: {"acct-b": 5000, "acct-c": 100, "acct-d": 1024},
+        20000: {"acct-a": 5000},
+    }
+    # distinct, record attempts: the refused request of acct-c still counts on its network.
+    assert peaks_by_group(report, "accounts_per_asn") == {2: {"64500": 3, "64501": 2}}
+    assert peaks_by_group(report, "models_per_account") == {5: {"acct-a": 3, "acct-b": 1, "acct-c": 1, "acct-d": 1}}
+
+    rpm = next(i for i in report["items"] if i["item"] == "rpm")
+    (g,) = rpm["groups"]
+    assert (g["keys"], g["over"], g["near"]) == (4, 1, 0)
+    assert g["peaks"] == {"max": 4, "p99.9": 4, "p99": 4, "p90": 4, "median": 1}
+    assert g["suggested"] == 4 and g["suggested_over"] == 0
+    tokens = next(i for i in report["items"] if i["item"] == "tokens_hour")
+    assert tokens["keys"] == 4 and tokens["peaks"]["max"] == 5000
+    free = next(g for g in tokens["groups"] if g["max"] == 4000)
+    assert (free["over"], free["near"], free["suggested_literal"]) == (1, 0, "5000")
+    # a flag limit never warns; the throttle and deny ones over their maximum do.
+    assert [w.split(":")[0] for w in report["warnings"]] == [
+        "rpm", "rpm", "tokens_hour", "tokens_hour", "accounts_per_asn", "accounts_per_asn"]
+
+    # What an enforced replay reports for the same traffic is capped by the policy.
+    decisions = tiny.with_name("decisions.jsonl")
+    assert policyctl("replay", "-p", FIXTURE, tiny, "-o", decisions, "-q").returncode == 0
+    used = [json.loads(x)["limits"]["rpm"]["used"] for x in decisions.read_text(encoding="utf-8").splitlines()[:4]]
+    assert used == [1, 2, 3, 3]
+
+
+def test_text_output_names_the_mode_fits_80_columns_and_strict_exits_1(tiny: Path, tmp_path: Path) -> None:
+    long_name = tmp_path / "policy"
+    long_name.mkdir()
+    text = (FIXTURE / "limits.policy").read_text(encoding="utf-8")
+    (long_name / "limits.policy").write_text(
+        text.replace("limit rpm {", "limit requests_per_minute_for_every_account_of_every_tier_with_a_long_name {"),
+        encoding="utf-8")
+    truth = write_jsonl(tmp_path / "truth.jsonl", [
+        {"request_id": c["request"]["id"], "is_campaign": c["account"]["id"] in ("acct-b", "acct-c")} for c in TINY])
+    run = policyctl("calibrate", "-p", long_name, tiny, "--truth", truth, "-q")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Limits were observed, not enforced" in out
+    assert all(len(line) <= 80 for line in out.splitlines()), max(out.splitlines(), key=len)
+    assert "requests_per_minute_for_every_account_of_every_tier_with_a_long_name" in out.replace("\n", "")
+    assert re.search(r"benign\s+campaign\s+mixed", out)
+    assert "warning: accounts_per_asn: max 2 would refuse 1 of 2 keys (50.0%) (1 mixed)" in out.replace("\n    ", " ")
+    strict = policyctl("calibrate", "-p", long_name, tiny, "-q", "--strict")
+    assert strict.returncode == 1 and "6 warnings" in strict.stdout
+
+    relaxed = tmp_path / "relaxed"
+    shutil.copytree(FIXTURE, relaxed)
+    p = relaxed / "limits.policy"
+    p.write_text(re.sub(r"\bmax (if .*|\d+)\n", "max 1M\n", p.read_text(encoding="utf-8")), encoding="utf-8")
+    calm = policyctl("calibrate", "-p", relaxed, tiny, "-q", "--strict")
+    assert calm.returncode == 0, calm.stdout + calm.stderr
+    assert "No warnings" in calm.stdout
+
+
+def test_json_is_stable(tiny: Path, tmp_path: Path) -> None:
+    out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (out1, out2):
+        run = policyctl("calibrate", "-p", FIXTURE, tiny, "--format", "json", "--out", out, "-q")
+        assert run.returncode == 0 and run.stdout == "", run.stderr
+    assert out1.read_bytes() == out2.read_bytes()
+    report = json.loads(out1.read_text(encoding="utf-8"))
+    assert sorted(report) == sorted([
+        "policy", "traffic", "mode", "requests", "invalid_lines", "out_of_order", "usage_reconciled",
+        "refused_by_rules", "effects", "first_ts", "last_ts", "refuse_share", "truth", "untracked_observations",
+        "items", "warnings"])
+    assert report["mode"] == "limits observed, not enforced; stateless rules decided as usual"
+    assert [i["item"] for i in report["items"]] == ["rpm", "tokens_hour", "accounts_per_asn", "models_per_account"]
+    for item in report["items"]:
+        assert sorted(item) == sorted([
+            "item", "kind", "measure", "key", "window_seconds", "effect", "shadow", "record", "keys",
+            "untracked_observations", "peaks", "groups", "warnings"])
+        assert sorted(item["peaks"]) == sorted(["max", "p99.9", "p99", "p90", "median"])
+        for g in item["groups"]:
+            assert sorted(g) == sorted([
+                "max", "keys", "peaks", "over", "over_share", "near", "near_share", "suggested",
+                "suggested_literal", "suggested_over", "suggested_over_share", "refuse_share", "warnings",
+                "top_keys"])
+    assert {i["item"]: (i["kind"], i["measure"], i["key"], i["window_seconds"], i["effect"], i["record"])
+            for i in report["items"]} == {
+        "rpm": ("limit", "count", "account.id", 60, "throttle", "admitted"),
+        "tokens_hour": ("limit", "sum", "account.id", 3600, "throttle", "admitted"),
+        "accounts_per_asn": ("limit", "distinct", "client.asn", 3600, "deny", "attempts"),
+        "models_per_account": ("limit", "distinct", "account.id", 3600, "flag", "admitted"),
+    }
+
+
+def test_bad_input_exits_2_naming_file_and_line(tiny: Path, tmp_path: Path) -> None:
+    lines = tiny.read_text(encoding="utf-8").splitlines()
+    bad = write_jsonl(tmp_path / "bad.jsonl", lines[:2] + ['{"request": {"id": "x", "ts": "soon"}}'] + lines[2:])
+    run = policyctl("calibrate", "-p", FIXTURE, bad, "-q")
+    assert run.returncode == 2 and run.stdout == ""
+    assert f"error: {bad}:3: invalid request context: $.request.ts" in run.stderr
+    skipped = policyctl("calibrate", "-p", FIXTURE, bad, "-q", "--skip-invalid", "--format", "json")
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"{bad}:3: invalid request context" in skipped.stderr
+    assert json.loads(skipped.stdout)["invalid_lines"] == 1
+
+    truth = write_jsonl(tmp_path / "truth.jsonl", [{"request_id": f"r{i}", "is_campaign": False} for i in range(1, 5)])
+    run = policyctl("calibrate", "-p", FIXTURE, tiny, "--truth", truth, "-q")
+    assert run.returncode == 2 and f"error: {tiny}:5: request 'r5' has no line in {truth}" in run.stderr
+    broken = write_jsonl(tmp_path / "broken.jsonl", ['{"request_id": "r1", "is_campaign": false}', "{not json"])
+    run = policyctl("calibrate", "-p", FIXTURE, tiny, "--truth", broken, "-q")
+    assert run.returncode == 2 and f"error: {broken}:2: not JSON" in run.stderr
+    run = policyctl("calibrate", "-p", FIXTURE, tiny, "--refuse-share", "1.5")
+    assert run.returncode == 2 and "--refuse-share 1.5" in run.stderr
+    run = policyctl("calibrate", "-p", FIXTURE, tmp_path / "missing.jsonl")
+    assert run.returncode == 2 and "missing.jsonl: no such file" in run.stderr
+
+
+# ------------------------------------------------- simulated traffic, enforced
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("calibrate-sim")
+    traffic, truth = d / "traffic.jsonl", d / "truth.jsonl"
+    run = policyctl("simulate", "--scale", "0.05", "--hours", "6", "--seed", "5", "--out", traffic, "--truth", truth)
+    assert run.returncode == 0, run.stderr
+    return traffic, truth
+
+
+SHARE = 0.01
+
+
+def _apply_suggestions(report: dict[str, Any], folder: Path) -> dict[str, dict[float, float]]:
+    """Rewrite every blocking limit's maximum in `folder` to its suggestion (per tier for tokens_hour)."""
+    sug = {i["item"]: {g["max"]: g["suggested"] for g in i["groups"]} for i in report["items"]}
+    p = folder / "limits.policy"
+    text = p.read_text(encoding="utf-8")
+    tok = sug["tokens_hour"]
+    text = text.replace("max if account.tier == \"pro\" then 20k else 4000",
+                        f"max if account.tier == \"pro\" then {literal(tok[20000])} else {literal(tok[4000])}")
+    for name in ("rpm", "accounts_per_asn"):
+        (current,) = sug[name]
+        text = re.sub(rf"(limit {name} {{[^}}]*?\n  max ){literal(current)}\n",
+                      lambda m, s=sug[name][current]: m.group(1) + literal(s) + "\n", text)  # type: ignore[misc]
+    p.write_text(text, encoding="utf-8")
+    return sug
+
+
+def test_suggestions_refuse_at_most_the_chosen_share_once_enforced(sim: tuple[Path, Path], tmp_path: Path) -> None:
+    traffic, truth = sim
+    run = policyctl("calibrate", "-p", FIXTURE, traffic, "--refuse-share", str(SHARE), "--format", "json",
+                    "--truth", truth, "-q", "--strict")
+    assert run.returncode == 1, run.stderr   # the fixture's maxima sit inside the body of this traffic
+    report = json.loads(run.stdout)
+    assert any("below the p99 of per-key peaks" in w for w in report["warnings"])
+    assert any("more than --refuse-share" in w for w in report["warnings"])
+    # The suggestions must be tight enough to refuse someone, or the check below proves nothing.
+    blocking = [i for i in report["items"] if i["effect"] in ("throttle", "deny")]
+    assert sum(g["suggested_over"] for i in blocking for g in i["groups"]) > 0
+
+    tuned = tmp_path / "tuned"
+    shutil.copytree(FIXTURE, tuned)
+    _apply_suggestions(report, tuned)
+    assert policyctl("lint", "--strict", tuned).returncode == 0
+    decisions = tmp_path / "decisions.jsonl"
+    rep = policyctl("replay", "-p", tuned, traffic, "-o", decisions, "-q")
+    assert rep.returncode == 0, rep.stderr
+    refused: dict[str, set[str]] = {i["item"]: set() for i in blocking}
+    for line in decisions.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        if "blocked_model" in d["rules"]:
+            continue   # refused by a rule already: the limit's maximum changes nothing
+        for name, lim in d.get("limits", {}).items():
+            if name in refused and lim.get("over") and name in d["rules"]:
+                refused[name].add(lim["key"])
+    for item in blocking:
+        allowed = sum(math.floor(SHARE * g["keys"] + 1e-9) for g in item["groups"])
+        predicted = sum(g["suggested_over"] for g in item["groups"])
+        assert len(refused[item["item"]]) <= predicted <= allowed, (item["item"], refused[item["item"]])
+    assert sum(map(len, refused.values())) > 0   # the tuned maxima do refuse, within the share
+
+    again = policyctl("calibrate", "-p", tuned, traffic, "--refuse-share", str(SHARE), "--strict", "-q")
+    assert again.returncode == 0, again.stdout   # tuned: no maximum inside the body any more
+
+
+def test_html_report_is_self_contained_with_a_histogram_per_maximum(sim: tuple[Path, Path], tmp_path: Path) -> None:
+    traffic, _ = sim
+    report = tmp_path / "calibration.html"
+    run = policyctl("calibrate", "-p", FIXTURE, traffic, "--report", report, "-q", "--out", tmp_path / "c.txt")
+    assert run.returncode == 0, run.stderr
+    html = report.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http" not in html
+    assert "Limits were observed, not enforced" in html
+    # one histogram per (limit, maximum): rpm, tokens_hour (two tiers), accounts_per_asn, models_per_account
+    assert html.count("<svg") == 5
+    assert html.count('class="maxline"') == 5 and 'class="over"' in html
+
+
+# ---------------------------------------------------------------- arithmetic
+def test_quantiles_and_readable_ceilings() -> None:
+    values = [float(v) for v in range(1, 1001)]
+    assert value_above(values, 0.0) == 1000 and value_above(values, 0.001) == 999
+    assert value_above(values, 0.01) == 990 and value_above(values, 0.5) == 500
+    assert value_above([5.0], 0.5) == 5
+    assert readable_ceiling(1234, integral=True) == 1300
+    assert readable_ceiling(7.3, integral=True) == 8 and readable_ceiling(7.31, integral=False) == 7.4
+    assert readable_ceiling(149_001, integral=False) == 150_000 and readable_ceiling(0, integral=True) == 0
+    assert readable_ceiling(0.0123, integral=False) == 0.013
+    for v in (0.7, 3.0, 99.5, 100.0, 101.0, 2.5e6, 123_456.7):
+        c = readable_ceiling(v, integral=False)
+        assert c >= v and float(f"{c:.2g}") == c   # two significant digits
+    assert [literal(v) for v in (1300, 160_000, 3_100_000, 2e9, 7.4, 12_345, 12_500)] == [
+        "1300", "160k", "3.1M", "2G", "7.4", "12345", "12.5k"]
