@@ -203,16 +203,16 @@ def _round_floats(v: Any) -> Any:
 HIST_BINS = 40
 HIST_CSS = """
 svg .over{fill:#c8463d}svg .under{fill:#4e79a7}svg .maxline{stroke:#c8463d;stroke-width:2}
-svg .sugline{stroke:#59a14f;stroke-width:2;stroke-dasharray:5 3}svg .axis{font-style:italic}svg .end{text-anchor:end}
+svg .sugline{stroke:#59a14f;stroke-width:2;stroke-dasharray:5 3}svg .axis{font-style:italic}
 .warn{color:#a33;font-weight:600}
 """
 
 
 def histogram(values: Sequence[float], threshold: float | None, suggested: float | None, integral: bool,
-              width: int = 960, height: int = 220) -> str:
+              width: int = 960, height: int = 240) -> str:
     """Per-key peaks as an inline SVG histogram (log-scaled key counts), with the
     maximum as a solid red line and the suggestion as a dashed green one."""
-    left, right, top, bottom = 56, 12, 10, 30
+    left, right, top, bottom = 56, 12, 24, 44
     pw, ph = width - left - right, height - top - bottom
     hi = max([max(values, default=0.0), threshold or 0.0, suggested or 0.0])
     xmax = _nice_max(hi * 1.05)
@@ -240,15 +240,16 @@ def histogram(values: Sequence[float], threshold: float | None, suggested: float
         parts.append(f'<rect x="{x(lo) + 0.5:.2f}" y="{top + ph - h:.2f}" width="{max(0.5, bw * xs - 1):.2f}" '
                      f'height="{h:.2f}" class="{cls}"><title>{c:,} keys with a peak in ({num(lo)}, '
                      f'{num(lo + bw)}]</title></rect>')
-    for k in range(5):
-        v = xmax * k / 4
-        parts.append(f'<text x="{x(v):.1f}" y="{height - 10}" class="xlab">{num(v)}</text>')
+    ticks = 5 if f"{xmax:e}"[0] in "15" else 4   # steps of 1, 2 or 5 x 10^n
+    for k in range(ticks + 1):
+        v = xmax * k / ticks
+        parts.append(f'<text x="{x(v):.1f}" y="{top + ph + 16}" class="xlab">{num(v)}</text>')
     for v, cls, what in ((threshold, "maxline", "max"), (suggested, "sugline", "suggested")):
         if v is not None:
             parts.append(f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" class="{cls}">'
                          f'<title>{what} {escape(literal(v))}</title></line>')
-    parts.append(f'<text x="{left + 4}" y="{top + 10}" class="axis">keys (log scale)</text>')
-    parts.append(f'<text x="{width - right}" y="{height - 10}" class="axis end">per-key peak</text>')
+    parts.append(f'<text x="{left}" y="{top - 10}" class="axis">keys (log scale)</text>')
+    parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="axis xlab">per-key peak</text>')
     parts.append("</svg>")
     return "".join(parts)
 
