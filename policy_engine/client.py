@@ -46,6 +46,15 @@ class LimitStateResult:
 
 
 @dataclass(frozen=True)
+class MeasureStateResult:
+    measure_id: str
+    key: str
+    value: float | None   # None when the store failed
+    charged: bool         # False: the measure did not apply and was only read
+    error: str | None
+
+
+@dataclass(frozen=True)
 class CheckResult:
     effect: str  # "allow" | "deny" | "throttle" | "flag"
     http_status: int
@@ -54,6 +63,7 @@ class CheckResult:
     headers: dict[str, str] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     limits: list[LimitStateResult] = field(default_factory=list)
+    measures: list[MeasureStateResult] = field(default_factory=list)
     shadow_matches: list[dict[str, str]] = field(default_factory=list)
     policy_version: str = ""
     request_id: str = ""
@@ -68,6 +78,7 @@ class CheckResult:
     def from_proto(cls, resp: pb.CheckResponse) -> "CheckResult":
         d = check_response_to_dict(resp)
         d["limits"] = [LimitStateResult(**lim) for lim in d["limits"]]
+        d["measures"] = [MeasureStateResult(**m) for m in d["measures"]]
         return cls(**d)
 
 
@@ -77,6 +88,7 @@ class PolicyInfo:
     files: list[str]
     rule_ids: list[str]
     limit_ids: list[str]
+    measure_ids: list[str]
     loaded_at: float | None
     last_reload_error: str | None
 

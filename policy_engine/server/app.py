@@ -101,6 +101,7 @@ class ServerApp:
             "files": list(p.files),
             "rule_ids": [r.id for r in p.rules],
             "limit_ids": [lim.id for lim in p.limits],
+            "measure_ids": [m.id for m in p.compiled.measures],
             "loaded_at": p.loaded_at,
             "last_reload_error": self.reloader.last_error,
         }

@@ -175,6 +175,18 @@ def limit_to_proto(limit: Any) -> pb.LimitState:
     )
 
 
+def measure_to_proto(measure: Any) -> pb.MeasureState:
+    """A MeasureState; `value` stays absent when it is null (the store failed)."""
+    value = field_of(measure, "value")
+    return pb.MeasureState(
+        measure_id=str(field_of(measure, "measure_id", "measure", "id", default="")),
+        key=str(field_of(measure, "key", default="")),
+        value=None if value is None else float(value),
+        charged=bool(field_of(measure, "charged", default=False)),
+        error=str(field_of(measure, "error", default="")),
+    )
+
+
 def _shadow_to_proto(match: Any) -> pb.ShadowMatch:
     if isinstance(match, str):
         return pb.ShadowMatch(rule_id=match)
@@ -191,6 +203,7 @@ def decision_to_check_response(decision: Any, explain: bool = False) -> pb.Check
     Read names (first present wins): effect; http_status|status; reason;
     rule_ids|rules|rule_id|rule; headers; flags; limits (limit_id|limit|id, key,
     used|count, max, remaining, reset_seconds|reset, over|exceeded);
+    measures (measure_id|measure|id, key, value, charged, error);
     shadow_matches|shadow_rules|shadow; policy_version|version; request_id; retry_after;
     explanation|trace (a JSON-able object or a JSON string; only sent when
     `explain` is set).
@@ -208,6 +221,7 @@ def decision_to_check_response(decision: Any, explain: bool = False) -> pb.Check
     )
     resp.headers.update({str(k): str(v) for k, v in field_of(decision, "headers", default={}).items()})
     resp.limits.extend(limit_to_proto(lim) for lim in field_of(decision, "limits", default=()))
+    resp.measures.extend(measure_to_proto(m) for m in field_of(decision, "measures", default=()))
     resp.shadow_matches.extend(_shadow_to_proto(m) for m in field_of(decision, "shadow_matches", "shadow_rules", "shadow", default=()))
     if explain:
         trace = field_of(decision, "explanation", "trace")
@@ -228,6 +242,16 @@ def limit_from_proto(lim: pb.LimitState) -> dict[str, Any]:
     }
 
 
+def measure_from_proto(m: pb.MeasureState) -> dict[str, Any]:
+    return {
+        "measure_id": m.measure_id,
+        "key": m.key,
+        "value": m.value if m.HasField("value") else None,
+        "charged": m.charged,
+        "error": m.error or None,
+    }
+
+
 def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
     """The JSON shape `policyctl eval` prints, with the explanation parsed back."""
     explanation = json.loads(resp.explanation_json) if resp.HasField("explanation_json") else None
@@ -239,6 +263,7 @@ def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
         "headers": dict(resp.headers),
         "flags": list(resp.flags),
         "limits": [limit_from_proto(lim) for lim in resp.limits],
+        "measures": [measure_from_proto(m) for m in resp.measures],
         "shadow_matches": [
             {"rule_id": m.rule_id, "effect": EFFECT_NAMES.get(m.effect, "allow"), "reason": m.reason}
             for m in resp.shadow_matches
@@ -255,12 +280,13 @@ def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
 
 def policy_info_to_proto(info: Any) -> pb.GetPolicyResponse:
     """GetPolicyResponse from a mapping/object: version, files, rule_ids, limit_ids,
-    loaded_at (epoch seconds), last_reload_error."""
+    measure_ids, loaded_at (epoch seconds), last_reload_error."""
     resp = pb.GetPolicyResponse(
         version=str(field_of(info, "version", default="")),
         files=[str(f) for f in field_of(info, "files", default=())],
         rule_ids=[str(r) for r in field_of(info, "rule_ids", default=())],
         limit_ids=[str(x) for x in field_of(info, "limit_ids", default=())],
+        measure_ids=[str(x) for x in field_of(info, "measure_ids", default=())],
     )
     loaded_at = field_of(info, "loaded_at")
     if loaded_at is not None:
@@ -281,6 +307,7 @@ def policy_info_from_proto(resp: pb.GetPolicyResponse) -> dict[str, Any]:
         "files": list(resp.files),
         "rule_ids": list(resp.rule_ids),
         "limit_ids": list(resp.limit_ids),
+        "measure_ids": list(resp.measure_ids),
         "loaded_at": loaded,
         "last_reload_error": resp.last_reload_error if resp.HasField("last_reload_error") else None,
     }

@@ -154,6 +154,10 @@ def check_response(d: Decision, explain: bool = False) -> pb.CheckResponse:
             over=s.over)
     if d.shadow_rules:
         resp.shadow_matches.extend(pb.ShadowMatch(rule_id=r) for r in d.shadow_rules)
+    if d.measures:
+        add_m = resp.measures.add
+        for m in d.measures:
+            add_m(measure_id=m.measure, key=m.key, value=m.value, charged=m.charged, error=m.error or "")
     if explain and d.trace is not None:
         resp.explanation_json = json.dumps(d.trace, default=str)
     return resp

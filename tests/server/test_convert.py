@@ -157,6 +157,9 @@ def test_decision_dict_to_response_and_back() -> None:
         "limits": [{"limit_id": "accts_per_template", "key": "tmpl-9", "used": 51, "max": 50,
                     "remaining": 0, "reset_seconds": 1800, "over": True}],
         "shadow": [{"rule_id": "new_rule", "effect": "throttle", "reason": "r"}, "bare_rule"],
+        "measures": [{"measure": "card_accounts", "key": "pf-1", "value": 4, "charged": True},
+                     {"measure_id": "suspicion", "key": "acct-1", "value": None, "charged": False,
+                      "error": "redis store: TimeoutError"}],
         "explanation": {"rules": [{"id": "campaign_template", "matched": True}]},
     }
     wire = decision_to_check_response(decision, explain=True).SerializeToString()
@@ -167,6 +170,11 @@ def test_decision_dict_to_response_and_back() -> None:
                               "remaining": 0.0, "reset_seconds": 1800.0, "over": True}]
     assert out["shadow_matches"] == [{"rule_id": "new_rule", "effect": "throttle", "reason": "r"},
                                      {"rule_id": "bare_rule", "effect": "allow", "reason": ""}]
+    assert out["measures"] == [
+        {"measure_id": "card_accounts", "key": "pf-1", "value": 4.0, "charged": True, "error": None},
+        {"measure_id": "suspicion", "key": "acct-1", "value": None, "charged": False,
+         "error": "redis store: TimeoutError"},
+    ]
     assert out["explanation"] == decision["explanation"]
     assert out["policy_version"] == "abc123" and out["request_id"] == "r-1" and out["headers"] == {"x-policy": "1"}
 
@@ -188,7 +196,7 @@ def test_unknown_effect_is_an_error() -> None:
 
 def test_policy_info_round_trip() -> None:
     info = {"version": "h1", "files": ["a.policy"], "rule_ids": ["r1"], "limit_ids": ["l1"],
-            "loaded_at": 1764300000.25, "last_reload_error": "b.policy:3:1: parse error"}
+            "measure_ids": ["m1"], "loaded_at": 1764300000.25, "last_reload_error": "b.policy:3:1: parse error"}
     assert policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
     assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
 
@@ -266,17 +274,20 @@ def test_async_client(echo_server: Any) -> None:
 
 
 def test_the_engines_decision_model_converts() -> None:
-    from policy_engine.decision import Decision, Effect as EngineEffect, LimitState
+    from policy_engine.decision import Decision, Effect as EngineEffect, LimitState, MeasureState
 
     for eff, wire in [(EngineEffect.DENY, pb.EFFECT_DENY), (EngineEffect.THROTTLE, pb.EFFECT_THROTTLE),
                       (EngineEffect.FLAG, pb.EFFECT_FLAG), (EngineEffect.ALLOW, pb.EFFECT_ALLOW)]:
         d = Decision(effect=eff, status=418, reason="r", rules=["rule_a"], shadow_rules=["s1"], flags=["f"],
                      limits=[LimitState(limit="rpm", key="acct-1", kind="count", used=3, max=60, remaining=57,
                                         reset=40.0, over=False, committed=True)],
+                     measures=[MeasureState("cards", "pf-1", 3.0, True), MeasureState("score", "a", None, False, "down")],
                      retry_after=2.0, policy_version="v9", request_id="r-9", trace=[{"rule": "rule_a"}])
         resp = decision_to_check_response(d, explain=True)
         assert resp.effect == wire, eff  # an IntEnum must not be read as a wire number
         assert (resp.http_status, list(resp.rule_ids), resp.policy_version, resp.request_id) == (418, ["rule_a"], "v9", "r-9")
         assert resp.limits[0].limit_id == "rpm" and resp.limits[0].max == 60 and resp.limits[0].reset_seconds == 40
         assert [m.rule_id for m in resp.shadow_matches] == ["s1"]
+        assert [(m.measure_id, m.key, m.HasField("value"), m.value, m.charged, m.error) for m in resp.measures] == [
+            ("cards", "pf-1", True, 3.0, True, ""), ("score", "a", False, 0.0, False, "down")]
         assert json.loads(resp.explanation_json) == [{"rule": "rule_a"}]

@@ -76,13 +76,68 @@ def test_report_reconciles_once(server: ServerThread) -> None:
         assert next(lim for lim in r.limits if lim.limit_id == "tokens_day").used == 1000  # 5000 became 1000
 
 
+MEASURES_POLICY = """\
+measure card_accounts {
+  key account.payment_fingerprint
+  distinct account.id
+  window 1d
+}
+
+measure young_requests {
+  key account.payment_fingerprint
+  count
+  window 1h
+  when account.age_days < 7
+}
+
+rule shared_card {
+  deny when measures.card_accounts > 2 and measures.young_requests >= 1
+  reason "young accounts on a shared card"
+}
+"""
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_check_with_a_rule_that_reads_measures(start_server: Callable[..., ServerThread], tmp_path: Path,
+                                                store: str, request: pytest.FixtureRequest) -> None:
+    folder = tmp_path / "measured"
+    folder.mkdir()
+    (folder / "main.policy").write_text(MEASURES_POLICY)
+    extra: dict[str, Any] = {}
+    if store == "redis":
+        rp = request.getfixturevalue("redis_factory")()  # a private, empty server
+        extra["redis"] = rp.url
+    st = start_server(policies=folder, **extra)
+
+    def check(account: str, age: float, explain: bool = False) -> Any:
+        return pe.check({"account": {"id": account, "age_days": age, "payment_fingerprint": "pf-1"},
+                         "request": {"model": "m", "prompt": "hi"}}, explain=explain)
+
+    with PolicyClient(st.target, timeout=5) as pe:
+        assert pe.get_policy().measure_ids == ["card_accounts", "young_requests"]
+        r = check("old-1", 400)
+        assert r.effect == "allow"
+        assert [(m.measure_id, m.key, m.value, m.charged, m.error) for m in r.measures] == [
+            ("card_accounts", "pf-1", 1.0, True, None), ("young_requests", "pf-1", 0.0, False, None)]
+        assert check("old-2", 400).effect == "allow"
+        r = check("old-3", 400)  # three accounts, but no young one yet: the measures disagree
+        assert r.effect == "allow" and [m.value for m in r.measures] == [3.0, 0.0]
+        r = check("young-1", 2, explain=True)
+        assert (r.effect, r.rule_ids) == ("deny", ["shared_card"])
+        assert [(m.value, m.charged) for m in r.measures] == [(4.0, True), (1.0, True)]
+        assert [e["status"] for e in r.explanation if "measure" in e] == ["charged", "charged"]
+        # the next old account on the card reads the young count without adding to it
+        r = check("old-4", 400)
+        assert r.effect == "deny" and [(m.value, m.charged) for m in r.measures] == [(5.0, True), (1.0, False)]
+
+
 def test_get_policy(server: ServerThread, policy_dir: Path) -> None:
     with PolicyClient(server.target, timeout=5) as pe:
         info = pe.get_policy()
     assert len(info.version) == 16 and info.last_reload_error is None
     assert info.files == [str(policy_dir / "main.policy")]
     assert info.rule_ids == ["blocked_model", "unverified_new", "cot_probe", "shadow_long"]
-    assert info.limit_ids == ["per_minute", "tokens_day"]
+    assert info.limit_ids == ["per_minute", "tokens_day"] and info.measure_ids == []
     assert info.loaded_at is not None and abs(info.loaded_at - time.time()) < 60
 
 

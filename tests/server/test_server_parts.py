@@ -159,3 +159,11 @@ def test_fast_response_equals_the_generic_conversion(make_policy: Any) -> None:
             effects.add(d.effect.label)
             assert check_response(d, explain) == decision_to_check_response(d, explain)
     assert effects == {"allow", "flag", "deny", "throttle"}
+    # measures, charged and read
+    m = make_policy(POLICY.replace('rule cot_probe {', 'measure seen {\n  key account.id\n  count\n  window 1h\n'
+                                   '  when account.age_days < 10\n}\n\nrule cot_probe {'),
+                    files={"data/blocked_models.txt": "legacy-model\n"})
+    for req in ({"account": acct}, {"account": {**acct, "age_days": 50}}):
+        d = m.decide(req)
+        assert d.measures and check_response(d) == decision_to_check_response(d)
+    assert [x.charged for x in d.measures] == [False]

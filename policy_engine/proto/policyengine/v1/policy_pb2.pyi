@@ -125,6 +125,20 @@ class LimitState(_message.Message):
     over: bool
     def __init__(self, limit_id: _Optional[str] = ..., key: _Optional[str] = ..., used: _Optional[float] = ..., max: _Optional[float] = ..., remaining: _Optional[float] = ..., reset_seconds: _Optional[float] = ..., over: _Optional[bool] = ...) -> None: ...
 
+class MeasureState(_message.Message):
+    __slots__ = ("measure_id", "key", "value", "charged", "error")
+    MEASURE_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CHARGED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    measure_id: str
+    key: str
+    value: float
+    charged: bool
+    error: str
+    def __init__(self, measure_id: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[float] = ..., charged: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
 class ShadowMatch(_message.Message):
     __slots__ = ("rule_id", "effect", "reason")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -136,7 +150,7 @@ class ShadowMatch(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[Effect, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds")
+    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds", "measures")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +170,7 @@ class CheckResponse(_message.Message):
     EXPLANATION_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
     effect: Effect
     http_status: int
     reason: str
@@ -168,7 +183,8 @@ class CheckResponse(_message.Message):
     explanation_json: str
     request_id: str
     retry_after_seconds: float
-    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ...) -> None: ...
+    measures: _containers.RepeatedCompositeFieldContainer[MeasureState]
+    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[MeasureState, _Mapping]]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("request_id", "usage")
@@ -189,17 +205,19 @@ class GetPolicyRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPolicyResponse(_message.Message):
-    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error")
+    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error", "measure_ids")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     RULE_IDS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_IDS_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_IDS_FIELD_NUMBER: _ClassVar[int]
     version: str
     files: _containers.RepeatedScalarFieldContainer[str]
     rule_ids: _containers.RepeatedScalarFieldContainer[str]
     limit_ids: _containers.RepeatedScalarFieldContainer[str]
     loaded_at: _timestamp_pb2.Timestamp
     last_reload_error: str
-    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ...) -> None: ...
+    measure_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ..., measure_ids: _Optional[_Iterable[str]] = ...) -> None: ...
