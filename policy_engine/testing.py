@@ -15,6 +15,10 @@ an optional `usage` report sent after it and the decision it must get:
             every: 1s          # ...one second apart
             expect: allow
           - expect: {effect: throttle, rules: [per_minute], headers: {retry-after: "57"}}
+      - name: a card shared by four accounts
+        steps:
+          - {repeat: 3, account: {...}, expect: allow}
+          - expect: {effect: deny, measures: {card_accounts: 4, suspicion: {at_least: 2}}}
 
 Every case gets a fresh memory store; the clock starts at `start` (or the
 defaults' `request.ts`, or a fixed instant), moves by `after` before a step and
@@ -69,8 +73,42 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class MeasureBound(_Model):
+    """`{at_least: 4}`, `{at_most: 10}` or both: a range for a measure's value."""
+
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "MeasureBound":
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least, at_most or both")
+        return self
+
+    def holds(self, v: float | None) -> bool:
+        return v is not None and (self.at_least is None or v >= self.at_least) and (
+            self.at_most is None or v <= self.at_most)
+
+    def show(self) -> dict[str, float]:
+        return {k: v for k, v in (("at_least", self.at_least), ("at_most", self.at_most)) if v is not None}
+
+
+# A measure's expected value: exact (a number, or null for a measure whose key
+# is null or whose store failed) or a range.
+MeasureExpect = float | MeasureBound | None
+
+
+def measure_matches(want: MeasureExpect, got: float | None) -> bool:
+    if isinstance(want, MeasureBound):
+        return want.holds(got)
+    if want is None or got is None:
+        return want is got
+    return abs(got - want) <= 1e-9 * max(1.0, abs(want))  # sliding windows give fractions
+
+
 class Expect(_Model):
-    """What a step's decision must be. Lists are 'contains', headers a subset."""
+    """What a step's decision must be. Lists are 'contains', headers a subset,
+    measures a subset (each exact or within bounds)."""
 
     effect: Literal["allow", "flag", "throttle", "deny"]
     status: int | None = None
@@ -79,6 +117,7 @@ class Expect(_Model):
     shadow_rules: list[str] | None = None
     flags: list[str] | None = None
     headers: dict[str, str] | None = None
+    measures: dict[str, MeasureExpect] | None = None
 
     @field_validator("headers", mode="before")
     @classmethod
@@ -245,15 +284,35 @@ class FileError:
 
 @dataclass
 class Coverage:
-    """Which rules and limits of one policy any step exercised (matched, or over)."""
+    """Which rules, limits and measures of one policy any step exercised: a rule
+    matched, a limit over, a measure whose value a step expects or that an
+    exercised rule, limit or measure reads."""
 
     policy: str
     items: list[tuple[str, str, str]]            # (kind, id, "file:line")
     exercised: set[str] = field(default_factory=set)
+    reads: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> measures it reads
+
+    @property
+    def covered(self) -> set[str]:
+        return covered_ids(self.exercised, self.reads)
 
     @property
     def missing(self) -> list[tuple[str, str, str]]:
-        return [it for it in self.items if it[1] not in self.exercised]
+        covered = self.covered
+        return [it for it in self.items if it[1] not in covered]
+
+
+def covered_ids(exercised: set[str], reads: dict[str, dict[str, Any]]) -> set[str]:
+    """`exercised`, plus every measure they read, directly or through other measures."""
+    out = set(exercised)
+    todo = list(exercised)
+    while todo:
+        for name in reads.get(todo.pop(), ()):
+            if name not in out:
+                out.add(name)
+                todo.append(name)
+    return out
 
 
 @dataclass
@@ -347,6 +406,10 @@ class Runner:
         if isinstance(policy, str):
             self.result.errors.append(FileError(name, _line_at(raw, ("policy",)), policy))
             return
+        unknown = _unknown_measures(tf, raw, policy)
+        if unknown is not None:
+            self.result.errors.append(FileError(name, *unknown))
+            return
         cov = self._coverage_for(target, policy)
         for i, case in enumerate(tf.cases):
             case_raw = raw["cases"][i]
@@ -394,8 +457,25 @@ class Runner:
         if key not in self.result.coverage:
             items = [("rule", r.id, f"{r.span.source.name}:{r.span.line}") for r in policy.rules]
             items += [("limit", lim.id, f"{lim.span.source.name}:{lim.span.line}") for lim in policy.limits]
-            self.result.coverage[key] = Coverage(key, items)
+            items += [("measure", m.id, f"{m.span.source.name}:{m.span.line}") for m in policy.compiled.measures]
+            self.result.coverage[key] = Coverage(key, items, reads=policy.checked.measure_reads)
         return self.result.coverage[key]
+
+
+def _unknown_measures(tf: TestFile, raw: Any, policy: PolicySet) -> tuple[int, str] | None:
+    """(line, message) for the first `expect.measures` entry naming no measure of the policy."""
+    from dsl.diagnostics import did_you_mean
+
+    names = [m.id for m in policy.compiled.measures]
+    for ci, case in enumerate(tf.cases):
+        for si, step in enumerate(case.steps):
+            for name in (step.expect.measures or {}) if step.expect is not None else {}:
+                if name not in names:
+                    line = _line_at(raw, ("cases", ci, "steps", si, "expect", "measures"))
+                    hint = did_you_mean(name, names) or ("measures: " + ", ".join(names) if names
+                                                         else "the policy has no measures")
+                    return line, f"expect.measures: unknown measure `{name}` ({hint})"
+    return None
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -463,6 +543,8 @@ def _run_step(
     d = engine.decide_sync(ctx, now)
     exercised.update(d.rules)
     exercised.update(d.shadow_rules)
+    if step.expect is not None and step.expect.measures:
+        exercised.update(step.expect.measures)
     if step.usage is not None:
         engine.report_sync(req["id"], step.usage.prompt_tokens, step.usage.completion_tokens, now)
     if step.expect is None:
@@ -492,6 +574,11 @@ def compare(exp: Expect, d: Decision) -> list[Mismatch]:
         got_h = {k.lower(): v for k, v in d.headers.items()}
         if any(got_h.get(k) != v for k, v in exp.headers.items()):
             out.append(Mismatch("headers", exp.headers, {k: got_h.get(k) for k in exp.headers}, "subset"))
+    if exp.measures is not None:
+        got_m = {m.measure: m.value for m in d.measures}
+        if any(not measure_matches(want, got_m.get(k)) for k, want in exp.measures.items()):
+            want_shown = {k: w.show() if isinstance(w, MeasureBound) else w for k, w in exp.measures.items()}
+            out.append(Mismatch("measures", want_shown, {k: got_m.get(k) for k in exp.measures}, "subset"))
     return out
 
 
@@ -507,6 +594,8 @@ def _show(v: Any) -> str:
         return "null"
     if isinstance(v, str):
         return f'"{v}"'
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else str(round(v, 4))
     if isinstance(v, list):
         return "[" + ", ".join(_show(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -550,6 +639,8 @@ def summarize(d: Decision) -> str:
         used = int(s.used) if float(s.used).is_integer() else round(s.used, 2)
         mx = int(s.max) if float(s.max).is_integer() else round(s.max, 2)
         parts.append(f"{s.limit}[{s.key}] {used}/{mx}{' over' if s.over else ''}")
+    for m in d.measures:
+        parts.append(f"measures.{m.measure}[{m.key}] {_show(m.value)}{'' if m.charged else ' (read)'}")
     return "; ".join(parts)
 
 
@@ -587,11 +678,16 @@ def render_text(res: SuiteResult, *, coverage: bool = False) -> str:
 def render_coverage(res: SuiteResult) -> list[str]:
     out = [" coverage ".center(72, "=")]
     for cov in res.coverage.values():
-        done = len(cov.items) - len(cov.missing)
-        out.append(f"{cov.policy}: {done}/{len(cov.items)} rules and limits exercised")
-        for kind, ident, where in cov.missing:
-            out.append(f"  never {'matched' if kind == 'rule' else 'exceeded'}: {kind} {ident}  ({where})")
+        missing = cov.missing
+        done = len(cov.items) - len(missing)
+        what = "rules, limits and measures" if any(k == "measure" for k, _, _ in cov.items) else "rules and limits"
+        out.append(f"{cov.policy}: {done}/{len(cov.items)} {what} exercised")
+        for kind, ident, where in missing:
+            out.append(f"  never {_NEVER[kind]}: {kind} {ident}  ({where})")
     return out
+
+
+_NEVER = {"rule": "matched", "limit": "exceeded", "measure": "read"}
 
 
 def summary_line(res: SuiteResult) -> str:
@@ -641,7 +737,8 @@ def render_junit(res: SuiteResult) -> str:
 
 
 def untested(checked: Any, paths: list[Path]) -> list[Any]:
-    """W0308 for each rule and limit that no test beside the policy exercises.
+    """W0308 for each rule, limit and measure that no test beside the policy
+    exercises (a measure: no step expects its value and nothing exercised reads it).
 
     Only when test files are found there (a policy without tests is not
     warned about rule by rule); honours `# policy: ignore[W0308]`.
@@ -654,14 +751,14 @@ def untested(checked: Any, paths: list[Path]) -> list[Any]:
     res = Runner(coverage=True).run(tests)
     if not res.coverage:
         return []  # no test file could run: they report their own errors under `policyctl test`
-    exercised: set[str] = set().union(*(c.exercised for c in res.coverage.values()))
+    exercised = covered_ids(set().union(*(c.exercised for c in res.coverage.values())), checked.measure_reads)
     sup = {m.source.name: m.suppressions for m in checked.modules}
     out = []
-    for kind, blocks in (("rule", checked.rules), ("limit", checked.limits)):
+    for kind, blocks in (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures)):
         for b in blocks:
             if b.name in exercised or "W0308" in sup.get(b.name_span.source.name, {}).get(b.name_span.line, set()):
                 continue
-            verb = "matches" if kind == "rule" else "exceeds"
+            verb = {"rule": "matches", "limit": "exceeds", "measure": "reads"}[kind]
             out.append(Diagnostic(
                 "W0308", f"{kind} `{b.name}` has no test: no step of {len(tests)} test file"
                 f"{'s' * (len(tests) != 1)} beside it {verb} it", b.name_span, Severity.WARNING,

@@ -160,3 +160,69 @@ def test_policy_that_does_not_load_is_an_error(tmp_path: Path) -> None:
     res = run_tests([tmp_path])
     assert not res.ok and len(res.errors) == 1
     assert "does not load" in res.errors[0].message and "E0201" in res.errors[0].message
+
+
+# --- measures: expect.measures, coverage, W0308 ---------------------------------------------
+
+
+def test_expected_measures_pass_and_count_for_coverage(in_data: Path) -> None:
+    code, out = policyctl("test", "measures", "--coverage")
+    assert code == 0, out
+    assert "measures: 4/5 rules, limits and measures exercised" in out
+    # card_accounts and young_requests are read by a matched rule, prompts_per_account expected by a case
+    assert re.findall(r"never (?:matched|exceeded|read): (\w+) (\w+)", out) == [("measure", "tokens_per_account")]
+    cov = run_tests([Path("measures")], coverage=True).coverage["measures"]
+    assert cov.exercised == {"shared_card_young", "card_accounts", "young_requests", "prompts_per_account"}
+
+
+def test_a_rule_reading_a_measure_covers_it_transitively(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text(
+        "measure base {\n  key account.id\n  count\n  window 1h\n}\n\n"
+        "measure score {\n  key account.id\n  sum if measures.base > 1 then 2 else 0\n  window 1h\n}\n\n"
+        "let hot = measures.score >= 2\n\n"
+        "rule r {\n  flag when hot\n  reason \"hot\"\n}\n")
+    (tmp_path / "t.test.yaml").write_text(
+        "defaults: {account: {id: a}}\ncases:\n  - name: c\n    steps:\n      - {expect: allow}\n"
+        "      - {expect: {effect: flag, rules: [r]}}\n")
+    res = run_tests([tmp_path], coverage=True)
+    assert res.ok and res.coverage[str(tmp_path)].missing == []
+
+
+def test_wrong_measure_values_are_shown(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text((DATA / "measures" / "measures.policy").read_text())
+    (tmp_path / "t.test.yaml").write_text(
+        "defaults: {account: {id: a, age_days: 400, payment_fingerprint: pf-1}}\n"
+        "cases:\n  - name: off by one\n    steps:\n      - expect: allow\n      - account: {id: b}\n"
+        "        expect: {effect: allow, measures: {card_accounts: 3, young_requests: {at_least: 1}}}\n")
+    res = run_tests([tmp_path])
+    (case,) = res.cases
+    assert case.failure is not None and case.failure.step == 2
+    (m,) = case.failure.mismatches
+    assert (m.field, m.expected, m.actual) == ("measures", {"card_accounts": 3, "young_requests": {"at_least": 1}},
+                                               {"card_accounts": 2.0, "young_requests": 0.0})
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 1
+    assert "  measures:\n    - expected to include  {card_accounts: 3, young_requests: {at_least: 1}}\n" \
+           "    + actual               {card_accounts: 2, young_requests: 0}" in out
+    assert "measures.card_accounts[pf-1] 2; measures.young_requests[pf-1] 0 (read)" in out
+
+
+def test_an_unknown_measure_in_expect_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text((DATA / "measures" / "measures.policy").read_text())
+    (tmp_path / "t.test.yaml").write_text(
+        "cases:\n  - name: typo\n    account: {id: a}\n    expect:\n      effect: allow\n"
+        "      measures: {card_acounts: 1}\n")
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 1
+    assert "t.test.yaml:6: expect.measures: unknown measure `card_acounts` (did you mean `card_accounts`?)" in out
+    (tmp_path / "t.test.yaml").write_text(
+        "cases:\n  - name: no bound\n    account: {id: a}\n    expect: {effect: allow, measures: {card_accounts: {}}}\n")
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 1 and "give at_least, at_most or both" in out
+
+
+def test_lint_warns_about_a_measure_no_test_reads(in_data: Path) -> None:
+    code, out = policyctl("lint", "measures")
+    assert code == 0
+    assert "warning[W0308]: measure `tokens_per_account` has no test" in out
+    assert out.count("W0308") == 1
