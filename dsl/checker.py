@@ -20,7 +20,7 @@ from dsl import data as D
 from dsl.diagnostics import Diagnostic, Severity, did_you_mean
 from dsl.functions import FUNCTIONS, NUM, SIZED
 from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
-from dsl.schema import SCHEMA, VERIFICATION_LEVELS
+from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS
 from dsl.types import (
     ANY,
     BOOL,
@@ -54,7 +54,6 @@ LIMIT_CLAUSES_ONCE = (
     "effect", "reason", "status", "record", "on_error", "block", "shadow",
 )
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
-MEASURES = "measures"  # `measures.NAME` reads a measure; the name is reserved
 BLOCK_MODES = ("new", "key")
 DEFAULT_STATUS = {"deny": 403, "throttle": 429, "flag": 200}
 

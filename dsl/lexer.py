@@ -8,9 +8,9 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
 from dsl.functions import FUNCTIONS, LOADERS
-from dsl.schema import SCHEMA
+from dsl.schema import MEASURES, SCHEMA
 
-DECLARATIONS = ("policy", "let", "data", "rule", "limit")
+DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure")
 CLAUSES = (
     "when", "unless", "reason", "status", "retry_after", "header", "shadow", "key", "count", "sum",
     "distinct", "usage", "window", "max", "record", "on_error", "block",
@@ -44,6 +44,8 @@ class PolicyLexer(RegexLexer):
             # `usage.prompt_tokens` is a field even though `usage` is also a clause
             (r"\b(" + "|".join(SCHEMA) + r")(\.)([A-Za-z_]\w*)",
              bygroups(Name.Builtin, Punctuation, Name.Attribute)),
+            # `measures.card_accounts` reads a measure
+            (r"\b(" + MEASURES + r")(\.)([A-Za-z_]\w*)", bygroups(Name.Builtin.Pseudo, Punctuation, Name.Variable)),
             (words(DECLARATIONS, suffix=r"\b"), Keyword.Declaration),
             (words(EFFECTS, suffix=r"\b"), Keyword.Reserved),
             (words(CLAUSES, suffix=r"\b"), Keyword),

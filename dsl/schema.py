@@ -46,6 +46,9 @@ SCHEMA: dict[str, dict[str, Type]] = {
     },
 }
 
+# `measures.NAME` reads a measure (dsl.checker); the name is reserved beside the sections.
+MEASURES = "measures"
+
 # Fields the engine derives when the gateway leaves them out.
 DERIVED: dict[str, str] = {
     "client.country": "from client.ip, with the embedded geo data",

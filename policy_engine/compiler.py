@@ -20,10 +20,10 @@ from typing import Any, Callable
 import re2
 
 from dsl import ast as A
-from dsl.checker import DEFAULT_STATUS, MEASURES, CheckedPolicy
+from dsl.checker import DEFAULT_STATUS, CheckedPolicy
 from dsl.functions import FUNCTIONS
 from dsl.parser import parse_duration
-from dsl.schema import SCHEMA, VERIFICATION_LEVELS, flat_name
+from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS, flat_name
 from dsl.types import CIDR_SET, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context

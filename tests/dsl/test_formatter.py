@@ -51,8 +51,11 @@ def _ws() -> st.SearchStrategy[str]:
     return st.sampled_from(["", " ", "  "])
 
 
+MEASURE_READS = ["measures.m0", "measures.m1"]  # read from rules, limits and later measures
+
 num_atoms = st.one_of(
     st.sampled_from(FIELDS),
+    st.sampled_from(MEASURE_READS),
     st.integers(0, 10**6).map(str),
     st.sampled_from(["10k", "2M", "1_000", "0.5", "1e3"]),
 )
@@ -106,6 +109,13 @@ def policies(draw: st.DrawFn) -> str:
             f"limit l {{\n  key account.id\n  sum {draw(numbers)}\n  window 1h\n  max {draw(numbers)}\n"
             '  reason "l"\n}\n'
         )
+    for j in range(draw(st.integers(0, 2))):
+        what = draw(st.one_of(st.just("count"), numbers.map(lambda n: f"sum {n}"),
+                              st.sampled_from(STRFIELDS).map(lambda f: f"distinct {f}")))
+        guards = "".join(f"\n  {kw} {draw(conditions)}" for kw in ("when", "unless") if draw(st.booleans()))
+        comment = draw(st.sampled_from(["", "  # m", "\n  # lead"]))
+        parts.append(f"measure m{j} {{{comment}\n  key {draw(st.sampled_from(STRFIELDS))}\n  {what}\n"
+                     f"  window {draw(st.sampled_from(['1h', '30m', '1d']))}{guards}\n}}\n")
     return "\n".join(parts)
 
 

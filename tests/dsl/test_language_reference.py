@@ -74,13 +74,22 @@ def test_every_request_field_appears_in_an_example() -> None:
     "clause",
     ["unless", "reason", "status", "retry_after", "header", "shadow", "key", "count", "sum", "distinct",
      "usage", "window", "max", "when", "record admitted", "record attempts", "on_error open",
-     "on_error closed", "block key", "deny", "throttle", "flag", "policy", "let", "data"],
+     "on_error closed", "block key", "deny", "throttle", "flag", "policy", "let", "data", "measure"],
 )
 def test_every_clause_is_documented(clause: str) -> None:
     doc = DOC.read_text(encoding="utf-8")
     assert f"`{clause}" in doc
     if clause not in ("record admitted", "on_error open"):  # the defaults: documented, not written
         assert re.search(rf"^\s*{clause}\b", _good_text(), re.M), f"no checked example uses `{clause}`"
+
+
+def test_reading_a_measure_has_examples() -> None:
+    # a measure read by a rule, a limit and another measure, and a reconciled measure
+    text = _good_text()
+    for where in (r"^\s*(deny|throttle|flag) when .*measures\.\w+", r"^\s*max .*measures\.\w+",
+                  r"^\s*sum .*measures\.\w+", r"^\s*header .*measures\.\w+"):
+        assert re.search(where, text, re.M), where
+    assert "## Measures" in DOC.read_text(encoding="utf-8")
 
 
 def test_the_function_table_lists_every_function() -> None:

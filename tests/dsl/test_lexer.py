@@ -9,11 +9,11 @@ from typing import Any, Iterator
 
 import pygments.lexers
 import pytest
-from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
 
 from dsl.functions import FUNCTIONS, LOADERS
-from dsl.lexer import PolicyLexer
-from dsl.schema import SCHEMA
+from dsl.lexer import DECLARATIONS, PolicyLexer
+from dsl.schema import MEASURES, SCHEMA
 
 ROOT = Path(__file__).parents[2]
 TM = ROOT / "dsl" / "policy.tmLanguage.json"
@@ -41,6 +41,12 @@ limit tokens {
   throttle
   status 429
   reason "budget"
+}
+measure card_accounts {
+  key account.payment_fingerprint
+  distinct account.id
+  window 1d
+  when measures.other > 2
 }
 '''
 
@@ -73,7 +79,7 @@ def test_shipped_policies_lex_without_errors() -> None:
         ("deny", Keyword.Reserved), ("limit", Keyword.Declaration), ("window", Keyword),
         ("matches", Operator.Word), ("null", Keyword.Constant), ("30s", Number.Float),
         ("10k", Number.Integer), ("1.5e3", Number.Float), ('r"\\d+"', String.Regex),
-        ("# c", Comment.Single), ("??", Operator),
+        ("# c", Comment.Single), ("??", Operator), ("measure", Keyword.Declaration),
     ],
 )
 def test_token_classes(text: str, kind: Any) -> None:
@@ -89,6 +95,8 @@ def test_every_function_and_section_is_highlighted() -> None:
         for fld in fields:
             toks = tokens(f"{s}.{fld}")
             assert toks[0] == (Name.Builtin, s) and toks[2] == (Name.Attribute, fld)
+    toks = tokens("measures.card_accounts > 3")
+    assert toks[:3] == [(Name.Builtin.Pseudo, "measures"), (Punctuation, "."), (Name.Variable, "card_accounts")]
 
 
 # ------------------------------------------------------------------ TextMate
@@ -137,6 +145,7 @@ def test_textmate_grammar_loads_and_compiles() -> None:
         ('r"a+"', "string.regexp.raw.policy"), ("# x", "comment.line.number-sign.policy"),
         ("# policy: ignore[W0301]", "comment.line.suppression.policy"),
         ("attempts", "constant.other.mode.policy"), ("and", "keyword.operator.word.policy"),
+        ("measure", "storage.type.declaration.policy"),
     ],
 )
 def test_textmate_scopes(text: str, scope: str) -> None:
@@ -150,6 +159,12 @@ def test_textmate_word_lists_follow_the_language() -> None:
     assert set(re.findall(r"\w+", fn[1]["match"].split("(")[1])) == set(LOADERS)
     fields = grammar["repository"]["fields"]["patterns"][0]["match"]
     assert set(fields.split("(")[1].split(")")[0].split("|")) == set(SCHEMA)
+    measures = grammar["repository"]["fields"]["patterns"][1]
+    m = re.match(measures["match"], "measures.card_accounts")
+    assert m is not None and m.group(1) == MEASURES and m.group(3) == "card_accounts"
+    assert measures["captures"]["3"]["name"] == "entity.name.measure.policy"
+    decl = grammar["repository"]["keywords"]["patterns"][0]["match"]
+    assert set(decl.split("(")[1].split(")")[0].split("|")) == set(DECLARATIONS)
 
 
 def test_textmate_fields_come_before_keywords() -> None:
