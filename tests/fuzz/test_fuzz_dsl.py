@@ -52,13 +52,13 @@ def test_arbitrary_bytes_as_latin1_and_utf8(folder: Path, raw: bytes) -> None:
     front_end(raw.decode("utf-8", "replace"), folder)
 
 
-KEYWORDS = ["policy", "rule", "limit", "let", "data", "deny", "throttle", "flag", "when", "unless", "reason",
+KEYWORDS = ["policy", "rule", "limit", "measure", "let", "data", "deny", "throttle", "flag", "when", "unless", "reason",
             "status", "header", "shadow", "key", "count", "sum", "distinct", "usage", "window", "max", "record",
             "on_error", "block", "exempt", "and", "or", "not", "in", "matches", "if", "then", "else", "null",
             "true", "false", "owner", "retry_after", "admitted", "attempts", "open", "closed"]
 NAMES = ["account.id", "account.age_days", "account.tier", "account.labels", "account.verification",
          "request.prompt", "request.max_tokens", "client.ip", "client.asn", "usage.prompt_tokens", "api_key.scopes",
-         "x", "lower", "len", "fingerprint", "template_id", "ip_prefix", "strings", "cidrs", "patterns", "__import__",
+         "measures.x", "measures", "x", "lower", "len", "fingerprint", "template_id", "ip_prefix", "strings", "cidrs", "patterns", "__import__",
          "open", "eval", "exec", "os", "sys", "__class__", "__builtins__"]
 PUNCT = ["{", "}", "(", ")", "[", "]", ",", ".", ":", "=", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/",
          "%", "??", "?", "!", "#", '"', "\\", "\n", "\n", "  "]
