@@ -30,13 +30,14 @@ import heapq
 import math
 import sys
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
+from dsl import ast as A
 from dsl.parser import parse_number
 from policy_engine.context import Context
 from policy_engine.policyset import PolicySet
@@ -187,6 +188,8 @@ class ItemInfo:
     effect: str | None = None  # limits: allow... deny
     shadow: bool = False
     record: str = "admitted"
+    thresholds: list["RuleThreshold"] = field(default_factory=list)   # measures: constants rules compare them with
+    unreported: list[str] = field(default_factory=list)              # measures: comparisons not reported, why
 
     @property
     def blocking(self) -> bool:
@@ -218,6 +221,99 @@ class RunOptions:
     max_keys: int = 3_000_000   # as the memory store's bound
 
 
+@dataclass(frozen=True)
+class RuleThreshold:
+    """`measures.NAME > VALUE` (or >=) in a rule's condition, outside `not` and `unless`."""
+
+    rule: str
+    op: str          # ">" or ">="
+    value: float
+    effect: str
+    shadow: bool
+    alone: bool      # the comparison is the whole condition; else the rule also needs others
+    text: str = ""   # the comparison as written
+
+    @property
+    def blocking(self) -> bool:
+        return self.effect in ("throttle", "deny")
+
+    @property
+    def source(self) -> str:
+        return f"rule {self.rule}"
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def measure_items(policy: PolicySet) -> list[ItemInfo]:
+    compiled = policy.compiled.measures
+    if not compiled:
+        return []
+    checked = policy.checked
+    decls = {m.name: m for m in checked.measures}
+    thresholds = _measure_comparisons(policy)
+    kinds = {b.name: kind for kind, blocks in (("rule", checked.rules), ("limit", checked.limits),
+                                               ("measure", checked.measures)) for b in blocks}
+    out = []
+    for m in compiled:
+        key = decls[m.id].find("key") if m.id in decls else None
+        found = thresholds.get(m.id, [])
+        reported = {t.rule for t in found}
+        readers = [f"{kinds.get(b, '?')} {b}" for b, reads in checked.measure_reads.items()
+                   if m.id in reads and b not in reported]
+        out.append(ItemInfo(
+            item=m.id, kind="measure", measure=m.kind_label,
+            key=", ".join(e.span.text for e in key.exprs) if key is not None else "?",
+            window=m.spec.window, record="attempts", thresholds=found, unreported=readers))
+    return out
+
+
+def _measure_comparisons(policy: PolicySet) -> dict[str, list[RuleThreshold]]:
+    """The constants rules compare measures with, read from the checked AST: in a
+    rule's condition, through `and`, `or` and `let` names (not under `not`, `if`,
+    `unless` or a call), `measures.NAME` (or `measures.NAME ?? N`) compared with
+    a number literal, the measure above it. Other reads are not reported."""
+    found: dict[str, list[RuleThreshold]] = {}
+    lets = policy.checked.lets
+    for rule in policy.checked.rules:
+        eff = rule.find("effect")
+        if eff is None or not eff.exprs or not eff.text:
+            continue
+        cond = eff.exprs[0]
+        shadow = rule.find("shadow") is not None
+        stack: list[tuple[A.Expr, bool]] = [(cond, True)]   # (expression, the whole condition)
+        seen_lets: set[str] = set()
+        while stack:
+            e, alone = stack.pop()
+            if isinstance(e, A.Binary) and e.op in ("and", "or"):
+                stack += [(e.right, False), (e.left, False)]
+            elif isinstance(e, A.Name) and e.id in lets and e.id not in seen_lets and lets[e.id].expr is not None:
+                seen_lets.add(e.id)
+                stack.append((lets[e.id].expr, alone))  # type: ignore[arg-type]
+            elif isinstance(e, A.Binary) and e.op in _FLIP:
+                t = _threshold(e, rule.name, eff.text, shadow, alone)
+                if t is not None:
+                    found.setdefault(t[0], []).append(t[1])
+    return found
+
+
+def _threshold(e: A.Binary, rule: str, effect: str, shadow: bool, alone: bool) -> tuple[str, RuleThreshold] | None:
+    """(measure, threshold) for `measures.M > N`, `N < measures.M` and the like."""
+    for m_side, other, op in ((e.left, e.right, e.op), (e.right, e.left, _FLIP[e.op])):
+        name = _measure_read(m_side)
+        if name is not None and op in (">", ">=") and isinstance(other, A.Literal) and other.kind in ("int", "float"):
+            return name, RuleThreshold(rule, op, float(other.value), effect, shadow, alone, e.span.text)
+    return None
+
+
+def _measure_read(e: A.Expr) -> str | None:
+    if isinstance(e, A.Binary) and e.op == "??" and isinstance(e.right, A.Literal):
+        e = e.left
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name) and e.obj.id == "measures":
+        return e.name
+    return None
+
+
 def limit_items(policy: PolicySet) -> list[ItemInfo]:
     keys = limit_key_texts(policy)
     return [
@@ -232,10 +328,10 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
     CalibrationInputError at the first invalid line (unless skip_invalid) or
     request without a truth line."""
     opts = opts or RunOptions()
-    items = limit_items(policy)
+    items = limit_items(policy) + measure_items(policy)
     truth = opts.truth
     observer = Observer((Series(i.item, i.kind) for i in items), opts.max_keys, truth is not None)
-    store = ObservingStore(MemoryStore(max_keys=opts.max_keys), observer, (i.item for i in items))
+    store = ObservingStore(MemoryStore(max_keys=opts.max_keys), observer, (i.item for i in items if i.kind == "limit"))
     rp = SyncReplayer(policy, store)  # type: ignore[arg-type]  # a Store with the sync API
     stats = ReplayStats.for_policy(policy, "memory")
     t0 = time.perf_counter()
@@ -252,6 +348,9 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
             observer.bit = _truth_bit(truth, item, f"{traffic}:{n}", opts.truth_name)
         d, now = rp.step(item)
         stats.add(item, d, now)
+        for m in d.measures:   # what the measure counted for its key, this request included
+            if m.charged and m.value is not None:
+                observer.observe(m.measure, m.key, m.value, None)
     stats.seconds = time.perf_counter() - t0
     stats.out_of_order, stats.usage_reconciled = rp.out_of_order, rp.usage_reconciled
     return CalibrationRun(policy, traffic.name, stats, items, observer.series, truth is not None,
@@ -312,25 +411,51 @@ def literal(v: float) -> str:
     return f"{int(v)}" if float(v).is_integer() else f"{v:.6g}"
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """What a group of per-key peaks is compared with."""
+
+    value: float
+    op: str = ">"            # the item fires when its value `op` the threshold: ">" (a limit's max) or ">="
+    source: str = "max"      # "max": the limit's own maximum; "rule NAME": a rule comparing a measure
+    blocking: bool = False   # exceeding it throttles or denies
+    alone: bool = True       # False: the rule also needs other conditions, so counts are upper bounds
+
+    def fires(self, v: float) -> bool:
+        return v > self.value if self.op == ">" else v >= self.value
+
+    @property
+    def label(self) -> str:
+        if self.source == "max":
+            return f"max {literal(self.value)}"
+        return f"{self.op} {literal(self.value)}"
+
+
 @dataclass
 class GroupView:
     """One threshold of an item against the per-key peaks observed under it."""
 
-    threshold: float | None      # None: no threshold (a measure's distribution only)
+    threshold: Threshold | None  # None: no threshold (a measure's observed distribution)
     keys: int
     peaks: dict[str, float]
-    over: int = 0                # keys whose peak exceeds the threshold
+    over: int = 0                # keys whose peak exceeds the threshold (reaches it, for >=)
     near: int = 0                # keys within 20% below it
     suggested: float | None = None
     suggested_over: int = 0      # keys whose peak exceeds the suggestion
     warnings: list[str] = field(default_factory=list)
     top: list[tuple[str, float]] = field(default_factory=list)
     by_truth: dict[str, dict[str, Any]] | None = None
-    ratio: bool = False          # thresholds varied: values are peak/threshold, the suggestion a factor
+    ratio: bool = False          # maxima varied: values are peak/max, the suggestion a factor
 
     def to_json(self, refuse_share: float) -> dict[str, Any]:
+        t = self.threshold
         out: dict[str, Any] = {
-            "max": self.threshold, "keys": self.keys, "peaks": self.peaks,
+            "threshold": None if t is None or self.ratio else t.value,
+            "op": None if t is None else t.op,
+            "source": "observed" if t is None else t.source,
+            "blocking": t is not None and t.blocking,
+            "alone": t is None or t.alone,
+            "keys": self.keys, "peaks": self.peaks,
             "over": self.over, "over_share": _ratio(self.over, self.keys),
             "near": self.near, "near_share": _ratio(self.near, self.keys),
             "suggested": self.suggested,
@@ -365,6 +490,7 @@ class ItemView:
             "effect": i.effect, "shadow": i.shadow, "record": i.record,
             "keys": self.keys, "untracked_observations": self.untracked, "peaks": self.peaks,
             "groups": [g.to_json(refuse_share) for g in self.groups], "warnings": self.warnings,
+            "not_reported": i.unreported,
         }
 
 
@@ -380,15 +506,22 @@ def pct(a: float, b: float) -> str:
 
 
 def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: bool) -> ItemView:
+    truth = s.truth if with_truth else None
+    if info.kind == "measure":  # one distribution, compared with each constant a rule compares it with
+        peaks = s.groups.get(None, {})
+        groups = [_group(info, None, peaks, truth, refuse_share)] if peaks else []
+        groups += [_group(info, Threshold(t.value, t.op, t.source, t.blocking, t.alone), peaks, truth, refuse_share)
+                   for t in info.thresholds if peaks]
+        return ItemView(info, len(peaks), groups[0].peaks if groups else None, groups, s.untracked)
     groups = [
-        _group(info, thr, peaks, s.truth if with_truth else None, refuse_share)
-        for thr, peaks in sorted(s.groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0.0))
+        _group(info, Threshold(thr, blocking=info.blocking), peaks, truth, refuse_share)
+        for thr, peaks in sorted(s.groups.items(), key=lambda kv: kv[0] or 0.0) if thr is not None
     ]
     if s.varied:
-        groups.append(_group(info, 1.0, s.varied, s.truth if with_truth else None, refuse_share, ratio=True))
+        groups.append(_group(info, Threshold(1.0, blocking=info.blocking), s.varied, truth, refuse_share, ratio=True))
     if len(s.groups) == 1 and not s.varied:
         (only,) = s.groups.values()
-        keys, peaks = len(only), groups[0].peaks
+        keys, all_peaks = len(only), groups[0].peaks
     else:
         merged: dict[str, float] = {}
         for g in s.groups.values():
@@ -396,56 +529,68 @@ def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: b
                 if v > merged.get(k, -math.inf):
                     merged[k] = v
         keys = len(merged.keys() | s.varied.keys())
-        peaks = distribution(sorted(merged.values())) if merged else None
-    return ItemView(info, keys, peaks if keys else None, groups, s.untracked)
+        all_peaks = distribution(sorted(merged.values())) if merged else None
+    return ItemView(info, keys, all_peaks if keys else None, groups, s.untracked)
 
 
-def _group(info: ItemInfo, threshold: float | None, peaks: dict[str, float], truth: dict[str, int] | None,
+def _group(info: ItemInfo, t: Threshold | None, peaks: dict[str, float], truth: dict[str, int] | None,
            refuse_share: float, ratio: bool = False) -> GroupView:
     ordered = sorted(peaks.values())
-    g = GroupView(threshold=None if ratio else threshold, keys=len(ordered), peaks=distribution(ordered), ratio=ratio)
+    g = GroupView(threshold=t, keys=len(ordered), peaks=distribution(ordered), ratio=ratio)
     g.top = heapq.nlargest(TOP_KEYS, peaks.items(), key=lambda kv: (kv[1], kv[0]))
     if truth is not None:
         g.by_truth = {}
         for label, bits in TRUTH_CLASSES.items():
             vals = sorted(v for k, v in peaks.items() if truth.get(k) == bits)
             entry: dict[str, Any] = {"keys": len(vals), "peaks": distribution(vals) if vals else None}
-            if threshold is not None:
-                entry["over"], entry["near"] = _over_near(vals, threshold)
+            if t is not None:
+                entry["over"], entry["near"] = _over_near(vals, t)
             g.by_truth[label] = entry
-    if threshold is not None:
-        g.over, g.near = _over_near(ordered, threshold)
-        g.suggested = readable_ceiling(value_above(ordered, refuse_share), info.integral and not ratio)
-        g.suggested_over = len(ordered) - _count_at_most(ordered, g.suggested)
-        g.warnings = _warnings(info, g, threshold, refuse_share)
+    if t is not None:
+        g.over, g.near = _over_near(ordered, t)
+        g.suggested = _suggest(ordered, t, refuse_share, info.integral and not ratio)
+        g.suggested_over = _over_near(ordered, Threshold(g.suggested, t.op))[0]
+        g.warnings = _warnings(info, g, t, refuse_share)
     return g
 
 
-def _count_at_most(ordered: Sequence[float], v: float) -> int:
-    return bisect_right(ordered, v)
+def _suggest(ordered: Sequence[float], t: Threshold, refuse_share: float, integral: bool) -> float:
+    """The readable threshold that at most `refuse_share` of the keys would fire on."""
+    q = value_above(ordered, refuse_share)
+    s = readable_ceiling(q, integral)
+    if t.op == ">=" and s <= q:   # `>=` fires at the threshold itself: go strictly above
+        s = readable_ceiling(math.nextafter(q, math.inf), integral)
+    return s
 
 
-def _over_near(ordered: Sequence[float], threshold: float) -> tuple[int, int]:
-    """Keys over the threshold, and keys within 20% below it (NEAR x threshold < peak <= threshold)."""
-    at_most = _count_at_most(ordered, threshold)
-    return len(ordered) - at_most, at_most - _count_at_most(ordered, NEAR * threshold)
+def _over_near(ordered: Sequence[float], t: Threshold) -> tuple[int, int]:
+    """Keys the threshold fires on, and keys within 20% below it (NEAR x threshold < peak, not firing)."""
+    not_firing = bisect_right(ordered, t.value) if t.op == ">" else bisect_left(ordered, t.value)
+    return len(ordered) - not_firing, not_firing - bisect_right(ordered, NEAR * t.value)
 
 
-def _warnings(info: ItemInfo, g: GroupView, threshold: float, refuse_share: float) -> list[str]:
-    """A blocking limit whose maximum sits inside the body of the traffic."""
-    if not info.blocking or not g.keys:
+def _warnings(info: ItemInfo, g: GroupView, t: Threshold, refuse_share: float) -> list[str]:
+    """A blocking threshold that sits inside the body of the traffic."""
+    if not t.blocking or not g.keys:
         return []
-    what = f"{info.item}: " + (f"max {literal(threshold)}" if not g.ratio else "its varying maximum")
+    if g.ratio:
+        what = f"{info.item}: its varying maximum"
+    elif t.source == "max":
+        what = f"{info.item}: max {literal(t.value)}"
+    else:
+        what = f"{t.source}: measures.{info.item} {t.op} {literal(t.value)}"
     out = []
     if g.over > refuse_share * g.keys:
-        split = ""
+        notes = [pct(g.over, g.keys)]
         if g.by_truth is not None:
-            split = " (" + ", ".join(f"{e['over']:,} {label}" for label, e in g.by_truth.items() if e["over"]) + ")"
-        out.append(f"{what} would refuse {g.over:,} of {g.keys:,} keys ({pct(g.over, g.keys)}){split}, more than "
-                   f"--refuse-share {refuse_share:g}")
-    if g.ratio and g.peaks["p99"] > 1.0 or not g.ratio and threshold < g.peaks["p99"]:
+            notes += [f"{e['over']:,} {label}" for label, e in g.by_truth.items() if e["over"]]
+        if not t.alone:
+            notes.append("the rule has other conditions too")
+        out.append(f"{what} would refuse {'' if t.alone else 'up to '}{g.over:,} of {g.keys:,} keys "
+                   f"({', '.join(notes)}), more than --refuse-share {refuse_share:g}")
+    if t.fires(g.peaks["p99"]):
         p99 = f"{g.peaks['p99']:.3g}x the maximum" if g.ratio else _num(g.peaks["p99"])
-        out.append(f"{what} is below the p99 of per-key peaks ({p99})")
+        out.append(f"{what} is {'at or ' if t.op == '>=' else ''}below the p99 of per-key peaks ({p99})")
     if out and g.suggested is not None:
         sug = f"x{literal(g.suggested)}" if g.ratio else literal(g.suggested)
         out[-1] += f"; suggested {sug}"

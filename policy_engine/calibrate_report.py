@@ -12,7 +12,7 @@ import textwrap
 from html import escape
 from typing import Any, NamedTuple, Sequence
 
-from policy_engine.calibrate import Calibration, GroupView, ItemView, literal, pct, rounded
+from policy_engine.calibrate import Calibration, GroupView, ItemView, Threshold, literal, pct, rounded
 from policy_engine.report import CSS, _nice_max, _table
 
 WIDTH = 80
@@ -46,7 +46,7 @@ def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
 def group_label(g: GroupView) -> str:
     if g.ratio:
         return "max varies"
-    return "observed" if g.threshold is None else f"max {literal(g.threshold)}"
+    return "observed" if g.threshold is None else g.threshold.label
 
 
 def _value(g: GroupView, v: float) -> str:
@@ -62,23 +62,28 @@ class Column(NamedTuple):
 def _columns(item: ItemView, with_truth: bool) -> list[list[Column]]:
     """The columns of an item's table, grouped by threshold (a group stays together when it fits)."""
     out: list[list[Column]] = []
-    if len(item.groups) > 1 and item.peaks is not None:
+    if item.info.kind == "limit" and len(item.groups) > 1 and item.peaks is not None:
         cells = {"keys": f"{item.keys:,}"} | {f"peak {q}": num(item.peaks[q]) for q in PEAK_ROWS}
         out.append([Column("all maxima", "all keys" if with_truth else "", cells)])
     for g in item.groups:
-        cells = {"keys": f"{g.keys:,}"} | {f"peak {q}": _value(g, g.peaks[q]) for q in PEAK_ROWS}
-        if g.threshold is not None or g.ratio:
+        t = g.threshold
+        # A measure's distribution is shown once, in its "observed" column.
+        show_peaks = t is None or t.source == "max"
+        cells = {"keys": f"{g.keys:,}"}
+        if show_peaks:
+            cells |= {f"peak {q}": _value(g, g.peaks[q]) for q in PEAK_ROWS}
+        if t is not None:
             cells["over the max"] = _count(g.over, g.keys)
             cells["within 20% below"] = _count(g.near, g.keys)
         if g.suggested is not None:
             cells["suggested max"] = f"x{literal(g.suggested)}" if g.ratio else literal(g.suggested)
             cells["keys over suggestion"] = _count(g.suggested_over, g.keys)
-            if g.threshold:
-                cells["suggestion vs max"] = _versus(g.suggested, g.threshold)
+            if t is not None and t.value and not g.ratio:
+                cells["suggestion vs max"] = _versus(g.suggested, t.value)
         cols = [Column(group_label(g), "all keys" if with_truth else "", cells)]
         for label, entry in (g.by_truth or {}).items():
             sub = {"keys": f"{entry['keys']:,}"}
-            if entry["peaks"] is not None:
+            if entry["peaks"] is not None and show_peaks:
                 sub |= {f"peak {q}": _value(g, entry["peaks"][q]) for q in PEAK_ROWS}
             if "over" in entry:
                 sub["over the max"] = _count(entry["over"], entry["keys"])
@@ -100,9 +105,15 @@ def _versus(suggested: float, current: float) -> str:
 ROWS = ("keys", *(f"peak {q}" for q in PEAK_ROWS), "over the max", "within 20% below", "suggested max",
         "keys over suggestion", "suggestion vs max")
 ROW_LABELS = {"peak max": "per-key peak  max"} | {f"peak {q}": f"{q:>17}" for q in PEAK_ROWS[1:]}
+MEASURE_LABELS = ROW_LABELS | {"over the max": "over the threshold", "suggested max": "suggested threshold",
+                               "suggestion vs max": "suggestion vs now"}
 
 
-def _table_text(groups: Sequence[Sequence[Column]]) -> list[str]:
+def _labels(item: ItemView) -> dict[str, str]:
+    return MEASURE_LABELS if item.info.kind == "measure" else ROW_LABELS
+
+
+def _table_text(groups: Sequence[Sequence[Column]], labels: dict[str, str]) -> list[str]:
     """Columns right-aligned after a label column, in as many tables as it
     takes to fit WIDTH; a threshold's columns stay in one table when they fit."""
     chunks: list[list[Column]] = [[]]
@@ -130,7 +141,7 @@ def _table_text(groups: Sequence[Sequence[Column]]) -> list[str]:
                 out.append(text.rstrip())
         for r in ROWS:
             if any(c.cells.get(r) for c in chunk):
-                label = ("  " + ROW_LABELS.get(r, r)).ljust(LABEL_WIDTH)
+                label = ("  " + labels.get(r, r)).ljust(LABEL_WIDTH)
                 out.append((label + "".join(c.cells.get(r, "").rjust(wi) for c, wi in zip(chunk, w))).rstrip())
     return out
 
@@ -139,10 +150,28 @@ def _width(c: Column) -> int:
     return max(len(c.group), len(c.sub), *(len(v) for v in c.cells.values())) + 2
 
 
+def measure_notes(item: ItemView) -> list[str]:
+    """Where a measure's thresholds come from, and which reads are not reported."""
+    i = item.info
+    if i.kind != "measure":
+        return []
+    out = []
+    for t in i.thresholds:
+        others = "" if t.alone else ", with other conditions"
+        out.append(f"{t.op} {literal(t.value)}: rule {t.rule} ({t.effect}{' (shadow)' if t.shadow else ''}"
+                   f"{others}): `{t.text}`")
+    if i.unreported:
+        out.append(f"also read by {', '.join(i.unreported)}: not a rule comparing it with a constant, not reported")
+    if not i.thresholds:
+        out.append("no rule compares it with a constant: its distribution only")
+    return out
+
+
 def item_heading(item: ItemView) -> str:
     i = item.info
-    what = [f"{i.effect}{' (shadow)' if i.shadow else ''}" if i.effect else i.kind,
-            f"{i.measure} per {i.key}", f"window {window_text(i.window)}", f"record {i.record}"]
+    what = [f"{i.measure} per {i.key}", f"window {window_text(i.window)}"]
+    if i.kind == "limit":
+        what = [f"{i.effect}{' (shadow)' if i.shadow else ''}", *what, f"record {i.record}"]
     return f"{i.kind} {i.item}: " + ", ".join(what)
 
 
@@ -173,13 +202,15 @@ def render_text(cal: Calibration) -> str:
         if not item.groups:
             lines.append("  never applied: no request reached it")
             continue
-        lines += _table_text(_columns(item, cal.run.with_truth))
+        lines += _table_text(_columns(item, cal.run.with_truth), _labels(item))
+        for note in measure_notes(item):
+            lines += _wrap(note, indent="  ", hang="    ")
         for w in item.warnings:
             lines += _wrap(f"warning: {w}", indent="  ", hang="    ")
     n = len(cal.warnings)
     lines.append("")
-    lines += _wrap(f"{n} warning{'s' * (n != 1)}: a throttle or deny maximum sits inside the body of the traffic."
-                   if n else "No warnings: every throttle or deny maximum sits above the body of the traffic.")
+    lines += _wrap(f"{n} warning{'s' * (n != 1)}: a throttle or deny threshold sits inside the body of the traffic."
+                   if n else "No warnings: every throttle or deny threshold sits above the body of the traffic.")
     return "\n".join(lines) + "\n"
 
 
@@ -202,19 +233,23 @@ def _round_floats(v: Any) -> Any:
 # --------------------------------------------------------------------- html
 HIST_BINS = 40
 HIST_CSS = """
-svg .over{fill:#c8463d}svg .under{fill:#4e79a7}svg .maxline{stroke:#c8463d;stroke-width:2}
+svg .over{fill:#c8463d}svg .tagged{fill:#e0b341}svg .under{fill:#4e79a7}svg .maxline{stroke:#c8463d;stroke-width:2}
+svg .flagline{stroke:#e0b341;stroke-width:2}svg .end{text-anchor:end}
 svg .sugline{stroke:#59a14f;stroke-width:2;stroke-dasharray:5 3}svg .axis{font-style:italic}
 .warn{color:#a33;font-weight:600}
 """
 
 
-def histogram(values: Sequence[float], threshold: float | None, suggested: float | None, integral: bool,
+def histogram(values: Sequence[float], marks: Sequence[tuple[float, str, str]], integral: bool,
               width: int = 960, height: int = 240) -> str:
-    """Per-key peaks as an inline SVG histogram (log-scaled key counts), with the
-    maximum as a solid red line and the suggestion as a dashed green one."""
+    """Per-key peaks as an inline SVG histogram (log-scaled key counts): each
+    throttle or deny threshold a solid red line (a flag one amber), keys past
+    the lowest threshold in its colour, each suggestion a dashed green line."""
     left, right, top, bottom = 56, 12, 24, 44
     pw, ph = width - left - right, height - top - bottom
-    hi = max([max(values, default=0.0), threshold or 0.0, suggested or 0.0])
+    lines = sorted((v, cls) for v, cls, _ in marks if cls != "sugline")
+    threshold, over_cls = (lines[0][0], "over" if lines[0][1] == "maxline" else "tagged") if lines else (None, "")
+    hi = max([max(values, default=0.0), *(v for v, _, _ in marks)])
     xmax = _nice_max(hi * 1.05)
     bw = max(1.0, math.ceil(xmax / HIST_BINS)) if integral else xmax / HIST_BINS
     bins = [0] * max(1, math.ceil(xmax / bw))
@@ -236,18 +271,18 @@ def histogram(values: Sequence[float], threshold: float | None, suggested: float
             continue
         lo = i * bw
         h = ph * math.log10(1 + c) / ymax
-        cls = "over" if threshold is not None and lo >= threshold else "under"
+        cls = over_cls if threshold is not None and lo >= threshold else "under"
         parts.append(f'<rect x="{x(lo) + 0.5:.2f}" y="{top + ph - h:.2f}" width="{max(0.5, bw * xs - 1):.2f}" '
                      f'height="{h:.2f}" class="{cls}"><title>{c:,} keys with a peak in ({num(lo)}, '
                      f'{num(lo + bw)}]</title></rect>')
     ticks = 5 if f"{xmax:e}"[0] in "15" else 4   # steps of 1, 2 or 5 x 10^n
     for k in range(ticks + 1):
         v = xmax * k / ticks
-        parts.append(f'<text x="{x(v):.1f}" y="{top + ph + 16}" class="xlab">{num(v)}</text>')
-    for v, cls, what in ((threshold, "maxline", "max"), (suggested, "sugline", "suggested")):
-        if v is not None:
-            parts.append(f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" class="{cls}">'
-                         f'<title>{what} {escape(literal(v))}</title></line>')
+        anchor = " end" if k == ticks else ""
+        parts.append(f'<text x="{x(v):.1f}" y="{top + ph + 16}" class="xlab{anchor}">{num(v)}</text>')
+    for v, cls, what in marks:
+        parts.append(f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" class="{cls}">'
+                     f'<title>{escape(what)}</title></line>')
     parts.append(f'<text x="{left}" y="{top - 10}" class="axis">keys (log scale)</text>')
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="axis xlab">per-key peak</text>')
     parts.append("</svg>")
@@ -263,20 +298,49 @@ def _html_item(item: ItemView, values: dict[Any, list[float]], with_truth: bool)
     cols = [c for group in _columns(item, with_truth) for c in group]
     rows = [r for r in ROWS if any(r in c.cells for c in cols)]
     headers = ["", *[" ".join(x for x in (c.group, c.sub) if x) for c in cols]]
-    body = [[escape(ROW_LABELS.get(r, r).strip()), *[escape(c.cells.get(r, "")) for c in cols]] for r in rows]
+    labels = _labels(item)
+    body = [[escape(labels.get(r, r).strip()), *[escape(c.cells.get(r, "")) for c in cols]] for r in rows]
     parts.append(_table(headers, body, numeric=range(1, len(headers))))
+    for note in measure_notes(item):
+        parts.append(f'<p class="note">{escape(note)}</p>')
     for w in item.warnings:
         parts.append(f'<p class="warn">warning: {escape(w)}</p>')
-    for g in item.groups:
-        key = "varied" if g.ratio else g.threshold
+    for g, vals, marks in _panels(item, values):
         label = group_label(g) + (" (peak/max per key)" if g.ratio else "")
         parts.append(f"<h3>{escape(label)}: per-key peaks</h3>")
-        parts.append(histogram(values.get(key, []), 1.0 if g.ratio else g.threshold, g.suggested,
-                               i.integral and not g.ratio))
+        parts.append(histogram(vals, marks, i.integral and not g.ratio))
         if g.top:
             parts.append(_table(["highest keys", "peak"], [[escape(k), _value(g, v)] for k, v in g.top],
                                 numeric=(1,)))
     return "".join(parts) + "</section>"
+
+
+Mark = tuple[float, str, str]   # value, "maxline" (throttle, deny), "flagline" or "sugline", tooltip
+
+
+def _line(t: Threshold) -> str:
+    return "maxline" if t.blocking else "flagline"
+
+
+def _panels(item: ItemView, values: dict[Any, list[float]]) -> list[tuple[GroupView, list[float], list[Mark]]]:
+    """One histogram per limit maximum; one per measure, with every rule's threshold on it."""
+    if item.info.kind == "measure":
+        marks: list[Mark] = []
+        for g in item.groups[1:]:
+            t = g.threshold
+            assert t is not None and g.suggested is not None
+            marks += [(t.value, _line(t), f"{t.source}: {t.label}"),
+                      (g.suggested, "sugline", f"suggested for {t.source}: {t.op} {literal(g.suggested)}")]
+        return [(item.groups[0], values.get(None, []), marks)]
+    out = []
+    for g in item.groups:
+        t = g.threshold
+        assert t is not None and g.suggested is not None
+        vals = values.get("varied" if g.ratio else t.value, [])
+        shown = "x" if g.ratio else ""
+        out.append((g, vals, [(t.value, _line(t), f"max {shown}{literal(t.value)}"),
+                              (g.suggested, "sugline", f"suggested {shown}{literal(g.suggested)}")]))
+    return out
 
 
 def render_html(cal: Calibration) -> str:

@@ -19,6 +19,7 @@ import pytest
 from policy_engine.calibrate import literal, readable_ceiling, value_above
 
 FIXTURE = Path(__file__).parent / "fixtures" / "calibrate"
+MEASURES = Path(__file__).parent / "fixtures" / "calibrate_measures"
 POLICYCTL = Path(sys.executable).with_name("policyctl")
 T0 = 1_764_288_000.0   # a multiple of one hour: every request below falls in one bucket of each window
 
@@ -28,13 +29,13 @@ def policyctl(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def ctx(rid: str, dt: float, acct: str, *, tier: str = "free", asn: int = 64500, model: str = "m1",
-        max_tokens: int | None = None) -> dict[str, Any]:
-    request: dict[str, Any] = {"id": rid, "ts": T0 + dt, "model": model, "prompt": "hello"}
+        max_tokens: int | None = None, prompt: str = "hello", card: str | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"id": rid, "ts": T0 + dt, "model": model, "prompt": prompt}
     if max_tokens is not None:
         request["max_tokens"] = max_tokens
     return {
         "request": request,
-        "account": {"id": acct, "tier": tier},
+        "account": {"id": acct, "tier": tier, "payment_fingerprint": card},
         "api_key": {"id": f"key-{acct}", "scopes": ["inference"]},
         "client": {"ip": "192.0.2.1", "country": "US", "asn": asn},
     }
@@ -58,9 +59,18 @@ TINY = [
 ]
 
 
+TINY_MEASURES = [
+    ctx("m1", 1, "acct-a", card="pf-1", prompt="explain it step by step", max_tokens=1000),
+    ctx("m2", 2, "acct-b", card="pf-1", max_tokens=2000),
+    ctx("m3", 3, "acct-c", card="pf-1", prompt="Step by step, please", max_tokens=500),   # 3rd account: denied
+    ctx("m4", 4, "acct-a", card="pf-1", prompt="step by step again", max_tokens=4000),    # denied, still counted
+    ctx("m5", 5, "acct-d", card="pf-2", prompt="step by step"),
+]
+
+
 def peaks_by_group(report: dict[str, Any], item: str) -> dict[float, dict[str, float]]:
     (entry,) = [i for i in report["items"] if i["item"] == item]
-    return {g["max"]: {t["key"]: t["peak"] for t in g["top_keys"]} for g in entry["groups"]}
+    return {g["threshold"]: {t["key"]: t["peak"] for t in g["top_keys"]} for g in entry["groups"]}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +101,7 @@ def test_peaks_per_key_match_a_hand_computation(tiny: Path) -> None:
     assert g["suggested"] == 4 and g["suggested_over"] == 0
     tokens = next(i for i in report["items"] if i["item"] == "tokens_hour")
     assert tokens["keys"] == 4 and tokens["peaks"]["max"] == 5000
-    free = next(g for g in tokens["groups"] if g["max"] == 4000)
+    free = next(g for g in tokens["groups"] if g["threshold"] == 4000)
     assert (free["over"], free["near"], free["suggested_literal"]) == (1, 0, "5000")
     # a flag limit never warns; the throttle and deny ones over their maximum do.
     assert [w.split(":")[0] for w in report["warnings"]] == [
@@ -102,6 +112,47 @@ def test_peaks_per_key_match_a_hand_computation(tiny: Path) -> None:
     assert policyctl("replay", "-p", FIXTURE, tiny, "-o", decisions, "-q").returncode == 0
     used = [json.loads(x)["limits"]["rpm"]["used"] for x in decisions.read_text(encoding="utf-8").splitlines()[:4]]
     assert used == [1, 2, 3, 3]
+
+
+def test_measures_peaks_and_the_constants_rules_compare_them_with(tmp_path: Path) -> None:
+    traffic = write_jsonl(tmp_path / "measures.jsonl", TINY_MEASURES)
+    run = policyctl("calibrate", "--policies", MEASURES, traffic, "--format", "json", "-q")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["refused_by_rules"] == 2
+    items = {i["item"]: i for i in report["items"]}
+    assert [i["kind"] for i in report["items"]] == ["limit", "measure", "measure", "measure"]
+    # Measures record every request they apply to, refused or not; a read (acct-b's prompt) adds no key.
+    assert peaks_by_group(report, "card_accounts")[None] == {"pf-1": 3, "pf-2": 1}
+    assert peaks_by_group(report, "step_by_step")[None] == {"acct-a": 2, "acct-c": 1, "acct-d": 1}
+    assert peaks_by_group(report, "tokens_day")[None] == {"acct-a": 5000, "acct-b": 2000, "acct-c": 500,
+                                                          "acct-d": 1024}
+
+    def thresholds(name: str) -> list[tuple[Any, ...]]:
+        return [(g["source"], g["op"], g["threshold"], g["alone"], g["blocking"], g["over"])
+                for g in items[name]["groups"]]
+
+    assert thresholds("card_accounts") == [("observed", None, None, True, False, 0),
+                                           ("rule shared_card", ">", 2, True, True, 1)]   # through a `let`
+    assert thresholds("step_by_step") == [("observed", None, None, True, False, 0),
+                                          ("rule step_by_step_stream", ">=", 3, True, True, 0)]   # 3 <= m
+    assert thresholds("tokens_day") == [("observed", None, None, True, False, 0),
+                                        ("rule young_heavy", ">", 50_000, False, True, 0),
+                                        ("rule heavy", ">=", 10_000, True, False, 0)]
+    assert items["tokens_day"]["not_reported"] == ["limit rpm"]
+    assert items["card_accounts"]["warnings"] == [
+        "rule shared_card: measures.card_accounts > 2 would refuse 1 of 2 keys (50.0%), more than --refuse-share "
+        "0.001",
+        "rule shared_card: measures.card_accounts > 2 is below the p99 of per-key peaks (3); suggested 3"]
+    # `>=` fires at the threshold itself: the suggestion goes above the largest peak.
+    step = items["step_by_step"]["groups"][1]
+    assert (step["suggested"], step["suggested_over"]) == (3, 0)
+    assert [g["threshold"] for g in items["rpm"]["groups"]] == [10]   # a maximum that reads a measure
+
+    text = re.sub(r"\n +", " ", policyctl("calibrate", "--policies", MEASURES, traffic, "-q").stdout)  # unwrap
+    assert "measure tokens_day: sum per account.id, window 1d" in text
+    assert "> 50k: rule young_heavy (deny, with other conditions): `measures.tokens_day > 50k`" in text
+    assert "also read by limit rpm: not a rule comparing it with a constant, not reported" in text
 
 
 def test_text_output_names_the_mode_fits_80_columns_and_strict_exits_1(tiny: Path, tmp_path: Path) -> None:
@@ -120,7 +171,7 @@ def test_text_output_names_the_mode_fits_80_columns_and_strict_exits_1(tiny: Pat
     assert all(len(line) <= 80 for line in out.splitlines()), max(out.splitlines(), key=len)
     assert "requests_per_minute_for_every_account_of_every_tier_with_a_long_name" in out.replace("\n", "")
     assert re.search(r"benign\s+campaign\s+mixed", out)
-    assert "warning: accounts_per_asn: max 2 would refuse 1 of 2 keys (50.0%) (1 mixed)" in out.replace("\n    ", " ")
+    assert "warning: accounts_per_asn: max 2 would refuse 1 of 2 keys (50.0%, 1 mixed)" in out.replace("\n    ", " ")
     strict = policyctl("calibrate", "-p", long_name, tiny, "-q", "--strict")
     assert strict.returncode == 1 and "6 warnings" in strict.stdout
 
@@ -149,13 +200,14 @@ def test_json_is_stable(tiny: Path, tmp_path: Path) -> None:
     for item in report["items"]:
         assert sorted(item) == sorted([
             "item", "kind", "measure", "key", "window_seconds", "effect", "shadow", "record", "keys",
-            "untracked_observations", "peaks", "groups", "warnings"])
+            "untracked_observations", "peaks", "groups", "warnings", "not_reported"])
         assert sorted(item["peaks"]) == sorted(["max", "p99.9", "p99", "p90", "median"])
         for g in item["groups"]:
             assert sorted(g) == sorted([
-                "max", "keys", "peaks", "over", "over_share", "near", "near_share", "suggested",
-                "suggested_literal", "suggested_over", "suggested_over_share", "refuse_share", "warnings",
-                "top_keys"])
+                "threshold", "op", "source", "blocking", "alone", "keys", "peaks", "over", "over_share", "near",
+                "near_share", "suggested", "suggested_literal", "suggested_over", "suggested_over_share",
+                "refuse_share", "warnings", "top_keys"])
+            assert (g["op"], g["source"], g["alone"]) == (">", "max", True)
     assert {i["item"]: (i["kind"], i["measure"], i["key"], i["window_seconds"], i["effect"], i["record"])
             for i in report["items"]} == {
         "rpm": ("limit", "count", "account.id", 60, "throttle", "admitted"),
@@ -203,7 +255,7 @@ SHARE = 0.01
 
 def _apply_suggestions(report: dict[str, Any], folder: Path) -> dict[str, dict[float, float]]:
     """Rewrite every blocking limit's maximum in `folder` to its suggestion (per tier for tokens_hour)."""
-    sug = {i["item"]: {g["max"]: g["suggested"] for g in i["groups"]} for i in report["items"]}
+    sug = {i["item"]: {g["threshold"]: g["suggested"] for g in i["groups"]} for i in report["items"]}
     p = folder / "limits.policy"
     text = p.read_text(encoding="utf-8")
     tok = sug["tokens_hour"]
@@ -254,6 +306,41 @@ def test_suggestions_refuse_at_most_the_chosen_share_once_enforced(sim: tuple[Pa
     assert again.returncode == 0, again.stdout   # tuned: no maximum inside the body any more
 
 
+def test_measure_suggestions_refuse_at_most_the_chosen_share_once_enforced(sim: tuple[Path, Path],
+                                                                            tmp_path: Path) -> None:
+    traffic, _ = sim
+    run = policyctl("calibrate", "-p", MEASURES, traffic, "--refuse-share", str(SHARE), "--format", "json", "-q")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    items = {i["item"]: i for i in report["items"]}
+    rules = {"shared_card": "card_accounts", "step_by_step_stream": "step_by_step", "young_heavy": "tokens_day"}
+    groups = {rule: next(g for g in items[m]["groups"] if g["source"] == f"rule {rule}") for rule, m in rules.items()}
+    assert all(g["warnings"] for g in groups.values())   # each threshold sits inside the body of this traffic
+    assert sum(g["suggested_over"] for g in groups.values()) > 0
+
+    tuned = tmp_path / "tuned"
+    shutil.copytree(MEASURES, tuned)
+    p = tuned / "measures.policy"
+    text = p.read_text(encoding="utf-8")
+    for old, new in (("measures.card_accounts > 2", f"measures.card_accounts > {groups['shared_card']['suggested_literal']}"),
+                     ("3 <= measures.step_by_step", f"{groups['step_by_step_stream']['suggested_literal']} <= measures.step_by_step"),
+                     ("measures.tokens_day > 50k", f"measures.tokens_day > {groups['young_heavy']['suggested_literal']}")):
+        assert old in text
+        text = text.replace(old, new)
+    p.write_text(text, encoding="utf-8")
+    decisions = tmp_path / "decisions.jsonl"
+    assert policyctl("replay", "-p", tuned, traffic, "-o", decisions, "-q").returncode == 0
+    fired: dict[str, set[str]] = {rule: set() for rule in rules}
+    for line in decisions.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        for rule, m in rules.items():
+            if rule in d["rules"]:
+                fired[rule].add(d["measures"][m]["key"])
+    for rule, g in groups.items():
+        assert len(fired[rule]) <= g["suggested_over"] <= math.floor(SHARE * g["keys"] + 1e-9), (rule, fired[rule])
+    assert sum(map(len, fired.values())) > 0
+
+
 def test_html_report_is_self_contained_with_a_histogram_per_maximum(sim: tuple[Path, Path], tmp_path: Path) -> None:
     traffic, _ = sim
     report = tmp_path / "calibration.html"
@@ -264,7 +351,8 @@ def test_html_report_is_self_contained_with_a_histogram_per_maximum(sim: tuple[P
     assert "Limits were observed, not enforced" in html
     # one histogram per (limit, maximum): rpm, tokens_hour (two tiers), accounts_per_asn, models_per_account
     assert html.count("<svg") == 5
-    assert html.count('class="maxline"') == 5 and 'class="over"' in html
+    assert html.count('class="maxline"') == 4 and html.count('class="flagline"') == 1   # models_per_account: flag
+    assert 'class="over"' in html
 
 
 # ---------------------------------------------------------------- arithmetic
