@@ -8,14 +8,16 @@ traffic's own, not one capped by the policy). Stateless rules still decide as
 usual, and a request they refuse is not charged to `record admitted` limits,
 exactly as in production.
 
-What is observed is a set of *series*: an item (a limit; measures plug in the
-same way), a key, and the item's value for that key over time, here the
-sliding-window `used` the store reports after each hit. Only each key's peak
-is kept, grouped by the threshold in force (a limit's maximum for that
-request: a maximum that depends on the request, e.g. per tier, gives one group
-per distinct value). `summarise` turns the peaks into distributions, counts
-of keys over and near each threshold, a suggested threshold that refuses at
-most a chosen share of keys, and warnings.
+What is observed is a set of *series*: an item (a limit or a measure), a key,
+and the item's value for that key over time: for a limit the sliding-window
+`used` the store reports for each hit, for a measure the value its decision
+entry carries when it applied. Only each key's peak is kept, grouped by the
+threshold in force (a limit's maximum for that request: a maximum that depends
+on the request, e.g. per tier, gives one group per distinct value; a measure's
+thresholds are the constants rules compare it with, found in the checked AST).
+`summarise` turns the peaks into distributions, counts of keys over and near
+each threshold, a suggested threshold that refuses at most a chosen share of
+keys, and warnings.
 
 Why the suggestion holds once enforced: with limits enforced, a refused request
 is charged to no `record admitted` limit, and `record attempts` limits are
