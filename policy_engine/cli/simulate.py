@@ -1,6 +1,7 @@
 """`policyctl simulate` and `policyctl score`: make a day of traffic, score a replay.
 
     policyctl simulate --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--scale F] [--hours H]
+    policyctl simulate --world blind --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--describe]
     policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl
     policyctl score --traffic TRAFFIC.jsonl --truth TRUTH.jsonl --decisions DECISIONS.jsonl [--json]
 """
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policy_engine.cli.common import EXIT_USAGE, err
-from policy_engine.simulate.generator import SimConfig, write
+from policy_engine.simulate.generator import GenerateSummary, SimConfig, write
 from policy_engine.simulate.scorer import ScoreError, render, score
 
 
@@ -41,15 +42,26 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 def simulate_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="where to write the request contexts (JSON lines)")],
-    truth: Annotated[Path, typer.Option("--truth", help="where to write the ground truth (JSON lines)")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="where to write the request contexts (JSON lines)")] = None,
+    truth: Annotated[Optional[Path], typer.Option("--truth", help="where to write the ground truth (JSON lines)")] = None,
     seed: Annotated[int, typer.Option("--seed", help="random seed; same seed, same files")] = 1,
     scale: Annotated[float, typer.Option("--scale", help="multiply accounts and requests")] = 1.0,
     hours: Annotated[float, typer.Option("--hours", help="simulated hours (request volume follows)")] = 24.0,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="override a population: POP.accounts=N or POP.share=F (repeatable)")] = None,
+    world: Annotated[str, typer.Option("--world", help="default, or blind (docs/worlds.md)")] = "default",
+    describe: Annotated[bool, typer.Option("--describe", help="print the blind world's drawn parameters as JSON")] = False,
 ) -> None:
     """Generate a seeded, simulated day of benign and campaign traffic."""
+    if world not in ("default", "blind"):
+        raise _fail(f"--world {world!r}: expected default or blind")
+    if world == "blind":
+        _simulate_blind(out, truth, seed, scale, hours, set_ or [], describe)
+        return
+    if describe:
+        raise _fail("--describe needs --world blind")
+    if out is None or truth is None:
+        raise _fail("--out and --truth are required")
     try:
         config = SimConfig(seed=seed, scale=scale, hours=hours).with_overrides(parse_sets(set_ or []))
     except ValueError as e:
@@ -64,6 +76,39 @@ def simulate_cmd(
     for spec in config.populations:
         row = summary.per_population.get(spec.name, {"accounts": 0, "requests": 0})
         table.add_row(spec.name, f"{row['accounts']:,}", f"{row['requests']:,}")
+    Console(stderr=True).print(table)
+
+
+def _simulate_blind(out: Path | None, truth: Path | None, seed: int, scale: float, hours: float, sets: list[str],
+                    describe: bool) -> None:
+    from policy_engine.simulate import blind
+
+    if sets:
+        raise _fail("--set applies to the default world; the blind world draws its populations from --seed")
+    try:
+        config = blind.BlindConfig(seed=seed, scale=scale, hours=hours)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    if describe:
+        typer.echo(json.dumps(blind.describe(config), indent=2))
+        return
+    if out is None or truth is None:
+        raise _fail("--out and --truth are required")
+    for path in (out, truth):
+        if not path.parent.is_dir():
+            raise _fail(f"{path}: folder {path.parent} does not exist")
+    summary = blind.write(config, out, truth)
+    _print_summary(summary, seed, blind.population_names())
+
+
+def _print_summary(summary: GenerateSummary, seed: int, names: list[str]) -> None:
+    """The blind world's per-population table (the default world prints its own above)."""
+    table = Table(title=f"{summary.requests:,} requests in {summary.seconds:.1f}s (seed {seed})", title_justify="left")
+    for col in ("population", "accounts", "requests"):
+        table.add_column(col, justify="left" if col == "population" else "right")
+    for name in names:
+        row = summary.per_population.get(name, {"accounts": 0, "requests": 0})
+        table.add_row(name, f"{row['accounts']:,}", f"{row['requests']:,}")
     Console(stderr=True).print(table)
 
 
