@@ -4,6 +4,7 @@ together (one namespace across a folder), and return every diagnostic."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from dsl import ast as A
 from dsl.checker import CheckedPolicy, check
@@ -40,25 +41,44 @@ def _inside(f: Path, folder: Path) -> bool:
     return root in f.resolve().parents
 
 
-def parse_files(files: list[Path]) -> tuple[list[A.Module], list[Diagnostic]]:
+def _with_unsaved(paths: list[Path], files: list[Path], overlay: Mapping[Path, str]) -> list[Path]:
+    known = {f.resolve() for f in files}
+    roots = [p.resolve() for p in paths if p.is_dir()]
+    extra = [f for f in overlay if f.suffix == POLICY_SUFFIX and f not in known and any(r in f.parents for r in roots)]
+    return sorted(files + extra) if extra else files
+
+
+def parse_files(
+    files: list[Path], overlay: Mapping[Path, str] | None = None
+) -> tuple[list[A.Module], list[Diagnostic]]:
+    """Parse each file; a file whose resolved path is in `overlay` is read from
+    there instead of the disk (an editor's unsaved buffer)."""
     modules: list[A.Module] = []
     diags: list[Diagnostic] = []
     for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            diags.append(Diagnostic("E0214", f"cannot read policy file: {e}", None, file=str(f)))
-            continue
+        text = overlay.get(f.resolve()) if overlay else None
+        if text is None:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                diags.append(Diagnostic("E0214", f"cannot read policy file: {e}", None, file=str(f)))
+                continue
         module, ds = parse(text, str(f))
         modules.append(module)
         diags.extend(ds)
     return modules, diags
 
 
-def load(paths: list[Path], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    """Parse and check. `base_dir` is where data paths resolve (default: each file's folder)."""
+def load(
+    paths: list[Path], base_dir: Path | None = None, overlay: Mapping[Path, str] | None = None
+) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    """Parse and check. `base_dir` is where data paths resolve (default: each file's folder).
+    `overlay` maps resolved paths to text that replaces the file on disk; an overlay
+    file inside a folder of `paths` that is not on disk yet joins that policy."""
     files = policy_files(paths)
-    modules, diags = parse_files(files)
+    if overlay:
+        files = _with_unsaved(paths, files, overlay)
+    modules, diags = parse_files(files, overlay)
     for f in escaping_files(paths):
         diags.append(Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None,
                                 file=str(f)))

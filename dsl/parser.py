@@ -46,6 +46,39 @@ def _lark() -> Lark:
     )
 
 
+def declaration_start(text: str, end: int) -> int:
+    """Where the top-level declaration that `end` falls in starts (0 before the first)."""
+    start = 0
+    for m in _DECL_START.finditer(text, 0, end):
+        start = m.start()
+    return start
+
+
+def expected(text: str) -> tuple[frozenset[str], bool] | None:
+    """What the grammar accepts after `text` (the beginning of a declaration): the
+    keywords, and whether a name may come; None when `text` does not parse. An
+    editor completes from it."""
+    parser = _lark().parse_interactive(text)
+    try:
+        parser.exhaust_lexer()
+    except UnexpectedInput:
+        return None
+    words: set[str] = set()
+    for name in parser.accepts():
+        if name.startswith("$"):
+            continue
+        pattern = _lark().get_terminal(name).pattern
+        if pattern.type == "str" and pattern.value.isidentifier():
+            words.add(pattern.value)
+    return frozenset(words), "NAME" in parser.accepts()
+
+
+def keywords() -> frozenset[str]:
+    """Every keyword of the grammar."""
+    return frozenset(t.pattern.value for t in _lark().terminals
+                     if t.pattern.type == "str" and t.pattern.value.isidentifier())
+
+
 def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
     """Parse one file. Always returns a module (possibly partial) and the diagnostics."""
     # Line ends as Python's text files read them (universal newlines), so that a

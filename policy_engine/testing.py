@@ -736,6 +736,27 @@ def render_junit(res: SuiteResult) -> str:
 # ------------------------------------------------------------ lint: W0308
 
 
+@dataclass(frozen=True)
+class ExercisedBlocks:
+    """What the test files beside a policy exercise: rule, limit and measure names."""
+
+    exercised: frozenset[str]
+    test_files: int
+
+
+def tested_names(paths: list[Path]) -> ExercisedBlocks | None:
+    """Run the tests beside the policy (read from disk) for their coverage; None when
+    there are none, or none could run (they report their own errors under `policyctl test`)."""
+    tests = discover(paths)
+    if not tests:
+        return None
+    res = Runner(coverage=True).run(tests)
+    if not res.coverage:
+        return None
+    exercised: set[str] = set().union(*(c.exercised for c in res.coverage.values()))
+    return ExercisedBlocks(frozenset(exercised), len(tests))
+
+
 def untested(checked: Any, paths: list[Path]) -> list[Any]:
     """W0308 for each rule, limit and measure that no test beside the policy
     exercises (a measure: no step expects its value and nothing exercised reads it).
@@ -743,15 +764,16 @@ def untested(checked: Any, paths: list[Path]) -> list[Any]:
     Only when test files are found there (a policy without tests is not
     warned about rule by rule); honours `# policy: ignore[W0308]`.
     """
+    cov = tested_names(paths)
+    return [] if cov is None else untested_in(checked, cov)
+
+
+def untested_in(checked: Any, cov: ExercisedBlocks) -> list[Any]:
+    """W0308 against a coverage already computed (the language server keeps one per folder)."""
     from dsl.diagnostics import Diagnostic, Severity
 
-    tests = discover(paths)
-    if not tests:
-        return []
-    res = Runner(coverage=True).run(tests)
-    if not res.coverage:
-        return []  # no test file could run: they report their own errors under `policyctl test`
-    exercised = covered_ids(set().union(*(c.exercised for c in res.coverage.values())), checked.measure_reads)
+    n = cov.test_files
+    exercised = covered_ids(set(cov.exercised), checked.measure_reads)
     sup = {m.source.name: m.suppressions for m in checked.modules}
     out = []
     for kind, blocks in (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures)):
@@ -760,8 +782,8 @@ def untested(checked: Any, paths: list[Path]) -> list[Any]:
                 continue
             verb = {"rule": "matches", "limit": "exceeds", "measure": "reads"}[kind]
             out.append(Diagnostic(
-                "W0308", f"{kind} `{b.name}` has no test: no step of {len(tests)} test file"
-                f"{'s' * (len(tests) != 1)} beside it {verb} it", b.name_span, Severity.WARNING,
+                "W0308", f"{kind} `{b.name}` has no test: no step of {n} test file"
+                f"{'s' * (n != 1)} beside it {verb} it", b.name_span, Severity.WARNING,
                 "add a case to a *.test.yaml file that expects it (see `policyctl test --coverage`)",
             ))
     return out

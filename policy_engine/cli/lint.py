@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Callable, Mapping
 
 import typer
 
+from dsl.checker import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.load import load, policy_files
 from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, require_paths
 from policy_engine.cli import report_formats
-from policy_engine.testing import untested
+from policy_engine.testing import ExercisedBlocks, tested_names, untested_in
 
 
 class LintFormat(str, Enum):
@@ -33,16 +34,29 @@ def lint_cmd(
     diags: list[Diagnostic] = []
     # Each path is checked alone: a folder is one policy (one namespace).
     for path in paths:
-        checked, ds = load([path])
-        diags.extend(ds)
-        if not any(d.is_error for d in ds):
-            diags.extend(untested(checked, [path]))  # W0308, when test files sit beside the policy
+        diags.extend(lint_policy(path)[1])
     if strict:
         diags = [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.hint, d.file) for d in diags]
     diags.sort(key=Diagnostic.sort_key)
     files = [str(f) for f in policy_files(paths)]
     typer.echo(_render(diags, format, files), nl=False)
     raise typer.Exit(EXIT_FAIL if any(d.is_error for d in diags) else EXIT_OK)
+
+
+def lint_policy(
+    path: Path,
+    overlay: Mapping[Path, str] | None = None,
+    tested: Callable[[list[Path]], ExercisedBlocks | None] = tested_names,
+) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    """Everything lint reports for one policy (a file, or a folder: one namespace).
+    `overlay` replaces files with unsaved text; `tested` finds what the tests beside
+    the policy exercise (by default it runs them), for W0308."""
+    checked, diags = load([path], overlay=overlay)
+    if not any(d.is_error for d in diags):
+        cov = tested([path])
+        if cov is not None:
+            diags = sorted(diags + untested_in(checked, cov), key=Diagnostic.sort_key)
+    return checked, diags
 
 
 def _render(diags: list[Diagnostic], fmt: LintFormat, files: list[str]) -> str:

@@ -9,6 +9,7 @@ from policy_engine.cli.diff import diff_cmd
 from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
 from policy_engine.cli.lint import lint_cmd
+from policy_engine.cli.lsp import lsp_cmd
 from policy_engine.cli.replay import replay_cmd
 from policy_engine.cli.serve import serve_cmd
 from policy_engine.cli.simulate import score_cmd, simulate_cmd
@@ -32,6 +33,7 @@ app.command("replay")(replay_cmd)
 app.command("diff")(diff_cmd)
 app.command("calibrate")(calibrate_cmd)
 app.command("serve")(serve_cmd)
+app.command("lsp")(lsp_cmd)
 
 
 def main() -> None:

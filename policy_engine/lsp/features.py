@@ -1,0 +1,346 @@
+"""What the language server answers, as plain functions of a checked policy and
+an offset: hover text, completions, definitions, references and quick fixes.
+The server turns offsets and spans into LSP positions; nothing here knows
+about the protocol's encodings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types as T
+
+from dsl import ast as A
+from dsl import formatter as F
+from dsl import lexer
+from dsl.checker import BLOCK_MODES, DEFAULT_STATUS, FAIL_MODES, RECORD_MODES
+from dsl.diagnostics import Diagnostic
+from dsl.functions import FUNCTIONS, LOADERS, Func
+from dsl.navigate import At, at, name_uses
+from dsl.parser import declaration_start, expected, keywords
+from dsl.schema import DERIVED, SCHEMA
+from dsl.types import ANY
+from policy_engine.lsp.analysis import Analysis
+
+MAX_SHOWN = 400  # characters of an expression shown in a hover
+_DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?")
+_STRINGS = re.compile(r'r"[^"\n]*"|"(?:\\.|[^"\\\n])*"')
+_WORD_END = re.compile(r"[A-Za-z_]\w*$")
+_DOTTED_END = re.compile(r"([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
+_PREV_WORDS = re.compile(r"([A-Za-z_]\w*)\s+(?:([A-Za-z_]\w*)\s*=\s*)?$")
+# Words that start a declaration or a clause: offered only where a line starts.
+_LINE_STARTS = set(lexer.DECLARATIONS) | set(lexer.CLAUSES) | set(lexer.EFFECTS)
+# The value after these clause words is a mode, not an expression.
+_MODES = {"record": RECORD_MODES, "on_error": FAIL_MODES, "block": BLOCK_MODES}
+_NAMING = {"let", "data", "rule", "limit"}
+
+
+def _code(text: str) -> str:
+    return f"```policy\n{text}\n```"
+
+
+def _short(e: A.Expr) -> str:
+    s = F.expr(e)
+    return s if len(s) <= MAX_SHOWN else s[: MAX_SHOWN - 3] + "..."
+
+
+def _where(a: Analysis, span: A.Span) -> str:
+    """`file:line`, the file relative to the policy folder."""
+    name = Path(span.source.name)
+    if a.root is not None and a.root in name.parents:
+        name = name.relative_to(a.root)
+    return f"{name}:{span.line}"
+
+
+# ------------------------------------------------------------------------ hover
+
+
+def signature(f: Func) -> str:
+    return f"{f.name}({', '.join(map(str, f.params))}) -> {f.returns}"
+
+
+def function_doc(f: Func) -> str:
+    extra = "\n\nA signal: computed once per request, however often the policy calls it." if f.signal else ""
+    return f"{_code(signature(f))}\n\n{f.doc}{extra}"
+
+
+def field_doc(section: str, name: str) -> str | None:
+    t = SCHEMA.get(section, {}).get(name)
+    if t is None:
+        return None
+    derived = DERIVED.get(f"{section}.{name}")
+    note = f"\n\nWhen the gateway leaves it out: derived {derived}." if derived else ""
+    return f"{_code(f'{section}.{name}: {t}')}\n\nA field of the request context; null when missing.{note}"
+
+
+def section_doc(section: str) -> str:
+    fields = "\n".join(f"- `{name}`: {t}" for name, t in SCHEMA[section].items())
+    return f"{_code(section)}\n\nA section of the request context. Fields:\n\n{fields}"
+
+
+def let_doc(a: Analysis, let: A.Let) -> str:
+    body = _short(let.expr) if let.expr is not None else "..."
+    t = a.checked.type_of(let.expr) if let.expr is not None else ANY
+    typ = f"type `{t}`, " if t != ANY else ""
+    return f"{_code(f'let {let.name} = {body}')}\n\n{typ}defined at {_where(a, let.name_span)}"
+
+
+def data_doc(a: Analysis, d: A.Data) -> str:
+    text = _code(f"data {d.name} = {d.loader}({F.quote(d.path)})")
+    value = a.checked.data.get(d.name)
+    if value is None:
+        return f"{text}\n\nnot loaded (see the diagnostics); defined at {_where(a, d.name_span)}"
+    n = len(value.value)
+    return f"{text}\n\ntype `{value.type}`, {n} entr{'y' if n == 1 else 'ies'}, defined at {_where(a, d.name_span)}"
+
+
+def _clause_line(b: A.Block, kind: str, default: str | None = None) -> str | None:
+    c = b.find(kind)
+    if c is None:
+        return None if default is None else f"- {kind}: {default} (default)"
+    if c.exprs:
+        return f"- {kind}: `{', '.join(_short(e) for e in c.exprs)}`"
+    return f"- {kind}: {c.text}" if c.text is not None else f"- {kind}"
+
+
+def limit_doc(lim: A.Limit) -> str:
+    measure = next((c for c in lim.clauses if c.kind in ("count", "sum", "distinct")), None)
+    what = "nothing" if measure is None else measure.kind + (f" `{_short(measure.exprs[0])}`" if measure.exprs else "")
+    eff = lim.find("effect")
+    effect = eff.text if eff is not None else "throttle"
+    lines = [
+        _clause_line(lim, "key"),
+        f"- measures: {what}",
+        _clause_line(lim, "window"),
+        _clause_line(lim, "max"),
+        _clause_line(lim, "when"),
+        _clause_line(lim, "unless"),
+        f"- effect: {effect}" + ("" if eff is not None else " (default)"),
+        _clause_line(lim, "status", str(DEFAULT_STATUS.get(effect or "", 429))),
+        # The first mode of each list is the default (docs/language.md).
+        _clause_line(lim, "record", RECORD_MODES[0]),
+        _clause_line(lim, "on_error", FAIL_MODES[0]),
+        _clause_line(lim, "block", BLOCK_MODES[0]) if measure is not None and measure.kind == "distinct" else None,
+        "- shadow: counts and logs, never enforces" if lim.find("shadow") else None,
+    ]
+    reason = lim.find("reason")
+    head = _code(f"limit {lim.name}") + (f"\n\n{reason.text}" if reason is not None and reason.text else "")
+    return head + "\n\n" + "\n".join(line for line in lines if line)
+
+
+def rule_doc(rule: A.Rule) -> str:
+    eff = rule.find("effect")
+    lines = [
+        f"- {eff.text} when `{_short(eff.exprs[0])}`" if eff is not None and eff.exprs else None,
+        _clause_line(rule, "unless"),
+        _clause_line(rule, "status", str(DEFAULT_STATUS.get(eff.text or "", 403)) if eff is not None else None),
+        "- shadow: logs, never enforces" if rule.find("shadow") else None,
+    ]
+    reason = rule.find("reason")
+    head = _code(f"rule {rule.name}") + (f"\n\n{reason.text}" if reason is not None and reason.text else "")
+    return head + "\n\n" + "\n".join(line for line in lines if line)
+
+
+def _decl_doc(a: Analysis, d: A.Decl) -> str | None:
+    if isinstance(d, A.Let):
+        return let_doc(a, d)
+    if isinstance(d, A.Data):
+        return data_doc(a, d)
+    if isinstance(d, A.Limit):
+        return limit_doc(d)
+    if isinstance(d, A.Rule):
+        return rule_doc(d)
+    return None
+
+
+@dataclass(frozen=True)
+class Hover:
+    text: str
+    span: A.Span
+
+
+def hover(a: Analysis, module: A.Module, offset: int) -> Hover | None:
+    here = at(module, offset)
+    if here is None:
+        return None
+    d = here.decl
+    if d.name_span.start <= offset <= d.name_span.end:
+        text = _decl_doc(a, d)
+        return Hover(text, d.name_span) if text else None
+    e = here.innermost
+    if e is None:
+        return None
+    if isinstance(e, A.Call) and e.name_span.start <= offset <= e.name_span.end:
+        f = FUNCTIONS.get(e.func)
+        return Hover(function_doc(f), e.name_span) if f else None
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name) and e.obj.id in SCHEMA and e.obj.id not in a.checked.lets:
+        text = field_doc(e.obj.id, e.name)
+        return Hover(text, e.span) if text else None
+    if isinstance(e, A.Name):
+        target = _value_decl(a, e.id)
+        if target is not None:
+            text = _decl_doc(a, target)
+            return Hover(text, e.span) if text else None
+        if e.id in SCHEMA:
+            return Hover(section_doc(e.id), e.span)
+    t = a.checked.type_of(e)
+    return Hover(f"{_code(_short(e))}\n\ntype `{t}`", e.span) if t != ANY else None
+
+
+# ------------------------------------------------------- definition, references
+
+
+def _value_decl(a: Analysis, name: str) -> A.Let | A.Data | None:
+    let = a.checked.lets.get(name)
+    if let is not None:
+        return let
+    return a.data_decls.get(name)
+
+
+def _target(a: Analysis, here: At, offset: int) -> A.Let | A.Data | None:
+    """The let or data list named at the cursor: a use, or its definition."""
+    d = here.decl
+    if isinstance(d, (A.Let, A.Data)) and d.name_span.start <= offset <= d.name_span.end:
+        return d
+    e = here.innermost
+    if isinstance(e, A.Name):
+        return _value_decl(a, e.id)
+    return None
+
+
+def definition(a: Analysis, module: A.Module, offset: int) -> list[A.Span]:
+    here = at(module, offset)
+    target = _target(a, here, offset) if here is not None else None
+    return [target.name_span] if target is not None else []
+
+
+def references(a: Analysis, module: A.Module, offset: int, include_declaration: bool) -> list[A.Span]:
+    here = at(module, offset)
+    target = _target(a, here, offset) if here is not None else None
+    if target is None:
+        return []
+    uses = name_uses(a.checked.modules, target.name)
+    return ([target.name_span] if include_declaration else []) + uses
+
+
+# ------------------------------------------------------------------- completion
+
+
+@dataclass(frozen=True)
+class Completion:
+    label: str
+    kind: T.CompletionItemKind
+    detail: str | None = None
+    doc: str | None = None
+
+
+def _in_comment_or_string(line_prefix: str) -> bool:
+    rest = _STRINGS.sub("", line_prefix)
+    return "#" in rest or '"' in rest
+
+
+def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
+    """Completions at `offset` of `text` (the buffer as typed: it need not parse)."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    prefix = text[line_start:offset]
+    if _in_comment_or_string(prefix):
+        return []
+    dotted = _DOTTED_END.search(prefix)
+    if dotted is not None:
+        return _members(dotted.group(1))
+    word = _WORD_END.search(prefix)
+    start = offset - (len(word.group(0)) if word else 0)
+    before = text[line_start:start]
+    # The grammar says what may come here, parsing from the start of this declaration;
+    # after an earlier error in it, offer everything that could fit.
+    words, name_ok = expected(text[declaration_start(text, start):start]) or (keywords(), True)
+    items: list[Completion] = []
+    if name_ok:
+        prev = _PREV_WORDS.search(before)
+        special = _after(prev) if prev is not None else None
+        items.extend(special if special is not None else _values(a))
+    at_line_start = not before.strip()
+    after_expression = "and" in words
+    for kw in sorted(words):
+        if kw in _LINE_STARTS and not at_line_start and after_expression:
+            continue
+        items.append(Completion(kw, T.CompletionItemKind.Keyword))
+    return items
+
+
+def _after(prev: re.Match[str]) -> list[Completion] | None:
+    """What a NAME means right after `prev`: a new name (nothing to offer), a data
+    loader or a mode; None when it is an ordinary expression."""
+    word, named = prev.group(1), prev.group(2)
+    if named is not None:
+        return [Completion(n, T.CompletionItemKind.Function, doc) for n, doc in LOADERS.items()] if word == "data" else None
+    if word in _NAMING:
+        return []
+    if word in _MODES:
+        return [Completion(m, T.CompletionItemKind.EnumMember) for m in _MODES[word]]
+    return None
+
+
+def _values(a: Analysis | None) -> list[Completion]:
+    items = [Completion(s, T.CompletionItemKind.Module, "request section") for s in SCHEMA]
+    items += [Completion(f.name, T.CompletionItemKind.Function, signature(f), f.doc) for f in FUNCTIONS.values()]
+    if a is not None:
+        for name, let in a.checked.lets.items():
+            t = a.checked.type_of(let.expr) if let.expr is not None else ANY
+            items.append(Completion(name, T.CompletionItemKind.Variable, f"let: {t}"))
+        for name, d in a.data_decls.items():
+            value = a.checked.data.get(name)
+            items.append(Completion(name, T.CompletionItemKind.Constant, f"data: {value.type if value else d.loader}"))
+    return items
+
+
+def _members(obj: str) -> list[Completion]:
+    if obj in SCHEMA:
+        return [
+            Completion(name, T.CompletionItemKind.Field, str(t), field_doc(obj, name))
+            for name, t in SCHEMA[obj].items()
+        ]
+    return []
+
+
+# ------------------------------------------------------------------ quick fixes
+
+
+def replacement(d: Diagnostic) -> str | None:
+    """The text a "did you mean" hint proposes for the diagnostic's span."""
+    m = _DID_YOU_MEAN.fullmatch(d.hint or "")
+    if m is None or d.span is None:
+        return None
+    new = m.group(1)
+    return F.quote(new) if d.span.text.startswith('"') else new
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: int   # offsets in the module's (normalised) text
+    end: int
+    text: str
+
+
+def join_unless(module: A.Module, offset: int) -> list[Edit]:
+    """Edits that join the `unless` clauses of a block into one, with `or`, for the
+    E0211 at `offset` (a block takes one `unless`; E0211 marks each one after the first)."""
+    block = next((d for d in module.decls if isinstance(d, A.Block) and d.span.start <= offset <= d.span.end), None)
+    clauses = block.find_all("unless") if block is not None else []
+    if offset not in {c.span.start for c in clauses[1:]} or not all(c.exprs for c in clauses):
+        return []
+    joined = clauses[0].exprs[0]
+    for c in clauses[1:]:
+        joined = A.Binary(joined.span, "or", joined, c.exprs[0])
+    edits = [Edit(clauses[0].span.start, clauses[0].span.end, f"unless {F.expr(joined)}")]
+    text = module.source.text
+    for c in clauses[1:]:
+        start, end = c.span.start, c.span.end
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        if not text[line_start:start].strip() and not text[end:line_end].strip():
+            start, end = line_start, min(line_end + 1, len(text))  # the whole line
+        edits.append(Edit(start, end, ""))
+    return edits

@@ -1,0 +1,194 @@
+"""The language server's pieces without the protocol: positions in each encoding,
+what completion offers where, quick-fix edits, hover text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as T
+
+from dsl.checker import BLOCK_MODES, RECORD_MODES
+from dsl.diagnostics import Diagnostic
+from dsl.functions import LOADERS
+from dsl.navigate import at
+from dsl.parser import parse
+from policy_engine.lsp import features
+from policy_engine.lsp.analysis import analyze_buffer, analyze_folder, policy_root
+from policy_engine.lsp.positions import UTF8, UTF16, UTF32, LineIndex, char_index, span_range, units, whole_document
+
+ROOT = Path(__file__).parents[2]
+
+
+# ------------------------------------------------------------------ positions
+
+
+@pytest.mark.parametrize("encoding, widths", [(UTF8, [1, 2, 4, 1]), (UTF16, [1, 1, 2, 1]), (UTF32, [1, 1, 1, 1])])
+def test_units_and_char_index(encoding: str, widths: list[int]) -> None:
+    line = "aé😀b"
+    assert [units(ch, encoding) for ch in line] == widths
+    offsets = [sum(widths[:i]) for i in range(len(line) + 1)]
+    assert [char_index(line, n, encoding) for n in offsets] == list(range(len(line) + 1))
+    assert char_index(line, 10_000, encoding) == len(line)  # clamped to the line
+
+
+def test_line_index_round_trip_with_crlf_and_astral_characters() -> None:
+    text = 'let a = "😀"\r\nlet bé = a\rlet c = 1\n'
+    index = LineIndex(text)
+    assert index.text == 'let a = "😀"\nlet bé = a\nlet c = 1\n'
+    for offset in range(len(index.text) + 1):
+        for enc in (UTF8, UTF16, UTF32):
+            assert index.offset(index.position(offset, enc), enc) == offset
+    assert index.position(index.text.index("bé = a") + 2, UTF16) == T.Position(1, 6)
+    assert index.position(index.text.index("bé = a") + 2, UTF8) == T.Position(1, 7)
+    assert whole_document(text, UTF16) == T.Range(T.Position(0, 0), T.Position(3, 0))
+    assert whole_document("a\nb😀", UTF16) == T.Range(T.Position(0, 0), T.Position(1, 3))
+
+
+def test_diagnostic_span_to_range_after_non_ascii_text() -> None:
+    text = 'rule r {\n  deny when "é😀" == account.tierr\n  reason "x"\n}\n'
+    a = analyze_buffer("untitled:1", text)
+    [d] = a.diagnostics
+    assert d.code == "E0202" and (d.line, d.column) == (2, 21)  # 1-based characters, as lint prints
+    # 20 characters before the field: 21 UTF-16 units (😀 takes two), 24 UTF-8 bytes.
+    assert span_range(d.span, UTF16) == T.Range(T.Position(1, 21), T.Position(1, 34))
+    assert span_range(d.span, UTF8) == T.Range(T.Position(1, 24), T.Position(1, 37))
+    assert span_range(d.span, UTF32) == T.Range(T.Position(1, 20), T.Position(1, 33))
+    assert span_range(None, UTF16) == T.Range(T.Position(0, 0), T.Position(0, 0))
+
+
+# ----------------------------------------------------------------- completion
+
+
+def _complete(text: str, a: features.Analysis | None = None) -> set[str]:
+    """Completions at the `|` in `text`."""
+    offset = text.index("|")
+    return {c.label for c in features.completion(text.replace("|", ""), offset, a)}
+
+
+def test_completion_clause_keywords_come_from_the_grammar() -> None:
+    rule = _complete("rule r {\n  deny when true\n  |\n}\n")
+    limit = _complete("limit l {\n  key account.id\n  |\n}\n")
+    assert {"unless", "reason", "status", "retry_after", "header", "shadow", "deny", "flag"} <= rule
+    assert not {"window", "key", "count", "record"} & rule
+    assert {"key", "count", "sum", "distinct", "usage", "window", "max", "when", "record", "on_error", "block"} <= limit
+    assert "retry_after" not in limit
+    top = _complete("|")
+    assert {"policy", "let", "data", "rule", "limit"} <= top and "account" not in top
+
+
+def test_completion_in_expressions_and_after_clause_words() -> None:
+    expr = _complete("rule r {\n  deny when acc|\n}\n")
+    assert {"account", "request", "template_id", "ip_prefix", "true", "not", "if"} <= expr
+    assert "reason" not in expr
+    # After a complete expression on the same line: operators, not clause words.
+    after = _complete("rule r {\n  deny when account.age_days < 7 |\n}\n")
+    assert {"and", "or"} <= after and not {"reason", "unless", "account"} & after
+    assert _complete("rule r {\n  deny |") == {"when"}
+    assert _complete('data x = |') == set(LOADERS)
+    assert _complete("limit l {\n  record |") == set(RECORD_MODES)
+    assert _complete("limit l {\n  block |") == set(BLOCK_MODES)
+    assert _complete("let |") == set() and _complete("rule |") == set()
+    assert _complete("rule r {\n  deny when true # acc|") == set()
+    assert _complete('rule r {\n  reason "acc|') == set()
+    assert _complete("rule r {\n  deny when client.|") == {"ip", "country", "asn", "user_agent"}
+    assert _complete("rule r {\n  deny when trusted.|") == set()
+    # A declaration broken earlier: everything that could fit, names included.
+    assert {"account", "and"} <= _complete("rule r {\n  deny when 1 + * 2\n  unless acc|")
+    assert {"account", "reason", "unless"} <= _complete("rule r {\n  deny when 1 + * 2\n  re|")
+
+
+def test_completion_offers_the_policys_lets_and_data() -> None:
+    root = policy_root(ROOT / "policies" / "10-budgets.policy")
+    a = analyze_folder(root, {}, None)
+    items = {c.label: c for c in features.completion("let x = t", 9, a)}
+    assert items["trusted"].kind == T.CompletionItemKind.Variable and items["trusted"].detail == "let: bool"
+    assert items["tier_rpm"].kind == T.CompletionItemKind.Constant and items["tier_rpm"].detail == "data: map<string, int>"
+
+
+def test_policy_root_is_the_folder_of_policy_files(tmp_path: Path) -> None:
+    (tmp_path / "p" / "sub").mkdir(parents=True)
+    (tmp_path / "p" / "a.policy").write_text("")
+    (tmp_path / "p" / "sub" / "b.policy").write_text("")
+    assert policy_root(tmp_path / "p" / "sub" / "b.policy") == (tmp_path / "p").resolve()
+    assert policy_root(tmp_path / "p" / "sub" / "b.policy", [tmp_path / "p" / "sub"]) == (tmp_path / "p" / "sub").resolve()
+    assert policy_root(ROOT / "policies" / "00-identity.policy") == (ROOT / "policies").resolve()
+
+
+# ----------------------------------------------------------------- quick fixes
+
+
+def _diag(text: str, code: str) -> Diagnostic:
+    a = analyze_buffer("untitled:1", text)
+    return next(d for d in a.diagnostics if d.code == code)
+
+
+def test_did_you_mean_replacements_keep_quotes_for_strings() -> None:
+    d = _diag('rule r {\n  deny when account.verification <= "emial"\n  reason "x"\n}\n', "E0208")
+    assert features.replacement(d) == '"email"'
+    d = _diag('rule r {\n  deny when lowr(request.prompt) == "x"\n  reason "x"\n}\n', "E0203")
+    assert features.replacement(d) == "lower"
+    d = _diag('rule r {\n  deny when account.ages_days == 1\n  reason "x"\n}\n', "E0202")
+    assert features.replacement(d) == "account.age_days"  # the span and the hint cover the whole path
+    d = _diag('rule r {\n  deny when account.xyzxyzxyzxyz == "x"\n  reason "x"\n}\n', "E0202")
+    assert d.hint is not None and d.hint.startswith("fields of account")
+    assert features.replacement(d) is None  # no close name: the hint lists the fields instead
+
+
+def test_join_unless_edits() -> None:
+    text = (
+        "limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n"
+        "  unless if account.tier == \"pro\" then true else false\n"
+        "  unless account.age_days > 30\n"
+        "  unless api_key.id == null\n"
+        "  reason \"x\"\n}\n"
+    )
+    module, _ = parse(text)
+    second = text.index("  unless account.age_days") + 2
+    edits = features.join_unless(module, second)
+    out = text
+    for e in sorted(edits, key=lambda e: e.start, reverse=True):
+        out = out[: e.start] + e.text + out[e.end :]
+    assert "  unless (if account.tier == \"pro\" then true else false) or account.age_days > 30 " \
+           "or api_key.id == null\n  reason" in out
+    assert [d.code for d in analyze_buffer("untitled:1", out).diagnostics] == []
+    # Only for a second `unless`, not for other duplicated clauses of the block.
+    assert features.join_unless(module, text.index("  count")) == []
+
+
+def test_join_unless_needs_a_duplicate_unless() -> None:
+    text = 'rule r {\n  deny when true\n  unless false\n  reason "x"\n  reason "y"\n}\n'
+    module, _ = parse(text)
+    assert features.join_unless(module, text.index('reason "y"')) == []
+
+
+# ----------------------------------------------------------------------- hover
+
+
+def test_hover_texts() -> None:
+    text = (
+        'let young = account.age_days < 7\n'
+        'rule r {\n  deny when young and template_id(request.prompt) == "t"\n  reason "young"\n}\n'
+        'limit l {\n  key account.id\n  distinct fingerprint(request.prompt)\n  window 1h\n  max 50\n'
+        '  reason "many"\n}\n'
+    )
+    a = analyze_buffer("untitled:1", text)
+    m = a.module("untitled:1")
+    assert m is not None
+
+    def hover(needle: str, delta: int = 1) -> str:
+        h = features.hover(a, m, text.index(needle) + delta)
+        assert h is not None, needle
+        return h.text
+
+    assert "let young = account.age_days < 7" in hover("young and")
+    assert "type `bool`" in hover("young and")
+    assert "template_id(string) -> string" in hover("template_id") and "A signal" in hover("template_id")
+    assert "request.prompt: string" in hover("prompt)", 2)
+    limit = hover("l {", 0)
+    assert "- window: `1h`" in limit and "- max: `50`" in limit and "- measures: distinct `fingerprint(request.prompt)`" in limit
+    assert "- effect: throttle (default)" in limit and "- block: new (default)" in limit
+    assert "- deny when `young and template_id(request.prompt) == \"t\"`" in hover("r {", 0)
+    assert "type `int`" in hover("50")
+    here = at(m, text.index("account.id"))
+    assert here is not None and here.clause is not None and here.clause.kind == "key"

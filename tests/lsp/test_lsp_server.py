@@ -1,0 +1,254 @@
+"""`policyctl lsp` driven over stdio by pygls's LanguageClient, as an editor would:
+open, edit, hover, complete, go to definition, find references, format and quick
+fixes, on a copy of the shipped policies."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as T
+
+from dsl.formatter import format_source
+from lsp_session import Session, apply, position_of, run
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def policies(tmp_path: Path) -> Path:
+    root = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", root)
+    return root
+
+
+def _codes(diags: list[T.Diagnostic]) -> list[str]:
+    return [str(d.code) for d in diags]
+
+
+def test_shipped_policies_open_hover_complete_definition_references(policies: Path) -> None:
+    budgets = policies / "10-budgets.policy"
+    coordination = policies / "30-coordination.policy"
+    identity = policies / "00-identity.policy"
+    text = budgets.read_text(encoding="utf-8")
+    ctext = coordination.read_text(encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(budgets)
+        # The whole folder is checked: every file gets its (empty) diagnostics.
+        for f in sorted(policies.glob("*.policy")):
+            assert await s.diagnostics_for(f.as_uri(), version=1 if f == budgets else None) == []
+
+        # Hover: a field's type, a limit's window and maximum, a data list, a function.
+        h = await s.hover(uri, position_of(text, "account.tier", delta=9))
+        assert h is not None and "account.tier: string" in h.contents.value  # type: ignore[union-attr]
+        assert h.range == T.Range(position_of(text, "account.tier"), position_of(text, "account.tier", delta=12))
+        h = await s.hover(uri, position_of(text, "limit daily_tokens", delta=8))
+        assert h is not None
+        body = h.contents.value  # type: ignore[union-attr]
+        assert "- window: `1d`" in body and "- max: `tier_daily_tokens[account.tier] ?? 200k`" in body
+        assert "- measures: sum `(request.prompt_tokens ?? 0) + (request.max_tokens ?? 1024)`" in body
+        h = await s.hover(uri, position_of(text, "tier_rpm[", delta=2))
+        assert h is not None and 'data tier_rpm = csv("data/tier_limits.csv")' in h.contents.value  # type: ignore[union-attr]
+        assert "type `map<string, int>`" in h.contents.value  # type: ignore[union-attr]
+
+        curi = s.open(coordination)
+        await s.diagnostics_for(curi)
+        h = await s.hover(curi, position_of(ctext, "ip_prefix(", delta=3))
+        assert h is not None and "ip_prefix(ip, int) -> string" in h.contents.value  # type: ignore[union-attr]
+
+        # Definition of a let used here but defined in another file of the folder.
+        use = position_of(ctext, "unless trusted", delta=8)
+        locs = await s.definition(curi, use)
+        itext = identity.read_text(encoding="utf-8")
+        assert [(loc.uri, loc.range.start) for loc in locs] == [(identity.as_uri(), position_of(itext, "trusted ="))]
+        # References: the definition and every use, across the folder's files.
+        refs = await s.references(curi, use)
+        assert (identity.as_uri(), position_of(itext, "trusted =")) in [(r.uri, r.range.start) for r in refs]
+        uses = sum(f.read_text(encoding="utf-8").count("unless trusted") for f in policies.glob("*.policy"))
+        assert len(refs) == 1 + uses
+        assert {r.uri for r in refs} >= {identity.as_uri(), coordination.as_uri(), budgets.as_uri()}
+        assert len(await s.references(curi, use, declaration=False)) == uses
+
+        # Completion: fields after a section, names and functions in an expression,
+        # clause keywords at the start of a line in a limit.
+        items = await s.complete(uri, position_of(text, "account.tier", delta=8))
+        assert {i.label for i in items} == {"id", "org", "age_days", "verification", "tier", "payment_fingerprint",
+                                            "labels"}
+        assert next(i for i in items if i.label == "age_days").detail == "float"
+        line_start = position_of(text, "  window 1m")
+        items = await s.complete(uri, line_start)
+        labels = {i.label for i in items}
+        assert {"window", "max", "key", "record", "on_error", "block", "reason", "throttle"} <= labels
+        assert "retry_after" not in labels  # a rule clause, not a limit's
+        old = "  max tier_rpm[account.tier] ?? 20"
+        s.change(uri, old[:-2] + "t", T.Range(position_of(text, old), position_of(text, old, delta=len(old))))
+        new = text.replace(old, old[:-2] + "t")
+        items = await s.complete(uri, position_of(new, "?? t", delta=4))
+        by_label = {i.label: i for i in items}
+        assert {"trusted", "fresh_account", "tier_daily_tokens", "template_id", "account"} <= set(by_label)
+        assert by_label["trusted"].kind == T.CompletionItemKind.Variable
+        assert by_label["template_id"].detail == "template_id(string) -> string"
+        assert "true" in by_label and "reason" not in by_label
+
+    run(scenario, policies)
+
+
+def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
+    identity = policies / "00-identity.policy"
+    coordination = policies / "30-coordination.policy"
+    itext = identity.read_text(encoding="utf-8")
+    ctext = coordination.read_text(encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        iuri = s.open(identity)
+        assert await s.diagnostics_for(iuri) == []
+        # Rename a let in the unsaved buffer: files that use it, open or not, report it.
+        start = position_of(itext, "let trusted", delta=4)
+        s.change(iuri, "trusty", T.Range(start, position_of(itext, "let trusted", delta=11)))
+        diags = await s.diagnostics_for(iuri)
+        assert "E0201" in _codes(diags)  # the let's own file uses it too (`unless trusted`)
+        cdiags = await s.until(lambda: [d for d in s.diagnostics.get(coordination.as_uri(), []) if d.code == "E0201"])
+        first = cdiags[0]
+        assert first.message == "unknown name `trusted`\nhelp: did you mean `trusty`?"
+        assert first.range == T.Range(position_of(ctext, "unless trusted", delta=7),
+                                      position_of(ctext, "unless trusted", delta=14))
+        assert first.severity == T.DiagnosticSeverity.Error and first.source == "policyctl"
+        # The "did you mean" quick fix replaces the misspelt span.
+        actions = await s.code_actions(coordination.as_uri(), [first])
+        assert [a.title for a in actions] == ["Replace with `trusty`"]
+        edit = actions[0].edit
+        assert edit is not None and edit.changes is not None
+        assert list(edit.changes[coordination.as_uri()]) == [T.TextEdit(first.range, "trusty")]
+
+        # A field typo in the open file: E0202 with lint's span, fixed by its quick fix.
+        s.change(iuri, itext)  # undo the rename
+        assert await s.diagnostics_for(iuri) == []
+        typo = itext.replace("account.age_days < 7", "account.age_day < 7")
+        s.change(iuri, typo)
+        diags = await s.diagnostics_for(iuri)
+        assert _codes(diags) == ["E0202"]
+        assert diags[0].range == T.Range(position_of(typo, "account.age_day <"),
+                                         position_of(typo, "account.age_day <", delta=15))
+        actions = await s.code_actions(iuri, diags)
+        assert actions and actions[0].edit is not None and actions[0].edit.changes is not None
+        fixed = apply(typo, actions[0].edit.changes[iuri])
+        assert fixed == itext
+        s.change(iuri, fixed)
+        assert await s.diagnostics_for(iuri) == []
+
+    run(scenario, policies)
+
+
+def test_join_unless_quick_fix(tmp_path: Path) -> None:
+    f = tmp_path / "p" / "main.policy"
+    f.parent.mkdir()
+    text = (
+        "rule young {\n"
+        "  deny when account.age_days < 7\n"
+        '  unless account.tier == "pro"\n'
+        '  unless "partner" in account.labels  # partners are vetted\n'
+        '  reason "too young"\n'
+        "}\n"
+    )
+    f.write_text(text, encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(f)
+        diags = await s.diagnostics_for(uri)
+        assert _codes(diags) == ["E0211"]
+        actions = await s.code_actions(uri, diags)
+        assert [a.title for a in actions] == ["Join the `unless` clauses with `or`"]
+        assert actions[0].edit is not None and actions[0].edit.changes is not None
+        joined = apply(text, actions[0].edit.changes[uri])
+        assert '  unless account.tier == "pro" or "partner" in account.labels\n' in joined
+        assert joined.count("unless") == 1
+        s.change(uri, joined)
+        assert await s.diagnostics_for(uri) == []
+
+    run(scenario, f.parent)
+
+
+def test_formatting_and_non_ascii_ranges(tmp_path: Path) -> None:
+    f = tmp_path / "p" / "main.policy"
+    f.parent.mkdir()
+    # Characters before the error: é is one UTF-16 unit, 😀 is two (and four UTF-8 bytes).
+    text = (
+        'rule r {\n'
+        '    deny   when "é😀" == account.tierr\n'
+        '  reason "x"\n'
+        '}\n'
+    )
+    f.write_text(text, encoding="utf-8")
+
+    async def scenario_utf16(s: Session) -> None:
+        uri = s.open(f)
+        diags = await s.diagnostics_for(uri)
+        assert _codes(diags) == ["E0202"]
+        col = len('    deny   when "é😀" == ')  # 24 characters
+        assert diags[0].range == T.Range(T.Position(1, col + 1), T.Position(1, col + 1 + len("account.tierr")))
+        # Hover on the field after the emoji resolves by UTF-16 position.
+        s.change(uri, text.replace("tierr", "tier"))
+        assert await s.diagnostics_for(uri) == []
+        h = await s.hover(uri, T.Position(1, col + 1 + 9))
+        assert h is not None and "account.tier: string" in h.contents.value  # type: ignore[union-attr]
+        # Formatting: one edit to the whole document; the result is the formatter's.
+        current = text.replace("tierr", "tier")
+        edits = await s.format(uri)
+        assert len(edits) == 1
+        assert apply(current, edits) == format_source(current)
+        s.change(uri, format_source(current))
+        assert await s.format(uri) == []
+
+    run(scenario_utf16, f.parent)
+
+    async def scenario_utf8(s: Session) -> None:
+        uri = s.open(f)
+        diags = await s.diagnostics_for(uri)
+        col = len('    deny   when "é😀" == '.encode("utf-8"))
+        assert diags[0].range.start == T.Position(1, col)
+
+    run(scenario_utf8, f.parent, encodings=["utf-8"])
+
+
+def test_unsaved_new_file_joins_its_folder(policies: Path) -> None:
+    new = policies / "50-new.policy"  # not on disk
+    text = 'rule new_rule {\n  deny when trusted and tier_rpm["free"] > 1\n  reason "r"\n}\n'
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(new, text)
+        assert await s.diagnostics_for(uri) == []  # `trusted` and `tier_rpm` come from other files
+        h = await s.hover(uri, position_of(text, "trusted"))
+        assert h is not None and "let trusted = " in h.contents.value  # type: ignore[union-attr]
+
+    run(scenario, policies)
+
+
+def test_a_1mib_policy_does_not_block_the_server(tmp_path: Path) -> None:
+    """The check runs in a worker thread: while a check of a policy near the size
+    limit is under way, completion is answered before its diagnostics arrive."""
+    f = tmp_path / "p" / "big.policy"
+    f.parent.mkdir()
+    parts, size, i = [], 0, 0
+    while size < (1 << 20) - 200:
+        block = f'rule r{i} {{\n  deny when account.tier == "t{i}" and request.max_tokens > {i}\n  reason "r"\n}}\n\n'
+        parts.append(block)
+        size += len(block)
+        i += 1
+    # One error at the very end: its diagnostic shows the whole file was checked.
+    text = "".join(parts) + 'rule last {\n  deny when account.tierr == "x"\n  reason "r"\n}\n'
+    f.write_text(text, encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(f)
+        await s.until(lambda: any(k == "log" and "checking" in p.message for k, p in s.events))
+        items = await s.complete(uri, position_of(text, "account.tier", delta=8))
+        assert "tier" in {i.label for i in items}
+        answered = len(s.events)
+        diags = await s.diagnostics_for(uri)
+        assert not any(k == "diagnostics" for k, _ in s.events[:answered])  # completion came first
+        assert _codes(diags) == ["E0202"]
+        assert diags[0].range.start == position_of(text, "account.tierr ==")
+
+    run(scenario, f.parent)
