@@ -9,9 +9,6 @@ from typing import Iterable, Iterator
 
 from dsl import ast as A
 
-# The section that reads a measure's value: `measures.NAME`.
-MEASURES = "measures"
-
 
 @dataclass(frozen=True, slots=True)
 class At:

@@ -17,9 +17,9 @@ from dsl import lexer
 from dsl.checker import BLOCK_MODES, DEFAULT_STATUS, FAIL_MODES, RECORD_MODES
 from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
-from dsl.navigate import At, at, name_uses
+from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
-from dsl.schema import DERIVED, SCHEMA
+from dsl.schema import DERIVED, MEASURES, SCHEMA
 from dsl.types import ANY
 from policy_engine.lsp.analysis import Analysis
 
@@ -33,7 +33,7 @@ _PREV_WORDS = re.compile(r"([A-Za-z_]\w*)\s+(?:([A-Za-z_]\w*)\s*=\s*)?$")
 _LINE_STARTS = set(lexer.DECLARATIONS) | set(lexer.CLAUSES) | set(lexer.EFFECTS)
 # The value after these clause words is a mode, not an expression.
 _MODES = {"record": RECORD_MODES, "on_error": FAIL_MODES, "block": BLOCK_MODES}
-_NAMING = {"let", "data", "rule", "limit"}
+_NAMING = {"let", "data", "rule", "limit", "measure"}
 
 
 def _code(text: str) -> str:
@@ -79,6 +79,24 @@ def section_doc(section: str) -> str:
     return f"{_code(section)}\n\nA section of the request context. Fields:\n\n{fields}"
 
 
+def measures_doc(a: Analysis) -> str:
+    names = "\n".join(f"- `{name}`: {_kind(m)} per `{_short(k.exprs[0]) if (k := m.find('key')) and k.exprs else '?'}`"
+                      for name, m in _measures(a).items())
+    return f"{_code(MEASURES)}\n\nThe policy's measures, read as `{MEASURES}.NAME`:\n\n{names or '(none declared)'}"
+
+
+def _kind(m: A.Block) -> str:
+    c = _measuring(m)
+    return c.kind if c is not None else "?"
+
+
+def _measures(a: Analysis) -> dict[str, A.Measure]:
+    out: dict[str, A.Measure] = {}
+    for m in a.checked.measures:
+        out.setdefault(m.name, m)
+    return out
+
+
 def let_doc(a: Analysis, let: A.Let) -> str:
     body = _short(let.expr) if let.expr is not None else "..."
     t = a.checked.type_of(let.expr) if let.expr is not None else ANY
@@ -104,18 +122,43 @@ def _clause_line(b: A.Block, kind: str, default: str | None = None) -> str | Non
     return f"- {kind}: {c.text}" if c.text is not None else f"- {kind}"
 
 
-def limit_doc(lim: A.Limit) -> str:
-    measure = next((c for c in lim.clauses if c.kind in ("count", "sum", "distinct")), None)
+def _measuring(b: A.Block) -> A.Clause | None:
+    return next((c for c in b.clauses if c.kind in ("count", "sum", "distinct")), None)
+
+
+def _measuring_lines(b: A.Block, with_max: bool) -> list[str | None]:
+    """Key, what is measured, window (and max), guards: what limits and measures share."""
+    measure = _measuring(b)
     what = "nothing" if measure is None else measure.kind + (f" `{_short(measure.exprs[0])}`" if measure.exprs else "")
+    return [
+        _clause_line(b, "key"),
+        f"- measures: {what}",
+        _clause_line(b, "usage"),
+        _clause_line(b, "window"),
+        _clause_line(b, "max") if with_max else None,
+        _clause_line(b, "when"),
+        _clause_line(b, "unless"),
+    ]
+
+
+def _block_head(b: A.Block, kind: str) -> str:
+    reason = b.find("reason")
+    return _code(f"{kind} {b.name}") + (f"\n\n{reason.text}" if reason is not None and reason.text else "")
+
+
+def measure_doc(m: A.Measure) -> str:
+    lines = _measuring_lines(m, with_max=False)
+    return _block_head(m, "measure") + "\n\n" + "\n".join(line for line in lines if line) + (
+        f"\n\nRead as `{MEASURES}.{m.name}`: its value for this request's key, this request included."
+    )
+
+
+def limit_doc(lim: A.Limit) -> str:
+    measure = _measuring(lim)
     eff = lim.find("effect")
     effect = eff.text if eff is not None else "throttle"
     lines = [
-        _clause_line(lim, "key"),
-        f"- measures: {what}",
-        _clause_line(lim, "window"),
-        _clause_line(lim, "max"),
-        _clause_line(lim, "when"),
-        _clause_line(lim, "unless"),
+        *_measuring_lines(lim, with_max=True),
         f"- effect: {effect}" + ("" if eff is not None else " (default)"),
         _clause_line(lim, "status", str(DEFAULT_STATUS.get(effect or "", 429))),
         # The first mode of each list is the default (docs/language.md).
@@ -124,9 +167,7 @@ def limit_doc(lim: A.Limit) -> str:
         _clause_line(lim, "block", BLOCK_MODES[0]) if measure is not None and measure.kind == "distinct" else None,
         "- shadow: counts and logs, never enforces" if lim.find("shadow") else None,
     ]
-    reason = lim.find("reason")
-    head = _code(f"limit {lim.name}") + (f"\n\n{reason.text}" if reason is not None and reason.text else "")
-    return head + "\n\n" + "\n".join(line for line in lines if line)
+    return _block_head(lim, "limit") + "\n\n" + "\n".join(line for line in lines if line)
 
 
 def rule_doc(rule: A.Rule) -> str:
@@ -137,9 +178,7 @@ def rule_doc(rule: A.Rule) -> str:
         _clause_line(rule, "status", str(DEFAULT_STATUS.get(eff.text or "", 403)) if eff is not None else None),
         "- shadow: logs, never enforces" if rule.find("shadow") else None,
     ]
-    reason = rule.find("reason")
-    head = _code(f"rule {rule.name}") + (f"\n\n{reason.text}" if reason is not None and reason.text else "")
-    return head + "\n\n" + "\n".join(line for line in lines if line)
+    return _block_head(rule, "rule") + "\n\n" + "\n".join(line for line in lines if line)
 
 
 def _decl_doc(a: Analysis, d: A.Decl) -> str | None:
@@ -149,6 +188,8 @@ def _decl_doc(a: Analysis, d: A.Decl) -> str | None:
         return data_doc(a, d)
     if isinstance(d, A.Limit):
         return limit_doc(d)
+    if isinstance(d, A.Measure):
+        return measure_doc(d)
     if isinstance(d, A.Rule):
         return rule_doc(d)
     return None
@@ -174,9 +215,13 @@ def hover(a: Analysis, module: A.Module, offset: int) -> Hover | None:
     if isinstance(e, A.Call) and e.name_span.start <= offset <= e.name_span.end:
         f = FUNCTIONS.get(e.func)
         return Hover(function_doc(f), e.name_span) if f else None
-    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name) and e.obj.id in SCHEMA and e.obj.id not in a.checked.lets:
-        text = field_doc(e.obj.id, e.name)
-        return Hover(text, e.span) if text else None
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name) and e.obj.id not in a.checked.lets:
+        if e.obj.id == MEASURES:
+            m = _measures(a).get(e.name)
+            return Hover(measure_doc(m), e.span) if m is not None else None
+        if e.obj.id in SCHEMA:
+            text = field_doc(e.obj.id, e.name)
+            return Hover(text, e.span) if text else None
     if isinstance(e, A.Name):
         target = _value_decl(a, e.id)
         if target is not None:
@@ -184,6 +229,8 @@ def hover(a: Analysis, module: A.Module, offset: int) -> Hover | None:
             return Hover(text, e.span) if text else None
         if e.id in SCHEMA:
             return Hover(section_doc(e.id), e.span)
+        if e.id == MEASURES:
+            return Hover(measures_doc(a), e.span)
     t = a.checked.type_of(e)
     return Hover(f"{_code(_short(e))}\n\ntype `{t}`", e.span) if t != ANY else None
 
@@ -198,14 +245,16 @@ def _value_decl(a: Analysis, name: str) -> A.Let | A.Data | None:
     return a.data_decls.get(name)
 
 
-def _target(a: Analysis, here: At, offset: int) -> A.Let | A.Data | None:
-    """The let or data list named at the cursor: a use, or its definition."""
+def _target(a: Analysis, here: At, offset: int) -> A.Let | A.Data | A.Measure | None:
+    """The let, data list or measure named at the cursor: a use, or its definition."""
     d = here.decl
-    if isinstance(d, (A.Let, A.Data)) and d.name_span.start <= offset <= d.name_span.end:
+    if isinstance(d, (A.Let, A.Data, A.Measure)) and d.name_span.start <= offset <= d.name_span.end:
         return d
     e = here.innermost
     if isinstance(e, A.Name):
         return _value_decl(a, e.id)
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name) and e.obj.id == MEASURES:
+        return _measures(a).get(e.name)
     return None
 
 
@@ -220,7 +269,10 @@ def references(a: Analysis, module: A.Module, offset: int, include_declaration: 
     target = _target(a, here, offset) if here is not None else None
     if target is None:
         return []
-    uses = name_uses(a.checked.modules, target.name)
+    if isinstance(target, A.Measure):
+        uses = field_uses(a.checked.modules, MEASURES, target.name)
+    else:
+        uses = name_uses(a.checked.modules, target.name)
     return ([target.name_span] if include_declaration else []) + uses
 
 
@@ -248,7 +300,7 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
         return []
     dotted = _DOTTED_END.search(prefix)
     if dotted is not None:
-        return _members(dotted.group(1))
+        return _members(dotted.group(1), a)
     word = _WORD_END.search(prefix)
     start = offset - (len(word.group(0)) if word else 0)
     before = text[line_start:start]
@@ -292,10 +344,16 @@ def _values(a: Analysis | None) -> list[Completion]:
         for name, d in a.data_decls.items():
             value = a.checked.data.get(name)
             items.append(Completion(name, T.CompletionItemKind.Constant, f"data: {value.type if value else d.loader}"))
+        if a.checked.measures:
+            items.append(Completion(MEASURES, T.CompletionItemKind.Module, "the policy's measures", measures_doc(a)))
     return items
 
 
-def _members(obj: str) -> list[Completion]:
+def _members(obj: str, a: Analysis | None) -> list[Completion]:
+    if obj == MEASURES:
+        measures = _measures(a) if a is not None else {}
+        return [Completion(name, T.CompletionItemKind.Field, f"measure: {_kind(m)}", measure_doc(m))
+                for name, m in measures.items()]
     if obj in SCHEMA:
         return [
             Completion(name, T.CompletionItemKind.Field, str(t), field_doc(obj, name))
@@ -312,8 +370,12 @@ def replacement(d: Diagnostic) -> str | None:
     m = _DID_YOU_MEAN.fullmatch(d.hint or "")
     if m is None or d.span is None:
         return None
-    new = m.group(1)
-    return F.quote(new) if d.span.text.startswith('"') else new
+    new, old = m.group(1), d.span.text
+    if old.startswith('"'):
+        return F.quote(new)
+    if "." in old and "." not in new:  # `measures.NAME`: the hint names the measure only
+        return old.rsplit(".", 1)[0] + "." + new
+    return new
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,45 @@ def test_hover_texts() -> None:
     assert "type `int`" in hover("50")
     here = at(m, text.index("account.id"))
     assert here is not None and here.clause is not None and here.clause.kind == "key"
+
+
+# -------------------------------------------------------------------- measures
+
+MEASURED = (
+    "measure card_accounts {\n  key account.payment_fingerprint\n  distinct account.id\n  window 1d\n"
+    "  when account.payment_fingerprint != null\n}\n"
+    "measure suspicion {\n  key account.id\n  sum if measures.card_accounts > 3 then 2 else 0\n  window 6h\n}\n"
+    "rule shared_card {\n  deny when measures.card_accounts > 3 and measures.suspicion >= 10\n  reason \"shared\"\n}\n"
+)
+
+
+def test_measures_hover_definition_references_completion() -> None:
+    a = analyze_buffer("untitled:1", MEASURED)
+    assert a.diagnostics == []
+    m = a.module("untitled:1")
+    assert m is not None
+    use = MEASURED.index("measures.card_accounts > 3 and") + len("measures.") + 2
+    h = features.hover(a, m, use)
+    assert h is not None and "measure card_accounts" in h.text and "- window: `1d`" in h.text
+    assert "- measures: distinct `account.id`" in h.text and "- when: `account.payment_fingerprint != null`" in h.text
+    decl = MEASURED.index("card_accounts {")
+    assert [s.start for s in features.definition(a, m, use)] == [decl]
+    refs = features.references(a, m, decl + 1, include_declaration=True)
+    assert [s.start for s in refs] == [decl] + [
+        i for i in range(len(MEASURED)) if MEASURED.startswith("measures.card_accounts", i)
+    ]
+    section = features.hover(a, m, MEASURED.index("measures.card_accounts > 3 and") + 1)
+    assert section is not None and "`card_accounts`: distinct per `account.payment_fingerprint`" in section.text
+    typed = "rule r {\n  deny when measures."
+    items = {c.label: c for c in features.completion(typed, len(typed), a)}
+    assert set(items) == {"card_accounts", "suspicion"}
+    assert items["suspicion"].detail == "measure: sum"
+    assert "measures" in _complete("rule r {\n  deny when m|", a)
+    assert _complete("measure |") == set()
+
+
+def test_misspelt_measure_quick_fix_keeps_the_section() -> None:
+    d = _diag(MEASURED.replace("measures.suspicion >=", "measures.suspicon >="), "E0201")
+    assert d.hint == "did you mean `suspicion`?"
+    assert d.span is not None and d.span.text == "measures.suspicon"
+    assert features.replacement(d) == "measures.suspicion"

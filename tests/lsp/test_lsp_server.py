@@ -252,3 +252,39 @@ def test_a_1mib_policy_does_not_block_the_server(tmp_path: Path) -> None:
         assert diags[0].range.start == position_of(text, "account.tierr ==")
 
     run(scenario, f.parent)
+
+
+def test_measures_across_files(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    measures = root / "measures.policy"
+    rules = root / "rules.policy"
+    measures.write_text(
+        "measure card_accounts {\n  key account.payment_fingerprint\n  distinct account.id\n  window 1d\n}\n",
+        encoding="utf-8",
+    )
+    rtext = 'rule shared_card {\n  deny when measures.card_accounts > 3\n  reason "shared card"\n}\n'
+    rules.write_text(rtext, encoding="utf-8")
+    mtext = measures.read_text(encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(rules)
+        assert await s.diagnostics_for(uri) == []
+        use = position_of(rtext, "card_accounts", delta=3)
+        h = await s.hover(uri, use)
+        assert h is not None and "measure card_accounts" in h.contents.value  # type: ignore[union-attr]
+        assert "- window: `1d`" in h.contents.value  # type: ignore[union-attr]
+        [loc] = await s.definition(uri, use)
+        assert (loc.uri, loc.range.start) == (measures.as_uri(), position_of(mtext, "card_accounts"))
+        refs = await s.references(uri, use)
+        assert [(r.uri, r.range.start) for r in refs] == [
+            (measures.as_uri(), position_of(mtext, "card_accounts")), (uri, position_of(rtext, "measures.")),
+        ]
+        # `measures.` completes the measure names, while the line does not parse yet.
+        edit_at = position_of(rtext, " > 3")
+        s.change(uri, " and measures.", T.Range(edit_at, edit_at))
+        typed = rtext.replace(" > 3", " and measures. > 3", 1)
+        items = await s.complete(uri, position_of(typed, "and measures.", delta=len("and measures.")))
+        assert [(i.label, i.detail) for i in items] == [("card_accounts", "measure: distinct")]
+
+    run(scenario, root)
