@@ -92,6 +92,14 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         assert by_label["template_id"].detail == "template_id(string) -> string"
         assert "true" in by_label and "reason" not in by_label
 
+        # Format: the shipped files are canonical; a mangled edit is put back.
+        s.change(uri, text)
+        assert await s.format(uri) == []
+        mangled = text.replace("  window 1m\n", "      window   1m\n").replace("  count\n", "\tcount  \n")
+        s.change(uri, mangled)
+        edits = await s.format(uri)
+        assert len(edits) == 1 and apply(mangled, edits) == text
+
     run(scenario, policies)
 
 
