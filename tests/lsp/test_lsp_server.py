@@ -11,6 +11,7 @@ import pytest
 from lsprotocol import types as T
 
 from dsl.formatter import format_source
+from policy_engine.cli.lint import lint_policy
 from lsp_session import Session, apply, position_of, run
 
 ROOT = Path(__file__).parents[2]
@@ -294,5 +295,51 @@ def test_measures_across_files(tmp_path: Path) -> None:
         typed = rtext.replace(" > 3", " and measures. > 3", 1)
         items = await s.complete(uri, position_of(typed, "and measures.", delta=len("and measures.")))
         assert [(i.label, i.detail) for i in items] == [("card_accounts", "measure: distinct")]
+
+    run(scenario, root)
+
+
+def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_disk(tmp_path: Path) -> None:
+    """W0308 comes from running the tests beside the policy (on open and save);
+    a file changed on disk that the editor does not have open is read again."""
+    root = tmp_path / "p"
+    (root / "tests").mkdir(parents=True)
+    main = root / "main.policy"
+    other = root / "other.policy"
+    main.write_text(
+        'rule kp {\n  deny when client.country == "KP"\n  reason "embargo"\n}\n\n'
+        'rule young {\n  deny when account.age_days < 1\n  reason "too new"\n}\n',
+        encoding="utf-8",
+    )
+    other.write_text('let unused_here = 1\n', encoding="utf-8")
+    (root / "tests" / "main.test.yaml").write_text(
+        "cases:\n- name: embargo\n  client: {country: KP}\n  account: {id: a, age_days: 10}\n"
+        "  expect: {effect: deny, rules: [kp]}\n",
+        encoding="utf-8",
+    )
+
+    def lint_view() -> dict[str, list[tuple[str, int, int]]]:
+        _, expected = lint_policy(root.resolve())
+        out: dict[str, list[tuple[str, int, int]]] = {}
+        for d in expected:
+            out.setdefault(Path(d.filename).as_uri(), []).append((d.code, d.line - 1, d.column - 1))
+        return out
+
+    def server_view(s: Session) -> dict[str, list[tuple[str, int, int]]]:
+        return {uri: [(str(d.code), d.range.start.line, d.range.start.character) for d in ds]
+                for uri, ds in s.diagnostics.items() if ds}
+
+    async def scenario(s: Session) -> None:
+        s.open(main)
+        expected = lint_view()
+        assert [c for c, _, _ in expected[main.as_uri()]] == ["W0308"]  # `young` has no test
+        assert await s.until(lambda: server_view(s) == expected)
+        # A file the editor does not have open changes on disk: the watcher's event rechecks.
+        other.write_text("let broken = account.nope\n", encoding="utf-8")
+        s.client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+            [T.FileEvent(other.as_uri(), T.FileChangeType.Changed)]))
+        broken = lint_view()
+        assert "E0202" in [c for c, _, _ in broken[other.as_uri()]]
+        assert await s.until(lambda: server_view(s) == broken)
 
     run(scenario, root)
