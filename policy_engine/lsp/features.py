@@ -306,9 +306,10 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
     before = text[line_start:start]
     # The grammar says what may come here, parsing from the start of this declaration;
     # after an earlier error in it, offer everything that could fit.
-    words, name_ok = expected(text[declaration_start(text, start):start]) or (keywords(), True)
+    decl = text[declaration_start(text, start):start]
+    words, name_ok = expected(decl) or (keywords(), True)
     items: list[Completion] = []
-    if name_ok:
+    if name_ok and not decl.startswith("policy"):  # a header's keys are free names
         prev = _PREV_WORDS.search(before)
         special = _after(prev) if prev is not None else None
         items.extend(special if special is not None else _values(a))

@@ -262,6 +262,10 @@ def _version() -> str:
 def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH_TIMEOUT) -> PolicyLanguageServer:
     ls = PolicyLanguageServer(check_delay, fresh_timeout)
 
+    @ls.feature(T.SHUTDOWN)
+    def shutdown(ls: PolicyLanguageServer, params: None) -> None:
+        ls.checks.shutdown(wait=False, cancel_futures=True)  # queued checks are moot; exit soon
+
     @ls.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: PolicyLanguageServer, params: T.DidOpenTextDocumentParams) -> None:
         ls.schedule(ls.folder_of(params.text_document.uri), delay=0)

@@ -89,6 +89,7 @@ def test_completion_in_expressions_and_after_clause_words() -> None:
     assert _complete("limit l {\n  record |") == set(RECORD_MODES)
     assert _complete("limit l {\n  block |") == set(BLOCK_MODES)
     assert _complete("let |") == set() and _complete("rule |") == set()
+    assert _complete('policy "p" {\n  |') == set()  # header keys are the author's
     assert _complete("rule r {\n  deny when true # acc|") == set()
     assert _complete('rule r {\n  reason "acc|') == set()
     assert _complete("rule r {\n  deny when client.|") == {"ip", "country", "asn", "user_agent"}
