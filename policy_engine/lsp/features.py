@@ -314,10 +314,11 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
         special = _after(prev) if prev is not None else None
         items.extend(special if special is not None else _values(a))
     at_line_start = not before.strip()
-    after_expression = "and" in words
+    if at_line_start and words & _LINE_STARTS:
+        words = words & _LINE_STARTS  # a new line starts a clause more often than it continues an expression
+    elif "and" in words:
+        words = words - _LINE_STARTS  # mid-line after an expression: operators
     for kw in sorted(words):
-        if kw in _LINE_STARTS and not at_line_start and after_expression:
-            continue
         items.append(Completion(kw, T.CompletionItemKind.Keyword))
     return items
 

@@ -71,6 +71,7 @@ def test_completion_clause_keywords_come_from_the_grammar() -> None:
     limit = _complete("limit l {\n  key account.id\n  |\n}\n")
     assert {"unless", "reason", "status", "retry_after", "header", "shadow", "deny", "flag"} <= rule
     assert not {"window", "key", "count", "record"} & rule
+    assert not {"and", "or", "in"} & rule  # the line above is complete: a new clause, not an operator
     assert {"key", "count", "sum", "distinct", "usage", "window", "max", "when", "record", "on_error", "block"} <= limit
     assert "retry_after" not in limit
     top = _complete("|")
