@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
@@ -102,12 +102,15 @@ class Session:
     async def complete(self, uri: str, pos: T.Position) -> list[T.CompletionItem]:
         res = await asyncio.wait_for(self.client.text_document_completion_async(
             T.CompletionParams(T.TextDocumentIdentifier(uri), pos)), WAIT)
-        return [] if res is None else res.items if isinstance(res, T.CompletionList) else list(res)
+        return [] if res is None else list(res.items) if isinstance(res, T.CompletionList) else list(res)
 
     async def definition(self, uri: str, pos: T.Position) -> list[T.Location]:
         res = await asyncio.wait_for(self.client.text_document_definition_async(
             T.DefinitionParams(T.TextDocumentIdentifier(uri), pos)), WAIT)
-        return [] if res is None else [res] if isinstance(res, T.Location) else list(res)  # type: ignore[list-item]
+        if res is None:
+            return []
+        found = [res] if isinstance(res, T.Location) else list(res)
+        return [loc for loc in found if isinstance(loc, T.Location)]
 
     async def references(self, uri: str, pos: T.Position, declaration: bool = True) -> list[T.Location]:
         res = await asyncio.wait_for(self.client.text_document_references_async(T.ReferenceParams(
@@ -138,7 +141,7 @@ def run(scenario: Callable[[Session], Any], root: Path, **start: Any) -> None:
     asyncio.run(main())
 
 
-def apply(text: str, edits: list[T.TextEdit], encoding: str = "utf-16") -> str:
+def apply(text: str, edits: Sequence[T.TextEdit], encoding: str = "utf-16") -> str:
     """The text after the edits (ranges in the client's encoding), applied last first."""
     from policy_engine.lsp.positions import LineIndex
 
