@@ -60,6 +60,15 @@ def signature(f: Func) -> str:
     return f"{f.name}({', '.join(map(str, f.params))}) -> {f.returns}"
 
 
+def parameter_offsets(f: Func) -> list[tuple[int, int]]:
+    """Where each parameter stands in `signature(f)` (start, end), for signature help."""
+    out, pos = [], len(f.name) + 1
+    for p in f.params:
+        out.append((pos, pos + len(str(p))))
+        pos += len(str(p)) + 2
+    return out
+
+
 def function_doc(f: Func) -> str:
     extra = "\n\nA signal: computed once per request, however often the policy calls it." if f.signal else ""
     return f"{_code(signature(f))}\n\n{f.doc}{extra}"
@@ -408,3 +417,64 @@ def join_unless(module: A.Module, offset: int) -> list[Edit]:
             start, end = line_start, min(line_end + 1, len(text))  # the whole line
         edits.append(Edit(start, end, ""))
     return edits
+
+
+# ------------------------------------------------------- outline, signatures
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: T.SymbolKind
+    detail: str
+    span: A.Span        # the whole declaration
+    name_span: A.Span
+
+
+_SYMBOL_KINDS: tuple[tuple[type[A.Decl], T.SymbolKind, str], ...] = (
+    (A.PolicyHeader, T.SymbolKind.Package, "policy"),
+    (A.Let, T.SymbolKind.Variable, "let"),
+    (A.Data, T.SymbolKind.Constant, "data"),
+    (A.Rule, T.SymbolKind.Event, "rule"),
+    (A.Limit, T.SymbolKind.Object, "limit"),
+    (A.Measure, T.SymbolKind.Number, "measure"),
+)
+
+
+def symbols(module: A.Module) -> list[Symbol]:
+    """The declarations of a file, for the editor's outline."""
+    out = []
+    for d in module.decls:
+        kind, word = next(((k, w) for cls, k, w in _SYMBOL_KINDS if isinstance(d, cls)), (T.SymbolKind.Object, ""))
+        detail = word
+        if isinstance(d, A.Block):
+            eff, window = d.find("effect"), d.find("window")
+            detail = " ".join(x for x in (word, eff.text if eff else None,
+                                          f"per {_short(window.exprs[0])}" if window and window.exprs else None) if x)
+        out.append(Symbol(d.name, kind, detail, d.span, d.name_span))
+    return out
+
+
+_COMMENTS = re.compile(r"#[^\n]*")
+
+
+def signature_at(text: str, offset: int) -> tuple[Func, int] | None:
+    """The function whose argument list the cursor is in, and which argument."""
+    start = declaration_start(text, offset)
+    chunk = _STRINGS.sub(lambda m: " " * len(m.group(0)), text[start:offset])
+    chunk = _COMMENTS.sub(lambda m: " " * len(m.group(0)), chunk)
+    depth = commas = 0
+    for i in range(len(chunk) - 1, -1, -1):
+        ch = chunk[i]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth > 0:
+                depth -= 1
+                continue
+            name = _WORD_END.search(chunk[:i].rstrip())
+            f = FUNCTIONS.get(name.group(0)) if ch == "(" and name is not None else None
+            return (f, commas) if f is not None else None
+        elif ch == "," and depth == 0:
+            commas += 1
+    return None

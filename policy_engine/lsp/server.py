@@ -337,6 +337,27 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
         spans = features.references(cur.analysis, cur.module, offset, params.context.include_declaration)
         return [_location(ls, s) for s in spans] or None
 
+    @ls.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    async def document_symbols(ls: PolicyLanguageServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol] | None:
+        cur = await ls.current(params.text_document.uri)
+        if cur is None:
+            return None
+        enc = ls.encoding
+        return [T.DocumentSymbol(s.name, s.kind, span_range(s.span, enc), span_range(s.name_span, enc), detail=s.detail)
+                for s in features.symbols(cur.module)]
+
+    @ls.feature(T.TEXT_DOCUMENT_SIGNATURE_HELP, T.SignatureHelpOptions(trigger_characters=["(", ","]))
+    def signature_help(ls: PolicyLanguageServer, params: T.SignatureHelpParams) -> T.SignatureHelp | None:
+        index = LineIndex(ls.workspace.get_text_document(params.text_document.uri).source)
+        found = features.signature_at(index.text, index.offset(params.position, ls.encoding))
+        if found is None:
+            return None
+        f, arg = found
+        params_info = [T.ParameterInformation(span) for span in features.parameter_offsets(f)]
+        sig = T.SignatureInformation(features.signature(f), T.MarkupContent(T.MarkupKind.Markdown, f.doc),
+                                     params_info)
+        return T.SignatureHelp([sig], active_signature=0, active_parameter=min(arg, max(0, len(f.params) - 1)))
+
     @ls.feature(T.TEXT_DOCUMENT_FORMATTING)
     async def formatting(ls: PolicyLanguageServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)

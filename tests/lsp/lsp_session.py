@@ -117,6 +117,15 @@ class Session:
             T.ReferenceContext(declaration), T.TextDocumentIdentifier(uri), pos)), WAIT)
         return list(res or [])
 
+    async def symbols(self, uri: str) -> list[T.DocumentSymbol]:
+        res = await asyncio.wait_for(self.client.text_document_document_symbol_async(
+            T.DocumentSymbolParams(T.TextDocumentIdentifier(uri))), WAIT)
+        return [x for x in (res or []) if isinstance(x, T.DocumentSymbol)]
+
+    async def signature(self, uri: str, pos: T.Position) -> T.SignatureHelp | None:
+        return await asyncio.wait_for(self.client.text_document_signature_help_async(
+            T.SignatureHelpParams(T.TextDocumentIdentifier(uri), pos)), WAIT)
+
     async def format(self, uri: str) -> list[T.TextEdit]:
         res = await asyncio.wait_for(self.client.text_document_formatting_async(T.DocumentFormattingParams(
             T.TextDocumentIdentifier(uri), T.FormattingOptions(2, True))), WAIT)

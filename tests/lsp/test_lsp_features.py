@@ -236,3 +236,29 @@ def test_misspelt_measure_quick_fix_keeps_the_section() -> None:
     assert d.hint == "did you mean `suspicion`?"
     assert d.span is not None and d.span.text == "measures.suspicon"
     assert features.replacement(d) == "measures.suspicion"
+
+
+def test_signature_at_and_symbols() -> None:
+    def sig(text: str) -> tuple[str, int] | None:
+        found = features.signature_at(text.replace("|", ""), text.index("|"))
+        return (found[0].name, found[1]) if found else None
+
+    assert sig("rule r {\n  deny when ip_prefix(|") == ("ip_prefix", 0)
+    assert sig("rule r {\n  deny when ip_prefix(client.ip, |") == ("ip_prefix", 1)
+    assert sig('rule r {\n  deny when contains(lower(request.prompt), "a,(b" + |') == ("contains", 1)
+    assert sig("rule r {\n  deny when contains(lower(|") == ("lower", 0)
+    assert sig("rule r {\n  deny when contains([1, 2|") is None  # inside a list, not the call's arguments
+    assert sig("rule r {\n  deny when (1 + |") is None
+    f = features.FUNCTIONS["ip_prefix"]
+    label = features.signature(f)
+    assert [label[a:b] for a, b in features.parameter_offsets(f)] == ["ip", "int"]
+
+    text = ('policy "p" {\n}\nlet a = 1\ndata d = strings("x.txt")\nrule r {\n  deny when a > 0\n  reason "x"\n}\n'
+            'limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n  reason "x"\n}\n')
+    module, _ = parse(text)
+    got = [(s.name, s.kind, s.detail) for s in features.symbols(module)]
+    assert got == [
+        ("p", T.SymbolKind.Package, "policy"), ("a", T.SymbolKind.Variable, "let"),
+        ("d", T.SymbolKind.Constant, "data"), ("r", T.SymbolKind.Event, "rule deny"),
+        ("l", T.SymbolKind.Object, "limit per 1m"),
+    ]

@@ -59,6 +59,16 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         h = await s.hover(curi, position_of(ctext, "ip_prefix(", delta=3))
         assert h is not None and "ip_prefix(ip, int) -> string" in h.contents.value  # type: ignore[union-attr]
 
+        # Signature help inside a call; the outline of a file.
+        sig = await s.signature(curi, position_of(ctext, "ip_prefix(client.ip, 24)", delta=len("ip_prefix(client.ip, ")))
+        assert sig is not None and sig.signatures[0].label == "ip_prefix(ip, int) -> string"
+        assert sig.active_parameter == 1
+        outline = await s.symbols(uri)
+        assert [(x.name, x.detail) for x in outline][:3] == [
+            ("tier_rpm", "data"), ("tier_daily_tokens", "data"), ("requests_per_minute", "limit throttle per 1m"),
+        ]
+        assert outline[2].selection_range.start == position_of(text, "requests_per_minute")
+
         # Definition of a let used here but defined in another file of the folder.
         use = position_of(ctext, "unless trusted", delta=8)
         locs = await s.definition(curi, use)
