@@ -72,6 +72,7 @@ class Series:
     kind: str                                   # "limit" or "measure"
     groups: dict[float | None, dict[str, float]] = field(default_factory=dict)  # threshold -> key -> peak
     varied: dict[str, float] = field(default_factory=dict)   # key -> peak value/threshold, past the group cap
+    varied_peaks: dict[str, float] = field(default_factory=dict)   # the same keys' peak values
     truth: dict[str, int] = field(default_factory=dict)      # key -> BENIGN|CAMPAIGN bits (with --truth)
     untracked: int = 0                          # observations of new keys past the key bound, dropped
 
@@ -90,6 +91,8 @@ class Observer:
         s = self.series[item]
         if threshold is not None and threshold not in s.groups and len(s.groups) >= MAX_THRESHOLD_GROUPS:
             peaks = s.varied
+            if value > s.varied_peaks.get(key, -math.inf) and (key in peaks or self.tracked < self.max_keys):
+                s.varied_peaks[key] = value
             value = value / threshold if threshold > 0 else (math.inf if value > 0 else 0.0)
         else:
             peaks = s.groups.get(threshold)  # type: ignore[assignment]
@@ -526,11 +529,11 @@ def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: b
         keys, all_peaks = len(only), groups[0].peaks
     else:
         merged: dict[str, float] = {}
-        for g in s.groups.values():
+        for g in (*s.groups.values(), s.varied_peaks):
             for k, v in g.items():
                 if v > merged.get(k, -math.inf):
                     merged[k] = v
-        keys = len(merged.keys() | s.varied.keys())
+        keys = len(merged)
         all_peaks = distribution(sorted(merged.values())) if merged else None
     return ItemView(info, keys, all_peaks if keys else None, groups, s.untracked)
 

@@ -1,9 +1,10 @@
 """`policyctl calibrate --policies DIR TRAFFIC.jsonl`: thresholds from your own traffic.
 
 Replays the traffic with every limit observing, not enforcing (memory store),
-and reports per limit the distribution of per-key peaks against its maximum,
-a suggested maximum that refuses at most `--refuse-share` of keys, and a
-warning when a throttle or deny maximum sits inside the body of the traffic.
+and reports per limit (and per measure) the distribution of per-key peaks
+against its maximum (the constants rules compare the measure with), a
+suggested threshold that refuses at most `--refuse-share` of keys, and a
+warning when a throttle or deny threshold sits inside the body of the traffic.
 Exit 0; 1 with `--strict` when a warning fired; 2 on bad input.
 """
 
@@ -42,8 +43,8 @@ def calibrate_cmd(
     traffic: Annotated[Path, typer.Argument(help="request contexts, one JSON object per line, in time order")],
     policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
     refuse_share: Annotated[float, typer.Option(
-        "--refuse-share", help="share of keys a suggested maximum may refuse (default: 0.001)")] = DEFAULT_REFUSE_SHARE,
-    fmt: Annotated[Format, typer.Option("--format", help="text or json (default: text)")] = Format.text,
+        "--refuse-share", help="share of keys a suggested threshold may refuse")] = DEFAULT_REFUSE_SHARE,
+    fmt: Annotated[Format, typer.Option("--format", help="text or json")] = Format.text,
     truth: Annotated[Optional[Path], typer.Option(
         "--truth", help="ground truth (policyctl simulate --truth): split keys into benign and campaign")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write the report here, not to stdout")] = None,
@@ -54,7 +55,7 @@ def calibrate_cmd(
         "--skip-invalid", help="report and skip invalid lines instead of stopping (exit 2) at the first")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Suggest limit maximums from recorded traffic, with every limit observed, not enforced."""
+    """Suggest limit maximums and measure thresholds from recorded traffic, every limit observed, not enforced."""
     if not 0 <= refuse_share < 1:
         err(f"error: --refuse-share {refuse_share:g}: expected a share of keys in [0, 1), e.g. 0.001")
         raise typer.Exit(EXIT_USAGE)

@@ -240,6 +240,54 @@ def test_bad_input_exits_2_naming_file_and_line(tiny: Path, tmp_path: Path) -> N
     assert run.returncode == 2 and "missing.jsonl: no such file" in run.stderr
 
 
+VARIED_POLICY = """
+policy "varied" {}
+
+limit per_size {
+  key account.id
+  count
+  window 1h
+  max request.max_tokens ?? 1
+  throttle
+  reason "one request per token asked for"
+}
+
+limit never {
+  key account.id
+  count
+  window 1h
+  max 1
+  when request.model == "none"
+  throttle
+  reason "never applies"
+}
+"""
+
+
+def test_a_maximum_with_many_values_is_reported_as_ratios_and_a_limit_never_applied_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "varied"
+    folder.mkdir()
+    (folder / "limits.policy").write_text(VARIED_POLICY, encoding="utf-8")
+    # 18 distinct maxima: the first 16 get a group each, the rest are kept as peak/max per key.
+    items = [ctx(f"r{m}", m, f"acct-{m}", max_tokens=m) for m in range(1, 19)]
+    items += [ctx(f"s{i}", 20 + i, "acct-heavy", max_tokens=18) for i in range(36)]   # 36 requests, max 18: 2x
+    traffic = write_jsonl(tmp_path / "varied.jsonl", items)
+    run = policyctl("calibrate", "-p", folder, traffic, "--format", "json", "-q")
+    assert run.returncode == 0, run.stderr
+    per_size, never = json.loads(run.stdout)["items"]
+    assert [g["threshold"] for g in per_size["groups"]] == [*range(1, 17), None]
+    varied = per_size["groups"][-1]
+    assert varied["values"] == "peak/max" and varied["keys"] == 3
+    assert {t["key"]: t["peak"] for t in varied["top_keys"]} == {
+        "acct-17": round(1 / 17, 4), "acct-18": round(1 / 18, 4), "acct-heavy": 2}
+    assert varied["over"] == 1 and varied["suggested"] == 2   # scale the maximum by 2 to admit everyone
+    assert per_size["keys"] == 19 and per_size["peaks"]["max"] == 36
+    assert never["keys"] == 0 and never["groups"] == [] and never["peaks"] is None
+    text = policyctl("calibrate", "-p", folder, traffic, "-q").stdout
+    assert "max varies" in text and "x2" in text and "never applied: no request reached it" in text
+    assert "per_size: its varying maximum would refuse 1 of 3 keys" in re.sub(r"\n +", " ", text)
+
+
 # ------------------------------------------------- simulated traffic, enforced
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
