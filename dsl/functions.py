@@ -54,6 +54,9 @@ _F = [
     Func("digit_ratio", (STRING,), FLOAT, "share of digits among characters", True),
     Func("code_ratio", (STRING,), FLOAT, "share of characters inside code", True),
     Func("entropy", (STRING,), FLOAT, "character entropy in bits", True),
+    Func("encoded_payload", (STRING,), BOOL, "whether the prompt hides text in base64 or hex", True),
+    Func("leet_ratio", (STRING,), FLOAT, "share of words written in leetspeak (3xpl41n), 0 to 1", True),
+    Func("script", (STRING,), STRING, 'dominant writing script of the letters ("latin", "cyrillic", "han", ...)', True),
     Func("matches_any", (STRING, REGEX_SET), BOOL, "whether any pattern of a `patterns` data list matches", True),
     Func("match_count", (STRING, REGEX_SET), INT, "how many patterns of a `patterns` data list match", True),
     # network signals

@@ -15,6 +15,8 @@ declarations in dsl/functions.py name the same functions with these types:
     match_count(string, PhraseSet) -> int
     ip_prefix(ip, int) -> string         ip_in(ip, CidrSet) -> bool
     geo_country(ip) -> string            geo_asn(ip) -> int
+    encoded_payload(string) -> bool      leet_ratio(string) -> float
+    script(string) -> string
 
 `compile_phrases` and `compile_cidrs` build the set arguments from data files
 when policies load; they raise ValueError naming the file and line.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .obfuscation import encoded_payload, leet_ratio, script
 from .net import CidrSet, asn_org, compile_cidrs, geo_asn, geo_country, ip_in, ip_prefix
 from .phrases import PhraseSet, compile_phrases, load_phrases, match_count, matches_any
 from .prompt import (
@@ -54,6 +57,9 @@ SIGNALS: dict[str, Callable[..., Any]] = {
     "code_ratio": code_ratio,
     "question_count": question_count,
     "entropy": entropy,
+    "encoded_payload": encoded_payload,
+    "leet_ratio": leet_ratio,
+    "script": script,
     "matches_any": matches_any,
     "match_count": match_count,
     "ip_prefix": ip_prefix,
