@@ -6,6 +6,7 @@ for a None input (the compiler caches each call per request). The checker's
 declarations in dsl/functions.py name the same functions with these types:
 
     fingerprint(string) -> string        template_id(string) -> string
+    template_prefix(string, int) -> string
     simhash(string) -> int               near_dup_key(string) -> string
     similarity(string, string) -> float  topic(string) -> string
     prompt_length(string) -> int         word_count(string) -> int
@@ -40,6 +41,7 @@ from .prompt import (
     similarity,
     simhash,
     template_id,
+    template_prefix,
     word_count,
 )
 from .topics import TOPICS, topic
@@ -47,6 +49,7 @@ from .topics import TOPICS, topic
 SIGNALS: dict[str, Callable[..., Any]] = {
     "fingerprint": fingerprint,
     "template_id": template_id,
+    "template_prefix": template_prefix,
     "simhash": simhash,
     "near_dup_key": near_dup_key,
     "similarity": similarity,

@@ -231,6 +231,24 @@ def template_id(s: str | None) -> str | None:
     return _xxh3(_template_bytes(s))
 
 
+_PREFIX_WORDS_MAX = 64
+_PREFIX_CHARS_PER_WORD = 32  # generous: a word plus its separators and a masked span or two
+
+
+def template_prefix(s: str | None, n: int | None) -> str | None:
+    """16 hex chars identifying the first `n` words of the prompt's template
+    (slots masked as in template_id). A program that fills one scaffold with
+    many sub-tasks ("Solve the following problem. Show all intermediate steps
+    ... <task>") shares a prefix where the whole prompts' templates differ.
+    Only the head of the prompt is read, so a 100k-token context costs what a
+    short prompt costs. n is clamped to 1..64."""
+    if s is None or n is None:
+        return None
+    n = max(1, min(int(n), _PREFIX_WORDS_MAX))
+    head = _template_bytes(s[: _PREFIX_CHARS_PER_WORD * n + 256])
+    return _xxh3(b" ".join(head.split(b" ")[:n]))
+
+
 # --- SimHash ----------------------------------------------------------------
 #
 # Features are 3-word shingles. A shingle's hash combines the xxh3 hashes of

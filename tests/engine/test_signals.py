@@ -28,7 +28,7 @@ EXPECTED_NAMES = {
     "fingerprint", "template_id", "simhash", "near_dup_key", "similarity", "topic",
     "prompt_length", "word_count", "digit_ratio", "code_ratio", "question_count",
     "entropy", "matches_any", "match_count", "ip_prefix", "ip_in", "geo_country", "geo_asn",
-    "encoded_payload", "leet_ratio", "script",
+    "encoded_payload", "leet_ratio", "script", "template_prefix",
 }
 
 
@@ -213,7 +213,7 @@ def test_text_features() -> None:
 
 def test_none_inputs_give_none() -> None:
     for name, f in SIGNALS.items():
-        if name in ("matches_any", "match_count", "ip_in", "ip_prefix", "similarity"):
+        if name in ("matches_any", "match_count", "ip_in", "ip_prefix", "similarity", "template_prefix"):
             assert f(None, None) is None, name
         else:
             assert f(None) is None, name
@@ -414,6 +414,8 @@ def test_no_signal_raises_on_arbitrary_text(s: str, t: str) -> None:
             assert f(t, nets) in (None, True, False)
         elif name == "ip_prefix":
             f(t, 24)
+        elif name == "template_prefix":
+            assert len(f(s, 8) or "") == 16
         elif name == "similarity":
             assert 0.0 <= f(s, t) <= 1.0
         else:
@@ -467,3 +469,19 @@ def test_script_is_the_dominant_writing_system(text: str, expected: str) -> None
     from policy_engine.signals.obfuscation import script
 
     assert script(text) == expected
+
+
+def test_template_prefix_groups_one_scaffold_filled_with_different_tasks() -> None:
+    scaffold = "Solve the following problem. Show all intermediate steps and put the final answer in a box.\n\n"
+    a = P.template_prefix(scaffold + "A train leaves at 9 travelling at 80 km/h; when does it arrive?", 8)
+    b = P.template_prefix(scaffold + "In triangle ABC, angle A is 40 degrees; find angle C.", 8)
+    assert a == b
+    assert P.template_id(scaffold + "A train leaves at 9") != P.template_id(scaffold + "In triangle ABC, angle A")
+    # Filled slots are masked as in template_id; a different scaffold differs.
+    assert P.template_prefix("Summarise this for Alice in 3 bullet points please", 8) == P.template_prefix(
+        "Summarise this for Bob in 5 bullet points please", 8)
+    assert P.template_prefix("Translate this into French for me", 8) != a
+    # Only the head is read: a huge context costs no more than its first words.
+    assert P.template_prefix(scaffold + "x " * 500_000, 8) == a
+    assert P.template_prefix(None, 8) is None and P.template_prefix("text", None) is None
+    assert P.template_prefix("one two three", 0) == P.template_prefix("one", 1)
