@@ -1,6 +1,7 @@
 """`policyctl simulate` and `policyctl score`: make a day of traffic, score a replay.
 
     policyctl simulate --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--scale F] [--hours H]
+    policyctl simulate --describe [--seed N] [--scale F] [--hours H]
     policyctl simulate --world blind --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--describe]
     policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl
     policyctl score --traffic TRAFFIC.jsonl --truth TRUTH.jsonl --decisions DECISIONS.jsonl [--json]
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policy_engine.cli.common import EXIT_USAGE, err
+from policy_engine.simulate import generator
 from policy_engine.simulate.generator import GenerateSummary, SimConfig, write
 from policy_engine.simulate.scorer import ScoreError, render, score
 
@@ -42,41 +44,46 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 def simulate_cmd(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="where to write the request contexts (JSON lines)")] = None,
-    truth: Annotated[Optional[Path], typer.Option("--truth", help="where to write the ground truth (JSON lines)")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="random seed; same seed, same files")] = 1,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="where to write the request contexts (JSON lines)")] = None,
+    truth: Annotated[Optional[Path], typer.Option(
+        "--truth", help="where to write the ground truth (JSON lines)")] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="random seed; same seed, same files. 1-99: tuning; 1000 and above: held out")] = 1,
     scale: Annotated[float, typer.Option("--scale", help="multiply accounts and requests")] = 1.0,
     hours: Annotated[float, typer.Option("--hours", help="simulated hours (request volume follows)")] = 24.0,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="override a population: POP.accounts=N or POP.share=F (repeatable)")] = None,
     world: Annotated[str, typer.Option("--world", help="default, or blind (docs/worlds.md)")] = "default",
-    describe: Annotated[bool, typer.Option("--describe", help="print the blind world's drawn parameters as JSON")] = False,
+    describe: Annotated[bool, typer.Option(
+        "--describe", help="print the world the seed draws (every population's parameters) as JSON; write nothing")
+    ] = False,
 ) -> None:
-    """Generate a seeded, simulated day of benign and campaign traffic."""
+    """Generate a seeded, simulated day of benign and campaign traffic.
+
+    The seed draws the whole world: every population's size and behaviour
+    (--describe prints them). Seeds 1-99 are for tuning policies; seeds 1000 and
+    above are held out and only scored at the end.
+    """
     if world not in ("default", "blind"):
         raise _fail(f"--world {world!r}: expected default or blind")
     if world == "blind":
         _simulate_blind(out, truth, seed, scale, hours, set_ or [], describe)
         return
-    if describe:
-        raise _fail("--describe needs --world blind")
-    if out is None or truth is None:
-        raise _fail("--out and --truth are required")
     try:
         config = SimConfig(seed=seed, scale=scale, hours=hours).with_overrides(parse_sets(set_ or []))
     except ValueError as e:
         raise _fail(str(e)) from None
+    if describe:
+        typer.echo(json.dumps(generator.describe(config), indent=2))
+        return
+    if out is None or truth is None:
+        raise _fail("--out and --truth are required (or --describe)")
     for path in (out, truth):
         if not path.parent.is_dir():
             raise _fail(f"{path}: folder {path.parent} does not exist")
     summary = write(config, out, truth)
-    table = Table(title=f"{summary.requests:,} requests in {summary.seconds:.1f}s (seed {seed})", title_justify="left")
-    for col in ("population", "accounts", "requests"):
-        table.add_column(col, justify="left" if col == "population" else "right")
-    for spec in config.populations:
-        row = summary.per_population.get(spec.name, {"accounts": 0, "requests": 0})
-        table.add_row(spec.name, f"{row['accounts']:,}", f"{row['requests']:,}")
-    Console(stderr=True).print(table)
+    _print_summary(summary, seed, [spec.name for spec in config.specs])
 
 
 def _simulate_blind(out: Path | None, truth: Path | None, seed: int, scale: float, hours: float, sets: list[str],
@@ -102,7 +109,7 @@ def _simulate_blind(out: Path | None, truth: Path | None, seed: int, scale: floa
 
 
 def _print_summary(summary: GenerateSummary, seed: int, names: list[str]) -> None:
-    """The blind world's per-population table (the default world prints its own above)."""
+    """The per-population table, on stderr."""
     table = Table(title=f"{summary.requests:,} requests in {summary.seconds:.1f}s (seed {seed})", title_justify="left")
     for col in ("population", "accounts", "requests"):
         table.add_column(col, justify="left" if col == "population" else "right")

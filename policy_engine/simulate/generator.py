@@ -2,8 +2,9 @@
 
 `generate(config)` yields (context, truth) pairs in time order; `write(config,
 traffic, truth)` writes them as two aligned JSON-lines files. Every context is
-validated with `RequestContext` before it is written. The same config and seed
-always give byte-identical files.
+validated with `RequestContext` before it is written. The seed draws the world
+(every population's size and parameters, see world.py); the same config and
+seed always give byte-identical files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine.context import RequestContext
-from policy_engine.simulate.populations import POPULATIONS, Draft, Ids, Window
+from policy_engine.simulate.agent_text import PROMPT_CHAR_CAP
+from policy_engine.simulate.base import DAY
+from policy_engine.simulate.populations import POPULATIONS, Draft, Ids, Population, Window
+from policy_engine.simulate.world import World, describe_ranges, draw
 
 START_TS = 1764288000.0  # 2025-11-28T00:00:00Z: a fixed start keeps files reproducible
 CHARS_PER_TOKEN = 4.0
@@ -30,17 +34,19 @@ class PopulationSpec:
     share: float  # of all requests; shares are normalised to sum to 1
 
 
-# A day of ~230k requests; campaigns are ~27% of it.
-DEFAULT_POPULATIONS: tuple[PopulationSpec, ...] = (
-    PopulationSpec("small_dev", 6000, 0.15),
-    PopulationSpec("power_user", 250, 0.20),
-    PopulationSpec("enterprise", 12, 0.17),
-    PopulationSpec("chat_backend", 5, 0.14),
-    PopulationSpec("bursty", 300, 0.07),
-    PopulationSpec("distill_fast", 4000, 0.20),
-    PopulationSpec("guardrail_probe", 150, 0.025),
-    PopulationSpec("distill_slow", 160, 0.045),
-)
+def population_specs(seed: int) -> tuple[PopulationSpec, ...]:
+    """Every population's accounts and share of requests, drawn for `seed` from the
+    population's ranges (its `ACCOUNTS` and `SHARE`)."""
+    out = []
+    for name, cls in POPULATIONS.items():
+        rng = random.Random(f"{seed}|size|{name}")
+        out.append(PopulationSpec(name, cls.ACCOUNTS.draw(rng), cls.SHARE.draw(rng)))
+    return tuple(out)
+
+
+def population_params(seed: int, name: str) -> dict[str, Any]:
+    """The behaviour parameters of one population, drawn for `seed`."""
+    return draw(POPULATIONS[name].PARAMS, random.Random(f"{seed}|params|{name}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,37 +56,44 @@ class SimConfig:
     hours: float = 24.0  # simulated span; request volume follows it, accounts do not
     start_ts: float = START_TS
     requests_per_day: int = 230_000
-    populations: tuple[PopulationSpec, ...] = field(default=DEFAULT_POPULATIONS)
+    populations: tuple[PopulationSpec, ...] | None = None  # None: drawn from the seed
 
     def __post_init__(self) -> None:
+        if self.populations is None:
+            object.__setattr__(self, "populations", population_specs(self.seed))
         if self.scale <= 0 or self.hours <= 0:
             raise ValueError(f"scale and hours must be positive (got scale={self.scale}, hours={self.hours})")
-        names = [p.name for p in self.populations]
-        for p in self.populations:
+        names = [p.name for p in self.specs]
+        for p in self.specs:
             if p.name not in POPULATIONS:
                 raise ValueError(f"unknown population {p.name!r}; known: {', '.join(POPULATIONS)}")
             if p.accounts < 0 or p.share < 0:
                 raise ValueError(f"population {p.name!r}: accounts and share must be >= 0")
         if len(set(names)) != len(names):
             raise ValueError("each population may appear once")
-        if sum(p.share for p in self.populations) <= 0:
+        if sum(p.share for p in self.specs) <= 0:
             raise ValueError("population shares sum to 0: nothing to generate")
 
     @property
     def total_requests(self) -> int:
         return round(self.requests_per_day * self.scale * self.hours / 24.0)
 
+    @property
+    def specs(self) -> tuple[PopulationSpec, ...]:
+        assert self.populations is not None  # filled in by __post_init__
+        return self.populations
+
     def plan(self) -> list[tuple[PopulationSpec, int, int]]:
         """(spec, accounts, requests) per population, after scale, hours and normalisation."""
         out = []
-        for p, n_req in zip(self.populations, split(self.total_requests, [p.share for p in self.populations])):
+        for p, n_req in zip(self.specs, split(self.total_requests, [p.share for p in self.specs])):
             n_acc = min(n_req, max(1, round(p.accounts * self.scale))) if p.accounts else 0
             out.append((p, n_acc, n_req if n_acc else 0))
         return out
 
     def with_overrides(self, overrides: dict[str, dict[str, float]]) -> "SimConfig":
         """Apply {population: {"accounts": n, "share": f}}, e.g. from `--set`."""
-        known = {p.name: p for p in self.populations}
+        known = {p.name: p for p in self.specs}
         for name, fields in overrides.items():
             if name not in known:
                 raise ValueError(f"--set: unknown population {name!r}; known: {', '.join(known)}")
@@ -91,7 +104,7 @@ class SimConfig:
                     known[name] = replace(known[name], share=float(value))
                 else:
                     raise ValueError(f"--set: {name}.{key}: only 'accounts' and 'share' can be set")
-        return replace(self, populations=tuple(known[p.name] for p in self.populations))
+        return replace(self, populations=tuple(known[p.name] for p in self.specs))
 
 
 def split(total: int, weights: list[float]) -> list[int]:
@@ -116,14 +129,24 @@ def apportion(total: int, weights: list[float]) -> list[int]:
     return [c + 1 for c in split(total - n, weights)]
 
 
+def _window(config: SimConfig) -> Window:
+    return Window(config.start_ts, config.hours * 3600.0)
+
+
+def _population(config: SimConfig, name: str, ids: Ids, world: World) -> Population:
+    return POPULATIONS[name](random.Random(f"{config.seed}|{name}"), ids, _window(config), world,
+                             population_params(config.seed, name))
+
+
 def _drafts(config: SimConfig) -> list[Draft]:
-    window = Window(config.start_ts, config.hours * 3600.0)
+    window = _window(config)
+    world = World.draw(config.seed, window.start, window.span)
     ids = Ids(config.seed)
     drafts: list[Draft] = []
     for spec, n_acc, n_req in config.plan():
         if n_acc == 0:
             continue
-        pop = POPULATIONS[spec.name](random.Random(f"{config.seed}|{spec.name}"), ids, window)
+        pop = _population(config, spec.name, ids, world)
         accounts = pop.make_accounts(n_acc)
         for account, n in zip(accounts, apportion(n_req, [pop.weight(a) for a in accounts])):
             made = pop.requests(account, n)
@@ -136,12 +159,14 @@ def _drafts(config: SimConfig) -> list[Draft]:
 
 def _context(d: Draft, request_id: str, rng: random.Random) -> dict[str, Any]:
     a, ep = d.account, d.endpoint
-    estimate = max(1, round(len(d.prompt) / CHARS_PER_TOKEN))
+    # the gateway reads the head of a long prompt and still counts all of it
+    estimate = d.context_tokens or max(1, round(len(d.prompt) / CHARS_PER_TOKEN))
     return {
-        "request": {"id": request_id, "ts": round(d.ts, 3), "model": d.model, "prompt": d.prompt,
+        "request": {"id": request_id, "ts": round(d.ts, 3), "model": d.model, "prompt": d.prompt[:PROMPT_CHAR_CAP],
                     "max_tokens": d.max_tokens, "prompt_tokens": estimate},
-        "account": {"id": a.id, "org": a.org, "age_days": a.age_days, "verification": a.verification,
-                    "tier": a.tier, "payment_fingerprint": a.payment_fingerprint, "labels": list(a.labels)},
+        "account": {"id": a.id, "org": a.org, "age_days": round(max(0.0, d.ts - a.created_ts) / DAY, 3),
+                    "verification": a.verification, "tier": a.tier, "payment_fingerprint": a.payment_fingerprint,
+                    "labels": list(a.labels)},
         "api_key": {"id": d.key, "scopes": list(a.scopes)},
         "client": {"ip": ep.ip, "country": ep.country, "asn": ep.asn, "user_agent": d.agent},
         # the real tokenizer disagrees a little with the gateway's estimate
@@ -159,6 +184,34 @@ def generate(config: SimConfig) -> Iterator[tuple[dict[str, Any], dict[str, Any]
         a = d.account
         yield ctx, {"request_id": ctx["request"]["id"], "population": a.population, "campaign": a.campaign,
                     "account": a.id, "is_campaign": a.campaign is not None}
+
+
+def describe(config: SimConfig) -> dict[str, Any]:
+    """The world `config` draws, as JSON: the new model's release, the shared
+    address pools, and per population its size, share, planned volume and
+    behaviour parameters (with the ranges they were drawn from)."""
+    window = _window(config)
+    world = World.draw(config.seed, window.start, window.span)
+    pools = world.pools
+    total_share = sum(s.share for s in config.specs)
+    pops: dict[str, Any] = {}
+    for spec, n_acc, n_req in config.plan():
+        cls = POPULATIONS[spec.name]
+        pops[spec.name] = {
+            "campaign": cls.campaign, "accounts": spec.accounts, "share": round(spec.share / total_share, 4),
+            "planned_accounts": n_acc, "planned_requests": n_req,
+            "params": population_params(config.seed, spec.name),
+            "ranges": {"accounts": cls.ACCOUNTS.describe(), "share": cls.SHARE.describe(),
+                       **describe_ranges(cls.PARAMS)},
+        }
+    return {
+        "seed": config.seed, "scale": config.scale, "hours": config.hours, "start_ts": config.start_ts,
+        "requests": config.total_requests,
+        "world": {**world.params, "release_ts": round(world.release_ts, 3),
+                  "cgnat_addresses": sum(len(v) for v in pools.cgnat.values()), "vpn_addresses": len(pools.vpn),
+                  "zscaler_addresses": len(pools.zscaler)},
+        "populations": pops,
+    }
 
 
 @dataclass(slots=True)

@@ -1,15 +1,16 @@
-"""The traffic simulator and the scorer."""
+"""The traffic simulator (a world drawn per seed) and the scorer."""
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,18 @@ from typer.testing import CliRunner
 
 from policy_engine.cli.simulate import parse_sets, score_cmd, simulate_cmd
 from policy_engine.context import RequestContext
+from policy_engine.signals.net import ASN_BY_ORG, asn_org, geo_country
 from policy_engine.simulate import network as net
-from policy_engine.simulate.generator import (DEFAULT_POPULATIONS, PopulationSpec, SimConfig, apportion,
-                                              write)
+from policy_engine.simulate.agent_text import PROMPT_CHAR_CAP
+from policy_engine.simulate.generator import (PopulationSpec, SimConfig, apportion, describe, generate,
+                                              population_params, population_specs, write)
+from policy_engine.simulate.populations import POPULATIONS
 from policy_engine.simulate.scorer import ScoreError, score
+from policy_engine.simulate.world import WORLD_PARAMS, Choice, Subset, World, draw
 
 SMALL = SimConfig(seed=7, scale=0.03)
+NEW_POPULATIONS = ("classroom", "coding_agent", "roaming_dev", "eval_harness", "trust_safety", "researcher",
+                   "security_researcher", "shared_nat", "distill_agentic")
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -50,6 +57,22 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     assert (tmp_path / "a.jsonl").read_bytes() != (tmp_path / "c.jsonl").read_bytes()
 
 
+def test_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    """Two processes with different PYTHONHASHSEED write the same bytes (no set or
+    dict order leaks into the world), and so does this process."""
+    policyctl = Path(sys.executable).with_name("policyctl")
+    outs = []
+    for hash_seed in ("1", "2"):
+        t, g = tmp_path / f"t{hash_seed}.jsonl", tmp_path / f"g{hash_seed}.jsonl"
+        run = subprocess.run([str(policyctl), "simulate", "--out", str(t), "--truth", str(g), "--seed", "5",
+                              "--scale", "0.01", "--hours", "8"], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert run.returncode == 0, run.stderr
+        outs.append((t.read_bytes(), g.read_bytes()))
+    write(SimConfig(seed=5, scale=0.01, hours=8), tmp_path / "t.jsonl", tmp_path / "g.jsonl")
+    assert outs[0] == outs[1] == ((tmp_path / "t.jsonl").read_bytes(), (tmp_path / "g.jsonl").read_bytes())
+
+
 def test_every_line_is_a_valid_request_context_in_time_order(day: Any) -> None:
     traffic_path, _, traffic, _ = day
     for line in traffic_path.read_text(encoding="utf-8").splitlines():
@@ -62,27 +85,24 @@ def test_every_line_is_a_valid_request_context_in_time_order(day: Any) -> None:
         u = c["usage"]
         assert u["prompt_tokens"] > 0 and 0 < u["completion_tokens"] <= c["request"]["max_tokens"]
         assert c["request"]["prompt"] and c["client"]["ip"] and c["client"]["asn"] > 0
+        assert len(c["request"]["prompt"]) <= PROMPT_CHAR_CAP and c["account"]["age_days"] >= 0
 
 
 def test_truth_is_aligned_and_never_inside_requests(day: Any) -> None:
     _, _, traffic, truth = day
     assert len(truth) == len(traffic)
-    names = {p.name for p in DEFAULT_POPULATIONS}
+    names = set(POPULATIONS)
     for c, t in zip(traffic, truth):
         assert t["request_id"] == c["request"]["id"]
         assert t["account"] == c["account"]["id"]
         assert t["is_campaign"] == (t["campaign"] is not None)
         assert t["population"] in names
+        assert t["campaign"] == POPULATIONS[t["population"]].campaign
         assert t["campaign"] is None or t["campaign"] not in json.dumps(c)
         ids = (c["request"]["id"], c["account"]["id"], c["account"]["org"] or "", c["api_key"]["id"])
         assert not any(name in i for name in names for i in ids)
-
-
-def test_default_day_plan() -> None:
-    plan = {spec.name: (acc, req) for spec, acc, req in SimConfig().plan()}
-    assert sum(req for _, req in plan.values()) >= 200_000
-    assert plan["distill_fast"][0] >= 3000  # several thousand surrogate accounts
-    assert abs(sum(p.share for p in DEFAULT_POPULATIONS) - 1.0) < 1e-9
+    assert {t["campaign"] for t in truth} == {None, "distill-fast", "distill-slow", "distill-agentic",
+                                              "guardrail-probe"}
 
 
 def test_population_shares_and_account_counts_as_configured(tmp_path: Path) -> None:
@@ -102,6 +122,65 @@ def test_population_shares_and_account_counts_as_configured(tmp_path: Path) -> N
                                                      populations=cfg2.populations).plan()}
     assert plan["distill_fast"][0] == 30 and abs(plan["distill_fast"][1] - 750 * 0.8 / 1.4) < 1
     assert sum(r for _, r in plan.values()) == 750
+
+
+def test_every_population_has_accounts_and_requests_in_a_default_day_of_any_seed() -> None:
+    for seed in list(range(1, 31)) + [1000, 1001]:
+        plan = {spec.name: (acc, req) for spec, acc, req in SimConfig(seed=seed).plan()}
+        assert list(plan) == list(POPULATIONS)
+        assert sum(req for _, req in plan.values()) == 230_000
+        assert all(acc > 0 and req >= acc for acc, req in plan.values()), (seed, plan)
+        assert plan["distill_fast"][0] >= 1500  # over a thousand surrogate accounts
+
+
+def test_world_parameters_differ_across_seeds_and_stay_in_their_ranges() -> None:
+    seeds = range(1, 41)
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for seed in seeds:
+        for spec in population_specs(seed):
+            cls = POPULATIONS[spec.name]
+            assert cls.ACCOUNTS.contains(spec.accounts) and cls.SHARE.contains(spec.share), (seed, spec)
+            seen[(spec.name, "accounts")].add(str(spec.accounts))
+            seen[(spec.name, "share")].add(str(spec.share))
+            params = population_params(seed, spec.name)
+            assert list(params) == list(cls.PARAMS)
+            for name, value in params.items():
+                assert cls.PARAMS[name].contains(value), (seed, spec.name, name, value)
+                seen[(spec.name, name)].add(json.dumps(value))
+        world = World.draw(seed, SMALL.start_ts, 86400.0)
+        for name, value in world.params.items():
+            assert WORLD_PARAMS[name].contains(value), (seed, name, value)
+            seen[("world", name)].add(json.dumps(value))
+        assert SMALL.start_ts < world.release_ts < SMALL.start_ts + 86400
+    same = [k for k, values in seen.items() if len(values) < 2]
+    assert not same, f"parameters that never changed over {len(seeds)} seeds: {same}"
+    # the draw is stable: the same seed gives the same world
+    assert population_params(3, "classroom") == population_params(3, "classroom")
+    assert population_specs(3) == population_specs(3) != population_specs(4)
+
+
+def test_ranges_reject_values_outside_them() -> None:
+    r = POPULATIONS["coding_agent"].PARAMS
+    assert not r["ctx_cap_max"].contains(200_000) and r["ctx_cap_max"].contains(150_000)
+    assert not Choice(("a", "b")).contains("c")
+    sub = Subset(("x", "y", "z"), 1, 2)
+    assert sub.contains(["x"]) and not sub.contains(["x", "y", "z"]) and not sub.contains(["w"])
+    assert all(sub.contains(sub.draw(random.Random(i))) for i in range(50))
+    assert draw({"a": sub}, random.Random(1)) == draw({"a": sub}, random.Random(1))
+
+
+def test_describe_gives_the_drawn_world() -> None:
+    cfg = SimConfig(seed=12).with_overrides({"classroom": {"accounts": 321}})
+    d = describe(cfg)
+    assert d["seed"] == 12 and d["requests"] == 230_000 and set(d["populations"]) == set(POPULATIONS)
+    room = d["populations"]["classroom"]
+    assert room["accounts"] == 321 and room["planned_accounts"] == 321 and room["campaign"] is None
+    assert room["params"] == population_params(12, "classroom")
+    assert room["ranges"]["class_max"] == [40, 250]
+    assert d["populations"]["distill_agentic"]["campaign"] == "distill-agentic"
+    assert abs(sum(p["share"] for p in d["populations"].values()) - 1) < 1e-3
+    assert d["world"]["release_model"] in WORLD_PARAMS["release_model"].options  # type: ignore[union-attr]
+    assert describe(SimConfig(seed=13))["populations"]["classroom"]["params"] != room["params"]
 
 
 def test_config_errors_are_clear() -> None:
@@ -125,63 +204,239 @@ def test_apportion_gives_each_slot_at_least_one_and_sums_exactly() -> None:
         apportion(2, [1.0, 1.0, 1.0])
 
 
-def _by_population(traffic: list[dict[str, Any]], truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for c, t in zip(traffic, truth):
-        out[t["population"]].append(c)
+def test_address_blocks_agree_with_the_embedded_geo_data() -> None:
+    """Every block: its first and last hosts and 40 random ones are in the country
+    and AS organisation stated, and the engine derives the stated AS number where
+    it knows the organisation."""
+    rng = random.Random(5)
+    wrong = []
+    for n in net.ALL_NETS:
+        first, last = n.first_last()
+        ips = [str(ipaddress.IPv4Address(first + 1)), str(ipaddress.IPv4Address(last - 1))]
+        ips += [net.random_ip(rng, n) for _ in range(40)]
+        for ip in ips:
+            assert ipaddress.ip_address(ip) in ipaddress.ip_network(n.prefix)
+            if geo_country(ip) != n.country or asn_org(ip) != n.org:
+                wrong.append((n.prefix, ip, geo_country(ip), asn_org(ip), n.country, n.org))
+        if n.org in ASN_BY_ORG:
+            assert ASN_BY_ORG[n.org] == n.asn, n
+    assert not wrong[:20]
+    assert {n.kind for n in net.ALL_NETS} == {"hosting", "residential", "mobile", "vpn", "business", "campus"}
+    for country, _ in net.BENIGN_COUNTRIES:  # every country people come from has homes and a time zone
+        assert net.nets_where("residential", country=country) and country in net.TZ_OFFSET
+
+
+# ------------------------------------------------- a full default day: the twins exist
+
+FULL_DAY_SEED = 2  # a tuning seed
+
+
+@dataclass
+class Acct:
+    population: str
+    first: dict[str, Any]
+    ips: list[tuple[float, str]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # kept for the small populations only
+
+
+@dataclass
+class Day:
+    accounts: dict[str, Acct] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    endpoints: set[tuple[str, str, int]] = field(default_factory=set)
+    ip_accounts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    max_prompt_tokens: Counter[str] = field(default_factory=Counter)
+    by_population: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+
+KEEP = {"classroom", "coding_agent", "eval_harness", "trust_safety", "security_researcher", "chat_backend",
+        "enterprise", "distill_slow", "distill_agentic", "guardrail_probe", "researcher"}
+
+
+@pytest.fixture(scope="module")
+def full_day() -> Day:
+    """One default day (scale 1, 24 h), streamed: only what the twin tests need is kept."""
+    out = Day()
+    for i, (c, t) in enumerate(generate(SimConfig(seed=FULL_DAY_SEED))):
+        pop, acct, ip = t["population"], t["account"], c["client"]["ip"]
+        a = out.accounts.get(acct)
+        if a is None:
+            a = out.accounts[acct] = Acct(pop, c)
+        a.ips.append((c["request"]["ts"], ip))
+        out.requests[pop] += 1
+        out.endpoints.add((ip, c["client"]["country"], c["client"]["asn"]))
+        out.ip_accounts[ip].add(acct)
+        out.max_prompt_tokens[pop] = max(out.max_prompt_tokens[pop], c["request"]["prompt_tokens"])
+        if pop in KEEP and (pop not in ("coding_agent", "distill_agentic", "chat_backend", "enterprise") or i % 5 == 0):
+            c["request"]["prompt"] = c["request"]["prompt"][:600]
+            a.requests.append(c)
+            out.by_population[pop].append(c)
     return out
 
 
-def test_fast_campaign_looks_like_the_reports(day: Any) -> None:
-    pop = _by_population(day[2], day[3])["distill_fast"]
-    assert all(c["account"]["age_days"] < 7 and c["account"]["verification"] in ("none", "email") for c in pop)
-    assert {c["client"]["asn"] for c in pop} <= set(net.SURROGATE_HOSTING_ASNS)
-    blocks = {str(ipaddress.ip_network(c["client"]["ip"] + "/24", strict=False)) for c in pop}
-    assert len(blocks) <= 12
-    cards = Counter(pf for pf in {(c["account"]["id"], c["account"]["payment_fingerprint"]) for c in pop})
-    per_card = Counter(pf for _, pf in cards if pf)
-    assert max(per_card.values()) >= 2  # some accounts share payment fingerprints
-    per_account = Counter(c["account"]["id"] for c in pop)
-    assert max(per_account.values()) <= 20  # under naive per-account limits
-    step = sum("step by step" in c["request"]["prompt"].lower() for c in pop)
-    assert step > 0.3 * len(pop)
+def _accounts(day: Day, pop: str) -> list[Acct]:
+    return [a for a in day.accounts.values() if a.population == pop]
 
 
-def test_slow_campaign_is_broad_old_and_residential(day: Any) -> None:
-    pop = _by_population(day[2], day[3])["distill_slow"]
-    residential = {n.asn for n in net.RESIDENTIAL_NETS}
-    assert all(c["account"]["verification"] in ("phone", "kyc") and c["account"]["age_days"] >= 60 for c in pop)
-    assert {c["client"]["asn"] for c in pop} <= residential
-    countries: dict[str, set[str]] = defaultdict(set)
-    for c in pop:
-        countries[c["account"]["id"]].add(c["client"]["country"])
-    assert statistics.median(len(v) for v in countries.values()) >= 3
+def test_every_population_is_present_in_a_full_day(full_day: Day) -> None:
+    assert sum(full_day.requests.values()) == 230_000
+    for name in POPULATIONS:
+        assert full_day.requests[name] > 0 and _accounts(full_day, name), name
+    for name in NEW_POPULATIONS:
+        assert len(_accounts(full_day, name)) >= 3, name
 
 
-def test_benign_traffic_contains_the_traps_of_naive_rules(day: Any) -> None:
-    by = _by_population(day[2], day[3])
-    benign = [c for name in ("small_dev", "power_user", "enterprise", "chat_backend", "bursty") for c in by[name]]
-    assert any("step by step" in c["request"]["prompt"].lower() for c in benign)
-    assert any(c["account"]["age_days"] < 7 for c in by["small_dev"])  # new sign-ups
-    hosting = {n.asn for n in net.HOSTING_NETS}
-    assert all(c["client"]["asn"] in hosting for c in by["enterprise"] + by["chat_backend"])
-    prompts = Counter(c["request"]["prompt"] for c in by["bursty"])
-    assert prompts.most_common(1)[0][1] >= 2  # retries resend the same prompt
-    assert "\nassistant: " in "".join(c["request"]["prompt"] for c in by["chat_backend"])
-
-
-def test_address_blocks_agree_with_the_embedded_geo_data() -> None:
-    from geoip2fast import GeoIP2Fast
-
-    geo, rng = GeoIP2Fast(), random.Random(5)
-    wrong = []
+def test_every_emitted_address_is_where_the_geo_data_says(full_day: Day) -> None:
+    orgs_of_asn: dict[int, set[str]] = defaultdict(set)
     for n in net.ALL_NETS:
-        for _ in range(10):
-            ip = net.random_ip(rng, n)
-            assert ipaddress.ip_address(ip) in ipaddress.ip_network(n.prefix)
-            if geo.lookup(ip).country_code != n.country:
-                wrong.append((n.prefix, ip, geo.lookup(ip).country_code, n.country))
-    assert not wrong
+        orgs_of_asn[n.asn].add(n.org)
+    wrong = [(ip, cc, asn, geo_country(ip), asn_org(ip)) for ip, cc, asn in sorted(full_day.endpoints)
+             if geo_country(ip) != cc or asn_org(ip) not in orgs_of_asn[asn]]
+    assert not wrong[:20]
+
+
+def test_a_class_is_many_fresh_accounts_on_a_few_campus_addresses(full_day: Day) -> None:
+    fresh_on: dict[str, set[str]] = defaultdict(set)
+    for acct, a in full_day.accounts.items():
+        if a.population == "classroom" and a.first["account"]["age_days"] < 1:
+            assert a.first["account"]["verification"] == "email" and a.first["account"]["tier"] == "free"
+            fresh_on[a.first["client"]["ip"]].add(acct)
+    ip, accts = max(fresh_on.items(), key=lambda kv: len(kv[1]))
+    assert len(accts) >= 10
+    on_ip = [ts for acct in accts for ts, i in full_day.accounts[acct].ips if i == ip]
+    first, last = min(on_ip), max(on_ip)
+    during = {i for acct in accts for ts, i in full_day.accounts[acct].ips if first <= ts <= last}
+    assert len(during) <= 6  # the class's NAT addresses
+    campus = {n.asn for n in net.CAMPUS_NETS + net.BUSINESS_NETS + net.RESIDENTIAL_NETS}
+    assert full_day.accounts[next(iter(accts))].first["client"]["asn"] in campus
+    # they all paste the same assignment (small edits aside)
+    firsts = [full_day.accounts[acct].first["request"]["prompt"] for acct in accts]
+    counts = Counter(w for p in firsts for w in set(p.split()))
+    assert sum(k >= 0.8 * len(firsts) for k in counts.values()) >= 10
+
+
+def test_coding_agents_have_huge_contexts_and_shared_tool_prompts(full_day: Day) -> None:
+    assert full_day.max_prompt_tokens["coding_agent"] > 90_000
+    agents = _accounts(full_day, "coding_agent")
+    heads = Counter(a.first["request"]["prompt"][:300] for a in agents)
+    assert heads.most_common(1)[0][1] >= 2  # one tool's system prompt, many users
+    gaps = []
+    for a in agents:
+        ts = sorted(t for t, _ in a.ips)
+        gaps.extend(b - x for x, b in zip(ts, ts[1:]) if b - x < 60)
+    assert 3 <= statistics.median(gaps) <= 15
+    assert all(a.first["account"]["tier"] in ("pro", "team", "enterprise") for a in agents)
+    comps = [c["usage"]["completion_tokens"] for c in full_day.by_population["coding_agent"]]
+    assert statistics.median(comps) < 1000  # modest answers
+
+
+def test_carrier_nat_and_vpn_addresses_carry_unrelated_accounts(full_day: Day) -> None:
+    mobile = [ipaddress.ip_network(n.prefix) for n in net.MOBILE_NETS]
+    vpn = [ipaddress.ip_network(n.prefix) for n in net.VPN_NETS]
+
+    def in_any(ip: str, nets: list[Any]) -> bool:
+        addr = ipaddress.ip_address(ip)
+        return any(addr in n for n in nets)
+
+    def mixed(accts: set[str]) -> bool:
+        return len({full_day.accounts[x].population for x in accts}) >= 2
+
+    assert any(len(a) >= 3 and mixed(a) for ip, a in full_day.ip_accounts.items() if in_any(ip, mobile))
+    assert any(len(a) >= 3 and mixed(a) for ip, a in full_day.ip_accounts.items() if in_any(ip, vpn))
+
+
+def _kind(ip: str) -> str:
+    addr = int(ipaddress.ip_address(ip))
+    for n in net.ALL_NETS:
+        first, last = n.first_last()
+        if first <= addr <= last:
+            return n.kind
+    raise AssertionError(f"{ip} is in no listed network")
+
+
+def test_roaming_developers_change_networks(full_day: Day) -> None:
+    kinds = [{_kind(ip) for _, ip in a.ips} for a in _accounts(full_day, "roaming_dev")]
+    assert sum(len(k) >= 3 for k in kinds) >= 5  # home, office, phone, VPN in one day
+    assert any({"residential", "mobile", "business"} <= k for k in kinds)
+    assert any("vpn" in k for k in kinds)
+
+
+def test_evaluation_harnesses_repeat_benchmark_items_on_the_new_model(full_day: Day) -> None:
+    reqs = full_day.by_population["eval_harness"]
+    assert any("Let's think step by step" in c["request"]["prompt"] for c in reqs)
+    prompts = Counter((c["account"]["id"], c["request"]["prompt"]) for c in reqs)
+    assert prompts.most_common(1)[0][1] >= 2  # pass@k
+    world = World.draw(FULL_DAY_SEED, SMALL.start_ts, 86400.0)
+    assert any(c["request"]["model"] == world.release_model for c in reqs)
+    assert all(c["request"]["ts"] >= world.release_ts for c in reqs if c["request"]["model"] == world.release_model)
+    subjects = {c["request"]["prompt"].split(" about ", 1)[1].split(".")[0] for c in reqs
+                if c["request"]["prompt"].startswith("The following are multiple choice")}
+    assert len(subjects) >= 3
+
+
+def test_trust_and_safety_send_stubs_and_get_labels(full_day: Day) -> None:
+    reqs = full_day.by_population["trust_safety"]
+    assert all("<redacted:" in c["request"]["prompt"] for c in reqs)
+    assert statistics.median(c["usage"]["completion_tokens"] for c in reqs) < 300
+    hours = {int((c["request"]["ts"] - SMALL.start_ts) // 3600) for c in reqs}
+    assert len(hours) >= 20  # around the clock
+
+
+def test_chat_products_carry_history_languages_and_end_user_attempts(full_day: Day) -> None:
+    reqs = full_day.by_population["chat_backend"]
+    text = "\n".join(c["request"]["prompt"] for c in reqs)
+    assert "\nassistant: " in text and text.count("system: ") == len(reqs)
+    assert any(not c["request"]["prompt"].isascii() for c in reqs)  # other languages
+    labels = {tuple(a.first["account"]["labels"]) for a in _accounts(full_day, "chat_backend")}
+    assert labels == {("platform",), ()}
+
+
+def test_security_researchers_rephrase_after_refusals(full_day: Day) -> None:
+    rephrased = 0
+    for a in _accounts(full_day, "security_researcher"):
+        rs = sorted(a.requests, key=lambda c: c["request"]["ts"])
+        for x, y in zip(rs, rs[1:]):
+            if x["usage"]["completion_tokens"] < 150 and 0 < y["request"]["ts"] - x["request"]["ts"] <= 300 \
+                    and y["request"]["prompt"] != x["request"]["prompt"]:
+                rephrased += 1
+    assert rephrased >= 5
+
+
+def test_retries_resend_identical_prompts_within_seconds(full_day: Day) -> None:
+    resent = 0
+    for a in _accounts(full_day, "classroom") + _accounts(full_day, "chat_backend"):
+        rs = sorted(a.requests, key=lambda c: c["request"]["ts"])
+        resent += sum(1 for x, y in zip(rs, rs[1:]) if x["request"]["prompt"] == y["request"]["prompt"]
+                      and y["request"]["ts"] - x["request"]["ts"] <= 60)
+    assert resent >= 3
+
+
+def test_enterprise_orgs_share_a_card_or_are_invoiced(full_day: Day) -> None:
+    orgs: dict[str, set[Any]] = defaultdict(set)
+    for a in _accounts(full_day, "enterprise"):
+        orgs[a.first["account"]["org"]].add(a.first["account"]["payment_fingerprint"])
+    assert all(len(cards) == 1 for cards in orgs.values())  # one card per org, or none
+    accounts_per_org = Counter(a.first["account"]["org"] for a in _accounts(full_day, "enterprise"))
+    assert max(accounts_per_org.values()) >= 2
+
+
+def test_campaigns_look_like_the_reports(full_day: Day) -> None:
+    fast = _accounts(full_day, "distill_fast")
+    assert all(a.first["account"]["age_days"] < 31 and a.first["account"]["verification"] in ("none", "email", "phone")
+               for a in fast)
+    assert max(len(a.ips) for a in fast) <= 60  # each surrogate stays small
+    slow = _accounts(full_day, "distill_slow")
+    assert all(30 <= a.first["account"]["age_days"] <= 1501 and a.first["account"]["verification"] in ("phone", "kyc")
+               for a in slow)
+    assert all(len({ip for _, ip in a.ips}) <= 2 for a in slow)  # stable addresses
+    assert all(a.first["account"]["payment_fingerprint"] for a in slow)
+    agentic = _accounts(full_day, "distill_agentic")
+    assert full_day.max_prompt_tokens["distill_agentic"] > 90_000
+    hours = {int((ts - SMALL.start_ts) // 3600) for a in agentic for ts, _ in a.ips}
+    assert len(hours) >= 20  # around the clock
+    probes = full_day.by_population["guardrail_probe"]
+    short = sum(c["usage"]["completion_tokens"] < 150 for c in probes) / len(probes)
+    assert short >= 0.5
 
 
 # ---------------------------------------------------------------- scorer
@@ -288,13 +543,32 @@ def test_cli_simulate_then_score_in_process(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "error: decisions file" in res.output
     res = runner.invoke(app, ["simulate", "--out", str(t), "--truth", str(g), "--set", "x.accounts=1"])
     assert res.exit_code == 2 and "unknown population 'x'" in res.output
+    res = runner.invoke(app, ["simulate", "--seed", "4"])
+    assert res.exit_code == 2 and "--out and --truth are required" in res.output
+
+
+def test_cli_describe_prints_the_world_and_writes_nothing(tmp_path: Path) -> None:
+    runner, app = CliRunner(), _local_app()
+    res = runner.invoke(app, ["simulate", "--describe", "--seed", "21", "--set", "coding_agent.accounts=77",
+                              "--out", str(tmp_path / "t.jsonl")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    expected = describe(SimConfig(seed=21).with_overrides({"coding_agent": {"accounts": 77}}))
+    assert out == json.loads(json.dumps(expected))
+    assert out["populations"]["coding_agent"]["accounts"] == 77
+    assert not (tmp_path / "t.jsonl").exists()
+    other = json.loads(runner.invoke(app, ["simulate", "--describe", "--seed", "22"]).output)
+    assert other["populations"]["coding_agent"]["params"] != out["populations"]["coding_agent"]["params"]
+
+
+def test_simulate_help_states_the_tuning_and_held_out_seeds() -> None:
+    res = CliRunner().invoke(_local_app(), ["simulate", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert "Seeds 1-99 are for tuning" in text and "seeds 1000 and above are held out" in text
 
 
 def test_policyctl_simulate_and_score_as_subprocesses(tmp_path: Path) -> None:
-    try:
-        importlib.import_module("policy_engine.cli.main")
-    except ImportError as e:  # the lead's main.py is not in this checkout yet
-        pytest.skip(f"policyctl main module not importable: {e}")
     policyctl = Path(sys.executable).with_name("policyctl")
     t, g, d = tmp_path / "t.jsonl", tmp_path / "g.jsonl", tmp_path / "d.jsonl"
     run = subprocess.run([str(policyctl), "simulate", "--out", str(t), "--truth", str(g), "--scale", "0.005",
