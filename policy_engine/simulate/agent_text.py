@@ -20,7 +20,8 @@ PROMPT_CHAR_CAP = 4000  # what the simulated gateway reads of a prompt (its body
 AGENT_TOOLS: tuple[str, ...] = ("forge", "pairpilot", "codewright", "termcoder", "patchbot", "shipwright")
 
 _TOOL_DEFS = (
-    ("read_file", "Read a file from the workspace.", {"path": "string", "start_line": "integer", "end_line": "integer"}),
+    ("read_file", "Read a file from the workspace.",
+     {"path": "string", "start_line": "integer", "end_line": "integer"}),
     ("write_file", "Create or overwrite a file.", {"path": "string", "content": "string"}),
     ("edit_file", "Replace an exact snippet in a file.", {"path": "string", "old": "string", "new": "string"}),
     ("run_command", "Run a shell command in the workspace and return its output.", {"command": "string",

@@ -20,6 +20,8 @@ from policy_engine.simulate.world import Int, Range, Uniform, World
 
 MODELS = ("frontier-large", "frontier-small")
 DAY = 86400.0
+# What people (and surrogates warming up) send to see that a key works.
+TEST_PINGS = ("hi", "test", "hello", "ping", "Say OK.", "1+1=?", "Are you there?", "test 123")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +281,15 @@ class Population:
             if r.random() < rate:
                 out[i] = self._resend(out[i - 1], r.uniform(lo, hi), regenerate=r.random() < 0.5)
         return out
+
+    def _tester(self, out: list[Draft], share: float) -> None:
+        """With probability `share`, the account's first request is a "hi" or a
+        "test": someone checking that a new key works."""
+        if out and self.rng.random() < share:
+            first = min(range(len(out)), key=lambda k: out[k].ts)
+            out[first] = replace(out[first], prompt=self.rng.choice(TEST_PINGS),
+                                 max_tokens=min(out[first].max_tokens, 256),
+                                 completion_tokens=tokens(self.rng, 12, 0.5, 64))
 
     def _model(self, ts: float, new_share: float, default: str) -> str:
         """`default`, or the newly released model for a share of requests after its release."""

@@ -72,7 +72,11 @@ class SmallDev(Population):
         "non_english": Uniform(0.0, 0.3),
         "languages": Subset(txt.LANGUAGE_CODES, 2, 12),
         "per_session": Int(3, 12),
+        "gap_s": Uniform(30.0, 180.0),
         "new_model": Uniform(0.0, 0.3),
+        "tester": Uniform(0.02, 0.3),            # first request of a new key is "hi" or "test"
+        "age_median": Int(90, 500),
+        "answer_median": Int(200, 600),
     }
     last_card: str | None = None
 
@@ -80,7 +84,7 @@ class SmallDev(Population):
         r, p = self.rng, self.p
         country = pick_country(r)
         fresh = r.random() < p["fresh"]
-        age = r.uniform(0, 7) if fresh else min(2500.0, r.lognormvariate(math.log(200), 1.0))
+        age = r.uniform(0, 7) if fresh else min(2500.0, r.lognormvariate(math.log(p["age_median"]), 1.0))
         pro = r.random() < p["pro"]
         pf = self._id("pf", i) if pro else None
         if pro and self.last_card and r.random() < p["shared_card"]:
@@ -108,13 +112,14 @@ class SmallDev(Population):
     def requests(self, a: Account, n: int) -> list[Draft]:
         r, p = self.rng, self.p
         out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=90):
+        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 prompt = txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"])
                 mt = r.choice((512, 1024, 2048, 4096))
                 out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, 350, 0.8, mt), endpoint=ep))
+                                       tokens(r, p["answer_median"], 0.8, mt), endpoint=ep))
+        self._tester(out, p["tester"])
         if a.extra["signup_today"]:  # created minutes before the first request
             a.created_ts = min(d.ts for d in out) - r.uniform(60, 1800)
         return self._with_resends(out, p["retry"])
@@ -133,8 +138,10 @@ class PowerUser(Population):
         "mobile": Uniform(0.05, 0.4),
         "vpn": Uniform(0.02, 0.2),
         "per_session": Int(8, 30),
+        "gap_s": Uniform(20.0, 90.0),
         "retry": Uniform(0.0, 0.08),
         "new_model": Uniform(0.05, 0.5),
+        "answer_median": Int(350, 1000),
     }
 
     def account(self, i: int) -> Account:
@@ -162,7 +169,7 @@ class PowerUser(Population):
     def requests(self, a: Account, n: int) -> list[Draft]:
         r, p = self.rng, self.p
         out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=45):
+        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 topic = r.choice(a.topics)
@@ -170,7 +177,7 @@ class PowerUser(Population):
                           else txt.casual_question(r, topic, p["step"]))
                 mt = r.choice((1024, 2048, 4096, 8192))
                 out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, 600, 0.7, mt), endpoint=ep))
+                                       tokens(r, p["answer_median"], 0.7, mt), endpoint=ep))
         return self._with_resends(out, p["retry"])
 
 
@@ -188,6 +195,7 @@ class Enterprise(Population):
         "keys_max": Int(2, 8),
         "flat": Uniform(0.1, 0.6),       # share of volume spread over the whole day (global customers)
         "new_model": Uniform(0.0, 0.15),
+        "answer_median": Int(80, 300),
     }
 
     def make_accounts(self, n: int) -> list[Account]:
@@ -223,7 +231,7 @@ class Enterprise(Population):
             ts = diurnal_time(r, self.w, a.tz, flat=p["flat"])
             model = self._model(ts, p["new_model"], "frontier-small" if r.random() < 0.7 else "frontier-large")
             out.append(self._draft(a, ts, txt.enterprise_prompt(r, a.template, a.company), model,
-                                   512, tokens(r, 150, 0.5, 512)))
+                                   512, tokens(r, p["answer_median"], 0.5, 512)))
         return out
 
 
@@ -248,6 +256,7 @@ class ChatBackend(Population):
         "regenerate": Uniform(0.01, 0.08),
         "keys_max": Int(1, 4),
         "new_model": Uniform(0.0, 0.3),
+        "answer_median": Int(150, 450),
     }
 
     def account(self, i: int) -> Account:
@@ -281,7 +290,7 @@ class ChatBackend(Population):
             refused = kind in ("jailbreak", "extraction") and r.random() < 0.9
             model = self._model(ts, p["new_model"], "frontier-small" if r.random() < 0.8 else "frontier-large")
             out.append(self._draft(a, ts, prompt, model, 1024,
-                                   tokens(r, 40, 0.4, 1024) if refused else tokens(r, 250, 0.6, 1024)))
+                                   tokens(r, 40, 0.4, 1024) if refused else tokens(r, p["answer_median"], 0.6, 1024)))
         return self._with_resends(out, p["regenerate"], 2.0, 40.0)
 
 
@@ -354,6 +363,7 @@ class Classroom(Population):
         "step": Uniform(0.1, 0.6),
         "after_class": Uniform(0.05, 0.4),
         "retry": Uniform(0.01, 0.1),
+        "answer_median": Int(250, 800),
     }
 
     def make_accounts(self, n: int) -> list[Account]:
@@ -412,7 +422,8 @@ class Classroom(Population):
                 prompt = paste if k == 0 else txt.student_paste(r, c["text"], True, r.random() < p["step"])
             else:
                 prompt = f"{paste}\n\nuser: {txt.student_follow_up(r)}"  # the chat sends the conversation
-            out.append(self._draft(a, t, prompt, r.choice(MODELS), 2048, tokens(r, 450, 0.6, 2048), endpoint=ep))
+            out.append(self._draft(a, t, prompt, r.choice(MODELS), 2048, tokens(r, p["answer_median"], 0.6, 2048),
+                                   endpoint=ep))
             if not home:
                 t = min(last, t + r.expovariate(n / max(60.0, last - t)))
         return self._with_resends(out, p["retry"], 2.0, 30.0)
@@ -522,6 +533,9 @@ class RoamingDev(Population):
         "step": Uniform(0.02, 0.15),
         "retry": Uniform(0.0, 0.06),
         "new_model": Uniform(0.0, 0.3),
+        "gap_s": Uniform(30.0, 150.0),
+        "tester": Uniform(0.0, 0.15),
+        "answer_median": Int(250, 800),
     }
 
     def make_accounts(self, n: int) -> list[Account]:
@@ -571,7 +585,7 @@ class RoamingDev(Population):
     def requests(self, a: Account, n: int) -> list[Draft]:
         r, p = self.rng, self.p
         out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=70):
+        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 topic = r.choice(a.topics)
@@ -579,7 +593,8 @@ class RoamingDev(Population):
                           else txt.casual_question(r, topic, p["step"]))
                 mt = r.choice((1024, 2048, 4096))
                 out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, 450, 0.8, mt), endpoint=ep))
+                                       tokens(r, p["answer_median"], 0.8, mt), endpoint=ep))
+        self._tester(out, p["tester"])
         return self._with_resends(out, p["retry"])
 
 
@@ -837,6 +852,8 @@ class SharedNat(Population):
         "languages": Subset(txt.LANGUAGE_CODES, 3, 12),
         "step": Uniform(0.02, 0.2),
         "retry": Uniform(0.0, 0.08),
+        "tester": Uniform(0.0, 0.2),
+        "answer_median": Int(150, 500),
     }
 
     def account(self, i: int) -> Account:
@@ -867,7 +884,9 @@ class SharedNat(Population):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 prompt = txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"])
-                out.append(self._draft(a, ts, prompt, r.choice(MODELS), 1024, tokens(r, 300, 0.7, 1024), endpoint=ep))
+                out.append(self._draft(a, ts, prompt, r.choice(MODELS), 1024, tokens(r, p["answer_median"], 0.7, 1024),
+                                       endpoint=ep))
+        self._tester(out, p["tester"])
         return self._with_resends(out, p["retry"])
 
 

@@ -16,6 +16,7 @@ from policy_engine.simulate import probe_text as probe
 from policy_engine.simulate import prompts as txt
 from policy_engine.simulate.base import (
     DAY,
+    TEST_PINGS,
     Account,
     Draft,
     Population,
@@ -72,6 +73,7 @@ class FastDistill(Population):
         "phrasings": Int(1, 6),
         "pivot": Uniform(0.0, 1.0),               # share of requests after the release that use it
         "cot": Uniform(0.25, 0.9),
+        "answer_median": Int(300, 900),           # without a reasoning request; with one, 2-3 times longer
         "focus": Uniform(0.4, 0.9),               # share of an account's prompts on its wave's capability
         "card_share": Uniform(0.1, 0.8), "accounts_per_card": Int(5, 40),
         "age_max": Uniform(1.0, 30.0),
@@ -150,13 +152,14 @@ class FastDistill(Population):
             ep = _proxy_endpoint(r, p["proxy_countries"], self.world) if a.extra["rotating"] else None
             model = self._model(ts, p["pivot"], "frontier-large")
             if len(out) < warm:
-                out.append(self._draft(a, ts, r.choice(txt.WARMUPS), model, 64, tokens(r, 12, 0.5, 64), endpoint=ep))
+                out.append(self._draft(a, ts, r.choice(TEST_PINGS), model, 64, tokens(r, 12, 0.5, 64), endpoint=ep))
                 continue
             cap = focus if r.random() < p["focus"] else r.choice(txt.CAPABILITIES)
             cot = r.random() < p["cot"]
             prompt = txt.fast_distill_prompt(r, cap, self.phrasings[cap], cot)
             mt = p["max_tokens"]
-            draft = self._draft(a, ts, prompt, model, mt, tokens(r, 1400 if cot else 500, 0.5, mt), endpoint=ep)
+            median = p["answer_median"] * (2.8 if cot else 1.0)
+            draft = self._draft(a, ts, prompt, model, mt, tokens(r, median, 0.5, mt), endpoint=ep)
             out.append(draft)
             if r.random() < p["best_of_n"]:  # sample the same prompt again, keep the best answer
                 delay = 0.0
@@ -192,6 +195,7 @@ class SlowDistill(Population):
         "formats": Subset(txt.FORMATS, 2, 8),
         "agents": Choice(("browser", "sdk")),
         "tier": Choice(("pro", "team")),
+        "answer_median": Int(600, 1800),
     }
 
     def make_accounts(self, n: int) -> list[Account]:
@@ -233,7 +237,7 @@ class SlowDistill(Population):
                 prompt = last = txt.slow_distill_prompt(r, topic, concept, level, fmt, r.random() < p["cot"])
                 k += 1
             out.append(self._draft(a, ts, prompt, self._model(ts, 0.3, "frontier-large"), 4096,
-                                   tokens(r, 900, 0.4, 4096)))
+                                   tokens(r, p["answer_median"], 0.4, 4096)))
         return out
 
 

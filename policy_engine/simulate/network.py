@@ -60,13 +60,17 @@ HOSTING_NETS: tuple[Net, ...] = _nets("hosting", [
     (14061, "DIGITALOCEAN-ASN", "GB", "178.62.32.0/20"),
     (24940, "Hetzner Online GmbH", "DE", "88.198.16.0/20"), (24940, "Hetzner Online GmbH", "FI", "95.216.192.0/20"),
     (24940, "Hetzner Online GmbH", "DE", "116.202.96.0/20"),
-    (63949, "Akamai Connected Cloud", "US", "45.79.96.0/20"), (63949, "Akamai Connected Cloud", "US", "172.104.208.0/20"),
-    (63949, "Akamai Connected Cloud", "DE", "139.162.128.0/20"), (63949, "Akamai Connected Cloud", "JP", "139.162.64.0/20"),
+    (63949, "Akamai Connected Cloud", "US", "45.79.96.0/20"),
+    (63949, "Akamai Connected Cloud", "US", "172.104.208.0/20"),
+    (63949, "Akamai Connected Cloud", "DE", "139.162.128.0/20"),
+    (63949, "Akamai Connected Cloud", "JP", "139.162.64.0/20"),
     (20473, "AS-CHOOPA", "US", "45.32.128.0/20"), (20473, "AS-CHOOPA", "US", "149.28.80.0/20"),
     (20473, "AS-CHOOPA", "JP", "45.76.208.0/20"), (20473, "AS-CHOOPA", "NL", "95.179.144.0/20"),
-    (8075, "MICROSOFT-CORP-MSN-AS-BLOCK", "US", "20.12.208.0/20"), (8075, "MICROSOFT-CORP-MSN-AS-BLOCK", "US", "40.76.96.0/20"),
+    (8075, "MICROSOFT-CORP-MSN-AS-BLOCK", "US", "20.12.208.0/20"),
+    (8075, "MICROSOFT-CORP-MSN-AS-BLOCK", "US", "40.76.96.0/20"),
     (8075, "MICROSOFT-CORP-MSN-AS-BLOCK", "IE", "52.164.96.0/20"),
-    (396982, "GOOGLE-CLOUD-PLATFORM", "US", "34.72.112.0/20"), (396982, "GOOGLE-CLOUD-PLATFORM", "US", "35.186.112.0/20"),
+    (396982, "GOOGLE-CLOUD-PLATFORM", "US", "34.72.112.0/20"),
+    (396982, "GOOGLE-CLOUD-PLATFORM", "US", "35.186.112.0/20"),
     (16276, "OVH SAS", "FR", "37.187.0.0/18"), (51167, "Contabo GmbH", "DE", "5.189.128.0/18"),
     (12876, "Scaleway S.a.s.", "FR", "163.172.0.0/18"), (31898, "ORACLE-BMC-31898", "US", "129.80.0.0/16"),
     (45102, "Alibaba US Technology Co., Ltd.", "US", "47.78.0.0/16"),
@@ -85,7 +89,8 @@ RESIDENTIAL_NETS: tuple[Net, ...] = _nets("residential", [
     (5089, "Virgin Media", "GB", "82.0.0.0/11"), (5089, "Virgin Media", "GB", "86.0.0.0/11"),
     (3215, "Orange", "FR", "86.192.0.0/11"), (3215, "Orange", "FR", "90.117.64.0/20"),
     (3215, "Orange", "FR", "82.126.48.0/20"), (12322, "Free SAS", "FR", "82.65.144.0/20"),
-    (3352, "Telefonica De Espana S.a.u.", "ES", "80.24.0.0/13"), (3352, "Telefonica De Espana S.a.u.", "ES", "83.32.0.0/11"),
+    (3352, "Telefonica De Espana S.a.u.", "ES", "80.24.0.0/13"),
+    (3352, "Telefonica De Espana S.a.u.", "ES", "83.32.0.0/11"),
     (33915, "Vodafone Libertel B.V.", "NL", "84.24.0.0/13"), (33915, "Vodafone Libertel B.V.", "NL", "62.194.0.0/15"),
     (3303, "Bluewin", "CH", "62.202.0.0/18"), (6730, "Sunrise GmbH", "CH", "77.56.0.0/14"),
     (6830, "Liberty Global B.V.", "PL", "89.64.0.0/12"),
@@ -131,7 +136,8 @@ VPN_NETS: tuple[Net, ...] = _nets("vpn", [
 ])
 
 BUSINESS_NETS: tuple[Net, ...] = _nets("business", [
-    (701, "UUNET", "US", "63.0.0.0/12"), (3356, "LEVEL3", "US", "4.96.0.0/11"), (174, "COGENT-174", "US", "38.0.0.0/15"),
+    (701, "UUNET", "US", "63.0.0.0/12"), (3356, "LEVEL3", "US", "4.96.0.0/11"),
+    (174, "COGENT-174", "US", "38.0.0.0/15"),
     (22616, "ZSCALER-SJC1", "US", "165.225.32.0/19"), (22616, "ZSCALER-SJC1", "US", "170.85.128.0/17"),
     (8220, "COLT Technology Services Group Limited", "GB", "161.17.0.0/16"),
     (8220, "COLT Technology Services Group Limited", "DE", "213.61.0.0/19"),
@@ -140,14 +146,17 @@ BUSINESS_NETS: tuple[Net, ...] = _nets("business", [
 ])
 
 CAMPUS_NETS: tuple[Net, ...] = _nets("campus", [
-    (32, "STANFORD", "US", "171.64.0.0/14"), (25, "UCB", "US", "128.32.0.0/16"), (9, "CMU-ROUTER", "US", "128.2.0.0/16"),
+    (32, "STANFORD", "US", "171.64.0.0/14"), (25, "UCB", "US", "128.32.0.0/16"),
+    (9, "CMU-ROUTER", "US", "128.2.0.0/16"),
     (36375, "UMICH-AS-5", "US", "141.211.0.0/16"), (38, "UIUC", "US", "130.126.0.0/16"),
     (786, "Jisc Services Limited", "GB", "129.67.0.0/16"), (786, "Jisc Services Limited", "GB", "131.111.0.0/16"),
     (786, "Jisc Services Limited", "GB", "155.198.0.0/16"), (12816, "Leibniz-Rechenzentrum", "DE", "129.187.0.0/16"),
     (559, "SWITCH", "CH", "129.132.0.0/16"), (2501, "The University of Tokyo", "JP", "133.11.0.0/16"),
     (28571, "UNIVERSIDADE DE SAO PAULO", "BR", "143.107.0.0/16"), (239, "UTORONTO-AS", "CA", "128.100.0.0/16"),
-    (1103, "SURF B.V.", "NL", "131.180.0.0/16"), (278, "Universidad Nacional Autonoma de Mexico", "MX", "132.248.0.0/16"),
-    (2200, "Renater", "FR", "193.52.0.0/16"), (13041, "Consorci de Serveis Universitaris de Catalunya", "ES", "161.116.0.0/16"),
+    (1103, "SURF B.V.", "NL", "131.180.0.0/16"),
+    (278, "Universidad Nacional Autonoma de Mexico", "MX", "132.248.0.0/16"),
+    (2200, "Renater", "FR", "193.52.0.0/16"),
+    (13041, "Consorci de Serveis Universitaris de Catalunya", "ES", "161.116.0.0/16"),
     (2697, "Education and Research Network", "IN", "202.141.80.0/20"),
 ])
 
@@ -229,7 +238,8 @@ SCRIPT_AGENTS: tuple[str, ...] = (
 )
 BROWSER_AGENTS: tuple[str, ...] = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0",
 )

@@ -365,7 +365,6 @@ FAST_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
 }
 CAPABILITIES: tuple[str, ...] = tuple(FAST_TEMPLATES)
-WARMUPS: tuple[str, ...] = ("hi", "test", "hello", "ping", "Say OK.", "1+1=?", "Are you there?", "test 123")
 
 
 def fast_distill_prompt(rng: random.Random, capability: str, phrasings: tuple[int, ...] = (),
@@ -675,7 +674,8 @@ def student_paste(rng: random.Random, text: str, edit: bool, step: bool) -> str:
 
 _STUDENT_FOLLOW = (
     "why is step {k} like that?", "can you explain it more simply", "I got a different answer, {n}. who is right?",
-    "my code gives IndexError on line {k}, what's wrong", "can you do part b too", "how would I write this in my own words",
+    "my code gives IndexError on line {k}, what's wrong", "can you do part b too",
+    "how would I write this in my own words",
     "is this enough for full marks?", "what does O(n) mean here", "can you give me a similar practice problem",
     "ok now make it shorter", "my professor said we can't use built-in functions, redo it",
 )

@@ -23,6 +23,7 @@ from policy_engine.context import RequestContext
 from policy_engine.signals.net import ASN_BY_ORG, asn_org, geo_country
 from policy_engine.simulate import network as net
 from policy_engine.simulate.agent_text import PROMPT_CHAR_CAP
+from policy_engine.simulate.base import TEST_PINGS
 from policy_engine.simulate.generator import (PopulationSpec, SimConfig, apportion, describe, generate,
                                               population_params, population_specs, write)
 from policy_engine.simulate.populations import POPULATIONS
@@ -246,6 +247,7 @@ class Day:
     endpoints: set[tuple[str, str, int]] = field(default_factory=set)
     ip_accounts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     max_prompt_tokens: Counter[str] = field(default_factory=Counter)
+    pings: Counter[str] = field(default_factory=Counter)  # "hi", "test"... per population
     by_population: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -267,6 +269,8 @@ def full_day() -> Day:
         out.endpoints.add((ip, c["client"]["country"], c["client"]["asn"]))
         out.ip_accounts[ip].add(acct)
         out.max_prompt_tokens[pop] = max(out.max_prompt_tokens[pop], c["request"]["prompt_tokens"])
+        if c["request"]["prompt"] in TEST_PINGS:
+            out.pings[pop] += 1
         if pop in KEEP and (pop not in ("coding_agent", "distill_agentic", "chat_backend", "enterprise") or i % 5 == 0):
             c["request"]["prompt"] = c["request"]["prompt"][:600]
             a.requests.append(c)
@@ -418,6 +422,12 @@ def test_enterprise_orgs_share_a_card_or_are_invoiced(full_day: Day) -> None:
     assert all(len(cards) == 1 for cards in orgs.values())  # one card per org, or none
     accounts_per_org = Counter(a.first["account"]["org"] for a in _accounts(full_day, "enterprise"))
     assert max(accounts_per_org.values()) >= 2
+
+
+def test_new_keys_are_tested_with_hi_by_people_too(full_day: Day) -> None:
+    assert full_day.pings["small_dev"] > 0
+    world = describe(SimConfig(seed=FULL_DAY_SEED))["populations"]["distill_fast"]["params"]
+    assert (full_day.pings["distill_fast"] > 0) == (world["warmup"] > 0.01)
 
 
 def test_campaigns_look_like_the_reports(full_day: Day) -> None:
