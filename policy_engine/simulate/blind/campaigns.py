@@ -14,11 +14,10 @@ from typing import ClassVar
 from policy_engine.simulate.blind import lexicon as lx
 from policy_engine.simulate.blind import nets
 from policy_engine.simulate.blind import textgen as tg
-from policy_engine.simulate.blind.common import (Draw, World, account, card, cloud_pool, session_sizes,
-                                                 user_agent, verification)
+from policy_engine.simulate.blind.common import Draw, World, account, card, session_sizes, user_agent, verification
 from policy_engine.simulate.blind.core import (DAY, HOUR, LARGE, MEDIUM, MINUTE, NEW_LARGE, Account, Prompt, Req,
-                                               budget_split, completion, prompt, sample_time)
-from policy_engine.simulate.blind.honest import _agent_head, agent_loop
+                                               budget_split, completion, pick, prompt, sample_time)
+from policy_engine.simulate.blind.honest import agent_head, agent_loop
 from policy_engine.simulate.network import Endpoint
 
 # --- task templates of distillation, by target capability --------------------
@@ -105,13 +104,8 @@ _US_HEAVY: tuple[tuple[str, float], ...] = (("US", 0.65), ("CA", 0.07), ("GB", 0
                                             ("SG", 0.05), ("AU", 0.04))
 
 
-def _pick(rng: random.Random, items: tuple[tuple[str, float], ...]) -> str:
-    r = rng.random() * sum(wt for _, wt in items)
-    for v, wt in items:
-        r -= wt
-        if r < 0:
-            return v
-    return items[-1][0]
+# The operators' own networks, seen only when a worker bypasses its proxy.
+_OPERATOR_HOME: tuple[nets.Net, ...] = tuple(nets.where(nets.HOME, "CN") + nets.where(nets.HOME, "HK"))
 
 
 @dataclass(slots=True)
@@ -127,17 +121,17 @@ class Exit:
 
     def endpoint(self, rng: random.Random, w: World, ts: float, leak: float) -> Endpoint:
         if leak and rng.random() < leak:  # a misconfigured worker skips the proxy
-            return rng.choice(nets.where(nets.HOME, "CN") + nets.where(nets.HOME, "HK")).endpoint(rng)
+            return rng.choice(_OPERATOR_HOME).endpoint(rng)
         if self.mode == "hosting" and self.block is not None:
             return self.block.endpoint(rng)
         if self.mode == "mobile":
-            return w.net.mobile(rng, _pick(rng, self.countries))
+            return w.net.mobile(rng, pick(rng, self.countries))
         if self.mode == "sticky":
             if self.sticky is None or ts >= self.sticky_until:
-                self.sticky = w.net.home(rng, _pick(rng, self.countries))
+                self.sticky = w.net.home(rng, pick(rng, self.countries))
                 self.sticky_until = ts + rng.uniform(10, 30) * MINUTE
             return self.sticky
-        return w.net.home(rng, _pick(rng, self.countries))
+        return w.net.home(rng, pick(rng, self.countries))
 
 
 # ---------------------------------------------------------------------------
@@ -268,7 +262,7 @@ class DistillFast:
 
 
 def _pick_template(rng: random.Random, fam: tuple[tuple[str, float], ...], pool: list[tuple[str, str]]) -> tuple[str, str]:
-    family = _pick(rng, fam)
+    family = pick(rng, fam)
     return rng.choice([x for x in pool if x[0] == family])
 
 
@@ -466,7 +460,7 @@ class DistillAgentic:
     def _session(self, w: World, acct: Account, ex: Exit, ua: str, tool: int, start: float, n: int,
                  seed: int) -> Iterator[Req]:
         rng = random.Random(seed)
-        head = _agent_head(tool, tg.agent_env(rng))
+        head = agent_head(tool, tg.agent_env(rng))
         model = pivot_model(rng, w, start, 0.9, self.pivot_share, self.pivot_lag_h)
         mt = rng.choice((16000, 32000))
         ep = ex.endpoint(rng, w, start, 0.0)
@@ -533,12 +527,12 @@ class GuardrailProbe:
         vpn_country = rng.choice(("US", "NL", "DE", "GB", "JP", "SG"))
         t, sent = start, 0
         while sent < n:
-            strategy = _pick(rng, strategies)
+            strategy = pick(rng, strategies)
             for text, lang in self._attack(rng, strategy):
                 if sent >= n or t >= w.window.end:
                     return
                 ep = (w.net.vpn_exit(rng, vpn_country) if mode == "vpn" else block.endpoint(rng) if mode == "hosting"
-                      else w.net.home(rng, _pick(rng, _CHEAP_EXITS)))
+                      else w.net.home(rng, pick(rng, _CHEAP_EXITS)))
                 model = NEW_LARGE if t >= w.models.release_ts and rng.random() < 0.4 else LARGE
                 mt = rng.choice((256, 512, 1024, 2048))
                 yield Req(t, acct, acct.keys[0], ep, ua, model, prompt(text, lang), mt, completion(rng, 90, 1.0, mt),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from policy_engine.simulate.blind import lexicon as lx
 from policy_engine.simulate.blind import nets
 from policy_engine.simulate.blind.core import (DAY, HOUR, Account, Factory, Ids, Models, Window, budget_split,
-                                               intensity, sample_time)
+                                               intensity, pick, sample_time)
 from policy_engine.simulate.network import Endpoint
 
 
@@ -102,7 +102,7 @@ def card(w: World, population: str, index: object) -> str:
     return w.ids.make("pf", population, index)
 
 
-def signup_before(rng: random.Random, w: World, age_days: float) -> float:
+def signup_before(w: World, age_days: float) -> float:
     """A sign-up time `age_days` before the window starts."""
     return w.window.start - age_days * DAY
 
@@ -125,7 +125,7 @@ def user_agent(rng: random.Random, sdk: float, agent: float) -> str:
 
 def country(rng: random.Random) -> str:
     """Where a developer lives: a coarse share of API developers by country."""
-    return _pick(rng, _DEV_COUNTRIES)
+    return pick(rng, _DEV_COUNTRIES)
 
 
 _DEV_COUNTRIES: tuple[tuple[str, float], ...] = (
@@ -137,15 +137,6 @@ NATIVE_LANG: dict[str, str] = {
     "DE": "de", "FR": "fr", "ES": "es", "IT": "it", "BR": "pt", "MX": "es", "PL": "pl", "TR": "tr", "JP": "ja",
     "KR": "ko", "ID": "id", "VN": "vi", "CH": "de",
 }
-
-
-def _pick(rng: random.Random, items: tuple[tuple[str, float], ...]) -> str:
-    r = rng.random() * sum(w for _, w in items)
-    for item, wt in items:
-        r -= wt
-        if r < 0:
-            return item
-    return items[-1][0]
 
 
 # --- where a person connects from -------------------------------------------
@@ -245,13 +236,3 @@ def stream_times(rng: random.Random, n: int, window: Window, profile: str, tz: f
             yield lo + acc * scale
 
 
-def max_tokens(rng: random.Random, choices: tuple[int, ...]) -> int:
-    return rng.choice(choices)
-
-
-def share_of(draws: dict[str, float]) -> float:
-    return draws.get("share", 0.0)
-
-
-def child_seed(rng: random.Random) -> int:
-    return rng.getrandbits(64)

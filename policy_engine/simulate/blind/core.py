@@ -12,11 +12,14 @@ import hashlib
 import heapq
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from policy_engine.simulate.blind.lexicon import CHARS_PER_TOKEN
 from policy_engine.simulate.network import Endpoint
+
+T = TypeVar("T")
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -268,19 +271,11 @@ def heavy_weights(rng: random.Random, n: int, alpha: float) -> list[float]:
     return [rng.paretovariate(alpha) for _ in range(n)]
 
 
-def pick_weighted(rng: random.Random, items: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
+def pick(rng: random.Random, items: Sequence[tuple[T, float]]) -> T:
+    """One item of (item, weight) pairs, with probability proportional to its weight."""
     r = rng.random() * sum(w for _, w in items)
     for item, w in items:
         r -= w
         if r < 0:
             return item
     return items[-1][0]
-
-
-def gaps(rng: random.Random, start: float, n: int, median_gap: float, sigma: float) -> Iterator[float]:
-    """`n` times from `start` with lognormal gaps (think time, tool latency)."""
-    t = start
-    mu = math.log(median_gap)
-    for _ in range(n):
-        yield t
-        t += rng.lognormvariate(mu, sigma)

@@ -21,8 +21,9 @@ from policy_engine.simulate.blind.common import (NATIVE_LANG, Draw, Places, Worl
                                                  country, established_age, office_pool, places, session_sizes,
                                                  session_starts, signup_before, stream_times, user_agent,
                                                  verification)
-from policy_engine.simulate.blind.core import (HOUR, MINUTE, Account, Prompt, Req, budget_split, completion,
-                                               context_prompt, heavy_weights, join, prompt, sample_time)
+from policy_engine.simulate.blind.core import (HOUR, LARGE, MEDIUM, MINUTE, NEW_LARGE, SMALL, Account, Prompt, Req,
+                                               budget_split, completion, context_prompt, heavy_weights, join, pick,
+                                               prompt, sample_time)
 from policy_engine.simulate.network import Endpoint
 
 DEV_MAX_TOKENS = (256, 512, 1024, 1024, 2048, 4096, 4096, 8192)
@@ -33,15 +34,6 @@ FOLLOW_UPS = ("thanks! can you make it shorter?", "that didn't work, same error"
 
 def _lw(large: float, medium: float) -> tuple[float, float, float]:
     return large, medium, max(0.0, 1.0 - large - medium)
-
-
-def _pick_lang(rng: random.Random, mix: tuple[tuple[str, float], ...]) -> str:
-    r = rng.random() * sum(w for _, w in mix)
-    for lang, wt in mix:
-        r -= wt
-        if r < 0:
-            return lang
-    return mix[0][0]
 
 
 # ---------------------------------------------------------------------------
@@ -107,9 +99,11 @@ class IndieDev:
         rng = w.rng(self.NAME)
         n = w.count(self.accounts)
         counts = budget_split(rng, budget, heavy_weights(rng, n, self.volume_alpha))
-        teams = [(w.ids.make("org", self.NAME, "team", t), c, office_pool(rng, c, rng.randint(1, 3)),
-                  card(w, self.NAME, f"team{t}")) for t in range(max(1, round(n * self.small_team / 4)))
-                 for c in (country(rng),)]
+        teams = []  # small companies: an org, its country, its office egress, its card
+        for t in range(max(1, round(n * self.small_team / 4))):
+            cc = country(rng)
+            teams.append((w.ids.make("org", self.NAME, "team", t), cc, office_pool(rng, cc, rng.randint(1, 3)),
+                          card(w, self.NAME, f"team{t}")))
         prev_card: str | None = None
         for i, k in enumerate(counts):
             r = w.rng(self.NAME, i)
@@ -124,7 +118,7 @@ class IndieDev:
             sizes = session_sizes(r, k, self.session_median, 0.9)
             starts = session_starts(r, w, sizes, "dev", nets.TZ.get(home, 0))
             new = r.random() < self.new_signups
-            signup = starts[0] - r.uniform(60, 1800) if new else signup_before(r, w, established_age(r, 400, self.young))
+            signup = starts[0] - r.uniform(60, 1800) if new else signup_before(w, established_age(r, 400, self.young))
             acct = account(w, r, self.NAME, i, signup_ts=signup, verif=verification(r, self.unverified, self.phone, self.kyc),
                            tier="pro" if paid else "free", payment=pay, org=team[0] if team else None, keys=r.randint(1, 3))
             vpn = self.vpn_when_user if r.random() < self.vpn_users else 0.0
@@ -262,8 +256,11 @@ class AgentPower:
         rng = w.rng(self.NAME)
         n = w.count(self.accounts)
         counts = budget_split(rng, budget, heavy_weights(rng, n, self.volume_alpha))
-        companies = [(w.ids.make("org", self.NAME, "co", c), cc, office_pool(rng, cc, rng.randint(1, 4)),
-                      card(w, self.NAME, f"co{c}")) for c in range(max(1, n // 12)) for cc in (country(rng),)]
+        companies = []  # employers buying seats: an org, its country, its office egress, its invoice
+        for c in range(max(1, n // 12)):
+            cc = country(rng)
+            companies.append((w.ids.make("org", self.NAME, "co", c), cc, office_pool(rng, cc, rng.randint(1, 4)),
+                              card(w, self.NAME, f"co{c}")))
         tools = tuple((int(k), v) for k, v in self.tools.items())
         for i, k in enumerate(counts):
             if k == 0:
@@ -271,12 +268,12 @@ class AgentPower:
             r = w.rng(self.NAME, i)
             co = companies[r.randrange(len(companies))] if r.random() < self.company else None
             home = co[1] if co else country(r)
-            acct = account(w, r, self.NAME, i, signup_ts=signup_before(r, w, established_age(r, 300, 0.1)),
+            acct = account(w, r, self.NAME, i, signup_ts=signup_before(w, established_age(r, 300, 0.1)),
                            verif=verification(r, 0.0, 0.45, 0.1), tier="enterprise" if co else "pro",
                            payment=co[3] if co else card(w, self.NAME, i), org=co[0] if co else None,
                            keys=r.randint(1, 2))
             box = cloud_pool(r, 1, nets.MAJOR_CLOUD_ASNS) if r.random() < self.cloud_box else None
-            tool = _pick_int(r, tools)
+            tool = pick(r, tools)
             st = _Agent(acct, places(r, w, home, co[2] if co else None, 0.05, 0.1 if r.random() < 0.2 else 0.0, 0.8),
                         lx.AGENT_AGENTS[tool % len(lx.AGENT_AGENTS)] if r.random() < 0.8 else r.choice(lx.AGENT_AGENTS),
                         tool, box)
@@ -292,7 +289,7 @@ class AgentPower:
             kind, ep = "box", st.box.pick(rng)
         else:
             kind, ep = st.places.session(rng, w, start)
-        head = _agent_head(st.tool, tg.agent_env(rng))
+        head = agent_head(st.tool, tg.agent_env(rng))
         model = w.models.pick(rng, start, (0.8, 0.2, 0.0), self.adopt, self.adopt_hours)
         key = rng.choice(st.acct.keys)
         mt = rng.choice((8192, 16000, 32000))
@@ -302,16 +299,7 @@ class AgentPower:
                               pause_s=self.pause_median_s, subagent_p=self.subagent_p, think=250)
 
 
-def _pick_int(rng: random.Random, items: tuple[tuple[int, float], ...]) -> int:
-    r = rng.random() * sum(wt for _, wt in items)
-    for v, wt in items:
-        r -= wt
-        if r < 0:
-            return v
-    return items[-1][0]
-
-
-def _agent_head(tool: int, env: str) -> Prompt:
+def agent_head(tool: int, env: str) -> Prompt:
     text = tg.agent_system(tool) + "\n\n" + env
     return Prompt(text, len(text), round(len(text) / 3.6))
 
@@ -400,7 +388,7 @@ class UniversityClass:
                 continue
             sr = w.rng(self.NAME, c, s)
             fresh = sr.random() < self.signup_in_class
-            signup = cls_start + sr.uniform(0, 10 * MINUTE) if fresh else signup_before(sr, w, sr.uniform(0.2, 14))
+            signup = cls_start + sr.uniform(0, 10 * MINUTE) if fresh else signup_before(w, sr.uniform(0.2, 14))
             acct = account(w, sr, self.NAME, (c, s), signup_ts=signup, verif="email" if sr.random() < 0.93 else "none",
                            tier="pro" if billing else "free", payment=billing, org=org)
             ua = sr.choice(lx.BROWSER_AGENTS) if sr.random() < 0.4 else user_agent(sr, 0.95, 0.0)
@@ -522,7 +510,7 @@ class EvalHarness:
             pool = (nets.Pool(r, [r.choice(nets.CAMPUS)], 2) if r.random() < self.campus
                     else cloud_pool(r, r.randint(1, 3), nets.MAJOR_CLOUD_ASNS + nets.VPS_ASNS))
             pay = card(w, self.NAME, o)
-            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(r, w, r.uniform(0.1, 3) if fresh else established_age(r, 250, 0.1)),
+            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(w, r.uniform(0.1, 3) if fresh else established_age(r, 250, 0.1)),
                              verif=verification(r, 0.0, 0.5, 0.3), tier="enterprise" if r.random() < 0.4 else "pro",
                              payment=pay, org=org, keys=r.randint(1, 3)) for a in range(r.randint(1, 3))]
             ua = r.choice(("python-httpx/0.28.1", "inference-sdk-python/1.54.0", "aiohttp/3.11.11", "litellm/1.56.4"))
@@ -530,14 +518,13 @@ class EvalHarness:
                 after = r.random() < self.release_eval and w.models.release_ts < w.window.end
                 start = (min(w.window.end - 1, w.models.release_ts + r.uniform(0.2, 3) * HOUR) if after
                          else sample_time(r, w.window.start, w.window.end, "dev", nets.TZ.get(pool.endpoints[0].country, 0)))
-                bench = _pick_str(r, benches)
+                bench = pick(r, benches)
                 w.add(start, partial(self._run, w, r.choice(accts), pool, ua, bench, after, start, items, r.getrandbits(64)))
 
     def _run(self, w: World, acct: Account, pool: nets.Pool, ua: str, bench: str, new_model: bool, start: float,
              n: int, seed: int) -> Iterator[Req]:
         rng = random.Random(seed)
-        model = "frontier-large-2025-11" if new_model else rng.choice(("frontier-large-2025-08", "frontier-medium-2025-08",
-                                                                        "frontier-small-2025-05"))
+        model = NEW_LARGE if new_model else rng.choice((LARGE, MEDIUM, SMALL))
         k = rng.randint(1, self.pass_k_max)
         conc = rng.randint(1, self.concurrency_max)
         gap = rng.uniform(2, 12) / conc
@@ -555,15 +542,6 @@ class EvalHarness:
                 yield Req(t, acct, key, pool.pick(rng), ua, model, pr, mt, completion(rng, med, 0.6, mt), self.NAME)
                 sent += 1
                 t += rng.expovariate(1.0 / gap)
-
-
-def _pick_str(rng: random.Random, items: tuple[tuple[str, float], ...]) -> str:
-    r = rng.random() * sum(wt for _, wt in items)
-    for v, wt in items:
-        r -= wt
-        if r < 0:
-            return v
-    return items[-1][0]
 
 
 @lru_cache(maxsize=64)
@@ -624,7 +602,7 @@ class TrustSafety:
             r = w.rng(self.NAME, o)
             org = w.ids.make("org", self.NAME, o)
             pay = card(w, self.NAME, o)
-            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(r, w, established_age(r, 500, 0.05)),
+            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(w, established_age(r, 500, 0.05)),
                              verif="kyc", tier="enterprise", payment=pay, org=org) for a in range(r.randint(1, 2))]
             pool = cloud_pool(r, r.randint(2, 6), nets.MAJOR_CLOUD_ASNS)
             tz = r.choice((-6.0, 0.0, 1.0, 8.0, 9.0))
@@ -711,7 +689,7 @@ class ChatProduct:
                 home, mix = "en", lx.WILDCHAT_LANGS
             tz = {"zh": 8.0, "ru": 3.0, "es": -3.0, "pt": -3.0, "ja": 9.0, "ko": 9.0, "de": 1.0, "fr": 1.0, "ar": 3.0,
                   "tr": 3.0, "vi": 7.0, "id": 7.0}.get(home, r.choice((-6.0, -5.0, 0.0, 1.0)))
-            acct = account(w, r, self.NAME, p, signup_ts=signup_before(r, w, established_age(r, 400, 0.05)),
+            acct = account(w, r, self.NAME, p, signup_ts=signup_before(w, established_age(r, 400, 0.05)),
                            verif="kyc" if r.random() < 0.7 else "phone", tier="enterprise" if r.random() < 0.6 else "pro",
                            payment=card(w, self.NAME, p), keys=r.randint(1, 3))
             pool = cloud_pool(r, r.randint(2, 20), nets.MAJOR_CLOUD_ASNS + nets.VPS_ASNS)
@@ -725,7 +703,7 @@ class ChatProduct:
                 seed: int) -> Iterator[Req]:
         rng = random.Random(seed)
         for t in stream_times(rng, n, w.window, "leisure", tz, self.arrival_shape, self.hourly_noise):
-            lang = _pick_lang(rng, mix)
+            lang = pick(rng, mix)
             system = prompt("system: " + rng.choice(personas))
             turns = min(30, int(rng.expovariate(1.0 / self.turns_mean)))
             history = [x for _ in range(turns) for x in (prompt("user: " + tg.chat_line(rng, lang), lang),
@@ -783,7 +761,7 @@ class EnterpriseBackend:
             org = w.ids.make("org", self.NAME, o)
             pay = w.ids.make("pf", self.NAME, "invoice", o) if r.random() < self.invoiced else card(w, self.NAME, o)
             age = established_age(r, 600, 0.0)
-            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(r, w, r.uniform(0.2, 5) if a and r.random() < self.new_account else age * r.uniform(0.5, 1)),
+            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(w, r.uniform(0.2, 5) if a and r.random() < self.new_account else age * r.uniform(0.5, 1)),
                              verif="kyc", tier="enterprise", payment=pay, org=org, keys=r.randint(1, 4))
                      for a in range(r.randint(1, self.accounts_max))]
             template = r.choice(_ENTERPRISE_TEMPLATES)
@@ -887,7 +865,7 @@ class Researcher:
             r = w.rng(self.NAME, i)
             campus = r.choice(nets.CAMPUS) if r.random() < self.campus else None
             home = campus.country if campus else country(r)
-            acct = account(w, r, self.NAME, i, signup_ts=signup_before(r, w, established_age(r, 350, 0.1)),
+            acct = account(w, r, self.NAME, i, signup_ts=signup_before(w, established_age(r, 350, 0.1)),
                            verif=verification(r, 0.0, 0.5, 0.1), tier="pro" if r.random() < 0.7 else "free",
                            payment=card(w, self.NAME, i) if r.random() < 0.7 else None)
             pl = places(r, w, home, nets.Pool(r, [campus], 3) if campus else None, 0.1, 0.05, 0.8)
@@ -971,7 +949,7 @@ class SyntheticData:
             r = w.rng(self.NAME, o)
             org = w.ids.make("org", self.NAME, o)
             pay = card(w, self.NAME, o)
-            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(r, w, established_age(r, 200, 0.15)),
+            accts = [account(w, r, self.NAME, (o, a), signup_ts=signup_before(w, established_age(r, 200, 0.15)),
                              verif=verification(r, 0.0, 0.5, 0.3), tier=r.choice(("pro", "enterprise")), payment=pay,
                              org=org, keys=r.randint(1, 3)) for a in range(r.randint(1, 5))]
             pool = cloud_pool(r, r.randint(1, 4), nets.MAJOR_CLOUD_ASNS + nets.VPS_ASNS)
@@ -1027,7 +1005,7 @@ class Localisation:
                 continue
             r = w.rng(self.NAME, i)
             cc = r.choice(("US", "DE", "GB", "FR", "JP", "CA"))
-            acct = account(w, r, self.NAME, i, signup_ts=signup_before(r, w, established_age(r, 400, 0.1)),
+            acct = account(w, r, self.NAME, i, signup_ts=signup_before(w, established_age(r, 400, 0.1)),
                            verif=verification(r, 0.0, 0.6, 0.3), tier=r.choice(("pro", "enterprise")),
                            payment=card(w, self.NAME, i))
             pool = office_pool(r, cc, 2) if r.random() < 0.4 else cloud_pool(r, 2, nets.MAJOR_CLOUD_ASNS)
@@ -1084,7 +1062,7 @@ class SecurityResearch:
                 continue
             r = w.rng(self.NAME, i)
             home = country(r)
-            acct = account(w, r, self.NAME, i, signup_ts=signup_before(r, w, established_age(r, 500, 0.05)),
+            acct = account(w, r, self.NAME, i, signup_ts=signup_before(w, established_age(r, 500, 0.05)),
                            verif=verification(r, 0.0, 0.5, 0.4), tier="pro", payment=card(w, self.NAME, i))
             pl = places(r, w, home, office_pool(r, home, 2) if r.random() < 0.5 else None, 0.05, self.vpn, 0.6)
             ua = user_agent(r, 0.5, 0.1)

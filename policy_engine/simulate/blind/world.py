@@ -20,7 +20,7 @@ import orjson
 
 from policy_engine.context import RequestContext
 from policy_engine.simulate.blind import nets
-from policy_engine.simulate.blind.campaigns import CAMPAIGNS
+from policy_engine.simulate.blind.campaigns import CAMPAIGNS, DistillFast
 from policy_engine.simulate.blind.common import Draw, World
 from policy_engine.simulate.blind.core import DAY, Ids, Models, Req, Window, lazy_merge
 from policy_engine.simulate.blind.honest import HONEST
@@ -37,7 +37,7 @@ class Population(Protocol):
 
 POPULATIONS: tuple[Any, ...] = HONEST + CAMPAIGNS
 # Truth labels a population's requests may carry beyond its own name.
-EXTRA_LABELS: dict[str, str] = {CAMPAIGNS[0].RESALE: CAMPAIGNS[0].NAME}
+EXTRA_LABELS: dict[str, str] = {DistillFast.RESALE: DistillFast.NAME}
 
 
 @dataclass(frozen=True, slots=True)
