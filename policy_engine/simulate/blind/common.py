@@ -51,6 +51,7 @@ class World:
     ids: Ids
     net: nets.Network
     models: Models
+    age_median: float = 400.0  # days: the median age of an established honest account
     starts: list[tuple[float, Factory]] = field(default_factory=list)
 
     def rng(self, *parts: object) -> random.Random:

@@ -240,10 +240,12 @@ class Network:
     def __init__(self, rng: random.Random, cgnat_size: int, vpn_exit_size: int) -> None:
         self.cgnat: dict[str, list[Pool]] = {}
         for net in MOBILE:
-            self.cgnat.setdefault(net.country, []).append(Pool(rng, [net], max(2, round(cgnat_size * rng.uniform(0.5, 1.5)))))
+            size = max(2, round(cgnat_size * rng.uniform(0.5, 1.5)))
+            self.cgnat.setdefault(net.country, []).append(Pool(rng, [net], size))
         self.vpn: dict[str, list[Pool]] = {}
         for net in VPN:
-            self.vpn.setdefault(net.country, []).append(Pool(rng, [net], max(1, round(vpn_exit_size * rng.uniform(0.5, 1.5)))))
+            size = max(1, round(vpn_exit_size * rng.uniform(0.5, 1.5)))
+            self.vpn.setdefault(net.country, []).append(Pool(rng, [net], size))
         self.vpn_countries: list[str] = list(self.vpn)
 
     def home(self, rng: random.Random, country: str) -> Endpoint:

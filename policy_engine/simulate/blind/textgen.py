@@ -156,8 +156,8 @@ def mc_question(rng: random.Random, subject: str) -> str:
         f"A question from {s}: which option is NOT true?",
         f"Which of the following is the most likely explanation, according to {s}?",
     ))
-    opts = [f"{chr(65 + i)}. {fill(rng, rng.choice(('the {n} {v}s the {a}', '{a} of the {n} increases', 'no {n} is needed', 'the {a} is {k}')))}"
-            for i in range(4)]
+    shapes = ("the {n} {v}s the {a}", "{a} of the {n} increases", "no {n} is needed", "the {a} is {k}")
+    opts = [f"{chr(65 + i)}. {fill(rng, rng.choice(shapes))}" for i in range(4)]
     return f"{stem}\n" + "\n".join(opts)
 
 

@@ -58,6 +58,7 @@ class WorldParams:
     release_at: float  # fraction of the window at which a new model is released
     cgnat_size: int  # public addresses per carrier NAT pool
     vpn_exit_size: int  # addresses per VPN exit server
+    age_median_days: float  # median age of established honest accounts (each population scales it)
     populations: dict[str, Population]
 
 
@@ -67,7 +68,7 @@ def draw_params(seed: int) -> WorldParams:
     d = Draw(random.Random(f"{seed}|world"))
     return WorldParams(
         requests_per_day=d.i(150_000, 250_000), release_at=d.u(0.15, 0.6), cgnat_size=d.i(8, 256),
-        vpn_exit_size=d.i(1, 8),
+        vpn_exit_size=d.i(1, 8), age_median_days=d.u(150, 700),
         populations={cls.NAME: cls.draw(Draw(random.Random(f"{seed}|params|{cls.NAME}"))) for cls in POPULATIONS})
 
 
@@ -91,13 +92,14 @@ def describe(config: BlindConfig) -> dict[str, Any]:
     return {"world": "blind", "seed": config.seed, "scale": config.scale, "hours": config.hours,
             "start_ts": config.start_ts, "requests_per_day": params.requests_per_day,
             "new_model_release_ts": round(window.at(params.release_at), 3), "cgnat_size": params.cgnat_size,
-            "vpn_exit_size": params.vpn_exit_size, "populations": pops}
+            "vpn_exit_size": params.vpn_exit_size, "age_median_days": params.age_median_days, "populations": pops}
 
 
 def _world(config: BlindConfig, params: WorldParams) -> World:
     window = Window(config.start_ts, config.start_ts + config.hours * 3600.0)
     net = nets.Network(random.Random(f"{config.seed}|network"), params.cgnat_size, params.vpn_exit_size)
-    w = World(config.seed, config.scale, window, Ids(config.seed), net, Models(window.at(params.release_at)))
+    w = World(config.seed, config.scale, window, Ids(config.seed), net, Models(window.at(params.release_at)),
+              params.age_median_days)
     for name, budget in _budgets(config, params).items():
         params.populations[name].build(w, budget)
     w.starts.sort(key=lambda s: s[0])  # stable: ties keep build order
