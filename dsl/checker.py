@@ -55,7 +55,6 @@ LIMIT_CLAUSES_ONCE = (
 )
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
 BLOCK_MODES = ("new", "key")
-DEFAULT_STATUS = {"deny": 403, "throttle": 429, "flag": 200}
 
 
 @dataclass

@@ -1,59 +1,144 @@
-"""The request context schema, as the checker sees it.
+"""The request fields: one table that everything else is derived from.
 
-One schema everywhere (DESIGN.md): `policyctl eval`, `replay`, `test` cases and
-the gRPC API all carry these fields. `policy_engine.context` holds the pydantic
-models that validate real requests; a test keeps the two in step.
+`FIELDS` is the request context of the design (DESIGN.md: one schema
+everywhere). The checker reads field types from it; `policy_engine` derives
+from it the flat `Context` slots, the pydantic models that validate JSON
+requests, the readers that flatten a model, a dict or a protobuf message into
+a `Context`, the coercion of header, claim and descriptor values, and the
+default header, claim and descriptor names of the gateways.
+`scripts/gen_fields` writes the context messages of
+`grpc/policyengine/v1/policy.proto` and the field tables of the docs from it.
+
+Adding a field is one `Field(...)` line here, then `scripts/gen_fields` and
+`scripts/gen_protos`. Every field may be null: a request that leaves a field
+out sends null, and the language is built so that null never fires a rule by
+accident.
 """
 
 from __future__ import annotations
 
-from dsl.types import BOOL, FLOAT, INT, STRING, VERIFICATION, IP, SetType, Type
+from dataclasses import dataclass
+
+from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType, Type
 
 VERIFICATION_LEVELS: tuple[str, ...] = ("none", "email", "phone", "kyc")
 
-# section -> field -> type. Every field may be null (missing optional fields are null).
-SCHEMA: dict[str, dict[str, Type]] = {
-    "request": {
-        "id": STRING,
-        "ts": FLOAT,
-        "model": STRING,
-        "prompt": STRING,
-        "max_tokens": INT,
-        "prompt_tokens": INT,
-    },
-    "account": {
-        "id": STRING,
-        "org": STRING,
-        "age_days": FLOAT,
-        "verification": VERIFICATION,
-        "tier": STRING,
-        "payment_fingerprint": STRING,
-        "labels": SetType(STRING),
-    },
-    "api_key": {
-        "id": STRING,
-        "scopes": SetType(STRING),
-    },
-    "client": {
-        "ip": IP,
-        "country": STRING,
-        "asn": INT,
-        "user_agent": STRING,
-    },
-    "usage": {
-        "prompt_tokens": INT,
-        "completion_tokens": INT,
-    },
-}
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    doc: str
+    # The whole section may be null (not only each field): usage is known only after the call.
+    nullable: bool = False
+    # Who is calling: taken only from an authentication step (a trusted filter's headers, or a JWT).
+    identity: bool = False
+
+    @property
+    def message(self) -> str:
+        """The protobuf message that carries it (`api_key` -> `ApiKey`)."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    section: str
+    name: str
+    type: Type
+    number: int                        # protobuf field number in the section's message
+    doc: str = ""                      # the note in the docs' field table and the proto comment
+    minimum: float | None = None       # lowest valid value (counts, ages)
+    wire: str | None = None            # protobuf scalar type, when not the type's usual one
+    header: str | None = None          # default request header that carries it
+    setting: str | None = None         # its key in the gateways' `headers` settings (default: name)
+    claim: str | None = None           # default JWT claim that carries it
+    descriptors: tuple[str, ...] = ()  # default Envoy rate-limit descriptor entry keys
+    derived: str | None = None         # signal of client.ip that fills it when the request leaves it null
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def flat(self) -> str:
+        """Its attribute on the evaluator's flat context object."""
+        return f"{self.section}_{self.name}"
+
+    @property
+    def note(self) -> str:
+        """What the docs say of it beside its type (markdown)."""
+        parts = [self.doc] if self.doc else []
+        if self.derived is not None:
+            parts.append("derived from `client.ip` when absent")
+        return "; ".join(parts)
+
+    @property
+    def header_setting(self) -> str | None:
+        """Its key in the `headers` settings, when a header may carry it."""
+        if self.setting is not None:
+            return self.setting
+        return self.name if self.header is not None else None
+
+    @property
+    def proto_type(self) -> str:
+        if self.wire is not None:
+            return self.wire
+        if isinstance(self.type, SetType):
+            return "StringList"
+        if self.type == INT:
+            return "uint64" if self.minimum is not None and self.minimum >= 0 else "int64"
+        return "double" if self.type == FLOAT else "string"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("request", "the inference call"),
+    Section("account", "who is calling", identity=True),
+    Section("api_key", "the credential used", identity=True),
+    Section("client", "where the call comes from"),
+    Section("usage", "what the call really cost; known after it ran", nullable=True),
+)
+
+FIELDS: tuple[Field, ...] = (
+    Field("request", "id", STRING, 1, header="x-request-id", setting="request_id", descriptors=("request_id",)),
+    Field("request", "ts", FLOAT, 2, "seconds since the epoch; the server's clock when absent"),
+    Field("request", "model", STRING, 3, setting="model", descriptors=("model",)),
+    Field("request", "prompt", STRING, 4, "the text, or the concatenated messages"),
+    Field("request", "max_tokens", INT, 5, minimum=0, descriptors=("max_tokens",)),
+    Field("request", "prompt_tokens", INT, 6, minimum=0, header="x-prompt-tokens",
+          descriptors=("prompt_tokens",)),
+    Field("account", "id", STRING, 1, header="x-account-id", setting="account_id", claim="sub",
+          descriptors=("account_id",)),
+    Field("account", "org", STRING, 2, header="x-org-id", claim="org", descriptors=("org_id",)),
+    Field("account", "age_days", FLOAT, 3, "days since sign-up", minimum=0, header="x-account-age-days",
+          descriptors=("account_age_days",)),
+    Field("account", "verification", VERIFICATION, 4, "`none < email < phone < kyc`",
+          header="x-account-verification", claim="verification", descriptors=("verification",)),
+    Field("account", "tier", STRING, 5, header="x-account-tier", claim="tier", descriptors=("tier",)),
+    Field("account", "payment_fingerprint", STRING, 6, header="x-payment-fingerprint",
+          claim="payment_fingerprint", descriptors=("payment_fingerprint",)),
+    Field("account", "labels", SetType(STRING), 7, header="x-account-labels", claim="labels",
+          descriptors=("labels",)),
+    Field("api_key", "id", STRING, 1, header="x-api-key-id", setting="api_key_id", claim="api_key_id",
+          descriptors=("api_key_id",)),
+    Field("api_key", "scopes", SetType(STRING), 2, header="x-api-key-scopes", setting="api_key_scopes",
+          claim="scope"),
+    Field("client", "ip", IP, 1, descriptors=("remote_address", "client_ip")),
+    Field("client", "country", STRING, 2, "ISO 3166-1 alpha-2", descriptors=("country",),
+          derived="geo_country"),
+    Field("client", "asn", INT, 3, minimum=0, wire="uint32", descriptors=("asn",), derived="geo_asn"),
+    Field("client", "user_agent", STRING, 4, header="user-agent", descriptors=("user_agent",)),
+    Field("usage", "prompt_tokens", INT, 1, "known after the call; read by `usage` clauses", minimum=0),
+    Field("usage", "completion_tokens", INT, 2, "known after the call; read by `usage` clauses", minimum=0),
+)
 
 # `measures.NAME` reads a measure (dsl.checker); the name is reserved beside the sections.
 MEASURES = "measures"
 
-# Fields the engine derives when the gateway leaves them out.
-DERIVED: dict[str, str] = {
-    "client.country": "from client.ip, with the embedded geo data",
-    "client.asn": "from client.ip, with the embedded geo data",
-}
+BY_PATH: dict[str, Field] = {f.path: f for f in FIELDS}
+BY_SECTION: dict[str, Section] = {s.name: s for s in SECTIONS}
+
+# section -> field -> type: the view the checker and the lexer read.
+SCHEMA: dict[str, dict[str, Type]] = {s.name: {f.name: f.type for f in FIELDS if f.section == s.name}
+                                      for s in SECTIONS}
 
 
 def field_type(section: str, name: str) -> Type | None:
@@ -61,9 +146,4 @@ def field_type(section: str, name: str) -> Type | None:
 
 
 def all_paths() -> list[str]:
-    return [f"{s}.{f}" for s, fields in SCHEMA.items() for f in fields]
-
-
-def flat_name(section: str, name: str) -> str:
-    """The attribute name of a field on the evaluator's flat context object."""
-    return f"{section}_{name}"
+    return [f.path for f in FIELDS]

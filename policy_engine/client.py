@@ -24,7 +24,7 @@ import grpc.aio
 from policy_engine.context import RequestContext
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
-from policy_engine.server.convert import (
+from policy_engine.wire import (
     check_response_to_dict,
     context_to_check_request,
     policy_info_from_proto,

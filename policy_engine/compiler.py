@@ -20,14 +20,14 @@ from typing import Any, Callable
 import re2
 
 from dsl import ast as A
-from dsl.checker import DEFAULT_STATUS, CheckedPolicy
+from dsl.checker import CheckedPolicy
 from dsl.functions import FUNCTIONS
 from dsl.parser import parse_duration
-from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS, flat_name
+from dsl.schema import BY_PATH, FIELDS, MEASURES, SCHEMA, VERIFICATION_LEVELS
 from dsl.types import CIDR_SET, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context
-from policy_engine.decision import Effect
+from policy_engine.decision import DEFAULT_STATUS, Effect
 from policy_engine.state.base import FailMode, Hit, Kind, LimitSpec, Record
 
 _MISSING = object()
@@ -191,12 +191,10 @@ class _Gen:
             # Filled by the engine, level by level, before anything that reads it runs.
             return f"c.measures[{self.measure_index[e.name]}]", True
         assert isinstance(e.obj, A.Name) and e.obj.id in SCHEMA, "checker guarantees section.field"
-        path = f"{e.obj.id}.{e.name}"
-        if path == "client.country":
-            return "_derived_country(c)", True
-        if path == "client.asn":
-            return "_derived_asn(c)", True
-        return f"c.{flat_name(e.obj.id, e.name)}", True
+        f = BY_PATH[f"{e.obj.id}.{e.name}"]
+        if f.derived is not None:
+            return f"_derived_{f.flat}(c)", True
+        return f"c.{f.flat}", True
 
     def _Index(self, e: A.Index) -> tuple[str, bool]:
         obj, _ = self.expr(e.obj)
@@ -339,7 +337,7 @@ def _signal(c: Context, name: str, fn: Callable[..., Any], args: tuple[Any, ...]
 
 
 def _derived(field_name: str, signal: str) -> Callable[[Context], Any]:
-    """client.country / client.asn: the gateway's value, else derived from client.ip (once)."""
+    """A derived field (client.country, client.asn): the gateway's value, else the signal of client.ip (once)."""
     lookup = B.implementation(signal)
 
     def get(c: Context) -> Any:
@@ -364,8 +362,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
     env: dict[str, Any] = {
         "_MISSING": _MISSING,
         "_signal": _signal,
-        "_derived_country": _derived("client_country", "geo_country"),
-        "_derived_asn": _derived("client_asn", "geo_asn"),
+        **{f"_derived_{f.flat}": _derived(f.flat, f.derived) for f in FIELDS if f.derived is not None},
         "_ip_in": _ip_in_fn(),
         "_index": B.safe_index,
         "_div": B.safe_div,
@@ -420,7 +417,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
 
 def _status(b: A.Block, effect: str) -> int:
     st = b.find("status")
-    return int(st.text) if st is not None and st.text else DEFAULT_STATUS[effect]
+    return int(st.text) if st is not None and st.text else DEFAULT_STATUS[Effect.parse(effect)]
 
 
 def _reason(b: A.Block) -> str:

@@ -1,72 +1,78 @@
 """The request context: pydantic models at the boundary, a flat object inside.
 
-`RequestContext` validates what users and gateways send (unknown fields are
-rejected, missing optional ones are null). `Context` is what compiled policies
-read: one slot per schema field (`account_age_days`, ...), verification as its
-rank, label sets as frozensets, and a per-request cache for signals, so that
-generated code reads attributes instead of walking models.
+Both are derived from the field table (`dsl.schema.FIELDS`), so a field is
+declared once. `RequestContext` validates what users and gateways send
+(unknown fields are rejected, missing optional ones are null). `Context` is
+what compiled policies read: one slot per field (`account_age_days`, ...),
+verification as its rank, label sets as frozensets, and a per-request cache
+for signals, so that generated code reads attributes instead of walking
+models. The readers that fill a `Context` (from a model, a validated dict, a
+protobuf message) are generated once, at import, as straight-line code: no
+loop or getattr per request.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from typing_extensions import TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
 
-from dsl.schema import SCHEMA, VERIFICATION_LEVELS, flat_name
+from dsl.schema import FIELDS as SCHEMA_FIELDS
+from dsl.schema import SECTIONS, VERIFICATION_LEVELS
+from dsl.schema import Field as FieldSpec
+from dsl.schema import Section
+from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType, Type
 
 Verification = Literal["none", "email", "phone", "kyc"]
 VERIFICATION_RANK: dict[str, int] = {v: i for i, v in enumerate(VERIFICATION_LEVELS)}
+
+# Flat slot names, in table order.
+FIELDS: tuple[str, ...] = tuple(f.flat for f in SCHEMA_FIELDS)
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-class RequestInfo(_Section):
-    id: str | None = None
-    ts: float | None = None
-    model: str | None = None
-    prompt: str | None = None
-    max_tokens: int | None = Field(default=None, ge=0)
-    prompt_tokens: int | None = Field(default=None, ge=0)
+def _python_type(t: Type) -> Any:
+    if isinstance(t, SetType):
+        return list[_python_type(t.elem)]  # type: ignore[misc]
+    if t == VERIFICATION:
+        return Verification
+    simple = {STRING: str, IP: str, FLOAT: float, INT: int}.get(t)
+    if simple is None:
+        raise TypeError(f"no Python type for request field type {t}")
+    return simple
 
 
-class AccountInfo(_Section):
-    id: str | None = None
-    org: str | None = None
-    age_days: float | None = Field(default=None, ge=0)
-    verification: Verification | None = None
-    tier: str | None = None
-    payment_fingerprint: str | None = None
-    labels: list[str] | None = None
+def _section_model(section: Section) -> type[_Section]:
+    fields: dict[str, Any] = {}
+    for f in SCHEMA_FIELDS:
+        if f.section == section.name:
+            default = Field(default=None, ge=f.minimum) if f.minimum is not None else None
+            fields[f.name] = (Optional[_python_type(f.type)], default)
+    return create_model(f"{section.message}Info", __base__=_Section, **fields)  # type: ignore[call-overload, no-any-return]
 
 
-class ApiKeyInfo(_Section):
-    id: str | None = None
-    scopes: list[str] | None = None
+SECTION_MODELS: dict[str, type[_Section]] = {s.name: _section_model(s) for s in SECTIONS}
 
 
-class ClientInfo(_Section):
-    ip: str | None = None
-    country: str | None = None
-    asn: int | None = Field(default=None, ge=0)
-    user_agent: str | None = None
+def _request_context_model() -> type[_Section]:
+    fields: dict[str, Any] = {}
+    for s in SECTIONS:
+        model = SECTION_MODELS[s.name]
+        fields[s.name] = (Optional[model], None) if s.nullable else (model, model())
+    return create_model("RequestContext", __base__=_Section, **fields)  # type: ignore[call-overload, no-any-return]
 
 
-class UsageInfo(_Section):
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-
-
-class RequestContext(_Section):
-    request: RequestInfo = RequestInfo()
-    account: AccountInfo = AccountInfo()
-    api_key: ApiKeyInfo = ApiKeyInfo()
-    client: ClientInfo = ClientInfo()
-    usage: UsageInfo | None = None
+if TYPE_CHECKING:
+    RequestContext = _Section
+else:
+    RequestContext = _request_context_model()
 
 
 def _typed_dict_of(model: type[BaseModel]) -> Any:
@@ -87,12 +93,68 @@ def _typed_dict_of(model: type[BaseModel]) -> Any:
     return with_config(ConfigDict(extra="forbid"))(td)
 
 
-_FAST = TypeAdapter(_typed_dict_of(RequestContext))
-
-FIELDS: tuple[str, ...] = tuple(flat_name(s, f) for s, fields in SCHEMA.items() for f in fields)
+FAST_VALIDATOR: TypeAdapter[Any] = TypeAdapter(_typed_dict_of(RequestContext))
 
 
-_EMPTY: dict[str, Any] = {}
+# --- generated readers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """How generated code reads one kind of input (`m`) section by section.
+
+    `section` is the expression for a section's object; `present`, for a
+    nullable section, the condition (on `m`) that it was sent; `value` the
+    expression for a field's raw value in the section object `s` (a list
+    field's value must be iterable). With `checked`, the reader also checks
+    what the input type cannot constrain (verification levels, minimums of
+    signed numbers) and returns None when a value does not fit."""
+
+    section: Callable[[Section], str]
+    value: Callable[[FieldSpec], str]
+    present: Callable[[Section], str] | None = None
+    checked: bool = False
+
+
+_SIGNED = frozenset({"double", "float", "int64", "int32", "sint64", "sint32"})
+
+
+def _assign(f: FieldSpec, raw: str, checked: bool) -> list[str]:
+    target = f"c.{f.flat}"
+    if f.type == VERIFICATION:
+        if checked:
+            return [f"v = {raw}", "if v is not None:", "    v = _RANK.get(v)",
+                    "    if v is None:", "        return None", f"{target} = v"]
+        return [f"v = {raw}", f"{target} = None if v is None else _RANK[v]"]
+    if isinstance(f.type, SetType):
+        return [f"v = {raw}", f"{target} = None if v is None else frozenset(v)"]
+    if checked and f.minimum is not None and f.proto_type in _SIGNED:
+        # `not v >= min` also refuses NaN.
+        return [f"v = {raw}", f"if v is not None and not v >= {f.minimum!r}:", "    return None", f"{target} = v"]
+    return [f"{target} = {raw}"]
+
+
+def reader_source(name: str, src: Source) -> str:
+    """The text of `def name(m)`, returning a Context (or None: a value that does not fit)."""
+    body = ["c = _new(_Context)", "c.cache = {}"]
+    for section in SECTIONS:
+        fields = [f for f in SCHEMA_FIELDS if f.section == section.name]
+        lines = [line for f in fields for line in _assign(f, src.value(f), src.checked)]
+        if section.nullable and src.present is not None:
+            nulls = " = ".join(f"c.{f.flat}" for f in fields) + " = None"
+            body += [f"if {src.present(section)}:", f"    s = {src.section(section)}",
+                     *("    " + line for line in lines), "else:", f"    {nulls}"]
+        else:
+            body += [f"s = {src.section(section)}", *lines]
+    body.append("return c")
+    return f"def {name}(m):\n" + "".join(f"    {line}\n" for line in body)
+
+
+def compile_reader(name: str, src: Source, env: dict[str, Any] | None = None) -> Callable[[Any], Any]:
+    scope: dict[str, Any] = {"_new": object.__new__, "_Context": Context, "_RANK": VERIFICATION_RANK,
+                             "_EMPTY": {}, **(env or {})}
+    exec(compile(reader_source(name, src), f"<context reader {name}>", "exec"), scope)  # noqa: S102
+    return scope[name]  # type: ignore[no-any-return]
 
 
 class Context:
@@ -110,58 +172,29 @@ class Context:
 
     @classmethod
     def from_model(cls, m: RequestContext) -> "Context":
-        c = cls.__new__(cls)
-        c.cache = {}
-        r, a, k, cl = m.request, m.account, m.api_key, m.client
-        c.request_id, c.request_ts, c.request_model = r.id, r.ts, r.model
-        c.request_prompt, c.request_max_tokens, c.request_prompt_tokens = r.prompt, r.max_tokens, r.prompt_tokens
-        c.account_id, c.account_org, c.account_age_days = a.id, a.org, a.age_days
-        c.account_verification = None if a.verification is None else VERIFICATION_RANK[a.verification]
-        c.account_tier, c.account_payment_fingerprint = a.tier, a.payment_fingerprint
-        c.account_labels = None if a.labels is None else frozenset(a.labels)
-        c.api_key_id = k.id
-        c.api_key_scopes = None if k.scopes is None else frozenset(k.scopes)
-        c.client_ip, c.client_country, c.client_asn, c.client_user_agent = cl.ip, cl.country, cl.asn, cl.user_agent
-        u = m.usage
-        c.usage_prompt_tokens = None if u is None else u.prompt_tokens
-        c.usage_completion_tokens = None if u is None else u.completion_tokens
-        return c
+        return _from_model(m)  # type: ignore[no-any-return]
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Context":
         """Validate and flatten one JSON request context. Raises pydantic's
         ValidationError (same messages and paths as RequestContext)."""
-        return cls.from_valid_dict(_FAST.validate_json(text))
+        return _from_valid_dict(FAST_VALIDATOR.validate_json(text))  # type: ignore[no-any-return]
 
     @classmethod
     def from_valid_dict(cls, d: dict[str, Any]) -> "Context":
-        c = cls.__new__(cls)
-        c.cache = {}
-        r = d.get("request") or _EMPTY
-        a = d.get("account") or _EMPTY
-        k = d.get("api_key") or _EMPTY
-        cl = d.get("client") or _EMPTY
-        u = d.get("usage") or _EMPTY
-        c.request_id, c.request_ts, c.request_model = r.get("id"), r.get("ts"), r.get("model")
-        c.request_prompt, c.request_max_tokens = r.get("prompt"), r.get("max_tokens")
-        c.request_prompt_tokens = r.get("prompt_tokens")
-        c.account_id, c.account_org, c.account_age_days = a.get("id"), a.get("org"), a.get("age_days")
-        v = a.get("verification")
-        c.account_verification = None if v is None else VERIFICATION_RANK[v]
-        c.account_tier, c.account_payment_fingerprint = a.get("tier"), a.get("payment_fingerprint")
-        labels = a.get("labels")
-        c.account_labels = None if labels is None else frozenset(labels)
-        c.api_key_id = k.get("id")
-        scopes = k.get("scopes")
-        c.api_key_scopes = None if scopes is None else frozenset(scopes)
-        c.client_ip, c.client_country, c.client_asn = cl.get("ip"), cl.get("country"), cl.get("asn")
-        c.client_user_agent = cl.get("user_agent")
-        c.usage_prompt_tokens, c.usage_completion_tokens = u.get("prompt_tokens"), u.get("completion_tokens")
-        return c
+        """Flatten a request-context dict that has passed FAST_VALIDATOR."""
+        return _from_valid_dict(d)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Context":
-        return cls.from_model(RequestContext.model_validate(data))
+        """Validate (unknown fields, types, minimums) and flatten a request-context dict."""
+        return _from_valid_dict(FAST_VALIDATOR.validate_python(data))  # type: ignore[no-any-return]
+
+
+_from_model = compile_reader("from_model", Source(
+    section=lambda s: f"m.{s.name}", present=lambda s: f"m.{s.name} is not None", value=lambda f: f"s.{f.name}"))
+_from_valid_dict = compile_reader("from_valid_dict", Source(
+    section=lambda s: f'm.get("{s.name}") or _EMPTY', value=lambda f: f's.get("{f.name}")'))
 
 
 def describe_validation_error(err: ValidationError) -> str:

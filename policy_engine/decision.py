@@ -24,6 +24,7 @@ class Effect(enum.IntEnum):
         return cls[text.upper()]
 
 
+# The HTTP status of an effect when its rule or limit names none: the one table.
 DEFAULT_STATUS = {Effect.ALLOW: 200, Effect.FLAG: 200, Effect.THROTTLE: 429, Effect.DENY: 403}
 
 
@@ -93,6 +94,8 @@ class Decision:
     policy_version: str = ""
     request_id: str | None = None
     trace: list[dict[str, Any]] | None = None
+    # The limit the caller's rate-limit headers describe (the engine picks it; see engine._apply_limits).
+    rate_limit: LimitState | None = None
 
     @property
     def allowed(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from policy_engine.compiler import LimitInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState
+from policy_engine.ingress.answer import finish_headers
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Hit, HitResult, Store
 
@@ -280,22 +281,15 @@ def _apply_limits(
             if lim.effect is Effect.THROTTLE:
                 d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
             tightest = (-1.0, state)
+    # The rate-limit headers' limit (the one rule, see ingress.answer): the limit that
+    # refused the request, else the enforcing budget closest to its maximum; none for
+    # a request a rule denied, which no budget speaks to.
     if tightest is not None and (d.effect is not Effect.DENY or tightest[0] < 0):
-        s = tightest[1]
-        d.headers.setdefault("x-ratelimit-limit", _fmt(s.max))
-        d.headers.setdefault("x-ratelimit-remaining", _fmt(s.remaining))
-        d.headers.setdefault("x-ratelimit-reset", str(max(0, int(round(s.reset)))))
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.2f}"
+        d.rate_limit = tightest[1]
 
 
 def _finish(d: Decision) -> None:
-    if d.effect is Effect.THROTTLE and d.retry_after is not None:
-        d.headers["retry-after"] = str(max(1, int(round(d.retry_after))))
-    if d.flags:
-        d.headers.setdefault("x-policy-flags", ",".join(d.flags))
+    finish_headers(d)
     if d.status == 0:
         d.status = DEFAULT_STATUS[d.effect]
 

@@ -4,16 +4,17 @@
     app = PolicyGateway(model_app, target="127.0.0.1:50051")
 
 For Python gateways (FastAPI, Starlette, any ASGI server) that do not sit behind
-Envoy. Requests to the model paths are mapped exactly as the engine maps
-Envoy's ext_authz calls (`EnvoyMapper`, same settings: identity headers or a
-JWT, the OpenAI-style body, the client address and trusted x-forwarded-for
-hops), then checked with `AsyncPolicyClient`:
+Envoy. Requests to the model paths are read with the same ingress layer as
+Envoy's ext_authz calls (`policy_engine.ingress`: identity headers or a JWT,
+the OpenAI-style body, the client address and trusted x-forwarded-for hops),
+checked with `AsyncPolicyClient`, and answered by `ingress.answer`, as Envoy's
+are:
 
 - deny / throttle / a refused token: the JSON error, status and headers
   (`retry-after`, `x-ratelimit-*`) go to the caller; the app is not called.
 - allow / flag: the app is called with a fresh `x-request-id` (a caller cannot
-  pick it: usage is reconciled on it) and `x-policy-flags`; the engine's
-  `x-ratelimit-*` headers are added to the response.
+  pick it: usage is reconciled on it) and `x-policy-flags`; the decision's
+  headers (`x-ratelimit-*`, a policy's own) are added to the response.
 - after the response, the real usage is reported: from `x-usage-prompt-tokens`
   / `x-usage-completion-tokens` response headers, else from the JSON `usage`
   block of the body, or of the last server-sent event that has one (streaming
@@ -37,8 +38,12 @@ import grpc
 from pydantic import ValidationError
 
 from policy_engine.client import AsyncPolicyClient, CheckResult
-from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
-from policy_engine.server.envoy_mapping import EnvoyMapper, EnvoyMappingSettings, MappingError
+from policy_engine.ingress.answer import Answer, answer, refusal
+from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map
+from policy_engine.ingress.identity import MappingError
+from policy_engine.ingress.mapping import RequestMapper
+from policy_engine.ingress.network import EXTERNAL_ADDRESS_HEADER
+from policy_engine.ingress.settings import IngressSettings
 
 log = logging.getLogger("policy_engine.gateway")
 
@@ -50,8 +55,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MODEL_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses")
 # Headers only a proxy in front may set; from a caller they would be forged.
-_PROXY_ONLY = frozenset({"x-envoy-external-address", "x-policy-flags", "x-policy-unchecked"})
-_SET_HERE = _PROXY_ONLY | {"x-request-id"}
+_PROXY_ONLY = frozenset({EXTERNAL_ADDRESS_HEADER, "x-policy-flags", "x-policy-unchecked"})
 _SSE_USAGE = re.compile(rb'^data:\s*(\{.*"usage".*\})\s*$', re.MULTILINE)
 
 
@@ -153,19 +157,29 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
             return b"".join(chunks), True
 
 
-async def _respond(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(payload).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+async def _respond(send: Send, a: Answer) -> None:
+    raw = [(b"content-type", a.headers.get("content-type", "application/json").encode("latin-1")),
+           (b"content-length", str(len(a.body)).encode())]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in a.headers.items() if k != "content-type"]
+    await send({"type": "http.response.start", "status": a.status, "headers": raw})
+    await send({"type": "http.response.body", "body": a.body, "more_body": False})
+
+
+def _tls(scope: Scope) -> TlsIdentity | None:
+    """The client certificate of the ASGI TLS extension, when the server verified one."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    name = tls.get("client_cert_name")
+    if not name or tls.get("client_cert_error"):
+        return None
+    chain = tls.get("client_cert_chain") or []
+    return TlsIdentity(str(name), str(chain[0]) if chain else "")
 
 
 class PolicyGateway:
     """ASGI middleware around a model-serving app; see the module docstring."""
 
     def __init__(self, app: ASGIApp, *, target: str | None = None, client: AsyncPolicyClient | None = None,
-                 settings: EnvoyMappingSettings | None = None, paths: tuple[str, ...] = MODEL_PATHS,
+                 settings: IngressSettings | None = None, paths: tuple[str, ...] = MODEL_PATHS,
                  fail_open: bool = False, timeout: float = 0.2, max_body_bytes: int = 4 << 20,
                  usage_headers: tuple[str, str] = ("x-usage-prompt-tokens", "x-usage-completion-tokens"),
                  max_usage_body_bytes: int = 1 << 20) -> None:
@@ -174,7 +188,10 @@ class PolicyGateway:
         self.app = app
         self.target = target
         self._client = client
-        self.mapper = EnvoyMapper(settings or EnvoyMappingSettings())
+        self.mapper = RequestMapper(settings or IngressSettings())
+        s = self.mapper.settings
+        # Set here, so never taken from the caller.
+        self._set_here = _PROXY_ONLY | {"x-request-id", s.flags_header}
         self.paths = frozenset(paths)
         self.fail_open = fail_open
         self.timeout = timeout
@@ -211,71 +228,59 @@ class PolicyGateway:
             return
         body, fits = await _read_body(receive, self.max_body_bytes)
         if not fits:
-            await _respond(send, 413, {"error": {"type": "request_too_large",
-                                                 "reason": f"body over {self.max_body_bytes} bytes"}})
+            await _respond(send, refusal(413, "request_too_large", f"body over {self.max_body_bytes} bytes"))
             return
-        headers = {name: v.decode("latin-1") for k, v in scope.get("headers", [])
-                   if (name := k.decode("latin-1").lower()) not in _PROXY_ONLY}
-        headers["x-request-id"] = request_id = self._request_id()
-        if peer := scope.get("client"):
+        request_id = self._request_id()
+        result, a = await self._check(scope, body, request_id)
+        if a is not None and not a.allowed:
+            await _respond(send, a)
+            return
+        await self._forward(scope, body, request_id, result, a, send)
+
+    def _http_request(self, scope: Scope, body: bytes, request_id: str) -> HttpRequest:
+        headers = header_map((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
+        for name in _PROXY_ONLY:
+            headers.pop(name, None)
+        headers["x-request-id"] = request_id
+        peer = scope.get("client")
+        if peer:
             # Like an edge Envoy (use_remote_address): the peer is the last x-forwarded-for
             # hop, so xff_num_trusted_hops means the same thing in both gateways.
             xff = headers.get("x-forwarded-for")
             headers["x-forwarded-for"] = f"{xff}, {peer[0]}" if xff else str(peer[0])
+        query = scope.get("query_string", b"")
+        return HttpRequest(
+            method=scope.get("method", "POST"),
+            path=scope["path"] + (("?" + query.decode("latin-1")) if query else ""),
+            headers=headers, body=body, peer=str(peer[0]) if peer else None, tls=_tls(scope), id=request_id,
+        )
+
+    async def _check(self, scope: Scope, body: bytes, request_id: str) -> tuple[CheckResult | None, Answer | None]:
+        """(the engine's result, the answer for the caller); (None, None) when failing open."""
+        s = self.mapper.settings
         try:
-            mapped = self.mapper.map_check(self._check_request(scope, headers, body))
-            result: CheckResult | None = await self.client.check(mapped.context)
+            mapped = self.mapper.map(self._http_request(scope, body, request_id))
+            result = await self.client.check(mapped.context)
         except MappingError as e:
-            await _respond(send, e.http_status, {"error": {"type": "unauthenticated", "reason": e.reason}},
-                           {"www-authenticate": 'Bearer error="invalid_token"'})
-            return
+            return None, e.answer()
         except ValidationError as e:
-            await _respond(send, 400, {"error": {"type": "invalid_request", "reason": str(e)}})
-            return
+            return None, refusal(400, "invalid_request", str(e))
         except grpc.RpcError as e:
             log.warning("policy check failed (%s): %s", e.code() if hasattr(e, "code") else "?",
                         "failing open" if self.fail_open else "refusing the call")
             if not self.fail_open:
-                await _respond(send, 503, {"error": {"type": "policy_unavailable",
-                                                     "reason": "the policy engine did not answer"}})
-                return
-            result = None
-        if result is not None and not result.allowed:
-            rule = result.rule_ids[0] if result.rule_ids else None
-            kind = "rate_limit_exceeded" if result.effect == "throttle" else "permission_denied"
-            await _respond(send, result.http_status, {"error": {"type": kind, "reason": result.reason, "rule": rule}},
-                           result.headers)
-            return
-        await self._forward(scope, body, headers, request_id, result, send)
+                return None, refusal(503, "policy_unavailable", "the policy engine did not answer")
+            return None, None
+        a = answer(result.effect, result.http_status, result.reason, result.rule_ids, result.flags, result.headers,
+                   flags_header=s.flags_header, headers_on_allow=s.rate_limit_headers_on_allow)
+        return result, a
 
-    def _check_request(self, scope: Scope, headers: dict[str, str], body: bytes) -> authz.CheckRequest:
-        """The request as Envoy's ext_authz would describe it, so that both gateways map alike."""
-        req = authz.CheckRequest()
-        client = scope.get("client")
-        if client:
-            req.attributes.source.address.socket_address.address = client[0]
-            req.attributes.source.address.socket_address.port_value = int(client[1] or 0)
-        http = req.attributes.request.http
-        http.id = headers["x-request-id"]
-        http.method = scope.get("method", "POST")
-        query = scope.get("query_string", b"")
-        http.path = scope["path"] + (("?" + query.decode("latin-1")) if query else "")
-        http.host = headers.get("host", "")
-        http.scheme = scope.get("scheme", "http")
-        http.headers.update(headers)
-        http.raw_body = body
-        return req
-
-    async def _forward(self, scope: Scope, body: bytes, headers: dict[str, str], request_id: str,
-                       result: CheckResult | None, send: Send) -> None:
-        extra = {"x-request-id": request_id}
-        if result is None:
-            extra["x-policy-unchecked"] = "true"
-        elif result.flags:
-            extra[self.mapper.settings.flags_header] = ",".join(result.flags)
+    async def _forward(self, scope: Scope, body: bytes, request_id: str, result: CheckResult | None,
+                       a: Answer | None, send: Send) -> None:
+        extra = {"x-request-id": request_id, **(a.upstream if a is not None else {"x-policy-unchecked": "true"})}
         inner = dict(scope)
         inner["headers"] = [(k, v) for k, v in scope.get("headers", [])
-                            if k.decode("latin-1").lower() not in _SET_HERE]
+                            if k.decode("latin-1").lower() not in self._set_here]
         inner["headers"] += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         replayed = False
 
@@ -287,9 +292,7 @@ class PolicyGateway:
             return {"type": "http.disconnect"}
 
         tap = _UsageTap(*self.usage_headers, self.max_usage_body_bytes)
-        to_caller = {}
-        if result is not None and self.mapper.settings.rate_limit_headers_on_allow:
-            to_caller = {k: v for k, v in result.headers.items() if k.lower().startswith("x-ratelimit-")}
+        to_caller = a.headers if a is not None else {}
 
         async def send_out(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -14,13 +14,14 @@ from lsprotocol import types as T
 from dsl import ast as A
 from dsl import formatter as F
 from dsl import lexer
-from dsl.checker import BLOCK_MODES, DEFAULT_STATUS, FAIL_MODES, RECORD_MODES
+from dsl.checker import BLOCK_MODES, FAIL_MODES, RECORD_MODES
 from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
-from dsl.schema import DERIVED, MEASURES, SCHEMA
+from dsl.schema import BY_PATH, MEASURES, SCHEMA
 from dsl.types import ANY
+from policy_engine.decision import DEFAULT_STATUS, Effect
 from policy_engine.lsp.analysis import Analysis
 
 MAX_SHOWN = 400  # characters of an expression shown in a hover
@@ -75,12 +76,11 @@ def function_doc(f: Func) -> str:
 
 
 def field_doc(section: str, name: str) -> str | None:
-    t = SCHEMA.get(section, {}).get(name)
-    if t is None:
+    f = BY_PATH.get(f"{section}.{name}")
+    if f is None:
         return None
-    derived = DERIVED.get(f"{section}.{name}")
-    note = f"\n\nWhen the gateway leaves it out: derived {derived}." if derived else ""
-    return f"{_code(f'{section}.{name}: {t}')}\n\nA field of the request context; null when missing.{note}"
+    note = f"\n\n{f.note[0].upper()}{f.note[1:]}." if f.note else ""
+    return f"{_code(f'{f.path}: {f.type}')}\n\nA field of the request context; null when missing.{note}"
 
 
 def section_doc(section: str) -> str:
@@ -162,6 +162,14 @@ def measure_doc(m: A.Measure) -> str:
     )
 
 
+def _default_status(effect: str | None, otherwise: int) -> int:
+    """The status of an effect with no `status` clause (`otherwise` while the effect is mistyped)."""
+    try:
+        return DEFAULT_STATUS[Effect.parse(effect or "")]
+    except KeyError:
+        return otherwise
+
+
 def limit_doc(lim: A.Limit) -> str:
     measure = _measuring(lim)
     eff = lim.find("effect")
@@ -169,7 +177,7 @@ def limit_doc(lim: A.Limit) -> str:
     lines = [
         *_measuring_lines(lim, with_max=True),
         f"- effect: {effect}" + ("" if eff is not None else " (default)"),
-        _clause_line(lim, "status", str(DEFAULT_STATUS.get(effect or "", 429))),
+        _clause_line(lim, "status", str(_default_status(effect, 429))),
         # The first mode of each list is the default (docs/language.md).
         _clause_line(lim, "record", RECORD_MODES[0]),
         _clause_line(lim, "on_error", FAIL_MODES[0]),
@@ -184,7 +192,7 @@ def rule_doc(rule: A.Rule) -> str:
     lines = [
         f"- {eff.text} when `{_short(eff.exprs[0])}`" if eff is not None and eff.exprs else None,
         _clause_line(rule, "unless"),
-        _clause_line(rule, "status", str(DEFAULT_STATUS.get(eff.text or "", 403)) if eff is not None else None),
+        _clause_line(rule, "status", str(_default_status(eff.text, 403)) if eff is not None else None),
         "- shadow: logs, never enforces" if rule.find("shadow") else None,
     ]
     return _block_head(rule, "rule") + "\n\n" + "\n".join(line for line in lines if line)

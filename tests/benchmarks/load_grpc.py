@@ -322,7 +322,7 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def bench(targets: list[str], policies: Path, requests: int, rate_requests: int, rounds: int = 1) -> dict[str, Any]:
-    from policy_engine.server.convert import context_to_check_request
+    from policy_engine.wire import context_to_check_request
 
     if shutil.which("h2load") is None:
         raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")

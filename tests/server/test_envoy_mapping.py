@@ -16,6 +16,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from policy_engine.context import RequestContext
+from policy_engine.decision import Decision, Effect, LimitState
+from policy_engine.ingress.answer import finish_headers
+from policy_engine.ingress.bodies import lenient_json, parse_llm_body
+from policy_engine.ingress.identity import MappingError
+from policy_engine.ingress.settings import HeaderNames, JwtSettings
 from policy_engine.proto.envoy.config.core.v3 import address_pb2, base_pb2
 from policy_engine.proto.envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from policy_engine.proto.envoy.service.auth.v3 import attribute_context_pb2 as ac
@@ -24,14 +29,9 @@ from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.server.envoy_mapping import (
     EnvoyMapper,
     EnvoyMappingSettings,
-    HeaderNames,
-    JwtSettings,
-    MappingError,
     build_check_response,
     build_rate_limit_response,
     deny_for_mapping_error,
-    lenient_json,
-    parse_llm_body,
 )
 
 NOW = 1_764_300_000.0
@@ -332,18 +332,24 @@ def test_rate_limit_hits() -> None:
         EnvoyMappingSettings(descriptor_keys={"user": "account.name"})
 
 
+def decided(effect: Effect, status: int, *, rate_limit: LimitState | None = None, **parts: Any) -> Decision:
+    """A decision as the engine finishes it: its headers filled in from its parts."""
+    d = Decision(effect, status, rate_limit=rate_limit, **parts)
+    finish_headers(d)
+    return d
+
+
 def test_rate_limit_response() -> None:
-    lim = {"limit_id": "tokens_per_day", "key": "acct-42", "used": 10_500, "max": 10_000, "remaining": 0,
-           "reset_seconds": 3600.4, "over": True}
-    resp = rls.RateLimitResponse.FromString(
-        build_rate_limit_response({"effect": "throttle", "limits": [lim]}, 2).SerializeToString())
+    lim = LimitState("tokens_per_day", "acct-42", "sum", 10_500, 10_000, 0, 3600.4, True, False)
+    d = decided(Effect.THROTTLE, 429, limits=[lim], rate_limit=lim, retry_after=3600.4)
+    resp = rls.RateLimitResponse.FromString(build_rate_limit_response(d, 2).SerializeToString())
     assert resp.overall_code == rls.RateLimitResponse.OVER_LIMIT and len(resp.statuses) == 2
     st0 = resp.statuses[0]
     assert (st0.current_limit.requests_per_unit, st0.current_limit.name, st0.limit_remaining) == (
         10_000, "tokens_per_day", 0)
     assert st0.duration_until_reset.seconds == 3600
     assert {h.key: h.value for h in resp.response_headers_to_add}["retry-after"] == "3601"
-    ok = build_rate_limit_response({"effect": "flag"}, 1)
+    ok = build_rate_limit_response(decided(Effect.FLAG, 200), 1)
     assert ok.overall_code == rls.RateLimitResponse.OK and not ok.response_headers_to_add
 
 
@@ -355,16 +361,15 @@ def headers_of(options: Any) -> dict[str, str]:
 
 
 LIMITS = [
-    {"limit_id": "rpm", "key": "acct-42", "used": 12, "max": 60, "remaining": 48, "reset_seconds": 20, "over": False},
-    {"limit_id": "tpd", "key": "acct-42", "used": 9_990, "max": 10_000, "remaining": 10, "reset_seconds": 7200.2,
-     "over": False},
+    LimitState("rpm", "acct-42", "count", used=12, max=60, remaining=48, reset=20, over=False, committed=True),
+    LimitState("tpd", "acct-42", "sum", used=9_990, max=10_000, remaining=10, reset=7200.2, over=False, committed=True),
 ]
 
 
 def test_deny_response() -> None:
-    resp = authz.CheckResponse.FromString(build_check_response(
-        {"effect": "deny", "reason": "surrogate account cluster", "rule_ids": ["campaign_pf", "other"],
-         "request_id": "r-1", "policy_version": "abc"}).SerializeToString())
+    resp = authz.CheckResponse.FromString(build_check_response(decided(
+        Effect.DENY, 403, reason="surrogate account cluster", rules=["campaign_pf", "other"],
+        request_id="r-1", policy_version="abc")).SerializeToString())
     assert resp.status.code == 7 and resp.WhichOneof("http_response") == "denied_response"
     d = resp.denied_response
     assert d.status.code == 403 and headers_of(d.headers) == {"content-type": "application/json"}
@@ -374,8 +379,8 @@ def test_deny_response() -> None:
 
 
 def test_throttle_response_with_rate_limit_headers() -> None:
-    resp = build_check_response({"effect": "throttle", "reason": "daily tokens", "rule_id": "tpd",
-                                 "limits": LIMITS, "retry_after": 30.2})
+    resp = build_check_response(decided(Effect.THROTTLE, 429, reason="daily tokens", rules=["tpd"],
+                                        limits=LIMITS, rate_limit=LIMITS[1], retry_after=30.2))
     d = resp.denied_response
     assert resp.status.code == 8 and d.status.code == 429
     assert headers_of(d.headers) == {"content-type": "application/json", "x-ratelimit-limit": "10000",
@@ -384,39 +389,58 @@ def test_throttle_response_with_rate_limit_headers() -> None:
 
 
 def test_decision_headers_override_computed_ones() -> None:
-    resp = build_check_response({"effect": "throttle", "limits": LIMITS, "headers": {"Retry-After": "5"},
-                                 "http_status": 503})
+    resp = build_check_response(decided(Effect.THROTTLE, 503, limits=LIMITS, rate_limit=LIMITS[1],
+                                        headers={"X-RateLimit-Remaining": "5"}))
     assert resp.denied_response.status.code == 503
-    assert headers_of(resp.denied_response.headers)["retry-after"] == "5"
+    assert headers_of(resp.denied_response.headers)["x-ratelimit-remaining"] == "5"
 
 
 def test_allow_and_flag_responses() -> None:
-    flagged = build_check_response({"effect": "flag", "flags": ["cot_probe", "new_account"], "limits": LIMITS})
+    flagged = build_check_response(decided(Effect.FLAG, 200, flags=["cot_probe", "new_account"], limits=LIMITS,
+                                           rate_limit=LIMITS[1]))
     assert flagged.status.code == 0 and flagged.WhichOneof("http_response") == "ok_response"
     assert headers_of(flagged.ok_response.headers) == {"x-policy-flags": "cot_probe,new_account"}
     assert flagged.ok_response.headers[0].append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
-    assert headers_of(flagged.ok_response.response_headers_to_add)["x-ratelimit-remaining"] == "10"
-    plain = build_check_response({"effect": "allow"}, EnvoyMappingSettings(rate_limit_headers_on_allow=False))
+    to_caller = headers_of(flagged.ok_response.response_headers_to_add)
+    assert to_caller["x-ratelimit-remaining"] == "10"
+    assert "x-policy-flags" not in to_caller, "flags say which detections fired: upstream only"
+    plain = build_check_response(decided(Effect.ALLOW, 200, limits=LIMITS, rate_limit=LIMITS[1]),
+                                 EnvoyMappingSettings(rate_limit_headers_on_allow=False))
     assert list(plain.ok_response.headers_to_remove) == ["x-policy-flags"]
     assert not plain.ok_response.headers and not plain.ok_response.response_headers_to_add
 
 
-def test_the_engines_decision_model_builds_envoy_answers() -> None:
-    from policy_engine.decision import Decision, Effect, LimitState
-
-    def lim(name: str, remaining: float, shadow: bool = False) -> LimitState:
-        return LimitState(limit=name, key="acct-1", kind="sum", used=100 - remaining, max=100, remaining=remaining,
-                          reset=60.0, over=remaining <= 0, committed=False, shadow=shadow)
-
-    d = Decision(effect=Effect.THROTTLE, status=429, reason="tokens", rules=["tpd"],
-                 limits=[lim("tpd", 0), lim("shadow_cap", -5, shadow=True)])
+def test_the_engines_decision_model_builds_envoy_answers(make_policy: Any) -> None:
+    # One rule for the rate-limit headers: those the engine chose, whichever the API.
+    p = make_policy("""
+limit tpd {
+  key account.id
+  sum request.max_tokens ?? 0
+  window 1h
+  max 100
+  reason "tokens"
+}
+limit shadow_cap {
+  key account.id
+  count
+  window 1h
+  max 0
+  reason "cap"
+  shadow
+}
+""")
+    req = {"account": {"id": "acct-1"}, "request": {"max_tokens": 60}}
+    p.decide(req, now=NOW)
+    d = p.decide(req, now=NOW + 1)
     resp = build_check_response(d)
     assert resp.status.code == 8 and resp.denied_response.status.code == 429
     assert headers_of(resp.denied_response.headers)["x-ratelimit-limit"] == "100"
     assert json.loads(resp.denied_response.body)["error"]["rule"] == "tpd"
     rl = build_rate_limit_response(d, 1)
     assert rl.statuses[0].current_limit.name == "tpd", "a shadow limit never speaks to the caller"
-    allowed = build_check_response(Decision(effect=Effect.FLAG, status=200, flags=["probe"]))
+    assert {h.key: h.value for h in rl.response_headers_to_add} == {
+        k: v for k, v in headers_of(resp.denied_response.headers).items() if k != "content-type"}
+    allowed = build_check_response(decided(Effect.FLAG, 200, flags=["probe"]))
     assert headers_of(allowed.ok_response.headers) == {"x-policy-flags": "probe"}
-    denied = build_check_response(Decision(effect=Effect.DENY, status=403, reason="no"))
+    denied = build_check_response(decided(Effect.DENY, 403, reason="no"))
     assert denied.denied_response.status.code == 403 and denied.status.code == 7

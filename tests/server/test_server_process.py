@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from policy_engine.client import PolicyClient
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
 from policy_engine.server.app import free_port
-from policy_engine.server.convert import context_to_check_request
+from policy_engine.wire import context_to_check_request
 from server_harness import POLICY, write_policy
 
 POLICYCTL = [sys.executable, "-m", "policy_engine.cli.main"]

@@ -1,0 +1,109 @@
+"""Decision -> what the caller and the upstream get: status, headers, error body. One place for all gateways.
+
+The rate-limit headers follow one rule: the engine picks the limit they
+describe (`Decision.rate_limit`: the enforcing `count` or `sum` limit closest
+to its maximum, or the limit that refused the request) and `caller_headers`
+below writes them, with whole seconds rounded up, so that a caller that waits
+`retry-after` seconds is not refused again for a fraction of one.
+
+An `Answer` is protocol-neutral; the Envoy ext_authz and rate-limit adapters
+and the ASGI gateway turn it into their own messages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from policy_engine.decision import Decision, Effect, LimitState
+
+# The header the engine lists flags in. Flags say which detections fired: they go
+# to the upstream (under the gateway's flags header), never back to the caller.
+FLAGS_HEADER = "x-policy-flags"
+
+# Error types of the JSON error body, by refusing effect.
+ERROR_TYPES: dict[str, str] = {"deny": "permission_denied", "throttle": "rate_limit_exceeded"}
+
+
+def rate_limit_headers(lim: LimitState) -> dict[str, str]:
+    """x-ratelimit-limit / -remaining / -reset for one limit."""
+    return {
+        "x-ratelimit-limit": str(int(lim.max)),
+        "x-ratelimit-remaining": str(max(0, int(lim.remaining))),
+        "x-ratelimit-reset": str(max(0, math.ceil(lim.reset))),
+    }
+
+
+def retry_after(seconds: float) -> str:
+    """The retry-after value: whole seconds, rounded up, at least one."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def finish_headers(d: Decision) -> None:
+    """The headers every decision carries, beside what its rules and limits declared
+    (which win, whatever their case, except over retry-after): the rate-limit headers
+    of `d.rate_limit`, retry-after on throttle, and the flags."""
+    headers = d.headers
+    declared = {k.lower() for k in headers} if headers else ()
+    if d.rate_limit is not None:
+        for name, value in rate_limit_headers(d.rate_limit).items():
+            if name not in declared:
+                headers[name] = value
+    if d.effect is Effect.THROTTLE and d.retry_after is not None:
+        headers["retry-after"] = retry_after(d.retry_after)
+    if d.flags and FLAGS_HEADER not in declared:
+        headers[FLAGS_HEADER] = ",".join(d.flags)
+
+
+def error_body(err_type: str, reason: str, rule: str | None = None) -> bytes:
+    """The JSON error body of every refusal, whoever refuses."""
+    return json.dumps({"error": {"type": err_type, "reason": reason, "rule": rule}}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    allowed: bool
+    status: int                   # the decision's HTTP status (the caller's, on a refusal)
+    reason: str
+    headers: dict[str, str]       # to the caller (with content-type on a refusal)
+    body: bytes = b""             # the JSON error body of a refusal
+    error_type: str | None = None
+    upstream: dict[str, str] = field(default_factory=dict)  # set on the request passed on
+    remove_upstream: tuple[str, ...] = ()                    # stripped from the request passed on
+
+
+def refusal(status: int, err_type: str, reason: str, rule: str | None = None,
+            headers: Mapping[str, str] | None = None) -> Answer:
+    """A refused request: the JSON error body, its content-type, and `headers`."""
+    return Answer(False, status, reason, {"content-type": "application/json", **(headers or {})},
+                  error_body(err_type, reason, rule), err_type)
+
+
+def caller_headers(headers: Mapping[str, str], flags_header: str = FLAGS_HEADER) -> dict[str, str]:
+    """A decision's headers as the caller gets them: lower-case names, no flags."""
+    out = {str(k).lower(): str(v) for k, v in headers.items()}
+    out.pop(FLAGS_HEADER, None)
+    out.pop(flags_header, None)
+    return out
+
+
+def answer(effect: str, status: int, reason: str, rules: Sequence[str], flags: Sequence[str],
+           headers: Mapping[str, str], *, flags_header: str = FLAGS_HEADER,
+           headers_on_allow: bool = True) -> Answer:
+    """The answer for a decision, given as its parts (so that a decision read back from
+    the wire answers the same as the engine's own)."""
+    to_caller = caller_headers(headers, flags_header)
+    if effect in ERROR_TYPES:
+        return refusal(status, ERROR_TYPES[effect], reason, rules[0] if rules else None, to_caller)
+    if flags:
+        return Answer(True, status, reason, to_caller if headers_on_allow else {},
+                      upstream={flags_header: ",".join(flags)})
+    # Never pass on a caller's own copy of the flags header.
+    return Answer(True, status, reason, to_caller if headers_on_allow else {}, remove_upstream=(flags_header,))
+
+
+def answer_decision(d: Decision, *, flags_header: str = FLAGS_HEADER, headers_on_allow: bool = True) -> Answer:
+    return answer(d.effect.label, d.status, d.reason or "", d.rules, d.flags, d.headers,
+                  flags_header=flags_header, headers_on_allow=headers_on_allow)

@@ -1,0 +1,90 @@
+"""Raw header, claim and descriptor values -> typed request-context values, by the field table."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from dsl.schema import BY_PATH, Field
+from dsl.types import FLOAT, INT, IP, VERIFICATION, SetType
+from policy_engine.context import VERIFICATION_RANK
+from policy_engine.ingress.network import parse_ip
+
+
+def check_paths(mapping: dict[str, str], where: str) -> None:
+    """ValueError unless every value of `mapping` names a request-context field."""
+    for key, path in mapping.items():
+        if path not in BY_PATH:
+            raise ValueError(f"{where}: {key!r} maps to {path!r}, which is not a request context field")
+
+
+def _split_list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [p for p in re.split(r"[,\s]+", str(value)) if p]
+
+
+def _at_least(f: Field, value: float, what: str) -> None:
+    if f.minimum is not None and value < f.minimum:
+        raise ValueError(f"expected a non-negative {what}" if f.minimum == 0 else f"expected a {what} >= {f.minimum}")
+
+
+def coerce(f: Field, raw: Any) -> Any:
+    """The typed value of field `f` for a raw (string or claim) value, or ValueError saying why not."""
+    t = f.type
+    if isinstance(t, SetType):
+        return _split_list(raw)
+    if t == INT:
+        if isinstance(raw, bool):
+            raise ValueError("expected an integer")
+        value = int(raw.strip()) if isinstance(raw, str) else int(raw)
+        if isinstance(raw, float) and raw != value:
+            raise ValueError("expected an integer")
+        _at_least(f, value, "integer")
+        return value
+    if t == FLOAT:
+        if isinstance(raw, bool):
+            raise ValueError("expected a number")
+        number = float(raw)
+        if not math.isfinite(number):
+            raise ValueError("expected a finite number")
+        _at_least(f, number, "number")
+        return number
+    if t == VERIFICATION:
+        level = str(raw).strip().lower()
+        if level not in VERIFICATION_RANK:
+            raise ValueError(f"expected one of {list(VERIFICATION_RANK)}")
+        return level
+    if t == IP:
+        ip = parse_ip(str(raw))
+        if ip is None:
+            raise ValueError("not an IP address")
+        return ip
+    if isinstance(raw, (dict, list)):
+        raise ValueError("expected a string")
+    return str(raw)
+
+
+def coerce_or_none(path: str, raw: Any) -> Any:
+    try:
+        return coerce(BY_PATH[path], raw)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def put(ctx: dict[str, Any], path: str, raw: Any, warnings: list[str], source: str) -> None:
+    """Set field `path` of the request-context dict from a raw value; an unusable value is
+    left out, with a warning naming its source."""
+    f = BY_PATH[path]
+    try:
+        value = coerce(f, raw)
+    except (ValueError, TypeError, OverflowError) as e:
+        warnings.append(f"{source}: ignored {raw!r} for {path}: {e}")
+        return
+    ctx.setdefault(f.section, {})[f.name] = value
+
+
+def get(ctx: dict[str, Any], path: str) -> Any:
+    f = BY_PATH[path]
+    return ctx.get(f.section, {}).get(f.name)

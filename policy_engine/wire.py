@@ -1,0 +1,250 @@
+"""policyengine.v1 messages <-> the request context and decisions.
+
+Shared by the server and `policy_engine.client`, so both sides agree on what
+null means: an unset `optional` scalar or an absent `StringList` is null, an
+empty string or list is a value. Everything about the request context is
+derived from the field table (`dsl.schema`): the list fields, the sections,
+and the reader that flattens a CheckRequest into a `Context` (generated once,
+straight-line code, because it runs on every Check).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.message import Message
+
+from dsl.schema import FIELDS, SECTIONS
+from dsl.types import SetType
+from policy_engine.context import Context, RequestContext, Source, compile_reader
+from policy_engine.decision import Decision, Effect
+from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
+
+EFFECTS: dict[Effect, int] = {
+    Effect.ALLOW: pb.EFFECT_ALLOW, Effect.DENY: pb.EFFECT_DENY,
+    Effect.THROTTLE: pb.EFFECT_THROTTLE, Effect.FLAG: pb.EFFECT_FLAG,
+}
+EFFECT_NAMES: dict[int, str] = {v: k.label for k, v in EFFECTS.items()}
+
+# Section -> its list-valued fields (StringList on the wire).
+_LISTS: dict[str, frozenset[str]] = {
+    s.name: frozenset(f.name for f in FIELDS if f.section == s.name and isinstance(f.type, SetType))
+    for s in SECTIONS
+}
+
+
+class ConversionError(ValueError):
+    """A value cannot be carried by (or read from) the wire messages."""
+
+
+# --- request context -------------------------------------------------------
+
+
+def _as_model(ctx: Mapping[str, Any] | RequestContext) -> RequestContext:
+    return ctx if isinstance(ctx, RequestContext) else RequestContext.model_validate(ctx)
+
+
+def _fill_section(msg: Message, values: Mapping[str, Any], lists: frozenset[str]) -> None:
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in lists:
+            getattr(msg, name).values.extend(value)
+        else:
+            setattr(msg, name, value)
+
+
+def context_to_check_request(ctx: Mapping[str, Any] | RequestContext, explain: bool = False) -> pb.CheckRequest:
+    """Validate a request context (dict or model) and build the CheckRequest.
+
+    Raises pydantic.ValidationError for a context that does not fit the schema
+    (unknown field, wrong type, negative count).
+    """
+    data = _as_model(ctx).model_dump()
+    req = pb.CheckRequest(explain=explain)
+    for s in SECTIONS:
+        values = data.get(s.name)
+        if values is None:
+            continue
+        _fill_section(getattr(req, s.name), values, _LISTS[s.name])
+        if s.nullable:
+            getattr(req, s.name).SetInParent()  # an all-null section is still "sent"
+    return req
+
+
+def _read_section(msg: Message, lists: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in msg.DESCRIPTOR.fields:
+        name = field.name
+        if name in lists:
+            out[name] = list(getattr(msg, name).values) if msg.HasField(name) else None
+        else:
+            out[name] = getattr(msg, name) if msg.HasField(name) else None
+    return out
+
+
+def check_request_to_context(req: pb.CheckRequest) -> dict[str, Any]:
+    """The request context dict (all sections, nulls included) a CheckRequest carries."""
+    out: dict[str, Any] = {}
+    for s in SECTIONS:
+        if s.nullable and not req.HasField(s.name):
+            out[s.name] = None
+            continue
+        out[s.name] = _read_section(getattr(req, s.name), _LISTS[s.name])
+    return out
+
+
+def check_request_to_model(req: pb.CheckRequest) -> RequestContext:
+    """Validated context; raises pydantic.ValidationError (e.g. unknown verification)."""
+    return RequestContext.model_validate(check_request_to_context(req))
+
+
+def _proto_value(f: Any) -> str:
+    value = f"s.{f.name}.values" if isinstance(f.type, SetType) else f"s.{f.name}"
+    return f'{value} if s.HasField("{f.name}") else None'
+
+
+_read_check_request = compile_reader("read_check_request", Source(
+    section=lambda s: f"m.{s.name}", present=lambda s: f'm.HasField("{s.name}")', value=_proto_value,
+    checked=True))
+
+
+def context_from_check_request(m: pb.CheckRequest) -> Context:
+    """The flat Context a CheckRequest carries; pydantic.ValidationError (with the JSON path)
+    when it does not fit. Equal to Context.from_model(check_request_to_model(m)) (a test keeps
+    them in step) at a fraction of the cost: the generated reader checks by hand the values
+    proto types cannot constrain, and pydantic runs only to explain a refusal."""
+    c = _read_check_request(m)
+    if c is None:
+        return Context.from_model(check_request_to_model(m))
+    return c  # type: ignore[no-any-return]
+
+
+def usage_to_proto(prompt_tokens: int | None, completion_tokens: int | None) -> pb.Usage:
+    for name, v in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise ConversionError(f"usage.{name}: expected a non-negative integer, got {v!r}")
+    u = pb.Usage()
+    if prompt_tokens is not None:
+        u.prompt_tokens = prompt_tokens
+    if completion_tokens is not None:
+        u.completion_tokens = completion_tokens
+    return u
+
+
+def usage_from_proto(u: pb.Usage) -> dict[str, int | None]:
+    return {
+        "prompt_tokens": u.prompt_tokens if u.HasField("prompt_tokens") else None,
+        "completion_tokens": u.completion_tokens if u.HasField("completion_tokens") else None,
+    }
+
+
+# --- decisions -------------------------------------------------------------
+
+
+def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckResponse:
+    """The CheckResponse for a decision; the trace only when `explain` is set."""
+    resp = pb.CheckResponse(
+        effect=EFFECTS[d.effect], http_status=d.status, reason=d.reason or "", rule_ids=d.rules,
+        flags=d.flags, policy_version=d.policy_version, request_id=d.request_id or "",
+        retry_after_seconds=d.retry_after or 0.0, headers=d.headers,
+    )
+    add = resp.limits.add
+    for s in d.limits:
+        add(limit_id=s.limit, key=s.key, used=s.used, max=s.max, remaining=s.remaining, reset_seconds=s.reset,
+            over=s.over)
+    if d.shadow_rules:
+        resp.shadow_matches.extend(pb.ShadowMatch(rule_id=r) for r in d.shadow_rules)
+    if d.measures:
+        add_m = resp.measures.add
+        for m in d.measures:  # `value` stays absent when it is null (the store failed)
+            add_m(measure_id=m.measure, key=m.key, value=m.value, charged=m.charged, error=m.error or "")
+    if explain and d.trace is not None:
+        resp.explanation_json = json.dumps(d.trace, default=str)
+    return resp
+
+
+def limit_from_proto(lim: pb.LimitState) -> dict[str, Any]:
+    return {
+        "limit_id": lim.limit_id,
+        "key": lim.key,
+        "used": lim.used,
+        "max": lim.max,
+        "remaining": lim.remaining,
+        "reset_seconds": lim.reset_seconds,
+        "over": lim.over,
+    }
+
+
+def measure_from_proto(m: pb.MeasureState) -> dict[str, Any]:
+    return {
+        "measure_id": m.measure_id,
+        "key": m.key,
+        "value": m.value if m.HasField("value") else None,
+        "charged": m.charged,
+        "error": m.error or None,
+    }
+
+
+def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
+    """The JSON shape `policyctl eval` prints, with the explanation parsed back."""
+    explanation = json.loads(resp.explanation_json) if resp.HasField("explanation_json") else None
+    return {
+        "effect": EFFECT_NAMES.get(resp.effect, "allow"),
+        "http_status": resp.http_status,
+        "reason": resp.reason,
+        "rule_ids": list(resp.rule_ids),
+        "headers": dict(resp.headers),
+        "flags": list(resp.flags),
+        "limits": [limit_from_proto(lim) for lim in resp.limits],
+        "measures": [measure_from_proto(m) for m in resp.measures],
+        "shadow_matches": [
+            {"rule_id": m.rule_id, "effect": EFFECT_NAMES.get(m.effect, "allow"), "reason": m.reason}
+            for m in resp.shadow_matches
+        ],
+        "policy_version": resp.policy_version,
+        "request_id": resp.request_id,
+        "retry_after_seconds": resp.retry_after_seconds,
+        "explanation": explanation,
+    }
+
+
+# --- policy info -----------------------------------------------------------
+
+
+def policy_info_to_proto(info: Mapping[str, Any]) -> pb.GetPolicyResponse:
+    """GetPolicyResponse from a mapping: version, files, rule_ids, limit_ids,
+    measure_ids, loaded_at (epoch seconds), last_reload_error."""
+    resp = pb.GetPolicyResponse(
+        version=str(info.get("version") or ""),
+        files=[str(f) for f in info.get("files") or ()],
+        rule_ids=[str(r) for r in info.get("rule_ids") or ()],
+        limit_ids=[str(x) for x in info.get("limit_ids") or ()],
+        measure_ids=[str(x) for x in info.get("measure_ids") or ()],
+    )
+    loaded_at = info.get("loaded_at")
+    if loaded_at is not None:
+        seconds = math.floor(float(loaded_at))
+        resp.loaded_at.seconds = seconds
+        resp.loaded_at.nanos = min(int(round((float(loaded_at) - seconds) * 1e9)), 999_999_999)
+    err = info.get("last_reload_error")
+    if err is not None:
+        resp.last_reload_error = str(err)
+    return resp
+
+
+def policy_info_from_proto(resp: pb.GetPolicyResponse) -> dict[str, Any]:
+    ts = resp.loaded_at
+    loaded = ts.seconds + ts.nanos / 1e9 if resp.HasField("loaded_at") else None
+    return {
+        "version": resp.version,
+        "files": list(resp.files),
+        "rule_ids": list(resp.rule_ids),
+        "limit_ids": list(resp.limit_ids),
+        "measure_ids": list(resp.measure_ids),
+        "loaded_at": loaded,
+        "last_reload_error": resp.last_reload_error if resp.HasField("last_reload_error") else None,
+    }
