@@ -74,10 +74,10 @@ def test_every_line_is_a_valid_request_context(small: Any) -> None:
     for line in t.read_text(encoding="utf-8").splitlines():
         RequestContext.model_validate_json(line)
         Context.from_json(line)  # the replay path
-    last = 0.0
+    last = BlindConfig().start_ts
     for c in traffic:
         r, a, u = c["request"], c["account"], c["usage"]
-        assert r["ts"] >= last
+        assert last <= r["ts"] < BlindConfig().start_ts + 24 * 3600
         last = r["ts"]
         assert 0 <= u["completion_tokens"] <= r["max_tokens"]
         assert r["prompt"] and r["prompt_tokens"] >= 1 and u["prompt_tokens"] >= 1
@@ -120,6 +120,30 @@ def test_labels_and_user_agents_are_shared_not_signals(small: Any) -> None:
     assert agents[True] | agents[False] <= pools
     assert len(agents[True] & agents[False]) >= 0.8 * len(agents[True])
     assert labelled[False] > 0
+
+
+def test_sessions_are_created_only_when_their_start_comes_up() -> None:
+    """The merge holds the active sessions, never the day: an iterator exists
+    only once the merged stream has reached its start."""
+    acct = core.Account("a", "o", 0.0, "email", "free", None, (), ("inference",), ("k",), "p")
+    ep = nets.HOME[0].endpoint(random.Random(1))
+    created: list[float] = []
+    live = [0]
+
+    def session(start: float) -> Any:
+        created.append(start)
+        live[0] += 1
+        for j in range(3):
+            yield core.Req(start + j, acct, "k", ep, "ua", core.LARGE, core.prompt("x"), 16, 1, "p")
+        live[0] -= 1
+
+    starts = [(float(i * 10), (lambda s=float(i * 10): session(s))) for i in range(1000)]
+    peak, out = 0, []
+    for req in core.lazy_merge(starts):
+        assert created[-1] <= req.ts  # starts come in order: nothing was made ahead of time
+        peak = max(peak, live[0])
+        out.append(req.ts)
+    assert out == sorted(out) and len(out) == 3000 and peak <= 2
 
 
 # ---------------------------------------------------------------- geography
