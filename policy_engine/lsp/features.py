@@ -19,7 +19,7 @@ from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
-from dsl.schema import BY_PATH, MEASURES, SCHEMA
+from dsl.schema import BY_PATH, BY_SECTION, FIELDS, MEASURES, SCHEMA
 from dsl.types import ANY
 from policy_engine.decision import DEFAULT_STATUS, Effect
 from policy_engine.lsp.analysis import Analysis
@@ -76,16 +76,32 @@ def function_doc(f: Func) -> str:
 
 
 def field_doc(section: str, name: str) -> str | None:
+    """A field from the field table: type, what it holds, where gateways take it from."""
     f = BY_PATH.get(f"{section}.{name}")
     if f is None:
         return None
-    note = f"\n\n{f.note[0].upper()}{f.note[1:]}." if f.note else ""
-    return f"{_code(f'{f.path}: {f.type}')}\n\nA field of the request context; null when missing.{note}"
+    lines = [f"{f.doc[0].upper()}{f.doc[1:]}." if f.doc else "A field of the request context."]
+    if f.minimum is not None:
+        lines.append(f"At least {f.minimum:g}.")
+    if f.derived is not None:
+        lines.append(f"When the request leaves it out: `{f.derived}(client.ip)`.")
+    carriers = [f"header `{f.header}`" if f.header else None, f"JWT claim `{f.claim}`" if f.claim else None]
+    if any(carriers):
+        lines.append("Gateways read it from " + " or ".join(c for c in carriers if c) + " by default.")
+    lines.append("Null when missing.")
+    return f"{_code(f'{f.path}: {f.type}')}\n\n" + " ".join(lines)
 
 
 def section_doc(section: str) -> str:
-    fields = "\n".join(f"- `{name}`: {t}" for name, t in SCHEMA[section].items())
-    return f"{_code(section)}\n\nA section of the request context. Fields:\n\n{fields}"
+    s = BY_SECTION[section]
+    notes = [f"{s.doc[0].upper()}{s.doc[1:]}."]
+    if s.identity:
+        notes.append("Identity: taken only from an authentication step (a trusted filter's headers or a JWT).")
+    if s.nullable:
+        notes.append("The whole section may be null.")
+    fields = "\n".join(f"- `{f.name}`: {f.type}" + (f" ({f.note})" if f.note else "")
+                       for f in FIELDS if f.section == section)
+    return f"{_code(section)}\n\n{' '.join(notes)} Fields:\n\n{fields}"
 
 
 def measures_doc(a: Analysis) -> str:

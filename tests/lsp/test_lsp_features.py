@@ -262,3 +262,15 @@ def test_signature_at_and_symbols() -> None:
         ("d", T.SymbolKind.Constant, "data"), ("r", T.SymbolKind.Event, "rule deny"),
         ("l", T.SymbolKind.Object, "limit per 1m"),
     ]
+
+
+def test_field_hover_comes_from_the_field_table() -> None:
+    from dsl.schema import BY_PATH
+
+    for path, f in BY_PATH.items():
+        doc = features.field_doc(f.section, f.name)
+        assert doc is not None and f"{path}: {f.type}" in doc
+        assert (f.header is None or f"header `{f.header}`" in doc) and (f.claim is None or f"claim `{f.claim}`" in doc)
+    assert "`geo_country(client.ip)`" in (features.field_doc("client", "country") or "")
+    assert "Identity: taken only from an authentication step" in features.section_doc("api_key")
+    assert features.field_doc("account", "nope") is None
