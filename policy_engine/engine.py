@@ -331,9 +331,9 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
     return trace
 
 
-
 def _measure_trace(policy: PolicySet, ctx: Context, d: Decision) -> list[dict[str, Any]]:
-    """Each measure: charged (it applied), read (it did not: why) or skipped (null key)."""
+    """Each measure: applied (charged), read (it did not apply: why), skipped (a null
+    key: why) or error (the store failed: the value read as null)."""
     states = {s.measure: s for s in d.measures}
     out: list[dict[str, Any]] = []
     for m, why_fn in zip(policy.compiled.measures, policy.compiled.explain_measures):
@@ -349,9 +349,9 @@ def _measure_trace(policy: PolicySet, ctx: Context, d: Decision) -> list[dict[st
         if s is None:
             entry.update({"status": "skipped", "why": why or "not evaluated", "value": None})
         else:
-            entry["status"] = "charged" if s.charged else "read"
+            entry["status"] = "error" if s.error else "applied" if s.charged else "read"
             if why is not None:
                 entry["why"] = why
-            entry.update({k: v for k, v in s.to_dict().items() if k not in ("measure", "charged")})
+            entry.update({k: v for k, v in s.to_dict().items() if k != "measure"})
         out.append(entry)
     return out

@@ -366,7 +366,8 @@ def test_store_failure_makes_the_value_null_sync(make_policy) -> None:
     assert m.value is None and not m.charged and "ConnectionError: store unreachable" in (m.error or "")
     assert d.limits[0].used == 1 and d.limits[0].error is None  # the limits' call is unaffected
     assert d.to_dict()["measures"][0]["error"].startswith("ConnectionError")
-    assert d.trace is not None and d.trace[0]["status"] == "read" and d.trace[0]["value"] is None
+    assert d.trace is not None and d.trace[0]["status"] == "error" and d.trace[0]["value"] is None
+    assert d.trace[0]["error"].startswith("ConnectionError") and "why" not in d.trace[0]  # it applied
 
 
 def test_store_failure_makes_the_value_null_async(make_policy) -> None:
@@ -408,10 +409,11 @@ measure not_partner {
     assert d.trace is not None
     young, partner = d.trace
     assert young == {"measure": "young", "kind": "count", "window_seconds": 3600.0, "level": 0,
-                     "at": young["at"], "status": "read", "why": "`when` is false", "key": "a", "value": 0}
+                     "at": young["at"], "status": "read", "why": "`when` is false", "key": "a", "value": 0,
+                     "charged": False}
     assert partner["status"] == "read" and partner["why"] == "`unless` holds"
     d = p.decide(req("a", age=1, account={"labels": []}), now=T0 + 1, explain=True)
-    assert d.trace is not None and [t["status"] for t in d.trace] == ["charged", "charged"]
+    assert d.trace is not None and [t["status"] for t in d.trace] == ["applied", "applied"]
     assert "why" not in d.trace[0]
 
 

@@ -49,7 +49,7 @@ def test_eval_shows_the_measures_and_explains_them() -> None:
     assert d["effect"] == "allow"
     trace = {t.get("measure") or t.get("rule") or t.get("limit"): t for t in d["trace"]}
     assert trace["suspicion"]["level"] == 1 and trace["card_accounts"]["level"] == 0
-    assert trace["suspicion"]["status"] == "charged" and trace["suspicious"]["condition"] is False
+    assert trace["suspicion"]["status"] == "applied" and trace["suspicious"]["condition"] is False
 
     # an old account: the template measure is read, not charged, and the trace says why
     r = run("eval", "--policies", str(POLICY), "--request", "-", "--explain",

@@ -125,7 +125,7 @@ def test_check_with_a_rule_that_reads_measures(start_server: Callable[..., Serve
         r = check("young-1", 2, explain=True)
         assert (r.effect, r.rule_ids) == ("deny", ["shared_card"])
         assert [(m.value, m.charged) for m in r.measures] == [(4.0, True), (1.0, True)]
-        assert [e["status"] for e in r.explanation if "measure" in e] == ["charged", "charged"]
+        assert [e["status"] for e in r.explanation if "measure" in e] == ["applied", "applied"]
         # the next old account on the card reads the young count without adding to it
         r = check("old-4", 400)
         assert r.effect == "deny" and [(m.value, m.charged) for m in r.measures] == [(5.0, True), (1.0, False)]
