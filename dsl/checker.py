@@ -3,7 +3,8 @@
 `check(modules, base_dir)` resolves every name (schema fields, `let`s, data
 lists, functions), types every expression, validates literals that only have
 meaning in context (regexes, CIDRs, verification levels, units), checks the
-shape of each rule and limit, and returns a `CheckedPolicy` the compiler can
+shape of each rule, limit and measure, orders the measures by what they read
+(cycles are errors), and returns a `CheckedPolicy` the compiler can
 trust, with every problem found (not only the first) as diagnostics.
 """
 

@@ -1,7 +1,10 @@
 """Checked AST -> Python source -> one compiled function per policy.
 
 The generated `evaluate(c)` reads the flat `Context` by attribute, tests every
-rule and prepares every limit in one pass: no tree is walked per request.
+rule and prepares every limit in one pass: no tree is walked per request. A
+policy with measures also gets one `measure_level_K(c)` per dependency level,
+which prepares the hits of that level's measures; the engine runs them first
+and puts the values in `c.measures`, which generated code reads by index.
 Constants (data lists, regexes, CIDR sets, constant `let`s) are built once at
 compile time and bound as globals of the generated code. `PolicySet.source`
 shows the generated code, as Jinja's `raw=True` does, for debugging.
