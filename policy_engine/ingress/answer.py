@@ -46,14 +46,13 @@ def finish_headers(d: Decision) -> None:
     (which win, whatever their case, except over retry-after): the rate-limit headers
     of `d.rate_limit`, retry-after on throttle, and the flags."""
     headers = d.headers
-    declared = {k.lower() for k in headers} if headers else ()
+    declared = {k.lower() for k in headers} if headers else None
     if d.rate_limit is not None:
-        for name, value in rate_limit_headers(d.rate_limit).items():
-            if name not in declared:
-                headers[name] = value
+        rate = rate_limit_headers(d.rate_limit)
+        headers.update(rate if declared is None else {k: v for k, v in rate.items() if k not in declared})
     if d.effect is Effect.THROTTLE and d.retry_after is not None:
         headers["retry-after"] = retry_after(d.retry_after)
-    if d.flags and FLAGS_HEADER not in declared:
+    if d.flags and (declared is None or FLAGS_HEADER not in declared):
         headers[FLAGS_HEADER] = ",".join(d.flags)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
-from dsl.schema import BY_PATH, Field
-from dsl.types import FLOAT, INT, IP, VERIFICATION, SetType
+from dsl.schema import BY_PATH, FIELDS, Field
+from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType
 from policy_engine.context import VERIFICATION_RANK
 from policy_engine.ingress.network import parse_ip
 
@@ -30,12 +31,8 @@ def _at_least(f: Field, value: float, what: str) -> None:
         raise ValueError(f"expected a non-negative {what}" if f.minimum == 0 else f"expected a {what} >= {f.minimum}")
 
 
-def coerce(f: Field, raw: Any) -> Any:
-    """The typed value of field `f` for a raw (string or claim) value, or ValueError saying why not."""
-    t = f.type
-    if isinstance(t, SetType):
-        return _split_list(raw)
-    if t == INT:
+def _integer(f: Field) -> Callable[[Any], int]:
+    def read(raw: Any) -> int:
         if isinstance(raw, bool):
             raise ValueError("expected an integer")
         value = int(raw.strip()) if isinstance(raw, str) else int(raw)
@@ -43,7 +40,11 @@ def coerce(f: Field, raw: Any) -> Any:
             raise ValueError("expected an integer")
         _at_least(f, value, "integer")
         return value
-    if t == FLOAT:
+    return read
+
+
+def _number(f: Field) -> Callable[[Any], float]:
+    def read(raw: Any) -> float:
         if isinstance(raw, bool):
             raise ValueError("expected a number")
         number = float(raw)
@@ -51,19 +52,48 @@ def coerce(f: Field, raw: Any) -> Any:
             raise ValueError("expected a finite number")
         _at_least(f, number, "number")
         return number
-    if t == VERIFICATION:
-        level = str(raw).strip().lower()
-        if level not in VERIFICATION_RANK:
-            raise ValueError(f"expected one of {list(VERIFICATION_RANK)}")
-        return level
-    if t == IP:
-        ip = parse_ip(str(raw))
-        if ip is None:
-            raise ValueError("not an IP address")
-        return ip
+    return read
+
+
+def _verification(raw: Any) -> str:
+    level = str(raw).strip().lower()
+    if level not in VERIFICATION_RANK:
+        raise ValueError(f"expected one of {list(VERIFICATION_RANK)}")
+    return level
+
+
+def _ip(raw: Any) -> str:
+    ip = parse_ip(str(raw))
+    if ip is None:
+        raise ValueError("not an IP address")
+    return ip
+
+
+def _string(raw: Any) -> str:
     if isinstance(raw, (dict, list)):
         raise ValueError("expected a string")
     return str(raw)
+
+
+def _coercer(f: Field) -> Callable[[Any], Any]:
+    """The reader of raw values for field `f`, chosen once by its type."""
+    t = f.type
+    if isinstance(t, SetType):
+        return _split_list
+    if t == INT:
+        return _integer(f)
+    if t == FLOAT:
+        return _number(f)
+    return {VERIFICATION: _verification, IP: _ip, STRING: _string}[t]
+
+
+# Field path -> its reader: chosen once here, not per value.
+COERCERS: dict[str, Callable[[Any], Any]] = {f.path: _coercer(f) for f in FIELDS}
+
+
+def coerce(f: Field, raw: Any) -> Any:
+    """The typed value of field `f` for a raw (string or claim) value, or ValueError saying why not."""
+    return COERCERS[f.path](raw)
 
 
 def coerce_or_none(path: str, raw: Any) -> Any:
@@ -78,7 +108,7 @@ def put(ctx: dict[str, Any], path: str, raw: Any, warnings: list[str], source: s
     left out, with a warning naming its source."""
     f = BY_PATH[path]
     try:
-        value = coerce(f, raw)
+        value = COERCERS[path](raw)
     except (ValueError, TypeError, OverflowError) as e:
         warnings.append(f"{source}: ignored {raw!r} for {path}: {e}")
         return
