@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import grpc.aio
 
+import grpc
 from policy_engine.context import RequestContext
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc

@@ -17,14 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
 from typing_extensions import TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
-
 from dsl.schema import FIELDS as SCHEMA_FIELDS
-from dsl.schema import SECTIONS, VERIFICATION_LEVELS
+from dsl.schema import SECTIONS, VERIFICATION_LEVELS, Section
 from dsl.schema import Field as FieldSpec
-from dsl.schema import Section
 from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType, Type
 
 Verification = Literal["none", "email", "phone", "kyc"]

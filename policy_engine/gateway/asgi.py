@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 from pydantic import ValidationError
 
+import grpc
 from policy_engine.client import AsyncPolicyClient, CheckResult
 from policy_engine.ingress.answer import Answer, answer, refusal
 from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 class _Stop(Exception):
     """End of input (or a syntax error) inside a value; carries what was read of it."""
 

@@ -20,11 +20,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError, Message
 from pydantic import ValidationError
 
+import grpc
 from policy_engine import wire
 from policy_engine.context import Context, describe_validation_error
 from policy_engine.decision import Decision, Effect

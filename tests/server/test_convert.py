@@ -7,12 +7,12 @@ import json
 from concurrent import futures
 from typing import Any
 
-import grpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import grpc
 from policy_engine.client import AsyncPolicyClient, PolicyClient
 from policy_engine.context import RequestContext
 from policy_engine.decision import Decision, Effect, LimitState, MeasureState

@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from policy_engine.context import Context, FIELDS
+from policy_engine.context import FIELDS, Context
 from policy_engine.decision import Decision, Effect
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
-from policy_engine.wire import check_request_to_model, context_to_check_request
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.metrics import Metrics
 from policy_engine.server.servicers import InvalidRequest, context_from_check_request
 from policy_engine.server.settings import SettingsError, load_settings
+from policy_engine.wire import check_request_to_model, context_to_check_request
 
 # --- settings -------------------------------------------------------------------------------
 
