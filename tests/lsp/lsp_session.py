@@ -63,11 +63,12 @@ class Session:
         return await asyncio.wait_for(wait(), WAIT)
 
     # ---- documents
-    def open(self, path: Path, text: str | None = None) -> str:
-        uri = path.as_uri()
+    def open(self, path: Path | str, text: str | None = None) -> str:
+        """Open a file (its text from disk unless given), or a URI that is not a file."""
+        uri = path.as_uri() if isinstance(path, Path) else path
         self.versions[uri] = 1
         self.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(
-            uri, "policy", 1, path.read_text(encoding="utf-8") if text is None else text,
+            uri, "policy", 1, Path(path).read_text(encoding="utf-8") if text is None else text,
         )))
         return uri
 

@@ -240,6 +240,10 @@ def test_unsaved_new_file_joins_its_folder(policies: Path) -> None:
         assert await s.diagnostics_for(uri) == []  # `trusted` and `tier_rpm` come from other files
         h = await s.hover(uri, position_of(text, "trusted"))
         assert h is not None and "let trusted = " in h.contents.value  # type: ignore[union-attr]
+        # A buffer with no file is checked alone: `trusted` is unknown there.
+        untitled = s.open("untitled:Untitled-1", text)
+        assert _codes(await s.diagnostics_for(untitled)) == ["E0201", "E0201"]
+        assert await s.diagnostics_for(uri) == []
 
     run(scenario, policies)
 
