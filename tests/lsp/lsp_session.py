@@ -11,7 +11,7 @@ from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
 POLICYCTL = Path(sys.executable).with_name("policyctl")
-WAIT = 60.0  # seconds any one answer may take on a loaded machine (a bound, not a measurement)
+WAIT = 120.0  # seconds any one answer may take on a loaded machine (a bound, not a measurement)
 
 
 class Session:
