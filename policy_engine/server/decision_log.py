@@ -57,7 +57,10 @@ class DecisionLog:
         self._stop.set()
         self._thread.join(timeout)
         if self._out is not sys.stdout:
-            self._out.close()
+            try:
+                self._out.close()
+            except OSError as e:  # a full disk fails the final flush too; shutdown goes on
+                log.error("decision log: cannot flush %s on close: %s", self.target, e)
 
     # -- writer thread ----------------------------------------------------------
     def _run(self) -> None:
