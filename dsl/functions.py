@@ -64,6 +64,7 @@ _F = [
     Func("ip_prefix", (IP, INT), STRING, "the network of an address as CIDR text, e.g. ip_prefix(client.ip, 24)", True),
     Func("geo_country", (IP,), STRING, "ISO country of an address, from the embedded geo data", True),
     Func("geo_asn", (IP,), INT, "autonomous system number of an address, from the embedded data", True),
+    Func("network_kind", (IP,), STRING, 'kind of network: "education", "hosting" or "other", from the AS name', True),
 ]
 
 FUNCTIONS: dict[str, Func] = {f.name: f for f in _F}

@@ -16,6 +16,7 @@ declarations in dsl/functions.py name the same functions with these types:
     match_count(string, PhraseSet) -> int
     ip_prefix(ip, int) -> string         ip_in(ip, CidrSet) -> bool
     geo_country(ip) -> string            geo_asn(ip) -> int
+    network_kind(ip) -> string
     encoded_payload(string) -> bool      leet_ratio(string) -> float
     script(string) -> string
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .obfuscation import encoded_payload, leet_ratio, script
-from .net import CidrSet, asn_org, compile_cidrs, geo_asn, geo_country, ip_in, ip_prefix
+from .net import CidrSet, asn_org, compile_cidrs, geo_asn, geo_country, ip_in, ip_prefix, network_kind
 from .phrases import PhraseSet, compile_phrases, load_phrases, match_count, matches_any
 from .prompt import (
     code_ratio,
@@ -69,6 +70,7 @@ SIGNALS: dict[str, Callable[..., Any]] = {
     "ip_in": ip_in,
     "geo_country": geo_country,
     "geo_asn": geo_asn,
+    "network_kind": network_kind,
 }
 
 __all__ = [

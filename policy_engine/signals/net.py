@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import threading
 from bisect import bisect_right
@@ -220,3 +221,41 @@ def geo_asn(ip: str | None) -> int | None:
     """AS number of a public address on a well-known network (see asn_orgs.json), else None."""
     org = asn_org(ip)
     return None if org is None else ASN_BY_ORG.get(org)
+
+
+# --- network kind -------------------------------------------------------------
+# What kind of network an address belongs to, read from its AS organisation
+# name. The embedded data carries names, not a type, so the kind comes from
+# words that universities, national research networks and hosting providers
+# put in their names. It is a hint, not a registry: an unmatched name is
+# "other", never a guess.
+_EDUCATION = re.compile(
+    r"univers(?:ity|idad|idade|ité|ite|ität|itat|itas|ita|iteit|itet)\b|\bcollege\b|\bschool\b|\bacadem(?:y|ic|ia)\b"
+    r"|polytechn|hochschule|\bcollège\b|\bécole\b|\bfaculty\b|\binstitute of technology\b|\beducation"
+    r"|research (?:and|&) education|\bNREN\b|\bJisc\b|^SWITCH$|\bDFN\b|\bRENATER\b|\bGARR\b|^SURF\b|\bAARNet\b"
+    r"|\bInternet2\b|\bCERNET\b|\bKREONET\b|\bRedIRIS\b|\bFunet\b|\bNORDUnet\b|-EDU\b",
+    re.IGNORECASE,
+)
+_HOSTING = re.compile(
+    r"\bamazon|\bgoogle|\bmicrosoft|\bazure\b|digitalocean|\bhetzner|\bovh\b|\blinode|\bakamai|\bvultr|\bchoopa"
+    r"|\balibaba|\btencent|\boracle|\bscaleway|\bcontabo|\bleaseweb|\bm247\b|\bdatacamp|\bhosting|\bhoster"
+    r"|data ?cent(?:er|re)|\bserver|\bcloud|\bcolo(?:cation)?\b|\bvps\b|\bdedicated\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=4096)
+def _kind_of_org(org: str) -> str:
+    if _EDUCATION.search(org):
+        return "education"
+    if _HOSTING.search(org):
+        return "hosting"
+    return "other"
+
+
+def network_kind(ip: str | None) -> str | None:
+    """"education" (universities, colleges, research and education networks),
+    "hosting" (clouds, hosting and data-centre providers) or "other", from the
+    address's AS organisation name; None for a private or unknown address."""
+    org = asn_org(ip)
+    return None if org is None else _kind_of_org(org)

@@ -28,7 +28,7 @@ EXPECTED_NAMES = {
     "fingerprint", "template_id", "simhash", "near_dup_key", "similarity", "topic",
     "prompt_length", "word_count", "digit_ratio", "code_ratio", "question_count",
     "entropy", "matches_any", "match_count", "ip_prefix", "ip_in", "geo_country", "geo_asn",
-    "encoded_payload", "leet_ratio", "script", "template_prefix",
+    "encoded_payload", "leet_ratio", "script", "template_prefix", "network_kind",
 }
 
 
@@ -485,3 +485,22 @@ def test_template_prefix_groups_one_scaffold_filled_with_different_tasks() -> No
     assert P.template_prefix(scaffold + "x " * 500_000, 8) == a
     assert P.template_prefix(None, 8) is None and P.template_prefix("text", None) is None
     assert P.template_prefix("one two three", 0) == P.template_prefix("one", 1)
+
+
+@pytest.mark.parametrize(
+    ("ip", "kind"),
+    [
+        ("140.112.145.182", "education"),  # National Taiwan University
+        ("128.232.0.1", "education"),  # Jisc, the UK research and education network
+        ("129.132.1.1", "education"),  # SWITCH, the Swiss research and education network
+        ("3.122.12.214", "hosting"),  # AMAZON-02
+        ("5.9.1.1", "hosting"),  # Hetzner
+        ("49.36.1.1", "other"),  # Reliance Jio, a carrier
+        ("101.162.165.45", "other"),  # Telstra, an ISP
+        ("10.0.0.1", None),  # private
+    ],
+)
+def test_network_kind_reads_the_as_name(ip: str, kind: str | None) -> None:
+    from policy_engine.signals.net import network_kind
+
+    assert network_kind(ip) == kind
