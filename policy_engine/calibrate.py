@@ -44,7 +44,7 @@ from dsl.parser import parse_number
 from policy_engine.context import Context
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import LineError, ReplayStats, SyncReplayer, limit_key_texts, read_traffic
-from policy_engine.state.base import Hit, HitResult
+from policy_engine.state.base import Hit, HitResult, Store, SyncStore
 from policy_engine.state.memory import MemoryStore
 
 OBSERVE_MAXIMUM = sys.float_info.max   # what every limit hit is sent with: nothing exceeds it
@@ -111,7 +111,7 @@ class Observer:
             s.truth[key] = s.truth.get(key, 0) | self.bit
 
 
-class ObservingStore:
+class ObservingStore(Store):
     """A memory store behind which every limit observes and none enforces.
 
     Each limit hit is sent with no maximum and `enforce=False`, so the store
@@ -122,11 +122,16 @@ class ObservingStore:
     engine then sees the same unreachable maximum and never marks a limit over
     (a `block key` limit included)."""
 
+    backend = MemoryStore.backend
+
     def __init__(self, inner: MemoryStore, observer: Observer, limits: Iterable[str]) -> None:
         self.inner = inner
         self.observer = observer
         self.limits = frozenset(limits)
         self.reconcile_sync = inner.reconcile_sync
+
+    def as_sync(self) -> SyncStore:
+        return self
 
     def acquire_sync(
         self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None

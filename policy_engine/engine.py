@@ -16,19 +16,19 @@ from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState
 from policy_engine.ingress.answer import finish_headers
 from policy_engine.policyset import PolicySet
-from policy_engine.state.base import Hit, HitResult, Store
-
-DEFAULT_STORE_DEADLINE = 0.05  # seconds
+from policy_engine.state.base import DEFAULT_DEADLINE, Hit, HitResult, Store
 
 
 class Engine:
-    def __init__(self, policy: PolicySet, store: Store, *, store_deadline: float = DEFAULT_STORE_DEADLINE) -> None:
+    def __init__(self, policy: PolicySet, store: Store, *, store_deadline: float = DEFAULT_DEADLINE) -> None:
         self.policy = policy
         self.store = store
         self.store_deadline = store_deadline
-        # The memory store answers without I/O: call it directly, no task or timer.
-        self._sync_acquire = getattr(store, "acquire_sync", None)
-        self._sync_reconcile = getattr(store, "reconcile_sync", None)
+        # A store that answers without I/O (memory) is called directly: no task or timer.
+        sync = store.as_sync()
+        self.synchronous = sync is not None
+        self._sync_acquire = sync.acquire_sync if sync is not None else None
+        self._sync_reconcile = sync.reconcile_sync if sync is not None else None
 
     def swap(self, policy: PolicySet) -> None:
         """Atomically replace the policy; requests in flight keep the one they started with."""
@@ -44,9 +44,9 @@ class Engine:
         return plan.finish(results, explain)
 
     def decide_sync(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
-        """Synchronous path for a store with `acquire_sync` (the memory store)."""
+        """Synchronous path for a store with a synchronous API (the memory store)."""
         if self._sync_acquire is None:
-            raise TypeError("decide_sync needs a store with acquire_sync (the memory store)")
+            raise TypeError(f"decide_sync needs a store with a synchronous API, not {self.store.backend}")
         policy = self.policy
         if policy.compiled.measure_levels:
             return self._decide_measured_sync(policy, ctx, _now(now), explain)
@@ -127,7 +127,7 @@ class Engine:
         self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
     ) -> bool:
         if self._sync_reconcile is None:
-            raise TypeError("report_sync needs a store with reconcile_sync (the memory store)")
+            raise TypeError(f"report_sync needs a store with a synchronous API, not {self.store.backend}")
         costs = self.usage_costs(prompt_tokens, completion_tokens)
         if not costs:
             return False

@@ -315,15 +315,15 @@ class SyncReplayer(_Replayer):
     """Decide and report one request at a time on a store with a sync API (memory)."""
 
     def __init__(self, policy: PolicySet, store: Store) -> None:
-        reconcile = getattr(store, "reconcile_sync", None)
-        if reconcile is None or getattr(store, "acquire_sync", None) is None:
-            raise TypeError(f"{type(store).__name__} has no synchronous API: replay it with replay_async")
+        sync = store.as_sync()
+        if sync is None:
+            raise TypeError(f"the {store.backend} store has no synchronous API: replay it with replay_async")
         super().__init__(Engine(policy, store))
         # What Engine.report_sync does, minus building a second Context per report:
         # a `usage` clause reads only usage.* fields (the checker enforces it),
         # which the replayed context already carries.
         self._usage = [(m.id, m.usage) for m in (*policy.limits, *policy.compiled.measures) if m.usage is not None]
-        self._reconcile = reconcile
+        self._reconcile = sync.reconcile_sync
         self._measure_receipts = any(policy.compiled.measure_receipts)
         self._policy = policy
 
@@ -397,7 +397,7 @@ def replay_memory(
 ) -> ReplayStats:
     """Replay on a store with a synchronous API; decision lines go to `out`."""
     opts = opts or ReplayOptions()
-    stats = ReplayStats.for_policy(policy, "memory")
+    stats = ReplayStats.for_policy(policy, store.backend)
     rp = SyncReplayer(policy, store)
     write = out.write if out is not None else None
     add = stats.add
@@ -420,7 +420,7 @@ async def replay_async(
 ) -> ReplayStats:
     """Replay on any store, awaiting one request at a time (deterministic)."""
     opts = opts or ReplayOptions()
-    stats = ReplayStats.for_policy(policy, "redis")
+    stats = ReplayStats.for_policy(policy, store.backend)
     rp = AsyncReplayer(policy, store)
     t0 = time.perf_counter()
     for _, item in read_traffic(traffic, opts.progress):

@@ -44,12 +44,13 @@ from policy_engine.context import Context, RequestContext, describe_validation_e
 from policy_engine.decision import Decision
 from policy_engine.engine import Engine
 from policy_engine.policyset import PolicySet, load_policy_set
-from policy_engine.state.memory import MemoryStore
+from policy_engine.state.factory import open_store
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 TESTS_DIR = "tests"
 DEFAULT_START = 1_764_300_000.0   # the clock of a case that names no time
 MAX_REPEAT = 100_000
+TEST_STORE = "memory://?max_keys=100000&max_receipts=100000"  # each case gets a fresh one
 SECTIONS = ("request", "account", "api_key", "client")
 
 
@@ -498,7 +499,7 @@ def run_case(
 ) -> tuple[CaseResult, set[str]]:
     """Run one case on a fresh memory store; return its result and the ids it exercised."""
     t0 = time.perf_counter()
-    engine = Engine(policy, MemoryStore(max_keys=100_000, max_receipts=100_000))
+    engine = Engine(policy, open_store(TEST_STORE))
     defaults = _merge(_merge({}, file_defaults), case.defaults)
     now = case.start if case.start is not None else float((defaults.get("request") or {}).get("ts") or DEFAULT_START)
     exercised: set[str] = set()

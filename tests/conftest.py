@@ -157,22 +157,19 @@ class StoreEnv:
         self.kind = kind
         self.url = url
 
-    async def make(self, **memory_kw: object):  # -> Store
-        from policy_engine.state.memory import MemoryStore
-        from policy_engine.state.redis import RedisStore
+    async def make(self):  # -> Store
+        from policy_engine.state.factory import StoreOptions, open_store
 
-        if self.url is None:
-            return MemoryStore(**memory_kw)  # type: ignore[arg-type]
-        store = RedisStore.from_url(self.url, deadline=5.0)
+        store = open_store(self.url, StoreOptions(deadline=5.0))
         await store.flush()
         return store
 
-    def run(self, fn, **memory_kw: object):
+    def run(self, fn):
         """asyncio.run(fn(store)) with a fresh store, closed afterwards."""
         import asyncio
 
         async def main():
-            store = await self.make(**memory_kw)
+            store = await self.make()
             try:
                 return await fn(store)
             finally:

@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from dsl.diagnostics import PolicyError, render_all
 from policy_engine.policyset import PolicySet, load_policy_set
+from policy_engine.state.base import Store, StoreUnavailable
+from policy_engine.state.factory import StoreOptions, open_store
 
 EXIT_OK = 0
 EXIT_FAIL = 1    # policy errors, lint errors, files that would change, failing tests
 EXIT_USAGE = 2   # bad command line or bad input (e.g. an invalid request)
+
+
+# --store URL, and --redis URL, its former name (kept as an alias).
+StoreOption = Annotated[Optional[str], typer.Option(
+    "--store", metavar="URL",
+    help="limit store: memory:// (default), redis://host:port/db, rediss://..., redis+cluster://host:port")]
+RedisOption = Annotated[Optional[str], typer.Option("--redis", metavar="URL", help="the same as --store URL")]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFlag:
+    """The store URL of --store or --redis, and which flag gave it (messages name it)."""
+
+    url: str | None  # None: the default, memory
+    flag: str
+
+    @classmethod
+    def of(cls, store: str | None, redis: str | None) -> StoreFlag:
+        if store is not None and redis is not None:
+            err("error: give --store or --redis (the same option), not both")
+            raise typer.Exit(EXIT_USAGE)
+        return cls(redis, "--redis") if redis is not None else cls(store, "--store")
+
+    def open(self, options: StoreOptions | None = None) -> Store:
+        """The store, or a usage error for a URL no store takes."""
+        try:
+            return open_store(self.url, options)
+        except ValueError as e:
+            err(f"error: {self.flag}: {e}")
+            raise typer.Exit(EXIT_USAGE) from None
+
+    async def check(self, store: Store) -> None:
+        """A usage error unless the store answers."""
+        try:
+            await store.check()
+        except StoreUnavailable as e:
+            err(f"error: {self.flag} {self.url}: {e}")
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 def err(msg: str) -> None:

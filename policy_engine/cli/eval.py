@@ -5,24 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit, read_input
+from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, RedisOption, StoreFlag, StoreOption, err, load_or_exit
+from policy_engine.cli.common import read_input
 from policy_engine.context import Context, RequestContext, describe_validation_error
+from policy_engine.decision import Decision
 from policy_engine.engine import Engine
-from policy_engine.state.factory import open_store
+from policy_engine.policyset import PolicySet
 
 
 def eval_cmd(
     policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
     request: Annotated[str, typer.Option("--request", "-r", help="request context JSON file, or - for stdin")],
     explain: Annotated[bool, typer.Option("--explain", help="add the trace of every rule and limit")] = False,
-    redis: Annotated[Optional[str], typer.Option("--redis", help="share limit state in Redis at this URL")] = None,
+    store: StoreOption = None,
+    redis: RedisOption = None,
 ) -> None:
     """Evaluate one request context against a policy and print the decision."""
+    store_flag = StoreFlag.of(store, redis)
     policy = load_or_exit([policies])
     text = read_input(request)
     try:
@@ -31,13 +35,13 @@ def eval_cmd(
         err("error: invalid request context\n" + describe_validation_error(e))
         raise typer.Exit(EXIT_USAGE) from None
     ctx = Context.from_model(model)
-    decision = asyncio.run(_decide(policy, ctx, explain, redis))
+    decision = asyncio.run(_decide(policy, ctx, explain, store_flag))
     typer.echo(json.dumps(decision.to_dict(), indent=2))
     raise typer.Exit(EXIT_OK)
 
 
-async def _decide(policy, ctx: Context, explain: bool, redis: str | None):  # type: ignore[no-untyped-def]
-    store = await open_store(redis)
+async def _decide(policy: PolicySet, ctx: Context, explain: bool, store_flag: StoreFlag) -> Decision:
+    store = store_flag.open()
     try:
         engine = Engine(policy, store)
         return await engine.decide(ctx, ctx.request_ts, explain=explain)

@@ -1,7 +1,7 @@
 """`policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl`.
 
-Options: `--redis URL` (limit state in Redis, under a fresh key prefix that is
-deleted afterwards), `--report REPORT.html`, `--strict` (stop at the first
+Options: `--store URL` (or `--redis URL`: limit state in that store, under a
+fresh key prefix that is deleted afterwards; default: in memory), `--report REPORT.html`, `--strict` (stop at the first
 invalid line), `--quiet` (no progress bar or summary; errors still print).
 """
 
@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, err, load_or_exit, require_file
+from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, RedisOption, StoreFlag, StoreOption, err, load_or_exit
+from policy_engine.cli.common import require_file
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import (
     REPLAY_STORE_DEADLINE,
@@ -30,8 +31,8 @@ from policy_engine.replay import (
     share,
     top_counts,
 )
-from policy_engine.state.base import Kind, LimitSpec
-from policy_engine.state.memory import MemoryStore
+from policy_engine.state.base import Store
+from policy_engine.state.factory import StoreOptions
 
 MAX_ERRORS_SHOWN = 20  # invalid lines printed one by one; the rest are counted
 TOP = 10
@@ -41,12 +42,14 @@ def replay_cmd(
     traffic: Annotated[Path, typer.Argument(help="request contexts, one JSON object per line, in time order")],
     policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write one decision per line")],
-    redis: Annotated[Optional[str], typer.Option("--redis", help="keep limit state in Redis at this URL")] = None,
+    store: StoreOption = None,
+    redis: RedisOption = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="also write a self-contained HTML report")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first invalid line (exit 2)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
 ) -> None:
     """Replay recorded traffic through a policy on a simulated clock (request.ts)."""
+    store_flag = StoreFlag.of(store, redis)
     policy = load_or_exit([policies])
     require_file(traffic)
     for target in (out, report):
@@ -66,7 +69,7 @@ def replay_cmd(
             console.print("[red]error[/]: more invalid lines; only their count is reported", highlight=False)
 
     try:
-        stats = _run(policy, traffic, out, redis, strict, quiet, on_error, console)
+        stats = _run(policy, traffic, out, store_flag, strict, quiet, on_error, console)
     except ReplayAborted as e:
         err(f"error: {traffic}: {e} (--strict: replay stopped; {out} holds the decisions so far)")
         raise typer.Exit(EXIT_USAGE) from None
@@ -80,7 +83,7 @@ def replay_cmd(
 
 
 def _run(
-    policy: PolicySet, traffic: Path, out: Path, redis: str | None, strict: bool, quiet: bool,
+    policy: PolicySet, traffic: Path, out: Path, store_flag: StoreFlag, strict: bool, quiet: bool,
     on_error: Callable[[LineError], None], console: Console,
 ) -> ReplayStats:
     total = traffic.stat().st_size
@@ -90,41 +93,31 @@ def _run(
     )
     with out.open("wb") as f:
         if progress is None:
-            return _replay(policy, traffic, f, redis, ReplayOptions(strict=strict, on_error=on_error))
+            return _replay(policy, traffic, f, store_flag, ReplayOptions(strict=strict, on_error=on_error))
         with progress:
             task = progress.add_task("replay", total=total)
             opts = ReplayOptions(strict=strict, on_error=on_error,
                                  progress=lambda done: progress.update(task, completed=done))
-            return _replay(policy, traffic, f, redis, opts)
+            return _replay(policy, traffic, f, store_flag, opts)
 
 
-def _replay(policy: PolicySet, traffic: Path, f: IO[bytes], redis: str | None, opts: ReplayOptions) -> ReplayStats:
-    if not redis:
-        return replay_memory(policy, traffic, f, MemoryStore(), opts)
-    return asyncio.run(_replay_redis(policy, traffic, f, redis, opts))
+def _replay(policy: PolicySet, traffic: Path, f: IO[bytes], store_flag: StoreFlag, opts: ReplayOptions) -> ReplayStats:
+    # A fresh prefix: on a shared store the replay starts from empty limits and
+    # never touches the counters of a live server.
+    options = StoreOptions(deadline=REPLAY_STORE_DEADLINE, prefix=f"pe-replay-{secrets.token_hex(4)}")
+    store = store_flag.open(options)
+    if store.as_sync() is not None:  # memory: no event loop at all
+        return replay_memory(policy, traffic, f, store, opts)
+    return asyncio.run(_replay_async(policy, traffic, f, store, store_flag, opts))
 
 
-async def _replay_redis(policy: PolicySet, traffic: Path, f: IO[bytes], url: str, opts: ReplayOptions) -> ReplayStats:
-    from policy_engine.state.redis import RedisStore
-
-    # A fresh prefix: the replay starts from empty limits and never touches the
-    # counters of a live server sharing this Redis.
-    prefix = f"pe-replay-{secrets.token_hex(4)}"
+async def _replay_async(
+    policy: PolicySet, traffic: Path, f: IO[bytes], store: Store, store_flag: StoreFlag, opts: ReplayOptions
+) -> ReplayStats:
     try:
-        store = RedisStore.from_url(url, deadline=REPLAY_STORE_DEADLINE, prefix=prefix)
-    except ValueError as e:
-        err(f"error: --redis: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    try:
-        try:
-            # A harmless read: fail now, not with every decision failing open.
-            await store.ttl(LimitSpec(id="replay-check", kind=Kind.COUNT, window=1.0), "-", 0.0)
-        except Exception as e:  # noqa: BLE001 - any failure here means no usable Redis
-            err(f"error: --redis {url}: cannot reach Redis: {type(e).__name__}: {e}")
-            raise typer.Exit(EXIT_USAGE) from None
+        await store_flag.check(store)  # fail now, not with every decision failing open
         stats = await replay_async(policy, traffic, f, store, opts)
-        if "+cluster" not in url.partition("://")[0]:
-            await store.flush()  # on a single Redis this deletes only our prefix; cluster keys expire
+        await store.flush()  # only our prefix
         return stats
     finally:
         await store.close()

@@ -8,15 +8,16 @@ from typing import Optional
 import typer
 
 from dsl.diagnostics import PolicyError
-from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, RedisOption, StoreOption
 
 
 def serve_cmd(
     policies: Optional[Path] = typer.Option(None, "--policies", help="Policy folder (required here, in the environment or in --config)."),
     port: Optional[int] = typer.Option(None, "--port", help="gRPC port (default: 50051)"),
     host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default: 127.0.0.1)"),
-    redis: Optional[str] = typer.Option(None, "--redis", help="Redis URL shared by replicas and workers (default: in-memory state)"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Server processes on one port (needs --redis)."),
+    store: StoreOption = None,
+    redis: RedisOption = None,
+    workers: Optional[int] = typer.Option(None, "--workers", help="Server processes on one port (needs a shared --store)."),
     metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) (default: off)"),
     decision_log: Optional[str] = typer.Option(None, "--decision-log", help="Decision log file (JSON lines; '-' for stdout)."),
     decision_log_prompts: Optional[bool] = typer.Option(None, "--decision-log-prompts/--no-decision-log-prompts", help="Log prompt text, not only its fingerprint and length."),
@@ -35,7 +36,7 @@ def serve_cmd(
 
     try:
         settings = load_settings(
-            config, policies=policies, port=port, host=host, redis=redis, workers=workers,
+            config, policies=policies, port=port, host=host, store=store, redis=redis, workers=workers,
             metrics_port=metrics_port, decision_log=decision_log, decision_log_prompts=decision_log_prompts,
             tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca, reload=reload,
             store_deadline_ms=store_deadline_ms, grace_seconds=grace_seconds, log_level=log_level,

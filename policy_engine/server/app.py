@@ -48,7 +48,7 @@ from policy_engine.server.servicers import (
 )
 from policy_engine.server.settings import ServerSettings
 from policy_engine.state.base import Store
-from policy_engine.state.factory import open_store
+from policy_engine.state.factory import StoreOptions, open_store
 
 log = logging.getLogger("policy_engine.server")
 
@@ -143,7 +143,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     ServerError when the port or the certificates cannot be used."""
     s = settings
     policy = await asyncio.to_thread(load_policy_set, s.policies)
-    store = await open_store(s.redis, deadline=s.store_deadline_ms / 1000)
+    store = open_store(s.store, StoreOptions(deadline=s.store_deadline_ms / 1000))
     engine = Engine(policy, store, store_deadline=s.store_deadline_ms / 1000)
     metrics = Metrics(policy.version)
     dlog = None
@@ -207,7 +207,7 @@ async def run(settings: ServerSettings, *, worker: int = 0) -> None:
     tls = " (mutual TLS)" if settings.tls_client_ca else " (TLS)" if settings.tls_cert else ""
     metrics = f", metrics on {settings.metrics_host}:{app.metrics_port}" if app.metrics_port else ""
     log.info("serving policy %s on %s:%d%s%s, store %s, pid %d", app.engine.policy.version, settings.host, port,
-             tls, metrics, "redis" if settings.redis else "memory", os.getpid())
+             tls, metrics, app.store.backend, os.getpid())
     await stop.wait()
     log.info("shutting down: draining calls in flight (grace %gs)", settings.grace_seconds)
     await app.stop()

@@ -83,7 +83,7 @@ class Decider:
         self.engine = engine
         self.metrics = metrics
         self.decision_log = decision_log
-        self._sync = getattr(engine.store, "acquire_sync", None) is not None
+        self._sync = engine.synchronous
         # Request ids for requests that come without one: unique per process, cheap to make.
         self._prefix = secrets.token_hex(4)
         self._ids = itertools.count(1)

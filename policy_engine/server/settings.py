@@ -3,7 +3,7 @@
     [server]                     # or the same keys at the top level of the file
     policies = "policies"
     port = 50051
-    redis = "redis://127.0.0.1:6379/0"
+    store = "redis://127.0.0.1:6379/0"   # `redis`, its former name, is still accepted
     metrics_port = 9464
     decision_log = "decisions.jsonl"
     [server.envoy]               # EnvoyMappingSettings (docs/grpc.md)
@@ -19,10 +19,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from policy_engine.server.envoy_mapping import EnvoyMappingSettings
+from policy_engine.state.factory import backend_of
 
 MiB = 1 << 20
 
@@ -37,7 +38,8 @@ class ServerSettings(BaseSettings):
     policies: Path
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = Field(default=50051, ge=0, le=65535)
-    redis: str | None = None
+    store: str | None = None   # limit store URL (policy_engine/state/factory.py); None: memory://
+    redis: str | None = None   # the former name of `store`
     workers: int = Field(default=1, ge=1, le=256)
     store_deadline_ms: float = Field(default=50.0, gt=0)
     # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
@@ -61,13 +63,24 @@ class ServerSettings(BaseSettings):
     envoy: EnvoyMappingSettings = EnvoyMappingSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("store", "redis")
+    @classmethod
+    def _store_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            backend_of(url)  # a URL no store takes is an error here, before anything starts
+        return url
+
     @model_validator(mode="after")
     def _consistent(self) -> "ServerSettings":
-        if self.workers > 1 and not self.redis:
+        if self.redis is not None:
+            if self.store is not None and self.store != self.redis:
+                raise ValueError("give the store URL once: `redis` is the former name of `store`")
+            self.store, self.redis = self.redis, None
+        if self.workers > 1 and not backend_of(self.store).shared:
             raise ValueError(
-                f"--workers {self.workers} needs --redis URL: each worker is its own process and the "
-                "in-memory store cannot be shared between processes, so limits would be counted "
-                "separately per worker; run one worker, or give the workers a shared Redis"
+                f"--workers {self.workers} needs --redis URL (or another shared --store): each worker is its "
+                "own process and the in-memory store cannot be shared between processes, so limits would be "
+                "counted separately per worker; run one worker, or give the workers a shared Redis"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key")

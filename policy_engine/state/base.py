@@ -9,10 +9,11 @@ tests/engine/test_store_contract.py.
 
 from __future__ import annotations
 
+import abc
 import enum
 import math
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import xxhash
 
@@ -69,11 +70,28 @@ class HitResult:
     error: str | None = None  # the store failed; the engine applies the limit's fail mode
 
 
+DEFAULT_DEADLINE = 0.05     # seconds a store call may take on the request path
 DEFAULT_RECEIPT_TTL = 3600.0  # seconds: usage reports arrive seconds after the call; later ones are ignored
 
 
-class Store(Protocol):
-    """A limit store.
+class SyncStore(Protocol):
+    """The synchronous API of a store that answers without I/O (the memory store):
+    the engine calls it directly, with no task, timer or event-loop turn."""
+
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]: ...
+
+    def reconcile_sync(self, request_id: str, actual: dict[str, float], now: float) -> bool: ...
+
+
+class StoreUnavailable(Exception):
+    """`Store.check` could not reach the store; the message says what failed."""
+
+
+class Store(abc.ABC):
+    """A limit store. Backends are opened by URL (state/factory.py) and proven by
+    tests/engine/test_store_contract.py.
 
     `acquire` is the only call on the request path. For each hit it decides
     `over` atomically against the current window, then commits:
@@ -93,18 +111,33 @@ class Store(Protocol):
     between estimate and actual usage, once per request id.
     """
 
+    backend: ClassVar[str]  # the name summaries and logs show: "memory", "redis"
+
+    @abc.abstractmethod
     async def acquire(
         self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
     ) -> list[HitResult]: ...
 
+    @abc.abstractmethod
     async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
         """Apply actual costs (limit id -> cost) to the SUM charges made for request_id.
 
         Returns False when nothing is pending for that id (unknown, expired, or
         already reconciled): a duplicate report counts once."""
-        ...
 
+    @abc.abstractmethod
     async def close(self) -> None: ...
+
+    def as_sync(self) -> SyncStore | None:
+        """The synchronous API, for a store that answers without I/O; None otherwise."""
+        return None
+
+    async def check(self) -> None:
+        """Raise StoreUnavailable unless the store answers (a tool checks before it starts)."""
+
+    async def flush(self) -> None:
+        """Delete all the state this store holds (under its prefix, on a shared store):
+        for scratch stores such as a replay's and for tests, never a live one."""
 
 
 # --- Window arithmetic -------------------------------------------------------

@@ -1,15 +1,93 @@
-"""Choose a store from the command line: memory by default, Redis by URL."""
+"""Open a limit store from a URL: the one place that knows every store backend.
+
+    memory://                      the bounded in-process store (the default)
+    memory://?max_keys=N&max_receipts=N&receipt_ttl=SECONDS
+    redis://host:port/db           one Redis; also rediss:// (TLS) and unix:///path.sock
+    redis+cluster://host:port      Redis Cluster; also rediss+cluster://
+
+A backend is a module with `open_url(url, options) -> Store`, registered below
+under its URL schemes; it is imported only when a URL names it. Every backend
+runs the shared contract suite (tests/engine/test_store_contract.py).
+"""
 
 from __future__ import annotations
 
-from policy_engine.state.base import Store
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from policy_engine.state.base import DEFAULT_DEADLINE, Store
+
+DEFAULT_URL = "memory://"
 
 
-async def open_store(redis_url: str | None, **options: object) -> Store:
-    if not redis_url:
-        from policy_engine.state.memory import MemoryStore
+class StoreURLError(ValueError):
+    """A store URL that names no backend, or options the backend does not take."""
 
-        return MemoryStore()
-    from policy_engine.state.redis import RedisStore
 
-    return RedisStore.from_url(redis_url, **options)  # type: ignore[arg-type]
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """What every caller may ask of any backend (backend-specific settings go in the URL)."""
+
+    deadline: float = DEFAULT_DEADLINE  # seconds per store call
+    prefix: str = "pe"                  # namespace of the keys in a shared store
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    module: str   # defines open_url(url: str, options: StoreOptions) -> Store
+    shared: bool  # state is shared between processes (what `serve --workers N` needs)
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register(scheme: str, module: str, *, shared: bool) -> None:
+    """Make `scheme://...` URLs open a store from `module`."""
+    _BACKENDS[scheme] = Backend(module, shared)
+
+
+register("memory", "policy_engine.state.memory", shared=False)
+for _scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
+    register(_scheme, "policy_engine.state.redis", shared=True)
+
+
+def schemes() -> list[str]:
+    return list(_BACKENDS)
+
+
+def backend_of(url: str | None) -> Backend:
+    """The backend a URL names (None: the default store)."""
+    scheme, sep, _ = (url or DEFAULT_URL).partition("://")
+    backend = _BACKENDS.get(scheme.lower()) if sep else None
+    if backend is None:
+        known = ", ".join(f"{s}://" for s in _BACKENDS)
+        raise StoreURLError(f"{url!r} is not a store URL (expected one of {known})")
+    return backend
+
+
+def open_store(url: str | None = None, options: StoreOptions | None = None) -> Store:
+    """A new store for `url` (None: in memory). Raises StoreURLError for a URL no
+    backend takes; nothing is connected yet (`Store.check` tries)."""
+    backend = backend_of(url)
+    opener = cast(Callable[[str, StoreOptions], Store], importlib.import_module(backend.module).open_url)
+    return opener(url or DEFAULT_URL, options or StoreOptions())
+
+
+def url_options(url: str, allowed: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The query options of a URL without host or path (e.g. memory://?max_keys=10),
+    each converted by `allowed[name]`; StoreURLError for anything else."""
+    parts = urlsplit(url)
+    if parts.netloc or parts.path.strip("/"):
+        raise StoreURLError(f"{url!r}: {parts.scheme}:// takes no host or path, only ?options")
+    out: dict[str, Any] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        convert = allowed.get(name)
+        if convert is None:
+            raise StoreURLError(f"{url!r}: unknown option `{name}` (options: {', '.join(allowed)})")
+        try:
+            out[name] = convert(value)
+        except ValueError:
+            raise StoreURLError(f"{url!r}: option `{name}` takes a number, not {value!r}") from None
+    return out

@@ -24,11 +24,14 @@ from .base import (
     Kind,
     LimitSpec,
     Record,
+    Store,
+    SyncStore,
     member_hash,
     reset_after,
     sketch_estimate,
     usage,
 )
+from .factory import StoreOptions, url_options
 
 _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
 
@@ -97,7 +100,7 @@ def _insert(sk: list[int], h: int) -> tuple[bool, bool]:
     return True, True
 
 
-class MemoryStore:
+class MemoryStore(Store):
     """In-process limit store, bounded to `max_keys` tracked (limit, key) pairs.
 
     A flood of new keys evicts the least recently charged ones (their counts are
@@ -105,6 +108,8 @@ class MemoryStore:
     are kept only for reconcilable SUM charges, bounded by `max_receipts` the
     same way, and expire after `receipt_ttl` or two windows, whichever is shorter.
     """
+
+    backend = "memory"
 
     def __init__(
         self, max_keys: int = 3_000_000, max_receipts: int = 200_000, receipt_ttl: float = DEFAULT_RECEIPT_TTL
@@ -285,8 +290,14 @@ class MemoryStore:
         return self.reconcile_sync(request_id, actual, now)
 
     async def close(self) -> None:
+        await self.flush()
+
+    async def flush(self) -> None:
         self._keys.clear()
         self._receipts.clear()
+
+    def as_sync(self) -> SyncStore:
+        return self
 
     # -- introspection (tests, `policyctl` debugging) ---------------------------
 
@@ -297,3 +308,10 @@ class MemoryStore:
             return None
         left = (st.b + 2) * spec.window - now
         return left if left > 0 else None
+
+
+def open_url(url: str, options: StoreOptions) -> MemoryStore:
+    """`memory://`, optionally `?max_keys=N&max_receipts=N&receipt_ttl=SECONDS`
+    (the deadline and prefix do not apply: nothing is shared or waited for)."""
+    opts = url_options(url, {"max_keys": int, "max_receipts": int, "receipt_ttl": float})
+    return MemoryStore(**opts)

@@ -37,7 +37,9 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from .base import DEFAULT_RECEIPT_TTL, SKETCH_K, Hit, HitResult, Kind, LimitSpec, Record, bucket_of, member_hash
+from .base import DEFAULT_DEADLINE, DEFAULT_RECEIPT_TTL, SKETCH_K, Hit, HitResult, Kind, LimitSpec, Record, Store
+from .base import StoreUnavailable, bucket_of, member_hash
+from .factory import StoreOptions
 
 _KIND_CODE = {Kind.COUNT: "c", Kind.SUM: "s", Kind.DISTINCT: "d"}
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -185,7 +187,7 @@ class _Coalescer:
         self._pending.clear()
 
 
-class RedisStore:
+class RedisStore(Store):
     """Limit store on Redis (`redis://`, `rediss://`, `unix://`) or Redis Cluster
     (`redis+cluster://host:port` or `cluster=True`).
 
@@ -194,6 +196,8 @@ class RedisStore:
     `error` set, so that the engine applies each limit's fail mode.
     `receipt_ttl` bounds how long a usage report can reconcile a request.
     """
+
+    backend = "redis"
 
     def __init__(
         self,
@@ -223,7 +227,7 @@ class RedisStore:
     def from_url(
         cls,
         url: str,
-        deadline: float = 0.05,
+        deadline: float = DEFAULT_DEADLINE,
         *,
         cluster: bool | None = None,
         prefix: str = "pe",
@@ -481,6 +485,13 @@ class RedisStore:
         await self._batch.close()
         await self._client.aclose()
 
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self.deadline):
+                await self._client.ping()
+        except _STORE_ERRORS as e:
+            raise StoreUnavailable(f"cannot reach Redis: {type(e).__name__}: {e}") from e
+
     # -- introspection (tests, debugging) ---------------------------------------
 
     @property
@@ -500,9 +511,13 @@ class RedisStore:
         return ms / 1000.0 if ms >= 0 else None
 
     async def flush(self) -> None:
-        """Delete every key under this store's prefix (tests)."""
+        """Delete every key under this store's prefix (a replay's scratch prefix, tests)."""
         async for k in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
             await self._client.delete(k)
+
+
+def open_url(url: str, options: StoreOptions) -> RedisStore:
+    return RedisStore.from_url(url, deadline=options.deadline, prefix=options.prefix)
 
 
 def _receipt_hits(hits: Sequence[Hit]) -> list[int]:

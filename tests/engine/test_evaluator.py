@@ -10,6 +10,7 @@ import pytest
 from policy_engine.context import Context
 from policy_engine.decision import Effect
 from policy_engine.engine import Engine
+from policy_engine.state.base import Store
 
 T0 = 1_764_300_000.0
 
@@ -324,7 +325,9 @@ limit flag_rpm {
     assert d.headers["x-policy-flags"] == "flag_rpm"
 
 
-class _BrokenStore:
+class _BrokenStore(Store):
+    backend = "broken"
+
     async def acquire(self, hits, now, *, admitted=True, request_id=None):  # type: ignore[no-untyped-def]
         raise ConnectionError("store down")
 

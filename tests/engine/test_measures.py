@@ -11,7 +11,7 @@ import pytest
 from policy_engine.context import Context
 from policy_engine.decision import Effect
 from policy_engine.engine import Engine
-from policy_engine.state.base import Hit, HitResult
+from policy_engine.state.base import Hit, HitResult, Store
 from policy_engine.state.memory import MemoryStore
 
 T0 = 1_764_300_000.0
@@ -318,8 +318,10 @@ class FailingStore(MemoryStore):
         return super().acquire_sync(hits, now, admitted=admitted, request_id=request_id)
 
 
-class AsyncFailingStore:
+class AsyncFailingStore(Store):
     """A store with only the async API (as Redis), failing measure calls."""
+
+    backend = "async-failing"
 
     def __init__(self, fail_on: str) -> None:
         self.inner = MemoryStore()
