@@ -1,26 +1,47 @@
 """Name resolution and type checking against the request schema.
 
-`check(modules, base_dir)` resolves every name (schema fields, `let`s, data
-lists, functions), types every expression, validates literals that only have
-meaning in context (regexes, CIDRs, verification levels, units), checks the
+`check_policy(modules, base_dir)` resolves every name (schema fields, `let`s,
+data lists, functions), types every expression, validates literals that only
+have meaning in context (regexes, CIDRs, verification levels, units), checks the
 shape of each rule, limit and measure, orders the measures by what they read
-(cycles are errors), and returns a `CheckedPolicy` the compiler can
-trust, with every problem found (not only the first) as diagnostics.
+(cycles are errors), and lowers each well-formed one to the
+typed middle stage (dsl/checked.py) that the lint pass and the compiler read.
+Every problem found (not only the first) is a diagnostic. `check` runs the
+check and lint stages on parsed modules, as `dsl.load` does after parsing.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import operator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, TypeVar
 
 from dsl import ast as A
 from dsl import data as D
-from dsl.diagnostics import Diagnostic, Severity, did_you_mean
+from dsl.checked import (
+    BLOCK_MODES,
+    DEFAULT_BLOCK,
+    DEFAULT_LIMIT_EFFECT,
+    DEFAULT_ON_ERROR,
+    DEFAULT_RECORD,
+    DEFAULT_RETRY_AFTER,
+    DEFAULT_STATUS,
+    FAIL_MODES,
+    RECORD_MODES,
+    CheckedLimit,
+    CheckedMeasure,
+    CheckedPolicy,
+    CheckedRule,
+    EFFECTS,
+    MEASURE_KINDS,
+    EffectName,
+    Header,
+)
+from dsl.diagnostics import Diagnostic, Severity, did_you_mean, without_suppressed
+from dsl.fold import const_value, fold_bool, is_number
 from dsl.functions import FUNCTIONS, NUM, SIZED
-from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
+from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH, parse_duration
+from dsl.semantic import analyze
 from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS
 from dsl.types import (
     ANY,
@@ -44,9 +65,6 @@ from dsl.types import (
     unify_numeric,
 )
 
-EFFECTS = ("deny", "throttle", "flag")
-RECORD_MODES = ("admitted", "attempts")
-FAIL_MODES = ("open", "closed")
 MAX_LITERAL_ITEMS = 1000  # longer lists and maps belong in data files
 MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
@@ -55,35 +73,20 @@ LIMIT_CLAUSES_ONCE = (
     "effect", "reason", "status", "record", "on_error", "block", "shadow",
 )
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
-BLOCK_MODES = ("new", "key")
 
 
-@dataclass
-class CheckedPolicy:
-    modules: list[A.Module]
-    header: A.PolicyHeader | None
-    lets: dict[str, A.Let]
-    data: dict[str, D.DataValue]
-    rules: list[A.Rule]
-    limits: list[A.Limit]
-    measures: list[A.Measure] = field(default_factory=list)
-    types: dict[int, Type] = field(default_factory=dict)        # id(expr) -> type
-    rank_literals: set[int] = field(default_factory=set)        # string literals compared with verification
-    cidr_literals: set[int] = field(default_factory=set)        # list literals used as CIDR sets
-    constant: dict[int, bool] = field(default_factory=dict)     # id(expr) -> reads no request field
-    fields_read: set[str] = field(default_factory=set)          # "account.age_days", ...
-    # Block name -> measures it reads (lets expanded) -> where first read. A measure's
-    # own key is left out: reading a measure there is an error.
-    measure_reads: dict[str, dict[str, A.Span]] = field(default_factory=dict)
-    # Measure name -> dependency level: 0 reads no measure, k reads measures below k.
-    measure_levels: dict[str, int] = field(default_factory=dict)
-
-    def type_of(self, e: A.Expr) -> Type:
-        return self.types.get(id(e), ANY)
+def check_policy(modules: list[A.Module], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    """The check stage: every diagnostic of names, types and shapes, and the lowered policy."""
+    return _Checker(modules, base_dir).run()
 
 
 def check(modules: list[A.Module], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    return _Checker(modules, base_dir).run()
+    """The check and lint stages on modules parsed already (`dsl.load` runs them after
+    parsing), less the warnings a comment turns off."""
+    checked, diags = check_policy(modules, base_dir)
+    if not any(d.is_error for d in diags):
+        diags += analyze(checked)
+    return checked, without_suppressed(diags, modules)
 
 
 class _Checker:
@@ -102,7 +105,7 @@ class _Checker:
         self.rules: list[A.Rule] = []
         self.limits: list[A.Limit] = []
         self.measures: dict[str, A.Measure] = {}
-        self.out = CheckedPolicy(modules, None, self.lets, self.data, self.rules, self.limits)
+        self.out = CheckedPolicy(modules, None, self.lets, self.data, rule_decls=self.rules, limit_decls=self.limits)
         self._let_reads_memo: dict[str, dict[str, A.Span]] = {}
         self.usage_only = False  # set while checking a `usage` clause
 
@@ -136,21 +139,8 @@ class _Checker:
             if name not in self.used:
                 self.warn("W0302", f"data list `{name}` is never used", d.name_span, "remove it, or use it in a rule")
         self.out.header = self.header
-        if not any(d.is_error for d in self.diags):
-            from dsl.semantic import analyze  # the semantic lint pass lives in its own module
-
-            self.diags.extend(analyze(self.out))
-        return self.out, self._filter_suppressed(self.diags)
-
-    def _filter_suppressed(self, diags: list[Diagnostic]) -> list[Diagnostic]:
-        sup = {m.source.name: m.suppressions for m in self.modules}
-        keep = []
-        for d in diags:
-            codes = sup.get(d.filename, {}).get(d.line, set())
-            if d.severity is Severity.WARNING and d.code in codes:
-                continue
-            keep.append(d)
-        return keep
+        self._lower_all()
+        return self.out, self.diags
 
     def _collect(self) -> None:
         values: dict[str, A.Decl] = {}
@@ -190,7 +180,7 @@ class _Checker:
                     self.limits.append(d)
                 elif isinstance(d, A.Measure):
                     self.measures[d.name] = d
-                    self.out.measures.append(d)
+                    self.out.measure_decls.append(d)
 
     def _load_data(self, d: A.Data) -> None:
         if d.loader not in D._LOADERS:
@@ -375,7 +365,7 @@ class _Checker:
     def _check_measuring(self, b: A.Limit | A.Measure, what: str) -> str | None:
         """The clauses a limit and a measure share: what is measured, per which key,
         over which window, reconciled how. Returns the kind (count, sum, distinct)."""
-        kinds = [c for c in b.clauses if c.kind in ("count", "sum", "distinct")]
+        kinds = [c for c in b.clauses if c.kind in MEASURE_KINDS]
         if not kinds:
             self.error(
                 "E0210", f"{what} `{b.name}` says nothing to measure", b.name_span,
@@ -541,23 +531,75 @@ class _Checker:
             hint = f"write a duration such as `{e.span.text}m` or `1h`" if t in (INT, FLOAT) else None
             self.error("E0205", f"`window` takes a duration, not {t}", e.span, hint)
             return
-        v = self.const_value(e)
-        if v is None:
+        ok, v = const_value(e, self.lets)
+        if not ok or not isinstance(v, (int, float)):
             self.error("E0213", "`window` must be a constant duration", e.span)
         elif not MIN_WINDOW <= v <= MAX_WINDOW:
             self.error("E0216", f"window of {e.span.text} is out of range", e.span, "windows run from 1s to 30d")
 
-    def const_value(self, e: A.Expr) -> object | None:
-        """The value of a constant literal expression (through lets), else None."""
-        if isinstance(e, A.Literal):
-            return e.value
-        if isinstance(e, A.Name) and e.id in self.lets and self.lets[e.id].expr is not None:
-            return self.const_value(self.lets[e.id].expr)  # type: ignore[arg-type]
-        if isinstance(e, A.Binary) and e.op in "+-*" and len(e.op) == 1:
-            a, b = self.const_value(e.left), self.const_value(e.right)
-            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-                return {"+": a + b, "-": a - b, "*": a * b}[e.op]
-        return None
+    # ------------------------------------------------------------------ lowering
+    def _lower_all(self) -> None:
+        """The typed middle stage, in source order: every block that has the parts it
+        cannot do without (an effect; what to measure, a key, a constant window; a max)."""
+        out = self.out
+        out.rules = [r for r in map(self._lower_rule, self.rules) if r is not None]
+        out.limits = [lim for lim in map(self._lower_limit, self.limits) if lim is not None]
+        out.measures = [m for m in map(self._lower_measure, self.measures.values()) if m is not None]
+
+    def _lower_rule(self, r: A.Rule) -> CheckedRule | None:
+        eff = r.find("effect")
+        effect = _word(eff, EFFECTS, None)
+        if eff is None or effect is None or not eff.exprs:
+            return None
+        retry = r.find("retry_after")
+        retry_after = None
+        if effect == "throttle":
+            retry_after = parse_duration(retry.text) if retry is not None and retry.text else DEFAULT_RETRY_AFTER
+        return CheckedRule(
+            name=r.name, span=r.name_span, decl=r, effect=effect, condition=eff.exprs[0],
+            unless=_exprs(r, "unless"), reason=_reason(r), status=_status(r, effect), retry_after=retry_after,
+            shadow=r.find("shadow") is not None, headers=_headers(r),
+        )
+
+    def _lower_limit(self, lim: A.Limit) -> CheckedLimit | None:
+        measuring = self._lower_measuring(lim)
+        mx = lim.find("max")
+        if measuring is None or mx is None or not mx.exprs:
+            return None
+        effect = _word(lim.find("effect"), EFFECTS, DEFAULT_LIMIT_EFFECT)
+        return CheckedLimit(
+            **measuring, decl=lim, maximum=mx.exprs[0], effect=effect, reason=_reason(lim),
+            status=_status(lim, effect), record=_word(lim.find("record"), RECORD_MODES, DEFAULT_RECORD),
+            on_error=_word(lim.find("on_error"), FAIL_MODES, DEFAULT_ON_ERROR),
+            block=_word(lim.find("block"), BLOCK_MODES, DEFAULT_BLOCK),
+            shadow=lim.find("shadow") is not None, headers=_headers(lim),
+        )
+
+    def _lower_measure(self, m: A.Measure) -> CheckedMeasure | None:
+        measuring = self._lower_measuring(m)
+        if measuring is None:
+            return None
+        return CheckedMeasure(**measuring, decl=m, level=self.out.measure_levels.get(m.name, 0))
+
+    def _lower_measuring(self, b: A.Limit | A.Measure) -> dict[str, Any] | None:
+        """The fields of `Measuring`, or None when the block lacks one it cannot do without."""
+        what = next((c for c in b.clauses if c.kind in MEASURE_KINDS), None)
+        kind = _word(what, MEASURE_KINDS, None, by_kind=True)
+        key, window = b.find("key"), b.find("window")
+        if what is None or kind is None or key is None or window is None or not window.exprs:
+            return None
+        ok, seconds = const_value(window.exprs[0], self.lets)
+        if not ok or not is_number(seconds):
+            return None
+        usage = b.find("usage")
+        return {
+            "name": b.name, "span": b.name_span, "kind": kind, "key": tuple(key.exprs),
+            "amount": what.exprs[0] if kind == "sum" and what.exprs else None,
+            "member": what.exprs[0] if kind == "distinct" and what.exprs else None,
+            "usage": usage.exprs[0] if usage is not None and usage.exprs else None,
+            "window": float(seconds),  # type: ignore[arg-type]
+            "when": _exprs(b, "when"), "unless": _exprs(b, "unless"),
+        }
 
     # ------------------------------------------------------------- expressions
     def bool_expr(self, e: A.Expr, what: str) -> None:
@@ -565,30 +607,11 @@ class _Checker:
         if t not in (BOOL, ANY, NULL):
             self.error("E0205", f"{what} must be true or false, not {t}", e.span, _bool_hint(e, t))
         elif self.out.constant.get(id(e)) and not isinstance(e, A.Literal):
-            v = self._fold_bool(e)
+            v = fold_bool(e, self.lets)
             if v is True:
                 self.warn("W0303", "this condition is always true", e.span)
             elif v is False:
                 self.warn("W0304", "this condition is always false: the clause never applies", e.span)
-
-    def _fold_bool(self, e: A.Expr) -> bool | None:
-        if isinstance(e, A.Literal) and isinstance(e.value, bool):
-            return e.value
-        if isinstance(e, A.Name) and e.id in self.lets and self.lets[e.id].expr is not None:
-            return self._fold_bool(self.lets[e.id].expr)  # type: ignore[arg-type]
-        if isinstance(e, A.Unary) and e.op == "not":
-            v = self._fold_bool(e.operand)
-            return None if v is None else not v
-        if isinstance(e, A.Binary) and e.op in ("and", "or"):
-            a, b = self._fold_bool(e.left), self._fold_bool(e.right)
-            if e.op == "and":
-                return False if False in (a, b) else (True if a is True and b is True else None)
-            return True if True in (a, b) else (False if a is False and b is False else None)
-        if isinstance(e, A.Binary) and e.op in ("==", "!=", "<", "<=", ">", ">="):
-            a, b = self.const_value(e.left), self.const_value(e.right)
-            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-                return bool(_COMPARE[e.op](a, b))
-        return None
 
     def expr(self, e: A.Expr) -> Type:
         t, const = self._expr(e)
@@ -951,7 +974,36 @@ class _Checker:
         return MapType(ANY if kt == NULL else kt, ANY if vt == NULL else vt), const
 
 
-_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+Word = TypeVar("Word", bound=str)
+Default = TypeVar("Default")
+
+
+def _word(c: A.Clause | None, allowed: tuple[Word, ...], default: Default, *, by_kind: bool = False) -> Word | Default:
+    """The clause's word (its text, or its kind with `by_kind`) as one of `allowed`, else `default`."""
+    if c is not None:
+        word = c.kind if by_kind else c.text
+        for a in allowed:
+            if word == a:
+                return a
+    return default
+
+
+def _exprs(b: A.Block, kind: str) -> tuple[A.Expr, ...]:
+    return tuple(c.exprs[0] for c in b.find_all(kind) if c.exprs)
+
+
+def _reason(b: A.Block) -> str:
+    r = b.find("reason")
+    return r.text if r is not None and r.text else b.name
+
+
+def _status(b: A.Block, effect: EffectName) -> int:
+    st = b.find("status")
+    return int(st.text) if st is not None and st.text and st.text.isdigit() else DEFAULT_STATUS[effect]
+
+
+def _headers(b: A.Block) -> tuple[Header, ...]:
+    return tuple(Header(h.text or "", h.exprs[0]) for h in b.find_all("header") if h.exprs)
 
 
 def _bool_hint(e: A.Expr, t: Type) -> str | None:

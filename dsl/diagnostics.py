@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable
 
-from dsl.ast import Span
+from dsl.ast import Module, Span
 
 
 class Severity(enum.Enum):
@@ -134,3 +134,9 @@ CODES: dict[str, str] = {
     "W0309": "distinct without a bound",
     "W0310": "limit exceeded by every request",
 }
+
+
+def without_suppressed(diags: Iterable[Diagnostic], modules: Iterable[Module]) -> list[Diagnostic]:
+    """The diagnostics less the warnings a `# policy: ignore[CODE]` comment turns off on their line."""
+    sup = {m.source.name: m.suppressions for m in modules}
+    return [d for d in diags if not (d.severity is Severity.WARNING and d.code in sup.get(d.filename, {}).get(d.line, ()))]

@@ -1,15 +1,22 @@
-"""Load a policy from files or folders: parse every `.policy` file, check them
-together (one namespace across a folder), and return every diagnostic."""
+"""Load a policy from files or folders as a list of named stages, as OPA's
+compiler does: parse every `.policy` file, check them together (one namespace
+across a folder), lint; `policy_engine.policyset` adds `compile`. Each stage is
+timed; every diagnostic of every stage that ran is returned, sorted by place.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from dsl import ast as A
-from dsl.checker import CheckedPolicy, check
-from dsl.diagnostics import Diagnostic
+from dsl.checked import CheckedPolicy
+from dsl.checker import check_policy
+from dsl.diagnostics import Diagnostic, without_suppressed
 from dsl.parser import parse
+from dsl.semantic import analyze
 
 POLICY_SUFFIX = ".policy"
 
@@ -69,21 +76,79 @@ def parse_files(
     return modules, diags
 
 
+@dataclass
+class Loading:
+    """What the stages of one load read and fill in."""
+
+    paths: list[Path]
+    base_dir: Path | None = None  # where data paths resolve (default: a lone folder, else each file's own)
+    # Resolved path -> text that replaces the file on disk (an editor's unsaved buffer); an
+    # overlay file inside a folder of `paths` that is not on disk yet joins that policy.
+    overlay: Mapping[Path, str] | None = None
+    modules: list[A.Module] = field(default_factory=list)
+    checked: CheckedPolicy | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # stage name -> time it took
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str
+    run: Callable[[Loading], list[Diagnostic]]
+    needs_clean: bool = False  # skipped once an earlier stage found an error
+
+
+def run_stages(state: Loading, stages: tuple[Stage, ...]) -> Loading:
+    """Run `stages` in order on `state`; warnings a comment turns off are dropped."""
+    for stage in stages:
+        if stage.needs_clean and state.has_errors:
+            continue
+        t0 = time.perf_counter()
+        state.diagnostics += stage.run(state)
+        state.seconds[stage.name] = time.perf_counter() - t0
+    state.diagnostics = sorted(without_suppressed(state.diagnostics, state.modules), key=Diagnostic.sort_key)
+    return state
+
+
+def _parse(state: Loading) -> list[Diagnostic]:
+    files = policy_files(state.paths)
+    if state.overlay:
+        files = _with_unsaved(state.paths, files, state.overlay)
+    state.modules, diags = parse_files(files, state.overlay)
+    for f in escaping_files(state.paths):
+        diags.append(Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None,
+                                file=str(f)))
+    return diags
+
+
+def _check(state: Loading) -> list[Diagnostic]:
+    # Parse errors do not stop it: every broken declaration is reported at once.
+    paths = state.paths
+    if state.base_dir is None and len(paths) == 1 and paths[0].is_dir():
+        state.base_dir = paths[0]
+    state.checked, diags = check_policy(state.modules, state.base_dir)
+    return diags
+
+
+def _lint(state: Loading) -> list[Diagnostic]:
+    assert state.checked is not None
+    return analyze(state.checked)
+
+
+PARSE = Stage("parse", _parse)
+CHECK = Stage("check", _check)
+LINT = Stage("lint", _lint, needs_clean=True)
+FRONT_END = (PARSE, CHECK, LINT)
+
+
 def load(
     paths: list[Path], base_dir: Path | None = None, overlay: Mapping[Path, str] | None = None
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    """Parse and check. `base_dir` is where data paths resolve (default: each file's folder).
-    `overlay` maps resolved paths to text that replaces the file on disk; an overlay
-    file inside a folder of `paths` that is not on disk yet joins that policy."""
-    files = policy_files(paths)
-    if overlay:
-        files = _with_unsaved(paths, files, overlay)
-    modules, diags = parse_files(files, overlay)
-    for f in escaping_files(paths):
-        diags.append(Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None,
-                                file=str(f)))
-    if base_dir is None and len(paths) == 1 and paths[0].is_dir():
-        base_dir = paths[0]
-    checked, cdiags = check(modules, base_dir)
-    all_diags = sorted(diags + cdiags, key=Diagnostic.sort_key)
-    return checked, all_diags
+    """Parse, check and lint (see `Loading` for `base_dir` and `overlay`)."""
+    state = run_stages(Loading(paths, base_dir, overlay), FRONT_END)
+    assert state.checked is not None
+    return state.checked, state.diagnostics

@@ -1,6 +1,7 @@
 """Semantic lint: warnings about policies that are valid but probably wrong.
 
-Runs after the checker, on a policy without errors, and stays conservative:
+The lint stage: runs after the check stage, on a policy without errors, over
+the typed middle stage (dsl/checked.py), and stays conservative:
 a warning must be true whenever it is given. Conditions are compared after a
 syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
 `a > b` written `b < a`, `==` operands sorted), never by solving them.
@@ -21,14 +22,13 @@ syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
 
 from __future__ import annotations
 
-import math
-import operator
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from dsl import ast as A
-from dsl.checker import CheckedPolicy
+from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity
+from dsl.fold import const_value, fold_bool, is_number
 from dsl.schema import VERIFICATION_LEVELS
 from dsl.types import VERIFICATION
 
@@ -53,24 +53,18 @@ class _Semantic:
 
     def run(self) -> list[Diagnostic]:
         for r in self.c.rules:
-            eff = r.find("effect")
-            if eff is not None and eff.exprs:
-                self._condition(eff.exprs[0], "the rule never matches")
-            for u in r.find_all("unless"):
-                self._condition(u.exprs[0], "the exemption never applies")
-        for lim in self.c.limits:
-            for w in lim.find_all("when"):
-                self._condition(w.exprs[0], "the limit never applies")
-            for u in lim.find_all("unless"):
-                self._condition(u.exprs[0], "the exemption never applies")
-            self._distinct(lim)
-            self._max(lim)
-        for m in self.c.measures:
-            for w in m.find_all("when"):
-                self._condition(w.exprs[0], "the measure never applies")
-            for u in m.find_all("unless"):
-                self._condition(u.exprs[0], "the exemption never applies")
-            self._distinct(m)
+            self._condition(r.condition, "the rule never matches")
+            for u in r.unless:
+                self._condition(u, "the exemption never applies")
+        for b in (*self.c.limits, *self.c.measures):
+            what = "limit" if isinstance(b, CheckedLimit) else "measure"
+            for w in b.when:
+                self._condition(w, f"the {what} never applies")
+            for u in b.unless:
+                self._condition(u, "the exemption never applies")
+            self._distinct(b)
+            if isinstance(b, CheckedLimit):
+                self._max(b)
         self._shadowed_rules()
         self._shadowed_limits()
         return self.diags
@@ -88,12 +82,12 @@ class _Semantic:
             return
         if not self.c.constant.get(id(e)):  # a wholly constant condition is the checker's to report
             for x in conj:
-                if fold_bool(x, self.c) is False:
+                if fold_bool(x, self.c.lets) is False:
                     self.warn("W0304", f"this condition is always false: `{_text(x)}` is false; {consequence}",
                               e.span, "remove the clause, or use `shadow` to switch a rule off")
                     return
             for x in self.disjuncts(e):
-                if fold_bool(x, self.c) is True:
+                if fold_bool(x, self.c.lets) is True:
                     self.warn("W0303", f"this condition is always true: `{_text(x)}` is true", e.span,
                               "remove the clause, or fix the condition")
                     return
@@ -110,15 +104,17 @@ class _Semantic:
     def disjuncts(self, e: A.Expr) -> list[A.Expr]:
         return _flatten(e, "or", self.c)
 
+    def _norms(self, es: Iterable[A.Expr]) -> frozenset[str]:
+        return frozenset(norm(x, self.c) for x in es)
+
     def const(self, e: A.Expr) -> tuple[bool, object]:
-        return const_value(e, self.c)
+        return const_value(e, self.c.lets)
 
     # ---------------------------------------------------------------- limits
-    def _distinct(self, lim: A.Limit | A.Measure) -> None:
-        d = lim.find("distinct")
-        if d is None or not d.exprs:
+    def _distinct(self, b: CheckedLimit | CheckedMeasure) -> None:
+        if b.member is None:
             return
-        for path, attr in _raw_fields(d.exprs[0], self.c):
+        for path, attr in _raw_fields(b.member, self.c):
             why = UNBOUNDED_FIELDS.get(path)
             if why is None:
                 continue
@@ -128,27 +124,25 @@ class _Semantic:
                       attr.span, hint)
             return
 
-    def _max(self, lim: A.Limit) -> None:
-        mx = lim.find("max")
-        if mx is None or not mx.exprs or lim.find("sum") is not None:
+    def _max(self, lim: CheckedLimit) -> None:
+        if lim.kind == "sum":
             return
-        ok, v = self.const(mx.exprs[0])
-        if ok and isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
-            self.warn("W0310", f"max {v:g}: every request exceeds this limit", mx.exprs[0].span,
+        ok, v = self.const(lim.maximum)
+        if ok and is_number(v) and v <= 0:  # type: ignore[operator]
+            self.warn("W0310", f"max {v:g}: every request exceeds this limit", lim.maximum.span,
                       "to refuse every matching request, write a rule: `deny when ...`")
 
     # ------------------------------------------------------------- shadowing
     def _shadowed_rules(self) -> None:
         infos = []
         for r in self.c.rules:
-            eff = r.find("effect")
-            if eff is None or not eff.exprs or r.find("shadow") is not None:
+            if r.shadow:
                 continue
-            conj = self.conjuncts(eff.exprs[0])
+            conj = self.conjuncts(r.condition)
             if contradiction(conj, self) is not None:
                 continue
-            infos.append((r, EFFECT_RANK.get(eff.text or "", 0), {norm(x, self.c) for x in conj},
-                          {norm(u.exprs[0], self.c) for u in r.find_all("unless")}))
+            infos.append((r, EFFECT_RANK[r.effect], {norm(x, self.c) for x in conj},
+                          {norm(u, self.c) for u in r.unless}))
         for i, (b, b_eff, b_conj, b_unless) in enumerate(infos):
             for a, a_eff, a_conj, a_unless in infos[:i]:
                 if a_eff >= b_eff and a_conj <= b_conj and a_unless <= b_unless:
@@ -157,36 +151,31 @@ class _Semantic:
                     self.warn(
                         "W0306",
                         f"rule `{b.name}` never decides: it {what} `{a.name}` "
-                        f"({_where(a.name_span)}), whose effect is as strong or stronger",
-                        b.name_span, "merge the two rules, or make the later one's condition differ",
+                        f"({_where(a.span)}), whose effect is as strong or stronger",
+                        b.span, "merge the two rules, or make the later one's condition differ",
                     )
                     break
 
     def _shadowed_limits(self) -> None:
         infos = []
         for lim in self.c.limits:
-            if lim.find("shadow") is not None:
+            if lim.shadow:
                 continue
-            mx = lim.find("max")
-            ok, v = self.const(mx.exprs[0]) if mx is not None and mx.exprs else (False, None)
+            ok, v = self.const(lim.maximum)
             if not ok or not isinstance(v, (int, float)):
                 continue
-            eff = lim.find("effect")
-            sig = tuple(
-                (k, tuple(norm(x, self.c) for x in c.exprs), c.text)
-                for c in lim.clauses
-                for k in [c.kind]
-                if k in ("key", "count", "sum", "distinct", "window", "when", "unless", "record")
-            )
-            infos.append((lim, frozenset(sig), float(v), EFFECT_RANK.get(eff.text if eff else "throttle", 2)))
+            what = lim.amount if lim.amount is not None else lim.member
+            sig = (lim.kind, tuple(norm(k, self.c) for k in lim.key), norm(what, self.c) if what is not None else "",
+                   lim.window, self._norms(lim.when), self._norms(lim.unless), lim.record)
+            infos.append((lim, sig, float(v), EFFECT_RANK[lim.effect]))
         for i, (b, b_sig, b_max, b_eff) in enumerate(infos):
             for a, a_sig, a_max, a_eff in infos[:i]:
                 if a_sig == b_sig and a_max <= b_max and a_eff >= b_eff:
                     self.warn(
                         "W0306",
-                        f"limit `{b.name}` never decides: `{a.name}` ({_where(a.name_span)}) measures the same "
+                        f"limit `{b.name}` never decides: `{a.name}` ({_where(a.span)}) measures the same "
                         f"thing with a max of {a_max:g} <= {b_max:g} and an effect as strong",
-                        b.name_span, "remove one of the two limits",
+                        b.span, "remove one of the two limits",
                     )
                     break
 
@@ -203,19 +192,13 @@ def _text(e: A.Expr) -> str:
     return t if len(t) <= 60 else t[:57] + "..."
 
 
-def _let_expr(e: A.Expr, checked: CheckedPolicy) -> A.Expr | None:
-    if isinstance(e, A.Name) and e.id in checked.lets:
-        return checked.lets[e.id].expr
-    return None
-
-
 def _flatten(e: A.Expr, op: str, checked: CheckedPolicy, depth: int = 0) -> list[A.Expr]:
     """The operands of a chain of `op`, looking through lets."""
     if depth > MAX_LET_DEPTH:
         return [e]
     if isinstance(e, A.Binary) and e.op == op:
         return _flatten(e.left, op, checked, depth + 1) + _flatten(e.right, op, checked, depth + 1)
-    inner = _let_expr(e, checked)
+    inner = checked.let_expr(e)
     if inner is not None:
         return _flatten(inner, op, checked, depth + 1)
     return [e]
@@ -229,7 +212,7 @@ def norm(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> str:
     if depth > MAX_LET_DEPTH:
         return f"<{id(e)}>"
     n = lambda x: norm(x, checked, depth + 1)  # noqa: E731
-    inner = _let_expr(e, checked)
+    inner = checked.let_expr(e)
     if inner is not None:
         return n(inner)
     match e:
@@ -270,61 +253,12 @@ def norm(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> str:
     return f"<{type(e).__name__}:{id(e)}>"
 
 
-def const_value(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> tuple[bool, object]:
-    """(True, value) for a literal or constant arithmetic (through lets)."""
-    if depth > MAX_LET_DEPTH:
-        return False, None
-    inner = _let_expr(e, checked)
-    if inner is not None:
-        return const_value(inner, checked, depth + 1)
-    if isinstance(e, A.Literal):
-        return True, e.value
-    if isinstance(e, A.Unary) and e.op == "-":
-        ok, v = const_value(e.operand, checked, depth + 1)
-        return (True, -v) if ok and isinstance(v, (int, float)) and not isinstance(v, bool) else (False, None)
-    if isinstance(e, A.Binary) and e.op in ("+", "-", "*"):
-        ok1, a = const_value(e.left, checked, depth + 1)
-        ok2, b = const_value(e.right, checked, depth + 1)
-        if ok1 and ok2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
-            return True, {"+": a + b, "-": a - b, "*": a * b}[e.op]  # type: ignore[operator]
-    return False, None
-
-
-def fold_bool(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> bool | None:
-    """True/False for a condition made of constants (through lets), else None."""
-    if depth > MAX_LET_DEPTH:
-        return None
-    inner = _let_expr(e, checked)
-    if inner is not None:
-        return fold_bool(inner, checked, depth + 1)
-    if isinstance(e, A.Literal) and isinstance(e.value, bool):
-        return e.value
-    if isinstance(e, A.Unary) and e.op == "not":
-        v = fold_bool(e.operand, checked, depth + 1)
-        return None if v is None else not v
-    if isinstance(e, A.Binary) and e.op in ("and", "or"):
-        a, b = fold_bool(e.left, checked, depth + 1), fold_bool(e.right, checked, depth + 1)
-        if e.op == "and":
-            return False if False in (a, b) else (True if a is True and b is True else None)
-        return True if True in (a, b) else (False if a is False and b is False else None)
-    if isinstance(e, A.Binary) and e.op in _ORDER:
-        ok1, a = const_value(e.left, checked, depth + 1)
-        ok2, b = const_value(e.right, checked, depth + 1)
-        if ok1 and ok2 and _is_num(a) and _is_num(b):
-            return bool(_ORDER[e.op](a, b))
-    return None
-
-
-_ORDER = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-          ">=": operator.ge}
-
-
 def _raw_fields(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> Iterable[tuple[str, A.Attr]]:
     """Request fields read by `e` other than through a function call (a signal
     such as fingerprint() maps the raw value to a bounded one)."""
     if depth > MAX_LET_DEPTH or isinstance(e, A.Call):
         return
-    inner = _let_expr(e, checked)
+    inner = checked.let_expr(e)
     if inner is not None:
         yield from _raw_fields(inner, checked, depth + 1)
         return
@@ -357,10 +291,6 @@ class _Facts:
 
 def _key(v: object) -> object:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-
-
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
 
 def contradiction(conj: list[A.Expr], sem: _Semantic) -> tuple[A.Expr, A.Expr] | None:
@@ -450,7 +380,7 @@ def _add(f: _Facts, op: str, v: object, x: A.Expr) -> tuple[A.Expr, A.Expr] | No
         for w, at in f.eq:
             if w in v:
                 return at, x
-    elif _is_num(v):
+    elif is_number(v):
         bound = (float(v), op in ("<", ">"), x)  # type: ignore[arg-type]
         if op in ("<", "<="):
             if f.hi is None or bound[0] < f.hi[0] or (bound[0] == f.hi[0] and bound[1]):
@@ -468,7 +398,7 @@ def _add(f: _Facts, op: str, v: object, x: A.Expr) -> tuple[A.Expr, A.Expr] | No
 
 
 def _in_bounds(v: object, lo: tuple[float, bool, A.Expr] | None, hi: tuple[float, bool, A.Expr] | None) -> bool:
-    if not _is_num(v):
+    if not is_number(v):
         return False  # null (or text) never satisfies an ordered comparison
     fv = float(v)  # type: ignore[arg-type]
     if lo is not None and (fv < lo[0] or (fv == lo[0] and lo[1])):

@@ -260,20 +260,19 @@ def measure_items(policy: PolicySet) -> list[ItemInfo]:
     if not compiled:
         return []
     checked = policy.checked
-    decls = {m.name: m for m in checked.measures}
+    keys = {m.name: ", ".join(e.span.text for e in m.key) for m in checked.measures}
     thresholds = _measure_comparisons(policy)
     kinds = {b.name: kind for kind, blocks in (("rule", checked.rules), ("limit", checked.limits),
                                                ("measure", checked.measures)) for b in blocks}
     out = []
     for m in compiled:
-        key = decls[m.id].find("key") if m.id in decls else None
         found = thresholds.get(m.id, [])
         reported = {t.rule for t in found}
         readers = [f"{kinds.get(b, '?')} {b}" for b, reads in checked.measure_reads.items()
                    if m.id in reads and b not in reported]
         out.append(ItemInfo(
             item=m.id, kind="measure", measure=m.kind_label,
-            key=", ".join(e.span.text for e in key.exprs) if key is not None else "?",
+            key=keys.get(m.id, "?"),
             window=m.spec.window, record="attempts", thresholds=found, unreported=readers))
     return out
 
@@ -286,12 +285,7 @@ def _measure_comparisons(policy: PolicySet) -> dict[str, list[RuleThreshold]]:
     found: dict[str, list[RuleThreshold]] = {}
     lets = policy.checked.lets
     for rule in policy.checked.rules:
-        eff = rule.find("effect")
-        if eff is None or not eff.exprs or not eff.text:
-            continue
-        cond = eff.exprs[0]
-        shadow = rule.find("shadow") is not None
-        stack: list[tuple[A.Expr, bool]] = [(cond, True)]   # (expression, the whole condition)
+        stack: list[tuple[A.Expr, bool]] = [(rule.condition, True)]   # (expression, the whole condition)
         seen_lets: set[str] = set()
         while stack:
             e, alone = stack.pop()
@@ -301,7 +295,7 @@ def _measure_comparisons(policy: PolicySet) -> dict[str, list[RuleThreshold]]:
                 seen_lets.add(e.id)
                 stack.append((lets[e.id].expr, alone))  # type: ignore[arg-type]
             elif isinstance(e, A.Binary) and e.op in _FLIP:
-                t = _threshold(e, rule.name, eff.text, shadow, alone)
+                t = _threshold(e, rule.name, rule.effect, rule.shadow, alone)
                 if t is not None:
                     found.setdefault(t[0], []).append(t[1])
     return found

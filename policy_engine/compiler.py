@@ -23,14 +23,13 @@ from typing import Any, Callable
 import re2
 
 from dsl import ast as A
-from dsl.checker import CheckedPolicy
+from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy, CheckedRule, Header, Measuring
 from dsl.functions import FUNCTIONS
-from dsl.parser import parse_duration
 from dsl.schema import BY_PATH, FIELDS, MEASURES, SCHEMA, VERIFICATION_LEVELS
 from dsl.types import CIDR_SET, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context
-from policy_engine.decision import DEFAULT_STATUS, Effect
+from policy_engine.decision import Effect
 from policy_engine.state.base import FailMode, Hit, Kind, LimitSpec, Record
 
 _MISSING = object()
@@ -380,10 +379,8 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
     rules: list[RuleInfo] = []
     explain_src: list[str] = []
     for i, r in enumerate(checked.rules):
-        eff = r.find("effect")
-        assert eff is not None
-        cond = gen.truth(eff.exprs[0])
-        unless = [gen.truth(u.exprs[0]) for u in r.find_all("unless")]
+        cond = gen.truth(r.condition)
+        unless = [gen.truth(u) for u in r.unless]
         test = cond + "".join(f" and not {u}" for u in unless)
         lines.append(f"    if {test}: m.append({i})")
         explain_src.append(
@@ -418,65 +415,49 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
     )
 
 
-def _status(b: A.Block, effect: str) -> int:
-    st = b.find("status")
-    return int(st.text) if st is not None and st.text else DEFAULT_STATUS[Effect.parse(effect)]
-
-
-def _reason(b: A.Block) -> str:
-    r = b.find("reason")
-    return r.text if r is not None and r.text else b.name
-
-
-def _headers_fn(b: A.Block, gen: _Gen) -> Callable[[Context], dict[str, str]] | None:
-    hs = b.find_all("header")
-    if not hs:
+def _headers_fn(name: str, headers: tuple[Header, ...], gen: _Gen) -> Callable[[Context], dict[str, str]] | None:
+    if not headers:
         return None
-    items = ", ".join(f"{h.text!r}: _hval({gen.expr(h.exprs[0])[0]})" for h in hs)
-    name = f"_headers_{b.name}"
-    src = f"def {name}(c):\n    return {{{items}}}\n"
+    items = ", ".join(f"{h.name!r}: _hval({gen.expr(h.value)[0]})" for h in headers)
+    fn = f"_headers_{name}"
+    src = f"def {fn}(c):\n    return {{{items}}}\n"
     gen.env["_hval"] = lambda v: "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-    exec(compile(src, f"<policy:{b.name}>", "exec"), gen.env)  # noqa: S102
-    return gen.env[name]
+    exec(compile(src, f"<policy:{name}>", "exec"), gen.env)  # noqa: S102
+    return gen.env[fn]  # type: ignore[no-any-return]
 
 
-def _rule_info(i: int, r: A.Rule, gen: _Gen) -> RuleInfo:
-    eff = r.find("effect")
-    assert eff is not None and eff.text
-    retry = r.find("retry_after")
+def _rule_info(i: int, r: CheckedRule, gen: _Gen) -> RuleInfo:
     return RuleInfo(
         index=i,
         id=r.name,
-        effect=Effect.parse(eff.text),
-        status=_status(r, eff.text),
-        reason=_reason(r),
-        shadow=r.find("shadow") is not None,
-        retry_after=parse_duration(retry.text) if retry is not None and retry.text else (
-            60.0 if eff.text == "throttle" else None
-        ),
-        headers=_headers_fn(r, gen),
-        span=r.name_span,
+        effect=Effect.parse(r.effect),
+        status=r.status,
+        reason=r.reason,
+        shadow=r.shadow,
+        retry_after=r.retry_after,
+        headers=_headers_fn(r.name, r.headers, gen),
+        span=r.span,
     )
 
 
-def _limit_code(j: int, lim: A.Limit, gen: _Gen) -> list[str]:
-    guards = [gen.truth(w.exprs[0]) for w in lim.find_all("when")]
-    guards += [f"not {gen.truth(u.exprs[0])}" for u in lim.find_all("unless")]
-    key = lim.find("key")
-    assert key is not None
-    parts = [f"_key({gen.expr(k)[0]})" for k in key.exprs]
+def _guards(b: Measuring, gen: _Gen) -> list[str]:
+    """The code of each `when` and `unless` of a limit or measure: all must hold."""
+    return [gen.truth(w) for w in b.when] + [f"not {gen.truth(u)}" for u in b.unless]
+
+
+def _limit_code(j: int, lim: CheckedLimit, gen: _Gen) -> list[str]:
+    guards = _guards(lim, gen)
+    parts = [f"_key({gen.expr(k)[0]})" for k in lim.key]
     key_code = parts[0] if len(parts) == 1 else " + '|' + ".join(parts)
-    mx = lim.find("max")
-    assert mx is not None
-    max_code, _ = gen.expr(mx.exprs[0])
+    max_code, _ = gen.expr(lim.maximum)
     ind = "        " if guards else "    "
     out = [f"    if {' and '.join(guards)}:"] if guards else []
     out.append(f"{ind}mx = {max_code}")
     amount, member = "1", "None"
-    if (s := lim.find("sum")) is not None:
-        amount = f"({gen.expr(s.exprs[0])[0]}) or 0"
-    if (d := lim.find("distinct")) is not None:
-        out.append(f"{ind}mem = {gen.expr(d.exprs[0])[0]}")
+    if lim.amount is not None:
+        amount = f"({gen.expr(lim.amount)[0]}) or 0"
+    if lim.member is not None:
+        out.append(f"{ind}mem = {gen.expr(lim.member)[0]}")
         out.append(f"{ind}if mx is not None and mem is not None:")
         member = "_key(mem)"
     else:
@@ -487,41 +468,31 @@ def _limit_code(j: int, lim: A.Limit, gen: _Gen) -> list[str]:
     return out
 
 
-def _limit_info(j: int, lim: A.Limit, gen: _Gen) -> LimitInfo:
-    kind = Kind.COUNT if lim.find("count") else Kind.SUM if lim.find("sum") else Kind.DISTINCT
-    window = lim.find("window")
-    assert window is not None
-    wcode, _ = gen.expr(window.exprs[0])
-    window_s = float(eval(wcode, gen.env))  # noqa: S307 - a constant duration
-    rec = lim.find("record")
-    fail = lim.find("on_error")
-    eff = lim.find("effect")
-    effect = eff.text if eff is not None and eff.text else "throttle"
+def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
     usage_fn = _usage_fn(lim, gen)
-    shadow = lim.find("shadow") is not None
     spec = LimitSpec(
         id=lim.name,
-        kind=kind,
-        window=window_s,
-        record=Record(rec.text) if rec is not None and rec.text else Record.ADMITTED,
-        fail=FailMode(fail.text) if fail is not None and fail.text else FailMode.OPEN,
+        kind=Kind(lim.kind),
+        window=lim.window,
+        record=Record(lim.record),
+        fail=FailMode(lim.on_error),
         reconcilable=usage_fn is not None,
     )
     return LimitInfo(
         index=j,
         id=lim.name,
         spec=spec,
-        effect=Effect.parse(effect),
-        status=_status(lim, effect),
-        reason=_reason(lim),
-        shadow=shadow,
+        effect=Effect.parse(lim.effect),
+        status=lim.status,
+        reason=lim.reason,
+        shadow=lim.shadow,
         usage=usage_fn,
-        block_key=(b := lim.find("block")) is not None and b.text == "key",
-        kind_label=spec.kind.value,
+        block_key=lim.block == "key",
+        kind_label=lim.kind,
         fail_closed=spec.fail is FailMode.CLOSED,
-        sets_rate_headers=not shadow and Effect.parse(effect) >= Effect.THROTTLE and kind is not Kind.DISTINCT,
-        headers=_headers_fn(lim, gen),
-        span=lim.name_span,
+        sets_rate_headers=lim.enforce and spec.kind is not Kind.DISTINCT,
+        headers=_headers_fn(lim.name, lim.headers, gen),
+        span=lim.span,
     )
 
 
@@ -548,77 +519,64 @@ def _measures(
     return infos, levels
 
 
-def _measure_info(j: int, m: A.Measure, gen: _Gen) -> MeasureInfo:
-    kind = Kind.COUNT if m.find("count") else Kind.SUM if m.find("sum") else Kind.DISTINCT
-    window = m.find("window")
-    assert window is not None
-    window_s = float(eval(gen.expr(window.exprs[0])[0], gen.env))  # noqa: S307 - a constant duration
+def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
+    kind = Kind(m.kind)
     usage_fn = _usage_fn(m, gen)
-    spec = LimitSpec(id=m.name, kind=kind, window=window_s, record=Record.ATTEMPTS,
+    spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ATTEMPTS,
                      reconcilable=usage_fn is not None)
-    read_spec = LimitSpec(id=m.name, kind=kind, window=window_s, record=Record.ADMITTED)
-    return MeasureInfo(j, m.name, spec, read_spec, gen.checked.measure_levels.get(m.name, 0), kind.value,
-                       usage_fn, m.name_span)
+    read_spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ADMITTED)
+    return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
 
-def _measure_key(j: int, m: A.Measure, gen: _Gen) -> tuple[list[str], str, str]:
+def _measure_key(j: int, m: CheckedMeasure, gen: _Gen) -> tuple[list[str], str, str]:
     """(statements binding the key's parts, the test that none is null, the rendered key)."""
-    key = m.find("key")
-    assert key is not None
-    parts = [f"_m{j}k{i}" for i in range(len(key.exprs))]
-    binds = [f"{p} = {gen.expr(e)[0]}" for p, e in zip(parts, key.exprs)]
+    parts = [f"_m{j}k{i}" for i in range(len(m.key))]
+    binds = [f"{p} = {gen.expr(e)[0]}" for p, e in zip(parts, m.key)]
     present = " and ".join(f"{p} is not None" for p in parts)
     return binds, present, " + '|' + ".join(f"_key({p})" for p in parts)
 
 
-def _measure_guards(m: A.Measure, gen: _Gen) -> list[str]:
-    return [gen.truth(w.exprs[0]) for w in m.find_all("when")] + [
-        f"not {gen.truth(u.exprs[0])}" for u in m.find_all("unless")
-    ]
-
-
-def _measure_code(j: int, m: A.Measure, gen: _Gen) -> list[str]:
+def _measure_code(j: int, m: CheckedMeasure, gen: _Gen) -> list[str]:
     """Append measure j's hit when its key is not null: charged when it applies, else a read."""
     binds, present, key_code = _measure_key(j, m, gen)
     read = f"_Hit(_MREAD_{j}, _m{j}k, {MEASURE_MAX!r}, 0.0, None, False)"
     out = [f"    {b}" for b in binds]
     out += [f"    if {present}:", f"        _m{j}k = {key_code}", f"        mi.append({j})"]
-    guards = _measure_guards(m, gen)
+    guards = _guards(m, gen)
     ind = "            " if guards else "        "
     if guards:
         out.append(f"        if {' and '.join(guards)}:")
-    if (d := m.find("distinct")) is not None:
-        out.append(f"{ind}_m{j}m = {gen.expr(d.exprs[0])[0]}")
+    if m.member is not None:
+        out.append(f"{ind}_m{j}m = {gen.expr(m.member)[0]}")
         out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, 1.0, _key(_m{j}m), False) "
                    f"if _m{j}m is not None else {read})")
     else:
-        amount = f"({gen.expr(s.exprs[0])[0]}) or 0" if (s := m.find("sum")) is not None else "1.0"
+        amount = f"({gen.expr(m.amount)[0]}) or 0" if m.amount is not None else "1.0"
         out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, {amount}, None, False))")
     if guards:
         out += ["        else:", f"            h.append({read})"]
     return out
 
 
-def _measure_explain(j: int, m: A.Measure, gen: _Gen) -> str:
+def _measure_explain(j: int, m: CheckedMeasure, gen: _Gen) -> str:
     binds, present, _ = _measure_key(j, m, gen)
     out = [f"def explain_measure_{j}(c):"] + [f"    {b}" for b in binds]
     out.append(f"    if not ({present}):")
     out.append('        return "the key is null"')
-    for w in m.find_all("when"):
-        out += [f"    if not {gen.truth(w.exprs[0])}:", '        return "`when` is false"']
-    for u in m.find_all("unless"):
-        out += [f"    if {gen.truth(u.exprs[0])}:", '        return "`unless` holds"']
-    if (d := m.find("distinct")) is not None:
-        out += [f"    if ({gen.expr(d.exprs[0])[0]}) is None:", '        return "the distinct value is null"']
+    for w in m.when:
+        out += [f"    if not {gen.truth(w)}:", '        return "`when` is false"']
+    for u in m.unless:
+        out += [f"    if {gen.truth(u)}:", '        return "`unless` holds"']
+    if m.member is not None:
+        out += [f"    if ({gen.expr(m.member)[0]}) is None:", '        return "the distinct value is null"']
     out.append("    return None")
     return "\n".join(out) + "\n"
 
 
-def _usage_fn(b: A.Limit | A.Measure, gen: _Gen) -> Callable[[Context], Any] | None:
-    u = b.find("usage")
-    if u is None:
+def _usage_fn(b: Measuring, gen: _Gen) -> Callable[[Context], Any] | None:
+    if b.usage is None:
         return None
-    code, _ = gen.expr(u.exprs[0])
+    code, _ = gen.expr(b.usage)
     src = f"def _usage_{b.name}(c):\n    return {code}\n"
     exec(compile(src, f"<policy:{b.name}>", "exec"), gen.env)  # noqa: S102
     return gen.env[f"_usage_{b.name}"]  # type: ignore[no-any-return]

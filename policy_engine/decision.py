@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from dsl import checked
+
 
 class Effect(enum.IntEnum):
     """Ordered by strength: deny beats throttle beats flag beats allow."""
@@ -24,8 +26,8 @@ class Effect(enum.IntEnum):
         return cls[text.upper()]
 
 
-# The HTTP status of an effect when its rule or limit names none: the one table.
-DEFAULT_STATUS = {Effect.ALLOW: 200, Effect.FLAG: 200, Effect.THROTTLE: 429, Effect.DENY: 403}
+# The HTTP status of an effect whose rule or limit names none: dsl/checked.py's table, plus allow.
+DEFAULT_STATUS = {Effect.ALLOW: 200, **{Effect.parse(e): status for e, status in checked.DEFAULT_STATUS.items()}}
 
 
 @dataclass(slots=True)

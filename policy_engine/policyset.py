@@ -1,8 +1,9 @@
 """An immutable, compiled policy identified by the hash of its content.
 
-`load_policy_set(paths)` is all-or-nothing: parse, check and compile every
-file, or raise `PolicyError` with every diagnostic. A server swaps a new
-`PolicySet` in only when this succeeds, so a broken edit is never half-loaded.
+`load_policy_set(paths)` is all-or-nothing: the front end's stages (parse,
+check, lint) and then `compile`, or `PolicyError` with every diagnostic. A
+server swaps a new `PolicySet` in only when this succeeds, so a broken edit is
+never half-loaded.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsl import ast as A
-from dsl.checker import CheckedPolicy
+from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, PolicyError
-from dsl.load import load, policy_files
+from dsl.load import FRONT_END, Loading, Stage, policy_files, run_stages
 from policy_engine.compiler import Compiled, LimitInfo, RuleInfo, compile_policy
 
 
@@ -28,6 +29,7 @@ class PolicySet:
     checked: CheckedPolicy
     warnings: tuple[Diagnostic, ...] = ()
     loaded_at: float = field(default_factory=time.time)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # parse, check, lint, compile
 
     @property
     def rules(self) -> list[RuleInfo]:
@@ -53,24 +55,38 @@ def content_hash(files: list[Path], data_files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+@dataclass
+class PolicyLoading(Loading):
+    compiled: Compiled | None = None
+
+
+def _compile(state: Loading) -> list[Diagnostic]:
+    assert isinstance(state, PolicyLoading) and state.checked is not None
+    state.compiled = compile_policy(state.checked)
+    return []
+
+
+STAGES = (*FRONT_END, Stage("compile", _compile, needs_clean=True))
+
+
 def load_policy_set(paths: list[Path] | Path) -> PolicySet:
     if isinstance(paths, Path):
         paths = [paths]
     files = policy_files(paths)
     if not files:
         raise PolicyError([Diagnostic("E0214", "no .policy files found", None, file=", ".join(map(str, paths)))])
-    checked, diags = load(paths)
-    errors = [d for d in diags if d.is_error]
-    if errors:
-        raise PolicyError(errors)
-    compiled = compile_policy(checked)
+    state = run_stages(PolicyLoading(paths), STAGES)
+    if state.has_errors or state.checked is None or state.compiled is None:
+        raise PolicyError([d for d in state.diagnostics if d.is_error])
+    checked = state.checked
     header: A.PolicyHeader | None = checked.header
     data_files = [dv.path for dv in checked.data.values()]
     return PolicySet(
         name=header.name if header else paths[0].name,
         version=content_hash(files, data_files),
         files=tuple(str(f) for f in files),
-        compiled=compiled,
+        compiled=state.compiled,
         checked=checked,
-        warnings=tuple(d for d in diags if not d.is_error),
+        warnings=tuple(d for d in state.diagnostics if not d.is_error),
+        stage_seconds=dict(state.seconds),
     )

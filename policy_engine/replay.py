@@ -24,7 +24,6 @@ from typing import IO, Any, Callable, Iterator, Mapping
 import orjson
 from pydantic import ValidationError
 
-from dsl import ast as A
 from policy_engine.context import Context, describe_validation_error
 from policy_engine.decision import Decision, Effect, LimitState, MeasureState
 from policy_engine.engine import Engine, receipt_ids
@@ -274,14 +273,7 @@ def top_counts(counter: Mapping[str, int], n: int) -> list[tuple[str, int]]:
 
 def limit_key_texts(policy: PolicySet) -> dict[str, str]:
     """Each limit's key expression as written in the policy, e.g. `account.id`."""
-    out: dict[str, str] = {}
-    for m in policy.checked.modules:
-        for decl in m.decls:
-            if isinstance(decl, A.Limit):
-                key = decl.find("key")
-                if key is not None:
-                    out[decl.name] = ", ".join(e.span.text for e in key.exprs)
-    return out
+    return {lim.name: ", ".join(e.span.text for e in lim.key) for lim in policy.checked.limits}
 
 
 # -------------------------------------------------------------------- replay

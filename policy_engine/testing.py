@@ -771,20 +771,19 @@ def untested(checked: Any, paths: list[Path]) -> list[Any]:
 
 def untested_in(checked: Any, cov: ExercisedBlocks) -> list[Any]:
     """W0308 against a coverage already computed (the language server keeps one per folder)."""
-    from dsl.diagnostics import Diagnostic, Severity
+    from dsl.diagnostics import Diagnostic, Severity, without_suppressed
 
     n = cov.test_files
     exercised = covered_ids(set(cov.exercised), checked.measure_reads)
-    sup = {m.source.name: m.suppressions for m in checked.modules}
     out = []
     for kind, blocks in (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures)):
         for b in blocks:
-            if b.name in exercised or "W0308" in sup.get(b.name_span.source.name, {}).get(b.name_span.line, set()):
+            if b.name in exercised:
                 continue
             verb = {"rule": "matches", "limit": "exceeds", "measure": "reads"}[kind]
             out.append(Diagnostic(
                 "W0308", f"{kind} `{b.name}` has no test: no step of {n} test file"
-                f"{'s' * (n != 1)} beside it {verb} it", b.name_span, Severity.WARNING,
+                f"{'s' * (n != 1)} beside it {verb} it", b.span, Severity.WARNING,
                 "add a case to a *.test.yaml file that expects it (see `policyctl test --coverage`)",
             ))
-    return out
+    return without_suppressed(out, checked.modules)

@@ -96,8 +96,9 @@ class Reloader:
         old = self.engine.policy.version
         self.engine.swap(policy)
         self.metrics.reloaded("ok", policy.version)
-        log.info("policy reloaded: %s -> %s (%d rules, %d limits)", old, policy.version,
-                 len(policy.rules), len(policy.limits))
+        stages = ", ".join(f"{name} {sec * 1000:.0f} ms" for name, sec in policy.stage_seconds.items())
+        log.info("policy reloaded: %s -> %s (%d rules, %d limits; %s)", old, policy.version,
+                 len(policy.rules), len(policy.limits), stages)
         return True
 
     def _watch(self) -> None:
