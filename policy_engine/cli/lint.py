@@ -9,7 +9,7 @@ from typing import Annotated, Callable, Mapping
 
 import typer
 
-from dsl.checker import CheckedPolicy
+from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.load import load, policy_files
 from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, require_paths

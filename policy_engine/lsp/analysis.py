@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from dsl import ast as A
-from dsl.checker import CheckedPolicy, check
+from dsl.checked import CheckedPolicy
+from dsl.checker import check
 from dsl.diagnostics import Diagnostic
 from dsl.load import POLICY_SUFFIX
 from dsl.parser import parse

@@ -14,7 +14,8 @@ from lsprotocol import types as T
 from dsl import ast as A
 from dsl import formatter as F
 from dsl import lexer
-from dsl.checker import BLOCK_MODES, FAIL_MODES, RECORD_MODES
+from dsl.checked import BLOCK_MODES, DEFAULT_BLOCK, DEFAULT_LIMIT_EFFECT, DEFAULT_ON_ERROR, DEFAULT_RECORD
+from dsl.checked import FAIL_MODES, RECORD_MODES
 from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
@@ -117,7 +118,7 @@ def _kind(m: A.Block) -> str:
 
 def _measures(a: Analysis) -> dict[str, A.Measure]:
     out: dict[str, A.Measure] = {}
-    for m in a.checked.measures:
+    for m in a.checked.measure_decls:
         out.setdefault(m.name, m)
     return out
 
@@ -189,15 +190,14 @@ def _default_status(effect: str | None, otherwise: int) -> int:
 def limit_doc(lim: A.Limit) -> str:
     measure = _measuring(lim)
     eff = lim.find("effect")
-    effect = eff.text if eff is not None else "throttle"
+    effect = eff.text if eff is not None else DEFAULT_LIMIT_EFFECT
     lines = [
         *_measuring_lines(lim, with_max=True),
         f"- effect: {effect}" + ("" if eff is not None else " (default)"),
         _clause_line(lim, "status", str(_default_status(effect, 429))),
-        # The first mode of each list is the default (docs/language.md).
-        _clause_line(lim, "record", RECORD_MODES[0]),
-        _clause_line(lim, "on_error", FAIL_MODES[0]),
-        _clause_line(lim, "block", BLOCK_MODES[0]) if measure is not None and measure.kind == "distinct" else None,
+        _clause_line(lim, "record", DEFAULT_RECORD),
+        _clause_line(lim, "on_error", DEFAULT_ON_ERROR),
+        _clause_line(lim, "block", DEFAULT_BLOCK) if measure is not None and measure.kind == "distinct" else None,
         "- shadow: counts and logs, never enforces" if lim.find("shadow") else None,
     ]
     return _block_head(lim, "limit") + "\n\n" + "\n".join(line for line in lines if line)
@@ -379,7 +379,7 @@ def _values(a: Analysis | None) -> list[Completion]:
         for name, d in a.data_decls.items():
             value = a.checked.data.get(name)
             items.append(Completion(name, T.CompletionItemKind.Constant, f"data: {value.type if value else d.loader}"))
-        if a.checked.measures:
+        if a.checked.measure_decls:
             items.append(Completion(MEASURES, T.CompletionItemKind.Module, "the policy's measures", measures_doc(a)))
     return items
 
