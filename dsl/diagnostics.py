@@ -133,6 +133,14 @@ CODES: dict[str, str] = {
     "W0308": "rule has no test",
     "W0309": "distinct without a bound",
     "W0310": "limit exceeded by every request",
+    # Policy test files (policy_engine/testfile.py; `policyctl test`).
+    "T0401": "test file is not valid YAML",
+    "T0402": "unknown key in a test file",
+    "T0403": "invalid value in a test file",
+    "T0404": "missing key in a test file",
+    "T0405": "unknown rule, limit or measure in a test",
+    "T0406": "expectation that always holds",
+    "T0407": "tested policy not found or not loading",
 }
 
 

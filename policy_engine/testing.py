@@ -1,8 +1,9 @@
 """Policy tests: YAML cases run against a policy on a simulated clock.
 
+The format is documented in docs/testing.md; policy_engine/testfile.py reads it.
 A test file (`*.test.yaml`, or any `.yaml` in a `tests/` folder beside the
 `.policy` files) holds cases; a case is a sequence of steps. Each step is a
-request context in the shape of DESIGN.md (sections `request`, `account`,
+request context (sections `request`, `account`,
 `api_key`, `client`), merged over the file's and the case's `defaults`, with
 an optional `usage` report sent after it and the decision it must get:
 
@@ -32,207 +33,27 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from dsl.diagnostics import PolicyError, render_all
+from dsl.ast import Source
+from dsl.diagnostics import Diagnostic, PolicyError, did_you_mean, render_all
 from dsl.load import POLICY_SUFFIX
-from dsl.parser import parse_duration
 from policy_engine.context import Context, RequestContext, describe_validation_error
 from policy_engine.decision import Decision
 from policy_engine.engine import Engine
 from policy_engine.policyset import PolicySet, load_policy_set
 from policy_engine.state.factory import open_store
+from policy_engine.testfile import (
+    T_POLICY, T_UNKNOWN_NAME, T_YAML, Case, Expect, Sections, Step, TestFile, TestFileText, read, sections_given,
+    show_expected, value_matches,
+)
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 TESTS_DIR = "tests"
 DEFAULT_START = 1_764_300_000.0   # the clock of a case that names no time
-MAX_REPEAT = 100_000
 TEST_STORE = "memory://?max_keys=100000&max_receipts=100000"  # each case gets a fresh one
-SECTIONS = ("request", "account", "api_key", "client")
-
-
-# ------------------------------------------------------------------ file model
-
-
-def _seconds(v: Any) -> float:
-    """A duration: a number of seconds or a policy duration such as `30s`, `5m`."""
-    if isinstance(v, bool):
-        raise ValueError("expected a duration such as 30s, or a number of seconds")
-    if isinstance(v, (int, float)):
-        if v < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(v)
-    if isinstance(v, str) and re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d|w)", v.strip()):
-        return parse_duration(v.strip())
-    raise ValueError(f"{v!r} is not a duration: write e.g. 500ms, 30s, 5m, 1h, 1d or a number of seconds")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MeasureBound(_Model):
-    """`{at_least: 4}`, `{at_most: 10}` or both: a range for a measure's value."""
-
-    at_least: float | None = None
-    at_most: float | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> "MeasureBound":
-        if self.at_least is None and self.at_most is None:
-            raise ValueError("give at_least, at_most or both")
-        return self
-
-    def holds(self, v: float | None) -> bool:
-        return v is not None and (self.at_least is None or v >= self.at_least) and (
-            self.at_most is None or v <= self.at_most)
-
-    def show(self) -> dict[str, float]:
-        return {k: v for k, v in (("at_least", self.at_least), ("at_most", self.at_most)) if v is not None}
-
-
-# A measure's expected value: exact (a number, or null for a measure whose key
-# is null or whose store failed) or a range.
-MeasureExpect = float | MeasureBound | None
-
-
-def measure_matches(want: MeasureExpect, got: float | None) -> bool:
-    if isinstance(want, MeasureBound):
-        return want.holds(got)
-    if want is None or got is None:
-        return want is got
-    return abs(got - want) <= 1e-9 * max(1.0, abs(want))  # sliding windows give fractions
-
-
-class Expect(_Model):
-    """What a step's decision must be. Lists are 'contains', headers a subset,
-    measures a subset (each exact or within bounds)."""
-
-    effect: Literal["allow", "flag", "throttle", "deny"]
-    status: int | None = None
-    reason: str | None = None
-    rules: list[str] | None = None
-    shadow_rules: list[str] | None = None
-    flags: list[str] | None = None
-    headers: dict[str, str] | None = None
-    measures: dict[str, MeasureExpect] | None = None
-
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _header_text(cls, v: Any) -> Any:
-        # `retry-after: 57` in YAML is an int; headers are text on the wire.
-        if isinstance(v, dict):
-            return {str(k).lower(): str(x) for k, x in v.items()}
-        return v
-
-
-class Usage(_Model):
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-
-
-class Step(_Model):
-    name: str | None = None
-    request: dict[str, Any] | None = None
-    account: dict[str, Any] | None = None
-    api_key: dict[str, Any] | None = None
-    client: dict[str, Any] | None = None
-    usage: Usage | None = None           # reported after the step (engine.report_sync)
-    repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
-    every: float = 0.0                   # clock advance between repetitions
-    after: float = 0.0                   # clock advance before the step
-    expect: Expect | None = None         # None: the step only builds state
-
-    @field_validator("every", "after", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> float:
-        return _seconds(v)
-
-    @field_validator("expect", mode="before")
-    @classmethod
-    def _effect_only(cls, v: Any) -> Any:
-        return {"effect": v} if isinstance(v, str) else v
-
-
-class Case(_Model):
-    name: str
-    defaults: dict[str, Any] | None = None
-    start: float | None = None
-    steps: list[Step] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _single_step(cls, data: Any) -> Any:
-        """A case without `steps` is one step: its other keys are the step's."""
-        if isinstance(data, dict) and "steps" not in data:
-            own = {k: data[k] for k in ("name", "defaults", "start") if k in data}
-            step = {k: v for k, v in data.items() if k not in own}
-            return {**own, "steps": [step]}
-        return data
-
-
-class TestFile(_Model):
-    policy: str | None = None            # the policy folder or file, relative to this file
-    defaults: dict[str, Any] | None = None
-    cases: list[Case] = Field(min_length=1)
-
-    @field_validator("defaults")
-    @classmethod
-    def _sections(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is not None:
-            unknown = sorted(set(v) - set(SECTIONS))
-            if unknown:
-                raise ValueError(f"unknown section {unknown[0]!r}: defaults take {', '.join(SECTIONS)}")
-        return v
-
-
-# -------------------------------------------------------- YAML with line numbers
-
-
-class _LineDict(dict):  # type: ignore[type-arg]
-    line = 0
-
-
-class _LineList(list):  # type: ignore[type-arg]
-    line = 0
-
-
-class _Loader(yaml.SafeLoader):
-    """A safe loader whose mappings and sequences remember their line."""
-
-
-def _map(loader: _Loader, node: yaml.MappingNode) -> Iterable[_LineDict]:
-    d = _LineDict()
-    d.line = node.start_mark.line + 1
-    yield d
-    d.update(loader.construct_mapping(node))
-
-
-def _seq(loader: _Loader, node: yaml.SequenceNode) -> Iterable[_LineList]:
-    s = _LineList()
-    s.line = node.start_mark.line + 1
-    yield s
-    s.extend(loader.construct_sequence(node))
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _map)  # type: ignore[arg-type]
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _seq)  # type: ignore[arg-type]
-
-
-def _line_at(raw: Any, loc: Iterable[Any]) -> int:
-    """The line of the deepest YAML node on `loc` (a pydantic error location)."""
-    line = getattr(raw, "line", 1) or 1
-    node = raw
-    for part in loc:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            continue  # a part the model added (a one-step case's `steps`): skip it
-        line = getattr(node, "line", line) or line
-    return line
 
 
 # --------------------------------------------------------------------- results
@@ -243,7 +64,7 @@ class Mismatch:
     field: str
     expected: Any
     actual: Any
-    how: str = "equal"    # equal | contains | subset
+    how: str = "equal"    # equal | contains | subset | exactly
 
 
 @dataclass
@@ -278,9 +99,27 @@ class CaseResult:
 
 @dataclass
 class FileError:
+    """A test file that cannot run: the problem, where the author wrote it, and
+    (for a policy that does not load) the policy's own diagnostics."""
+
     file: str
-    line: int
-    message: str
+    diagnostic: Diagnostic
+    detail: str = ""
+
+    @property
+    def line(self) -> int:
+        return self.diagnostic.line
+
+    @property
+    def where(self) -> str:
+        return f"{self.diagnostic.filename}:{self.diagnostic.line}:{self.diagnostic.column}"
+
+    @property
+    def message(self) -> str:
+        return self.diagnostic.message
+
+    def render(self) -> str:
+        return self.diagnostic.render() + (f"\n\n{self.detail}" if self.detail else "")
 
 
 @dataclass
@@ -385,7 +224,7 @@ def policy_target(test_file: Path, declared: str | None) -> Path:
 class Runner:
     def __init__(self, *, coverage: bool = False) -> None:
         self.coverage = coverage
-        self._policies: dict[Path, PolicySet | str] = {}
+        self._policies: dict[Path, PolicySet | FileError] = {}
         self.result = SuiteResult()
 
     def run(self, paths: Iterable[Path]) -> SuiteResult:
@@ -398,57 +237,45 @@ class Runner:
     def run_file(self, path: Path) -> None:
         name = str(path)
         self.result.files.append(name)
-        parsed = self._parse(path)
-        if parsed is None:
+        tf, f = self._parse(path)
+        if tf is None:
             return
-        tf, raw = parsed
         target = policy_target(path, tf.policy)
         policy = self._policy(target)
-        if isinstance(policy, str):
-            self.result.errors.append(FileError(name, _line_at(raw, ("policy",)), policy))
+        if isinstance(policy, FileError):
+            d = policy.diagnostic
+            # At the `policy:` key that names it; a policy found beside the file has no place in it.
+            at = f.diag(d.code, d.message, ["policy"]) if tf.policy else Diagnostic(d.code, d.message, None, file=name)
+            self.result.errors.append(FileError(name, at, policy.detail))
             return
-        unknown = _unknown_measures(tf, raw, policy)
-        if unknown is not None:
-            self.result.errors.append(FileError(name, *unknown))
+        unknown = unknown_names(tf, f, policy)
+        if unknown:
+            self.result.errors.extend(FileError(name, d) for d in unknown)
             return
         cov = self._coverage_for(target, policy)
         for i, case in enumerate(tf.cases):
-            case_raw = raw["cases"][i]
-            result, exercised = run_case(policy, case, tf.defaults, name, case_raw)
+            result, exercised = run_case(policy, case, tf.defaults, name, f.raw["cases"][i])
             self.result.cases.append(result)
             if cov is not None:
                 cov.exercised |= exercised
 
-    def _parse(self, path: Path) -> tuple[TestFile, Any] | None:
+    def _parse(self, path: Path) -> tuple[TestFile | None, TestFileText]:
         name = str(path)
         try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-        except OSError as e:
-            self.result.errors.append(FileError(name, 1, f"cannot read test file: {e}"))
-            return None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            self.result.errors.append(FileError(name, line, f"invalid YAML: {e}"))
-            return None
-        try:
-            return TestFile.model_validate(raw), raw
-        except ValidationError as e:
-            first = e.errors()[0]
-            line = _line_at(raw, first["loc"])
-            self.result.errors.append(FileError(name, line, "invalid test file\n" + describe_validation_error(e)))
-            return None
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            f = TestFileText(Source(name, ""))
+            self.result.errors.append(FileError(name, Diagnostic(T_YAML, f"cannot read test file: {e}", None,
+                                                                 file=name)))
+            return None, f
+        tf, f, problems = read(name, text)
+        self.result.errors.extend(FileError(name, d) for d in problems)
+        return tf, f
 
-    def _policy(self, target: Path) -> PolicySet | str:
+    def _policy(self, target: Path) -> PolicySet | FileError:
         key = target.resolve()
         if key not in self._policies:
-            if not target.exists():
-                self._policies[key] = f"policy {target} not found"
-            else:
-                try:
-                    self._policies[key] = load_policy_set([target])
-                except PolicyError as e:
-                    self._policies[key] = f"policy {target} does not load:\n{render_all(e.diagnostics)}"
+            self._policies[key] = _load_policy(target)
         return self._policies[key]
 
     def _coverage_for(self, target: Path, policy: PolicySet) -> Coverage | None:
@@ -463,20 +290,46 @@ class Runner:
         return self.result.coverage[key]
 
 
-def _unknown_measures(tf: TestFile, raw: Any, policy: PolicySet) -> tuple[int, str] | None:
-    """(line, message) for the first `expect.measures` entry naming no measure of the policy."""
-    from dsl.diagnostics import did_you_mean
+def _load_policy(target: Path) -> PolicySet | FileError:
+    if not target.exists():
+        return FileError(str(target), Diagnostic(T_POLICY, f"policy {target} not found", None, file=str(target)),
+                         "")
+    try:
+        return load_policy_set([target])
+    except PolicyError as e:
+        n = len(e.diagnostics)
+        return FileError(str(target), Diagnostic(T_POLICY, f"policy {target} does not load: {n} error{'s' * (n != 1)}",
+                                                 None, file=str(target)), render_all(e.diagnostics))
 
-    names = [m.id for m in policy.compiled.measures]
+
+def unknown_names(tf: TestFile, f: TestFileText, policy: PolicySet) -> list[Diagnostic]:
+    """T0405 for each rule, limit or measure an expectation names that the policy lacks."""
+    rules = [r.id for r in policy.rules] + [lim.id for lim in policy.limits]
+    limits = [lim.id for lim in policy.limits]
+    measures = [m.id for m in policy.compiled.measures]
+    out: list[Diagnostic] = []
+
+    def check(name: str, known: list[str], what: str, path: list[Any], *, key: bool) -> None:
+        if name not in known:
+            hint = did_you_mean(name, known) or (f"its {what}s: {', '.join(known)}" if known
+                                                 else f"the policy has no {what}s")
+            out.append(f.diag(T_UNKNOWN_NAME, f"the policy has no {what} `{name}`", path, hint, key=key))
+
     for ci, case in enumerate(tf.cases):
+        case_raw = f.raw["cases"][ci]
         for si, step in enumerate(case.steps):
-            for name in (step.expect.measures or {}) if step.expect is not None else {}:
-                if name not in names:
-                    line = _line_at(raw, ("cases", ci, "steps", si, "expect", "measures"))
-                    hint = did_you_mean(name, names) or ("measures: " + ", ".join(names) if names
-                                                         else "the policy has no measures")
-                    return line, f"expect.measures: unknown measure `{name}` ({hint})"
-    return None
+            exp = step.expect
+            if exp is None:
+                continue
+            base = ["cases", ci, *(["steps", si] if "steps" in case_raw else []), "expect"]
+            for k, names in exp.named_rules():
+                for i, n in enumerate(names):
+                    check(n, rules, "rule or limit", [*base, k, i], key=False)
+            for n in exp.measures or {}:
+                check(n, measures, "measure", [*base, "measures", n], key=True)
+            for n in exp.limits or {}:
+                check(n, limits, "limit", [*base, "limits", n], key=True)
+    return out
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -490,24 +343,28 @@ def _merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _given(sections: Sections | None) -> dict[str, dict[str, Any]]:
+    return {} if sections is None else sections_given(sections)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "case"
 
 
 def run_case(
-    policy: PolicySet, case: Case, file_defaults: dict[str, Any] | None, file: str, raw: Any
+    policy: PolicySet, case: Case, file_defaults: Sections | None, file: str, raw: Any
 ) -> tuple[CaseResult, set[str]]:
     """Run one case on a fresh memory store; return its result and the ids it exercised."""
     t0 = time.perf_counter()
     engine = Engine(policy, open_store(TEST_STORE))
-    defaults = _merge(_merge({}, file_defaults), case.defaults)
+    defaults = _merge(_merge({}, _given(file_defaults)), _given(case.defaults))
     now = case.start if case.start is not None else float((defaults.get("request") or {}).get("ts") or DEFAULT_START)
     exercised: set[str] = set()
     result = CaseResult(file, getattr(raw, "line", 1), case.name, 0.0)
     raw_steps = raw.get("steps") if isinstance(raw, dict) else None
     for si, step in enumerate(case.steps, 1):
         step_line = getattr(raw_steps[si - 1], "line", result.line) if raw_steps else result.line
-        own = {s: getattr(step, s) for s in SECTIONS if getattr(step, s) is not None}
+        own = sections_given(step)
         merged = _merge(defaults, own)
         now += step.after
         if "ts" in (own.get("request") or {}):
@@ -564,6 +421,24 @@ def compare(exp: Expect, d: Decision) -> list[Mismatch]:
         out.append(Mismatch("status", exp.status, d.status))
     if exp.reason is not None and exp.reason != d.reason:
         out.append(Mismatch("reason", exp.reason, d.reason))
+    out += _compare_lists(exp, d)
+    if exp.headers is not None:
+        got_h = {k.lower(): v for k, v in d.headers.items()}
+        if any(got_h.get(k) != v for k, v in exp.headers.items()):
+            out.append(Mismatch("headers", exp.headers, {k: got_h.get(k) for k in exp.headers}, "subset"))
+    if exp.measures is not None:
+        got_m = {m.measure: m.value for m in d.measures}
+        if any(not value_matches(want, got_m.get(k)) for k, want in exp.measures.items()):
+            want_shown = {k: show_expected(w) for k, w in exp.measures.items()}
+            out.append(Mismatch("measures", want_shown, {k: got_m.get(k) for k in exp.measures}, "subset"))
+    if exp.limits is not None:
+        out += _compare_limits(exp.limits, d)
+    return out
+
+
+def _compare_lists(exp: Expect, d: Decision) -> list[Mismatch]:
+    """`rules`, `shadow_rules`, `flags` (contains), their exact forms, `no_rules`."""
+    out = []
     for name, want, got in (
         ("rules", exp.rules, d.rules),
         ("shadow_rules", exp.shadow_rules, d.shadow_rules),
@@ -571,16 +446,33 @@ def compare(exp: Expect, d: Decision) -> list[Mismatch]:
     ):
         if want is not None and not set(want) <= set(got):
             out.append(Mismatch(name, want, list(got), "contains"))
-    if exp.headers is not None:
-        got_h = {k.lower(): v for k, v in d.headers.items()}
-        if any(got_h.get(k) != v for k, v in exp.headers.items()):
-            out.append(Mismatch("headers", exp.headers, {k: got_h.get(k) for k in exp.headers}, "subset"))
-    if exp.measures is not None:
-        got_m = {m.measure: m.value for m in d.measures}
-        if any(not measure_matches(want, got_m.get(k)) for k, want in exp.measures.items()):
-            want_shown = {k: w.show() if isinstance(w, MeasureBound) else w for k, w in exp.measures.items()}
-            out.append(Mismatch("measures", want_shown, {k: got_m.get(k) for k in exp.measures}, "subset"))
+    for name, want, got in (
+        ("rules_exactly", exp.rules_exactly, d.rules),
+        ("shadow_rules_exactly", exp.shadow_rules_exactly, d.shadow_rules),
+        ("no_rules", [] if exp.no_rules else None, d.rules),
+    ):
+        if want is not None and set(want) != set(got):
+            out.append(Mismatch(name, want, list(got), "exactly"))
     return out
+
+
+def _compare_limits(want: dict[str, Any], d: Decision) -> list[Mismatch]:
+    """Each limit named: absent when `null` is expected, else its state within what is given."""
+    states = {s.limit: s for s in d.limits}
+    bad = False
+    for name, w in want.items():
+        s = states.get(name)
+        bad = bad or (s is not None if w is None else s is None or w.mismatched(s))
+    if not bad:
+        return []
+    shown = {k: None if w is None else w.show() for k, w in want.items()}
+    actual: dict[str, Any] = {}
+    for name, w in want.items():
+        s = states.get(name)
+        # Of a limit that applied though none was expected to: what it counted.
+        fields = list(w.show()) if w is not None else ["key", "used", "max", "over"]
+        actual[name] = None if s is None else {k: getattr(s, k) for k in fields}
+    return [Mismatch("limits", shown, actual, "subset")]
 
 
 def run_tests(paths: Iterable[Path], *, coverage: bool = False) -> SuiteResult:
@@ -593,6 +485,8 @@ def run_tests(paths: Iterable[Path], *, coverage: bool = False) -> SuiteResult:
 def _show(v: Any) -> str:
     if v is None:
         return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, float):
@@ -619,7 +513,8 @@ def describe_failure(c: CaseResult) -> list[str]:
         lines += ["  " + x for x in f.error.splitlines()]
         return lines
     for m in f.mismatches:
-        label = {"equal": "expected", "contains": "expected to contain", "subset": "expected to include"}[m.how]
+        label = {"equal": "expected", "contains": "expected to contain", "subset": "expected to include",
+                 "exactly": "expected exactly"}[m.how]
         width = max(len(label), len("actual"))
         lines.append(f"  {m.field}:")
         lines.append(f"    - {label:<{width}}  {_show(m.expected)}")
@@ -657,14 +552,13 @@ def render_text(res: SuiteResult, *, coverage: bool = False) -> str:
         for c in cases:
             out.append(f"  {'PASS' if c.passed else 'FAIL'}  {c.name}  ({c.where})")
         for e in errs:
-            out.append(f"  ERROR {e.file}:{e.line}: {e.message.splitlines()[0]}")
+            out.append(f"  ERROR {e.where}: {e.message}")
     if res.errors or res.failed:
         out.append("")
         out.append(" FAILURES ".center(72, "="))
     for e in res.errors:
         out.append("")
-        out.append(f"___ {e.file}:{e.line} ___")
-        out.extend(e.message.splitlines())
+        out.extend(e.render().splitlines())
     for c in res.failed:
         out.append("")
         out.append(f"___ {c.where}: {c.name} ___")
@@ -728,8 +622,8 @@ def render_junit(res: SuiteResult) -> str:
                 el.text = "\n".join(describe_failure(c))
         for e in errs:
             tc = ET.SubElement(suite, "testcase", classname=file, name=f"{file}:{e.line}", file=file, line=str(e.line))
-            el = ET.SubElement(tc, "error", message=e.message.splitlines()[0])
-            el.text = e.message
+            el = ET.SubElement(tc, "error", message=f"{e.diagnostic.code}: {e.message}")
+            el.text = e.render()
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -160,5 +160,6 @@ def test_documented_example_produces_its_code(code: str, text: str, tmp_path: Pa
 
 def test_most_codes_have_a_checked_example() -> None:
     documented = {c for c, _ in _doc_examples()}
-    without = set(CODES) - documented
+    # Test-file codes have YAML examples (tests/engine/test_testing_doc.py runs them).
+    without = {c for c in CODES if not c.startswith("T")} - documented
     assert without == {"E0105", "W0302", "W0308"}  # too large / needs a data file / needs tests

@@ -65,12 +65,53 @@ def test_failing_case_diff_matches_golden(in_data: Path) -> None:
     check_golden("policy_test_failing.txt", _untimed(out))
 
 
-def test_invalid_test_file_is_an_error_with_its_line(in_data: Path) -> None:
+def test_invalid_test_file_errors_point_at_what_the_author_wrote(in_data: Path) -> None:
     code, out = policyctl("test", "broken/broken.test.yaml")
     assert code == 1
-    assert "ERROR broken/broken.test.yaml:4: invalid test file" in out
-    assert "$.cases[0].steps[0].acount: unknown field" in out
-    assert "0 passed, 1 error" in out
+    f = "broken/broken.test.yaml"
+    listed = re.findall(r"^  ERROR (\S+): (.*)$", out, flags=re.M)
+    assert listed == [
+        (f"{f}:5:22", "`maybe` is not an effect (allow, flag, throttle or deny)"),
+        (f"{f}:6:5", "unknown key `acount`"),
+        (f"{f}:8:5", "`account` beside `steps:`"),
+        (f"{f}:10:17", "`allowed` is not an effect (allow, flag, throttle or deny)"),
+        (f"{f}:12:22", "unknown field `age_day`"),
+        (f"{f}:13:36", "`rules: []` always holds: it lists what the decision must contain"),
+    ]
+    # One-step cases never name a `steps[0]` or an `effect` key the author did not write.
+    assert "steps[0]" not in out and "expect.effect" not in out
+    assert f"{f}:6:5: error[T0402]: unknown key `acount`\n  |\n6 |     acount: {{id: a}}\n  |     ^^^^^^\n" \
+           "  = help: did you mean `account`?" in out
+    assert "= help: a case with `steps:` takes `account` in a step, or under the case's `defaults:` " \
+           "for every step: `defaults: {account: ...}`" in out
+    assert "10 |       - expect: allowed\n   |                 ^^^^^^^\n  = help: did you mean `allow`?" in out
+    assert "= help: did you mean `age_days`?" in out
+    assert "= help: to assert that no rule or limit fired, write `no_rules: true`" in out
+    assert "0 passed, 6 errors" in out
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("cases:\n  - name: c\n    expect: {effect: allow\n", "4:1",
+     "invalid YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 3)"),
+    ("- just a list\n", "1:1", "a test file is a mapping with `cases:`"),
+    ("cases:\n  - name: c\n    expect: {rules: [r]}\n", "3:13", "missing `effect` in cases[0].expect"),
+    ("cases:\n  - name: c\n    every: soon\n", "3:12", "'soon' is not a duration"),
+    ("cases:\n  - name: c\n    expect: {effect: allow, measures: {m: {at_least: null}}}\n", "3:43",
+     "a range needs a bound"),
+    ("cases:\n  - name: c\n    expect: {effect: allow, no_rules: false}\n", "3:39", "`no_rules: false` asserts nothing"),
+    ("cases:\n  - name: c\n    expect: {effect: allow, rules: [r], no_rules: true}\n", "3:13",
+     "give one of `rules` and `no_rules`"),
+    ("cases:\n  - name: c\n    expect: {effect: allow, limits: {l: {}}}\n", "3:41",
+     "an empty limit expectation asserts nothing"),
+    ("defaults:\n  acount: {id: a}\ncases:\n  - name: c\n", "2:3", "unknown section `acount`"),
+    ("cases:\n  - name: c\n    defualts: {}\n", "3:5", "unknown key `defualts`"),
+])
+def test_test_file_mistakes_are_located(tmp_path: Path, text: str, where: str, message: str) -> None:
+    (tmp_path / "p.policy").write_text((DATA / "demo" / "demo.policy").read_text())
+    (tmp_path / "t.test.yaml").write_text(text)
+    code, out = policyctl("test", str(tmp_path / "t.test.yaml"))
+    assert code == 1, out
+    assert f"t.test.yaml:{where}: error[T04" in out and message in out, out
 
 
 def test_junit_xml_parses_and_counts(in_data: Path) -> None:
@@ -83,7 +124,7 @@ def test_junit_xml_parses_and_counts(in_data: Path) -> None:
     assert set(suites) == {"failing/failing.test.yaml", "demo/tests/demo.yaml"}
     cases = suites["failing/failing.test.yaml"].findall("testcase")
     assert [c.get("name") for c in cases] == [
-        "passes", "wrong effect and reason", "the fourth request is expected to pass", "a typo in a field",
+        "passes", "wrong effect and reason", "the fourth request is expected to pass", "exact rules and limit state",
     ]
     fail = cases[1].find("failure")
     assert fail is not None and fail.get("message") == "step 1: wrong effect, reason, rules"
@@ -159,7 +200,7 @@ def test_policy_that_does_not_load_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "t.test.yaml").write_text("cases:\n  - name: c\n    expect: allow\n")
     res = run_tests([tmp_path])
     assert not res.ok and len(res.errors) == 1
-    assert "does not load" in res.errors[0].message and "E0201" in res.errors[0].message
+    assert "does not load" in res.errors[0].message and "E0201" in res.errors[0].render()
 
 
 # --- measures: expect.measures, coverage, W0308 ---------------------------------------------
@@ -214,11 +255,12 @@ def test_an_unknown_measure_in_expect_is_an_error(tmp_path: Path) -> None:
         "      measures: {card_acounts: 1}\n")
     code, out = policyctl("test", str(tmp_path))
     assert code == 1
-    assert "t.test.yaml:6: expect.measures: unknown measure `card_acounts` (did you mean `card_accounts`?)" in out
+    assert "t.test.yaml:6:18: error[T0405]: the policy has no measure `card_acounts`" in out
+    assert "= help: did you mean `card_accounts`?" in out
     (tmp_path / "t.test.yaml").write_text(
         "cases:\n  - name: no bound\n    account: {id: a}\n    expect: {effect: allow, measures: {card_accounts: {}}}\n")
     code, out = policyctl("test", str(tmp_path))
-    assert code == 1 and "give at_least, at_most or both" in out
+    assert code == 1 and "a range needs a bound" in out and "give at_least, at_most or both" in out
 
 
 def test_lint_warns_about_a_measure_no_test_reads(in_data: Path) -> None:
@@ -226,3 +268,91 @@ def test_lint_warns_about_a_measure_no_test_reads(in_data: Path) -> None:
     assert code == 0
     assert "warning[W0308]: measure `tokens_per_account` has no test" in out
     assert out.count("W0308") == 1
+
+
+# --- exact forms and limit state ------------------------------------------------------------
+
+
+LIMITED = """limit per_minute {
+  key account.id
+  count
+  window 1m
+  max 2
+  reason "too many requests"
+}
+
+limit free_tokens {
+  key account.id
+  sum request.max_tokens ?? 100
+  window 1h
+  max 1000
+  when account.tier == "free"
+  reason "free tier tokens"
+}
+
+rule tagged {
+  flag when "watch" in account.labels
+  reason "watched"
+}
+"""
+
+
+def test_limit_state_exact_rules_and_no_rules_pass(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text(LIMITED)
+    (tmp_path / "t.test.yaml").write_text("""
+defaults:
+  account: {id: a, tier: pro}
+  request: {max_tokens: 300}
+cases:
+  - name: the budget counts, the free tier limit does not apply
+    steps:
+      - expect:
+          effect: allow
+          no_rules: true
+          limits: {per_minute: {used: 1, remaining: 1, max: 2, over: false, key: a}, free_tokens: null}
+      - account: {tier: free}
+        expect: {effect: allow, limits: {per_minute: {used: 2, remaining: 0}, free_tokens: {used: 300}}}
+      - account: {labels: [watch]}
+        expect:
+          effect: throttle
+          rules_exactly: [tagged, per_minute]
+          flags: [tagged]
+          limits: {per_minute: {used: {at_least: 2, at_most: 2}, over: true}}
+""")
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 0, out
+    assert "1 passed" in out
+
+
+@pytest.mark.parametrize("expect,field,expected,actual", [
+    ("{effect: allow, limits: {free_tokens: {used: 100}}}", "limits",
+     "{free_tokens: {used: 100}}", "{free_tokens: null}"),
+    ("{effect: allow, limits: {per_minute: null}}", "limits",
+     "{per_minute: null}", '{per_minute: {key: "a", used: 1, max: 2, over: false}}'),
+    ("{effect: flag, rules_exactly: [per_minute]}", "rules_exactly", '["per_minute"]', '["tagged"]'),
+    ("{effect: flag, no_rules: true}", "no_rules", "[]", '["tagged"]'),
+])
+def test_limit_state_and_exact_rules_fail_with_a_diff(
+    tmp_path: Path, expect: str, field: str, expected: str, actual: str
+) -> None:
+    (tmp_path / "p.policy").write_text(LIMITED)
+    labels = "[watch]" if "flag" in expect else "[]"
+    (tmp_path / "t.test.yaml").write_text(
+        f"cases:\n  - name: c\n    account: {{id: a, labels: {labels}}}\n    expect: {expect}\n")
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 1, out
+    label = "expected exactly" if "rules" in field else "expected to include"
+    assert f"  {field}:\n    - {label}  {expected}\n" in out, out
+    assert f"    + actual{' ' * (len(label) - 6)}  {actual}\n" in out, out
+
+
+def test_unknown_rule_and_limit_names_in_expectations(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text(LIMITED)
+    (tmp_path / "t.test.yaml").write_text(
+        "cases:\n  - name: c\n    account: {id: a}\n"
+        "    expect: {effect: allow, rules_exactly: [taged], limits: {per_minut: {used: 1}}}\n")
+    code, out = policyctl("test", str(tmp_path))
+    assert code == 1
+    assert "t.test.yaml:4:45: error[T0405]: the policy has no rule or limit `taged`" in out
+    assert "t.test.yaml:4:62: error[T0405]: the policy has no limit `per_minut`" in out
+    assert out.count("= help: did you mean") == 2
