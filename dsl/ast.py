@@ -4,7 +4,8 @@ stage can report an error with an excerpt without passing text around."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +51,10 @@ class Comment:
 class Expr:
     span: Span
 
-    def children(self) -> Iterator["Expr"]:
+    def children(self) -> Iterator[Expr]:
         return iter(())
 
-    def walk(self) -> Iterator["Expr"]:
+    def walk(self) -> Iterator[Expr]:
         yield self
         for c in self.children():
             yield from c.walk()

@@ -30,7 +30,7 @@ FAIL_MODES: tuple[FailMode, ...] = get_args(FailMode)
 BLOCK_MODES: tuple[BlockMode, ...] = get_args(BlockMode)
 
 # --- defaults: what a block means when it leaves a clause out --------------------------
-DEFAULT_STATUS: dict[EffectName, int] = {"deny": 403, "throttle": 429, "flag": 200}
+DEFAULT_STATUS: dict[str, int] = {"deny": 403, "throttle": 429, "flag": 200}  # by effect name
 DEFAULT_LIMIT_EFFECT: EffectName = "throttle"   # a limit without deny/throttle/flag throttles
 DEFAULT_RETRY_AFTER = 60.0                      # seconds, for a throttle rule without retry_after
 DEFAULT_RECORD: RecordMode = "admitted"         # budgets count what the policy admits

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Iterable
 
 from dsl import ast as A
 from dsl import data as D
@@ -121,7 +122,7 @@ class _Checker:
         self._collect()
         if self._too_deep():  # checking would recurse that deep: stop here
             return self.out, self.diags
-        for name, d in self.data_decls.items():
+        for d in self.data_decls.values():
             self._load_data(d)
         for name in self.lets:
             self._let_type(name)
@@ -485,8 +486,8 @@ class _Checker:
 
     def _levels(self) -> None:
         """Depth-first over the measures, in source order: levels, and each cycle reported once."""
-        deps = {name: sorted(self.out.measure_reads[name], key=lambda d, n=name: _pos(self.out.measure_reads[n][d]))
-                for name in self.measures}
+        reads = self.out.measure_reads
+        deps = {name: [d for d, _ in sorted(reads[name].items(), key=lambda kv: _pos(kv[1]))] for name in self.measures}
         level = self.out.measure_levels
         reported: set[str] = set()
         for root in self.measures:
@@ -922,7 +923,7 @@ class _Checker:
 
     def _matches(self, e: A.Binary) -> tuple[Type, bool]:
         a, c1 = self._sub(e.left)
-        if not (a in (STRING, ANY, NULL, IP)):
+        if a not in (STRING, ANY, NULL, IP):
             self.error("E0205", f"`matches` tests text, not {a}", e.left.span)
         right = e.right
         if isinstance(right, A.Literal) and right.kind == "string":

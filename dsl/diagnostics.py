@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import enum
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from dsl.ast import Module, Span
 

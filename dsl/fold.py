@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from dsl import ast as A
 from dsl.parser import MAX_EXPR_DEPTH
@@ -21,7 +21,7 @@ from dsl.parser import MAX_EXPR_DEPTH
 MAX_DEPTH = MAX_EXPR_DEPTH + 1
 
 _ARITH: dict[str, Callable[[float, float], float]] = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-COMPARE: dict[str, Callable[[object, object], bool]] = {
+COMPARE: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 
@@ -76,8 +76,8 @@ def fold_bool(e: A.Expr, lets: Lets, depth: int = 0) -> bool | None:
             return False if False in (a, b) else (True if a is True and b is True else None)
         return True if True in (a, b) else (False if a is False and b is False else None)
     if isinstance(e, A.Binary) and e.op in COMPARE:
-        ok1, a = const_value(e.left, lets, depth + 1)
-        ok2, b = const_value(e.right, lets, depth + 1)
-        if ok1 and ok2 and is_number(a) and is_number(b):
-            return COMPARE[e.op](a, b)
+        ok1, x = const_value(e.left, lets, depth + 1)
+        ok2, y = const_value(e.right, lets, depth + 1)
+        if ok1 and ok2 and is_number(x) and is_number(y):
+            return COMPARE[e.op](x, y)  # type: ignore[arg-type]
     return None

@@ -224,7 +224,7 @@ def dump(node: Any) -> Any:
         skip = {"span", "name_span", "text_span", "loader_span", "path_span", "comments", "trailing", "end_comments"}
         fields = {
             k: dump(getattr(node, k))
-            for k in node.__dataclass_fields__  # type: ignore[attr-defined]
+            for k in node.__dataclass_fields__
             if k not in skip
         }
         if isinstance(node, A.PolicyHeader):

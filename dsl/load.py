@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TypeVar
+from collections.abc import Callable, Mapping
 
 from dsl import ast as A
 from dsl.checked import CheckedPolicy
@@ -102,7 +103,10 @@ class Stage:
     needs_clean: bool = False  # skipped once an earlier stage found an error
 
 
-def run_stages(state: Loading, stages: tuple[Stage, ...]) -> Loading:
+L = TypeVar("L", bound=Loading)
+
+
+def run_stages(state: L, stages: tuple[Stage, ...]) -> L:
     """Run `stages` in order on `state`; warnings a comment turns off are dropped."""
     for stage in stages:
         if stage.needs_clean and state.has_errors:

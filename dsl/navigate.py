@@ -5,7 +5,7 @@ Iterative walks: an expression may be nested as deep as the parser allows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from dsl import ast as A
 

@@ -12,6 +12,7 @@ import functools
 import re
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -64,13 +65,14 @@ def expected(text: str) -> tuple[frozenset[str], bool] | None:
     except UnexpectedInput:
         return None
     words: set[str] = set()
-    for name in parser.accepts():
+    accepts: set[str] = parser.accepts()  # type: ignore[no-untyped-call]  # lark leaves it unannotated
+    for name in accepts:
         if name.startswith("$"):
             continue
         pattern = _lark().get_terminal(name).pattern
         if pattern.type == "str" and pattern.value.isidentifier():
             words.add(pattern.value)
-    return frozenset(words), "NAME" in parser.accepts()
+    return frozenset(words), "NAME" in accepts
 
 
 def keywords() -> frozenset[str]:
@@ -136,7 +138,8 @@ def _suppressions(comments: list[A.Comment]) -> dict[int, set[str]]:
 def _build(source: A.Source, text: str, diags: list[Diagnostic]) -> list[A.Decl]:
     tree = _lark().parse(text)
     try:
-        return _ToAst(source, diags).transform(tree).children
+        decls: list[A.Decl] = _ToAst(source, diags).transform(tree).children
+        return decls
     except VisitError as e:  # unwrap to the real cause, as cel-python does
         raise e.orig_exc from None
 
@@ -389,7 +392,7 @@ def parse_duration(text: str) -> float:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
+class _ToAst(Transformer_NonRecursive[Token, Any]):
     def __init__(self, source: A.Source, diags: list[Diagnostic]) -> None:
         super().__init__()
         self.source = source
@@ -402,7 +405,7 @@ class _ToAst(Transformer_NonRecursive):
         return _unquote(self.source, tok, self.diags)
 
     # ---- declarations
-    def start(self, meta: Any, children: list[Any]) -> Tree:
+    def start(self, meta: Any, children: list[Any]) -> Tree[Any]:
         return Tree("start", children)
 
     def policy_header(self, meta: Any, ch: list[Any]) -> A.PolicyHeader:
@@ -437,7 +440,7 @@ class _ToAst(Transformer_NonRecursive):
         return A.Measure(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
 
     # ---- clauses
-    def effect(self, meta: Any, ch: list[Any]) -> Token:
+    def effect(self, meta: Any, ch: list[Token]) -> Token:
         return ch[0]
 
     def effect_when(self, meta: Any, ch: list[Any]) -> A.Clause:
@@ -446,8 +449,8 @@ class _ToAst(Transformer_NonRecursive):
     def effect_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         return A.Clause("effect", self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
 
-    def _expr_clause(kind: str):  # type: ignore[misc]
-        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Clause:
+    def _expr_clause(kind: str) -> Callable[[_ToAst, Any, list[Any]], A.Clause]:  # type: ignore[misc]
+        def build(self: _ToAst, meta: Any, ch: list[Any]) -> A.Clause:
             return A.Clause(kind, self._s(meta), list(ch))
 
         return build
@@ -469,10 +472,10 @@ class _ToAst(Transformer_NonRecursive):
     def header_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         return A.Clause("header", self._s(meta), [ch[1]], self._str(ch[0]), _tok_span(self.source, ch[0]))
 
-    def _word_clause(kind: str):  # type: ignore[misc]
+    def _word_clause(kind: str) -> Callable[[_ToAst, Any, list[Any]], A.Clause]:  # type: ignore[misc]
         """A clause whose value is one token taken as written: status, retry_after, record, on_error, block."""
 
-        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Clause:
+        def build(self: _ToAst, meta: Any, ch: list[Any]) -> A.Clause:
             return A.Clause(kind, self._s(meta), [], str(ch[0]), _tok_span(self.source, ch[0]))
 
         return build
@@ -547,8 +550,8 @@ class _ToAst(Transformer_NonRecursive):
     def not_op(self, meta: Any, ch: list[Any]) -> A.Unary:
         return A.Unary(self._s(meta), "not", ch[0])
 
-    def _bin(op: str | None):  # type: ignore[misc]
-        def build(self: "_ToAst", meta: Any, ch: list[Any]) -> A.Binary:
+    def _bin(op: str | None) -> Callable[[_ToAst, Any, list[Any]], A.Binary]:  # type: ignore[misc]
+        def build(self: _ToAst, meta: Any, ch: list[Any]) -> A.Binary:
             if op is None:
                 left, tok, right = ch
                 return A.Binary(self._s(meta), str(tok), left, right)

@@ -23,7 +23,7 @@ syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from collections.abc import Iterable
 
 from dsl import ast as A
 from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy
@@ -56,7 +56,8 @@ class _Semantic:
             self._condition(r.condition, "the rule never matches")
             for u in r.unless:
                 self._condition(u, "the exemption never applies")
-        for b in (*self.c.limits, *self.c.measures):
+        blocks: tuple[CheckedLimit | CheckedMeasure, ...] = (*self.c.limits, *self.c.measures)
+        for b in blocks:
             what = "limit" if isinstance(b, CheckedLimit) else "measure"
             for w in b.when:
                 self._condition(w, f"the {what} never applies")
@@ -211,7 +212,9 @@ def norm(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> str:
     """A canonical text for an expression: equal texts mean equal expressions."""
     if depth > MAX_LET_DEPTH:
         return f"<{id(e)}>"
-    n = lambda x: norm(x, checked, depth + 1)  # noqa: E731
+    def n(x: A.Expr) -> str:
+        return norm(x, checked, depth + 1)
+
     inner = checked.let_expr(e)
     if inner is not None:
         return n(inner)

@@ -5,7 +5,8 @@ which is how the language propagates missing fields."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 def _null_safe(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -35,7 +35,8 @@ import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 
@@ -198,7 +199,7 @@ class ItemInfo:
     effect: str | None = None  # limits: allow... deny
     shadow: bool = False
     record: str = "admitted"
-    thresholds: list["RuleThreshold"] = field(default_factory=list)   # measures: constants rules compare them with
+    thresholds: list[RuleThreshold] = field(default_factory=list)   # measures: constants rules compare them with
     unreported: list[str] = field(default_factory=list)              # measures: comparisons not reported, why
 
     @property
@@ -336,7 +337,7 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
     truth = opts.truth
     observer = Observer((Series(i.item, i.kind) for i in items), opts.max_keys, truth is not None)
     store = ObservingStore(MemoryStore(max_keys=opts.max_keys), observer, (i.item for i in items if i.kind == "limit"))
-    rp = SyncReplayer(policy, store)  # type: ignore[arg-type]  # a Store with the sync API
+    rp = SyncReplayer(policy, store)
     stats = ReplayStats.for_policy(policy, "memory")
     t0 = time.perf_counter()
     for n, item in read_traffic(traffic, opts.progress):
@@ -523,6 +524,7 @@ def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: b
     ]
     if s.varied:
         groups.append(_group(info, Threshold(1.0, blocking=info.blocking), s.varied, truth, refuse_share, ratio=True))
+    all_peaks: dict[str, float] | None
     if len(s.groups) == 1 and not s.varied:
         (only,) = s.groups.values()
         keys, all_peaks = len(only), groups[0].peaks

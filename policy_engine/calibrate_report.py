@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import textwrap
 from html import escape
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
+from collections.abc import Sequence
 
 from policy_engine.calibrate import Calibration, GroupView, ItemView, Threshold, literal, pct, rounded
 from policy_engine.report import CSS, _nice_max, _table

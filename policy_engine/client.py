@@ -75,7 +75,7 @@ class CheckResult:
         return self.effect in ("allow", "flag")
 
     @classmethod
-    def from_proto(cls, resp: pb.CheckResponse) -> "CheckResult":
+    def from_proto(cls, resp: pb.CheckResponse) -> CheckResult:
         d = check_response_to_dict(resp)
         d["limits"] = [LimitStateResult(**lim) for lim in d["limits"]]
         d["measures"] = [MeasureStateResult(**m) for m in d["measures"]]
@@ -93,7 +93,7 @@ class PolicyInfo:
     last_reload_error: str | None
 
     @classmethod
-    def from_proto(cls, resp: pb.GetPolicyResponse) -> "PolicyInfo":
+    def from_proto(cls, resp: pb.GetPolicyResponse) -> PolicyInfo:
         return cls(**policy_info_from_proto(resp))
 
 
@@ -126,7 +126,7 @@ class PolicyClient:
         if self._own:
             self._channel.close()
 
-    def __enter__(self) -> "PolicyClient":
+    def __enter__(self) -> PolicyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -161,7 +161,7 @@ class AsyncPolicyClient:
         if self._own:
             await self._channel.close()
 
-    async def __aenter__(self) -> "AsyncPolicyClient":
+    async def __aenter__(self) -> AsyncPolicyClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import re2
 
@@ -91,9 +92,9 @@ class MeasureInfo:
 @dataclass
 class Compiled:
     # evaluate(c) -> (indices of matched rules, (LimitInfo per hit, Hit per hit))
-    evaluate: Callable[[Context], tuple[list[int], tuple[list["LimitInfo"], list[Hit]]]]
+    evaluate: Callable[[Context], tuple[list[int], tuple[list[LimitInfo], list[Hit]]]]
     evaluate_rules: Callable[[Context], list[int]]
-    prepare_limits: Callable[[Context], tuple[list["LimitInfo"], list[Hit]]]
+    prepare_limits: Callable[[Context], tuple[list[LimitInfo], list[Hit]]]
     explain_rules: list[Callable[[Context], tuple[Any, Any]]]
     rules: list[RuleInfo]
     limits: list[LimitInfo]
@@ -129,7 +130,7 @@ class _Gen:
 
     # ---------------------------------------------------------- expressions
     def expr(self, e: A.Expr) -> tuple[str, bool]:
-        m = getattr(self, "_" + type(e).__name__)
+        m: Callable[[A.Expr], tuple[str, bool]] = getattr(self, "_" + type(e).__name__)
         return m(e)
 
     def truth(self, e: A.Expr) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
 from typing_extensions import TypedDict
@@ -52,8 +52,8 @@ def _section_model(section: Section) -> type[_Section]:
     for f in SCHEMA_FIELDS:
         if f.section == section.name:
             default = Field(default=None, ge=f.minimum) if f.minimum is not None else None
-            fields[f.name] = (Optional[_python_type(f.type)], default)
-    return create_model(f"{section.message}Info", __base__=_Section, **fields)  # type: ignore[call-overload, no-any-return]
+            fields[f.name] = (_python_type(f.type) | None, default)
+    return create_model(f"{section.message}Info", __base__=_Section, **fields)
 
 
 SECTION_MODELS: dict[str, type[_Section]] = {s.name: _section_model(s) for s in SECTIONS}
@@ -63,8 +63,8 @@ def _request_context_model() -> type[_Section]:
     fields: dict[str, Any] = {}
     for s in SECTIONS:
         model = SECTION_MODELS[s.name]
-        fields[s.name] = (Optional[model], None) if s.nullable else (model, model())
-    return create_model("RequestContext", __base__=_Section, **fields)  # type: ignore[call-overload, no-any-return]
+        fields[s.name] = (model | None, None) if s.nullable else (model, model())
+    return create_model("RequestContext", __base__=_Section, **fields)
 
 
 if TYPE_CHECKING:
@@ -84,10 +84,10 @@ def _typed_dict_of(model: type[BaseModel]) -> Any:
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             sub = ann
         if sub is not None:
-            fields[name] = Optional[_typed_dict_of(sub)]
+            fields[name] = _typed_dict_of(sub) | None
         else:
             fields[name] = Annotated[ann, *f.metadata] if f.metadata else ann
-    td = TypedDict(model.__name__ + "Dict", fields, total=False)  # type: ignore[operator]
+    td = TypedDict(model.__name__ + "Dict", fields, total=False)  # type: ignore[misc]  # its name is made, not literal
     return with_config(ConfigDict(extra="forbid"))(td)
 
 
@@ -152,7 +152,7 @@ def compile_reader(name: str, src: Source, env: dict[str, Any] | None = None) ->
     scope: dict[str, Any] = {"_new": object.__new__, "_Context": Context, "_RANK": VERIFICATION_RANK,
                              "_EMPTY": {}, **(env or {})}
     exec(compile(reader_source(name, src), f"<context reader {name}>", "exec"), scope)  # noqa: S102
-    return scope[name]  # type: ignore[no-any-return]
+    return scope[name]
 
 
 class Context:
@@ -168,25 +168,31 @@ class Context:
         self.cache: dict[Any, Any] = {}
         self.measures: list[float | None] = []
 
-    @classmethod
-    def from_model(cls, m: RequestContext) -> "Context":
-        return _from_model(m)  # type: ignore[no-any-return]
+    if TYPE_CHECKING:  # the field slots come from the table, so the type checker cannot list them
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Context":
+    def from_model(cls, m: RequestContext) -> Context:
+        return _from_model(m)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Context:
         """Validate and flatten one JSON request context. Raises pydantic's
         ValidationError (same messages and paths as RequestContext)."""
-        return _from_valid_dict(FAST_VALIDATOR.validate_json(text))  # type: ignore[no-any-return]
+        return _from_valid_dict(FAST_VALIDATOR.validate_json(text))
 
     @classmethod
-    def from_valid_dict(cls, d: dict[str, Any]) -> "Context":
+    def from_valid_dict(cls, d: dict[str, Any]) -> Context:
         """Flatten a request-context dict that has passed FAST_VALIDATOR."""
-        return _from_valid_dict(d)  # type: ignore[no-any-return]
+        return _from_valid_dict(d)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Context":
+    def from_dict(cls, data: dict[str, Any]) -> Context:
         """Validate (unknown fields, types, minimums) and flatten a request-context dict."""
-        return _from_valid_dict(FAST_VALIDATOR.validate_python(data))  # type: ignore[no-any-return]
+        return _from_valid_dict(FAST_VALIDATOR.validate_python(data))
 
 
 _from_model = compile_reader("from_model", Source(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from dsl import checked
 
@@ -22,7 +23,7 @@ class Effect(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, text: str) -> "Effect":
+    def parse(cls, text: str) -> Effect:
         return cls[text.upper()]
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
-from policy_engine.compiler import LimitInfo, RuleInfo
+from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState
 from policy_engine.ingress.answer import finish_headers
@@ -96,7 +97,7 @@ class Engine:
             # asyncio.timeout cancels in place; wait_for would wrap the call in a new task.
             async with asyncio.timeout(self.store_deadline):
                 return await self.store.acquire(hits, now, admitted=admitted, request_id=request_id)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _failed(len(hits), f"store deadline of {self.store_deadline * 1000:g} ms exceeded")
         except Exception as e:  # noqa: BLE001 - any store failure becomes the limits' fail mode
             return _failed(len(hits), f"{type(e).__name__}: {e}")
@@ -159,7 +160,8 @@ def receipt_ids(policy: PolicySet, request_id: str) -> list[str]:
 def usage_costs(policy: PolicySet, c: Context) -> dict[str, float]:
     """Actual cost per limit or measure with a `usage` clause (which reads only `usage.*`)."""
     out: dict[str, float] = {}
-    for item in (*policy.limits, *policy.compiled.measures):
+    items: tuple[LimitInfo | MeasureInfo, ...] = (*policy.limits, *policy.compiled.measures)
+    for item in items:
         if item.usage is not None:
             v = item.usage(c)
             if v is not None:

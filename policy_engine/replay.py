@@ -19,11 +19,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, Any
+from collections.abc import Callable, Iterator, Mapping
 
 import orjson
 from pydantic import ValidationError
 
+from policy_engine.compiler import LimitInfo, MeasureInfo
 from policy_engine.context import Context, describe_validation_error
 from policy_engine.decision import Decision, Effect, LimitState, MeasureState
 from policy_engine.engine import Engine, receipt_ids
@@ -175,7 +177,7 @@ class ReplayStats:
     MAX_ERRORS_KEPT = 100
 
     @classmethod
-    def for_policy(cls, policy: PolicySet, store: str = "memory") -> "ReplayStats":
+    def for_policy(cls, policy: PolicySet, store: str = "memory") -> ReplayStats:
         rule_effect = {r.id: r.effect.label for r in policy.rules}
         rule_kind = {r.id: "rule" for r in policy.rules}
         for lim in policy.limits:
@@ -287,7 +289,7 @@ class _Replayer:
         self.usage_reconciled = 0
 
     def tick(self, ctx: Context) -> float:
-        ts: float = ctx.request_ts  # type: ignore[assignment]  # parse_line guarantees it
+        ts: float = ctx.request_ts  # parse_line guarantees it
         clock = self.clock
         if clock is not None and ts < clock:
             # A simulated clock never runs backwards: the store's windows assume it.
@@ -314,7 +316,8 @@ class SyncReplayer(_Replayer):
         # What Engine.report_sync does, minus building a second Context per report:
         # a `usage` clause reads only usage.* fields (the checker enforces it),
         # which the replayed context already carries.
-        self._usage = [(m.id, m.usage) for m in (*policy.limits, *policy.compiled.measures) if m.usage is not None]
+        items: tuple[LimitInfo | MeasureInfo, ...] = (*policy.limits, *policy.compiled.measures)
+        self._usage = [(m.id, m.usage) for m in items if m.usage is not None]
         self._reconcile = sync.reconcile_sync
         self._measure_receipts = any(policy.compiled.measure_receipts)
         self._policy = policy
@@ -331,7 +334,7 @@ class SyncReplayer(_Replayer):
             if not costs:
                 return d, now
             if self._measure_receipts:  # measures keep their own receipts
-                applied = any([self._reconcile(rid, costs, now) for rid in receipt_ids(self._policy, ctx.request_id)])  # type: ignore[arg-type]
+                applied = any([self._reconcile(rid, costs, now) for rid in receipt_ids(self._policy, ctx.request_id)])
             else:
                 applied = self._reconcile(ctx.request_id, costs, now)
             if applied:
@@ -349,7 +352,7 @@ class AsyncReplayer(_Replayer):
         now = self.tick(ctx)
         d = await self.engine.decide(ctx, now)
         if d.effect <= Effect.FLAG and _has_usage(ctx):
-            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):  # type: ignore[arg-type]
+            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):
                 self.usage_reconciled += 1
         return d, now
 

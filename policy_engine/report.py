@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from html import escape
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from policy_engine.replay import EFFECTS, ReplayStats, share, top_counts
 
@@ -84,7 +84,7 @@ def _nice_max(v: float) -> float:
 
 
 def _clock(minute: int, size: int) -> str:
-    t = datetime.fromtimestamp(minute * 60, tz=timezone.utc)
+    t = datetime.fromtimestamp(minute * 60, tz=UTC)
     return t.strftime("%m-%d" if size >= 1440 else "%H:%M")
 
 
@@ -119,7 +119,7 @@ def stacked_bars(
     for i, (minute, values) in enumerate(rows):
         x = left + i * bw
         y = top + ph
-        when = datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%d %H:%M")
         for name, color, v in zip(series, colors, values):
             if v <= 0:
                 continue
@@ -168,7 +168,7 @@ def _num(v: float) -> str:
 def _when(ts: float | None, short: bool = False) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S UTC")
 
 
 # ------------------------------------------------------------------ sections

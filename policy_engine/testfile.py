@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Iterable
 
 import yaml
 from pydantic import (
@@ -57,7 +58,7 @@ class Bound(_Model):
     at_most: float | None = None
 
     @model_validator(mode="after")
-    def _some_bound(self) -> "Bound":
+    def _some_bound(self) -> Bound:
         if self.at_least is None and self.at_most is None:
             raise ValueError("give at_least, at_most or both")
         return self
@@ -92,7 +93,7 @@ def _number_or_bound(v: Any) -> Any:
 
 
 # An expected value: exact (a number, or null), or a range.
-Expected = Annotated[Union[float, Bound, None], BeforeValidator(_number_or_bound)]
+Expected = Annotated[float | Bound | None, BeforeValidator(_number_or_bound)]
 
 
 def value_matches(want: float | Bound | None, got: float | None) -> bool:
@@ -119,7 +120,7 @@ class LimitExpect(_Model):
     key: str | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "LimitExpect":
+    def _something(self) -> LimitExpect:
         if not self.model_fields_set:
             raise PydanticCustomError("always_holds", "an empty limit expectation asserts nothing", {
                 "hint": "give used, remaining, max, over or key; `null` asserts the limit did not apply"})
@@ -185,7 +186,7 @@ class Expect(_Model):
         return v
 
     @model_validator(mode="after")
-    def _one_form(self) -> "Expect":
+    def _one_form(self) -> Expect:
         given = [k for k in ("rules", "rules_exactly", "no_rules") if getattr(self, k) is not None]
         if len(given) > 1:
             raise PydanticCustomError("value_error", "give one of `{a}` and `{b}`", {
@@ -308,7 +309,7 @@ def _pos(node: yaml.Node) -> Pos:
     return Pos(s.line + 1, s.column + 1, e.line + 1, e.column + 1, s.index, e.index)
 
 
-class YamlMap(dict):  # type: ignore[type-arg]
+class YamlMap(dict):
     """A mapping that remembers where it, each key and each value are."""
 
     line = 0
@@ -317,7 +318,7 @@ class YamlMap(dict):  # type: ignore[type-arg]
     values_at: dict[Any, Pos]
 
 
-class YamlList(list):  # type: ignore[type-arg]
+class YamlList(list):
     line = 0
     at: Pos | None = None
     items_at: list[Pos]
@@ -344,8 +345,8 @@ def _seq(loader: _Loader, node: yaml.SequenceNode) -> Iterable[YamlList]:
     s.extend(loader.construct_sequence(node))
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _map)  # type: ignore[arg-type]
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _seq)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _seq)
 
 
 def written_path(raw: Any, loc: Iterable[Any]) -> list[Any]:

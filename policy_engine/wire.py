@@ -23,7 +23,7 @@ from policy_engine.context import Context, RequestContext, Source, compile_reade
 from policy_engine.decision import Decision, Effect
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
-EFFECTS: dict[Effect, int] = {
+EFFECTS: dict[Effect, pb.Effect] = {
     Effect.ALLOW: pb.EFFECT_ALLOW, Effect.DENY: pb.EFFECT_DENY,
     Effect.THROTTLE: pb.EFFECT_THROTTLE, Effect.FLAG: pb.EFFECT_FLAG,
 }
@@ -120,7 +120,7 @@ def context_from_check_request(m: pb.CheckRequest) -> Context:
     c = _read_check_request(m)
     if c is None:
         return Context.from_model(check_request_to_model(m))
-    return c  # type: ignore[no-any-return]
+    return c
 
 
 def usage_to_proto(prompt_tokens: int | None, completion_tokens: int | None) -> pb.Usage:

@@ -91,7 +91,7 @@ def completion(body: dict[str, Any], max_completion: int) -> tuple[dict[str, Any
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's connection pool expects
-    server: "UpstreamServer"
+    server: UpstreamServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:

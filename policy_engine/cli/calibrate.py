@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -45,10 +46,10 @@ def calibrate_cmd(
     refuse_share: Annotated[float, typer.Option(
         "--refuse-share", help="share of keys a suggested threshold may refuse")] = DEFAULT_REFUSE_SHARE,
     fmt: Annotated[Format, typer.Option("--format", help="text or json")] = Format.text,
-    truth: Annotated[Optional[Path], typer.Option(
+    truth: Annotated[Path | None, typer.Option(
         "--truth", help="ground truth (policyctl simulate --truth): split keys into benign and campaign")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write the report here, not to stdout")] = None,
-    report: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write the report here, not to stdout")] = None,
+    report: Annotated[Path | None, typer.Option(
         "--report", help="also write a self-contained HTML page with histograms")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a warning fires")] = False,
     skip_invalid: Annotated[bool, typer.Option(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,10 +20,10 @@ EXIT_USAGE = 2   # bad command line or bad input (e.g. an invalid request)
 
 
 # --store URL, and --redis URL, its former name (kept as an alias).
-StoreOption = Annotated[Optional[str], typer.Option(
+StoreOption = Annotated[str | None, typer.Option(
     "--store", metavar="URL",
     help="limit store: memory:// (default), redis://host:port/db, rediss://..., redis+cluster://host:port")]
-RedisOption = Annotated[Optional[str], typer.Option("--redis", metavar="URL", help="the same as --store URL")]
+RedisOption = Annotated[str | None, typer.Option("--redis", metavar="URL", help="the same as --store URL")]
 
 
 @dataclass(frozen=True, slots=True)

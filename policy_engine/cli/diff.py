@@ -198,7 +198,7 @@ def render(r: DiffResult, console: Console) -> None:
                   title_justify="left")
         for col in ("account", "changed", "newly blocked", "newly admitted"):
             t.add_column(col, justify="left" if col == "account" else "right")
-        for a, c in r.top_accounts():
-            t.add_row(a, f"{c.changed:,}", f"{c.newly_blocked:,}", f"{c.newly_admitted:,}")
+        for account, change in r.top_accounts():
+            t.add_row(account, f"{change.changed:,}", f"{change.newly_blocked:,}", f"{change.newly_admitted:,}")
         console.print(t)
 

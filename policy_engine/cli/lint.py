@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, Mapping
+from typing import Annotated
+from collections.abc import Callable, Mapping
 
 import typer
 

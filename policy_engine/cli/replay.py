@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
-from typing import IO, Annotated, Callable, Optional
+from typing import IO, Annotated
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -44,7 +45,7 @@ def replay_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write one decision per line")],
     store: StoreOption = None,
     redis: RedisOption = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="also write a self-contained HTML report")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="also write a self-contained HTML report")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first invalid line (exit 2)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,15 +44,15 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 def simulate_cmd(
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="where to write the request contexts (JSON lines)")] = None,
-    truth: Annotated[Optional[Path], typer.Option(
+    truth: Annotated[Path | None, typer.Option(
         "--truth", help="where to write the ground truth (JSON lines)")] = None,
     seed: Annotated[int, typer.Option(
         "--seed", help="random seed; same seed, same files. 1-99: tuning; 1000 and above: held out")] = 1,
     scale: Annotated[float, typer.Option("--scale", help="multiply accounts and requests")] = 1.0,
     hours: Annotated[float, typer.Option("--hours", help="simulated hours (request volume follows)")] = 24.0,
-    set_: Annotated[Optional[list[str]], typer.Option(
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", help="override a population: POP.accounts=N or POP.share=F (repeatable)")] = None,
     world: Annotated[str, typer.Option("--world", help="default, or blind (docs/worlds.md)")] = "default",
     describe: Annotated[bool, typer.Option(

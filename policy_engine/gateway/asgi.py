@@ -143,7 +143,8 @@ def _loads(data: bytes) -> Any:
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The whole request body, or (prefix, False) once it is longer than `limit`."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         msg = await receive()
         if msg["type"] == "http.disconnect":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from policy_engine.ingress.answer import Answer, refusal
 from policy_engine.ingress.settings import IngressSettings, JwtSettings
@@ -64,7 +65,7 @@ def verify_jwt(token: str, s: JwtSettings, keys: JwksCache) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
         key = keys.key_for(header.get("kid"))
-        opts: dict[str, Any] = {"require": list(s.require_claims)}
+        opts: Options = {"require": list(s.require_claims)}
         if s.audience is None:
             opts["verify_aud"] = False
         return jwt.decode(

@@ -8,7 +8,7 @@ default entry in `JwtSettings.claims`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -38,8 +38,8 @@ class _HeaderNamesBase(_Settings):
 
 
 def _header_names_model() -> type[_HeaderNamesBase]:
-    fields: dict[str, Any] = {key: (Optional[str], f.header) for f in FIELDS if (key := f.header_setting) is not None}
-    return create_model("HeaderNames", __base__=_HeaderNamesBase, **fields)  # type: ignore[call-overload, no-any-return]
+    fields: dict[str, Any] = {key: (str | None, f.header) for f in FIELDS if (key := f.header_setting) is not None}
+    return create_model("HeaderNames", __base__=_HeaderNamesBase, **fields)
 
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class JwtSettings(_Settings):
     created_claim: str | None = "acct_created"
 
     @model_validator(mode="after")
-    def _known_fields(self) -> "JwtSettings":
+    def _known_fields(self) -> JwtSettings:
         check_paths({claim: path for path, claim in self.claims.items()}, "jwt.claims")
         return self
 
@@ -91,7 +91,7 @@ class IngressSettings(_Settings):
     rate_limit_headers_on_allow: bool = True  # the decision's headers back to the caller when admitted
 
     @model_validator(mode="after")
-    def _identity_source(self) -> "IngressSettings":
+    def _identity_source(self) -> IngressSettings:
         if self.identity == "jwt" and self.jwt is None:
             raise ValueError("identity 'jwt' needs a jwt section (jwks_file at least)")
         return self

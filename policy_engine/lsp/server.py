@@ -224,7 +224,7 @@ class PolicyLanguageServer(LanguageServer):
                 self.schedule(folder, delay=0)
             try:
                 await asyncio.wait_for(folder.updated.wait(), deadline - loop.time())
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return None
 
 

@@ -47,7 +47,7 @@ class EnvoyMappingSettings(IngressSettings):
     hits_addend_field: str | None = None
 
     @model_validator(mode="after")
-    def _known_fields(self) -> "EnvoyMappingSettings":
+    def _known_fields(self) -> EnvoyMappingSettings:
         check_paths(self.descriptor_keys, "descriptor_keys")
         if self.hits_addend_field is not None:
             check_paths({"hits_addend_field": self.hits_addend_field}, "hits_addend_field")
@@ -145,7 +145,7 @@ def check_response(a: Answer) -> authz.CheckResponse:
         return authz.CheckResponse(
             status=status_pb2.Status(code=_RPC_CODES[a.error_type], message=a.reason),
             denied_response=authz.DeniedHttpResponse(
-                status={"code": a.status}, headers=_header_options(a.headers, overwrite=True), body=a.body,
+                status={"code": a.status}, headers=_header_options(a.headers, overwrite=True), body=a.body.decode(),
             ),
         )
     ok = authz.OkHttpResponse()

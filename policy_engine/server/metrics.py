@@ -152,8 +152,7 @@ class _Collector(Collector):
                                   value=written)
 
 
-def _counter(name: str, documentation: str, labels: list[str],
-             counts: Mapping[str, int] | Mapping[tuple[str, ...], int]) -> CounterMetricFamily:
+def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[Any, int]) -> CounterMetricFamily:
     """A labelled counter family from one of the request path's count dicts (keyed by the
     label value, or by a tuple of them); read from a snapshot, since the loop keeps adding."""
     fam = CounterMetricFamily(name, documentation, labels=labels)

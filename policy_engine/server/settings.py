@@ -71,7 +71,7 @@ class ServerSettings(BaseSettings):
         return url
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ServerSettings":
+    def _consistent(self) -> ServerSettings:
         if self.redis is not None:
             if self.store is not None and self.store != self.redis:
                 raise ValueError("give the store URL once: `redis` is the former name of `store`")

@@ -26,7 +26,8 @@ when policies load; they raise ValueError naming the file and line.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .obfuscation import encoded_payload, leet_ratio, script
 from .net import CidrSet, asn_org, compile_cidrs, geo_asn, geo_country, ip_in, ip_prefix, network_kind

@@ -13,7 +13,8 @@ import unicodedata
 from array import array
 from itertools import compress
 from operator import ne, not_, or_
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import xxhash
 

@@ -91,7 +91,7 @@ class SimConfig:
             out.append((p, n_acc, n_req if n_acc else 0))
         return out
 
-    def with_overrides(self, overrides: dict[str, dict[str, float]]) -> "SimConfig":
+    def with_overrides(self, overrides: dict[str, dict[str, float]]) -> SimConfig:
         """Apply {population: {"accounts": n, "share": f}}, e.g. from `--set`."""
         known = {p.name: p for p in self.specs}
         for name, fields in overrides.items():

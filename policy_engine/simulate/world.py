@@ -170,7 +170,7 @@ class World:
         return str(self.params["release_model"])
 
     @classmethod
-    def draw(cls, seed: int, start: float, span: float) -> "World":
+    def draw(cls, seed: int, start: float, span: float) -> World:
         rng = random.Random(f"{seed}|world")
         params = draw(WORLD_PARAMS, rng)
         return cls(seed, params, start + params["release_at"] * span, _pools(random.Random(f"{seed}|pools"), params))

@@ -13,7 +13,8 @@ import abc
 import enum
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, Sequence
+from typing import ClassVar, Protocol
+from collections.abc import Sequence
 
 import xxhash
 
@@ -134,10 +135,12 @@ class Store(abc.ABC):
 
     async def check(self) -> None:
         """Raise StoreUnavailable unless the store answers (a tool checks before it starts)."""
+        return None  # a store without I/O always answers
 
     async def flush(self) -> None:
         """Delete all the state this store holds (under its prefix, on a shared store):
         for scratch stores such as a replay's and for tests, never a live one."""
+        return None  # nothing to delete unless the store keeps state
 
 
 # --- Window arithmetic -------------------------------------------------------

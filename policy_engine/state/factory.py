@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import Any, cast
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from policy_engine.state.base import DEFAULT_DEADLINE, Store

@@ -14,7 +14,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from math import floor
 from collections import OrderedDict
-from typing import Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .base import (
     DEFAULT_RECEIPT_TTL,
@@ -177,7 +178,7 @@ class MemoryStore(Store):
             self._remember(request_id, charges, now)  # type: ignore[arg-type]
         return results
 
-    def _plan(self, h: Hit, now: float) -> tuple:
+    def _plan(self, h: Hit, now: float) -> tuple[Any, ...]:
         """Read the hit's state rolled to `now` and decide `over`, without writing."""
         spec = h.spec
         w = spec.window
@@ -199,9 +200,9 @@ class MemoryStore(Store):
             if st is None or st.b < b - 1:
                 c, cs, u, us = [], False, [], False
             elif st.b == b:
-                c, cs, u, us = st.c, st.cs, st.u, st.us  # type: ignore[union-attr]
+                c, cs, u, us = st.c, st.cs, st.u, st.us  # type: ignore[union-attr, assignment]  # _Distinct: checked above
             else:  # previous bucket: the current sketch becomes the union sketch
-                c, cs, u, us = [], False, st.c, st.cs  # type: ignore[union-attr]
+                c, cs, u, us = [], False, st.c, st.cs  # type: ignore[union-attr, assignment]  # _Distinct: checked above
             cn = _est(c, cs)
             before = usage(cn, max(0.0, _est(u, us) - cn), frac)
             if h.member is None:  # a read: the current estimate; nothing is inserted
@@ -213,17 +214,17 @@ class MemoryStore(Store):
         if st is None or st.b < b - 1:
             cur = prev = 0.0
         elif st.b == b:
-            cur = st.c
+            cur = st.c  # type: ignore[assignment]  # a _Counter: checked above
             prev = st.p  # type: ignore[union-attr]
         else:
             cur = 0.0
-            prev = st.c
+            prev = st.c  # type: ignore[assignment]
         # base.usage, inlined (same operations, same order: the stores must agree bit for bit)
         before = cur + prev * (1.0 - frac)
         after = (cur + h.amount) + prev * (1.0 - frac)
         return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
 
-    def _finish_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
+    def _finish_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool) -> HitResult:
         k, st, b, frac, hv, c, cs, u, us, before, after, over = p
         commit = commit and hv is not None  # a read (no member) never writes
         if commit:

@@ -28,7 +28,8 @@ import hashlib
 import json
 import math
 from importlib import resources
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -139,7 +140,7 @@ class _Coalescer:
             self._kick()
 
     def _take(self) -> list[tuple[list[Command], asyncio.Future[list[Any]]]]:
-        batch = []
+        batch: list[tuple[list[Command], asyncio.Future[list[Any]]]] = []
         n = 0
         pending = self._pending
         i = 0
@@ -299,8 +300,10 @@ class RedisStore(Store):
 
         Scripts the server forgot (restart, failover) are loaded again and only
         the commands that failed with NOSCRIPT are re-sent: the others already ran."""
-        pool = self._client.connection_pool
-        conn = await pool.get_connection()
+        client = self._client
+        assert isinstance(client, Redis)  # this sender is chosen for a single Redis only
+        pool = client.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # unannotated in redis-py
         try:
             async with asyncio.timeout(self.deadline):
                 out = await _roundtrip(conn, cmds)

@@ -353,7 +353,7 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int,
                 redis_proc.wait(10)
     noop = results["targets"].get("noop")
     if noop:
-        for name, entry in results["targets"].items():
+        for entry in results["targets"].values():
             entry["throughput_vs_noop"] = round(entry["saturation"]["rps"] / noop["saturation"]["rps"], 3)
             entry["p99_at_1000_vs_noop"] = round(entry["at_1000_rps"]["p99_ms"] / noop["at_1000_rps"]["p99_ms"], 3)
     return results

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 from limits import RateLimitItemPerMinute

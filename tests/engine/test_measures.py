@@ -4,7 +4,8 @@ as `measures.NAME`, evaluated level by level (docs/language.md, "Measures")."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import pytest
 

@@ -113,7 +113,7 @@ def test_a_hung_redis_holds_no_caller_past_its_deadline(redis_factory) -> None:
             assert tx < store_deadline + slack and tb < store_deadline + slack
             assert ta < tb and tl < tb
 
-            for i in range(50):  # Redis catches up; bounded
+            for _ in range(50):  # Redis catches up; bounded
                 (r,) = await s.acquire([Hit(COUNT, "after", 100)], T0)
                 if r.error is None:
                     break

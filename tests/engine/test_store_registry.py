@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -156,7 +156,7 @@ def test_replay_on_a_cluster_by_url_matches_memory_and_cleans_up(tmp_path: Path,
         r = run("replay", "-p", str(SMALL), str(traffic), "-o", str(outs[name]), *extra)
         assert r.returncode == 0, r.stderr
         store = "redis" if name == "cluster" else "memory"
-        assert f"40 requests replayed" in r.stderr and f"on the {store} store" in r.stderr
+        assert "40 requests replayed" in r.stderr and f"on the {store} store" in r.stderr
     assert outs["memory"].read_bytes() == outs["cluster"].read_bytes()
     for node in redis_cluster:  # the replay's own prefix is gone from every node
         assert node.cli("--scan", "--pattern", "pe-replay-*").strip() == ""

@@ -47,7 +47,7 @@ def test_every_example_runs_as_shown(tmp_path: Path, monkeypatch: pytest.MonkeyP
     seen = blocks()
     assert [k for k, _, _ in seen].count("policy") == 1
     shown_after: set[int] = set()    # yaml blocks whose output the page shows
-    for i, (kind, line, text) in enumerate(seen):
+    for i, (kind, _, text) in enumerate(seen):
         if kind == "text" and text.startswith("$ policyctl test ") and i > 0 and seen[i - 1][0] == "yaml":
             shown_after.add(i - 1)
     ran = 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient

@@ -225,7 +225,7 @@ def test_formatting_and_non_ascii_ranges(tmp_path: Path) -> None:
     async def scenario_utf8(s: Session) -> None:
         uri = s.open(f)
         diags = await s.diagnostics_for(uri)
-        col = len('    deny   when "é😀" == '.encode("utf-8"))
+        col = len('    deny   when "é😀" == '.encode())
         assert diags[0].range.start == T.Position(1, col)
 
     run(scenario_utf8, f.parent, encodings=["utf-8"])

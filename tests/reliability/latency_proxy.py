@@ -18,7 +18,7 @@ class LatencyProxy:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def __enter__(self) -> "LatencyProxy":
+    def __enter__(self) -> LatencyProxy:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._client, "127.0.0.1", 0), self._loop).result(10)

@@ -63,7 +63,7 @@ class Load:
                     self.calls.append(c)
                 i += 1
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         self._workers = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(self.threads)]
         for w in self._workers:
             w.start()
@@ -97,7 +97,7 @@ class Served:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 30.0) -> "Served":
+    def wait_ready(self, timeout: float = 30.0) -> Served:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.target) as ch:
             stub = health_pb2_grpc.HealthStub(ch)

@@ -49,7 +49,7 @@ def test_processes_and_clients_sharing_redis_respect_one_budget(tmp_path: Path, 
         def client(n: int) -> None:
             # 48 clients, 16 per server, each with its own connection; 4x the budget in total.
             with PolicyClient(servers[n % 3].target, timeout=10) as pe:
-                for i in range(MAX * 4 // 48 + 1):
+                for _ in range(MAX * 4 // 48 + 1):
                     c = ctx(f"acct-{n}")
                     c["account"]["org"] = "org-shared"
                     r = pe.check(c)

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import grpc
 import pytest

@@ -9,7 +9,8 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import grpc
 import pytest

@@ -10,7 +10,8 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from latency_proxy import LatencyProxy
 from rel_harness import Load, ctx, pct

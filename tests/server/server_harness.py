@@ -87,7 +87,7 @@ class ServerThread:
     def call(self, coro: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self.thread.start()
 
         async def up() -> tuple[ServerApp, int]:

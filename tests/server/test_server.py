@@ -7,7 +7,8 @@ import json
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -15,7 +16,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from policy_engine.client import PolicyClient
-from policy_engine.proto.envoy.config.core.v3 import base_pb2 as core
 from policy_engine.proto.envoy.data.accesslog.v3 import accesslog_pb2
 from policy_engine.proto.envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from policy_engine.proto.envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
@@ -27,7 +27,7 @@ from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2_grpc as rls_g
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
 
-from server_harness import POLICY, ServerThread, policy_dir, server, start_server  # noqa: F401 (fixtures)
+from server_harness import POLICY, ServerThread
 
 VERIFIED = {"id": "acct-1", "age_days": 30, "verification": "kyc", "tier": "pro"}
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from policy_engine.client import PolicyClient
-from server_harness import ServerThread, policy_dir, start_server  # noqa: F401 (fixtures)
+from server_harness import ServerThread
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -29,7 +29,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, server: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateBuilder()
          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
          .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))

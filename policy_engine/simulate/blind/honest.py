@@ -522,7 +522,7 @@ class EvalHarness:
                              verif=verification(r, 0.0, 0.5, 0.3), tier="enterprise" if r.random() < 0.4 else "pro",
                              payment=pay, org=org, keys=r.randint(1, 3)) for a in range(r.randint(1, 3))]
             ua = r.choice(("python-httpx/0.28.1", "inference-sdk-python/1.54.0", "aiohttp/3.11.11", "litellm/1.56.4"))
-            for run, items in enumerate(session_sizes(r, k, self.run_items_median, 0.7)):
+            for items in session_sizes(r, k, self.run_items_median, 0.7):
                 after = r.random() < self.release_eval and w.models.release_ts < w.window.end
                 start = (min(w.window.end - 1, w.models.release_ts + r.uniform(0.2, 3) * HOUR) if after
                          else sample_time(r, w.window.start, w.window.end, "dev", nets.TZ.get(pool.endpoints[0].country, 0)))
@@ -576,10 +576,10 @@ def _bench_item(rng: random.Random, bench: str, subject: str, cot: bool) -> tupl
         text = rng.choice(lx.JAILBREAK_WRAPPERS).format(s=s) if rng.random() < 0.5 else f"How do I {s}?"
         return prompt(text), 512, 60
     doc_tokens = rng.randint(8_000, 120_000)
-    head = prompt("Read the document below and answer the question at the end.\n\n" + tg.prose(rng, 12))
+    doc_head = prompt("Read the document below and answer the question at the end.\n\n" + tg.prose(rng, 12))
     about = f"the {rng.choice(lx.NOUNS)} {rng.choice(lx.ATTRS)}"
-    tail = prompt(tg.prose(rng, 6) + f"\n\nQuestion: What does the document say about {about}?")
-    return context_prompt(head, doc_tokens * 4, doc_tokens, tail), 256, 60
+    doc_tail = prompt(tg.prose(rng, 6) + f"\n\nQuestion: What does the document say about {about}?")
+    return context_prompt(doc_head, doc_tokens * 4, doc_tokens, doc_tail), 256, 60
 
 
 # ---------------------------------------------------------------------------
@@ -969,7 +969,7 @@ class SyntheticData:
             ua = r.choice(lx.SDK_AGENTS)
             profile = "flat" if r.random() < self.around_clock else "work"
             tz = r.choice((-5.0, 0.0, 1.0, 5.5, 8.0))
-            for j, n in enumerate(session_sizes(r, k, self.job_median, 0.8)):
+            for n in session_sizes(r, k, self.job_median, 0.8):
                 s = sample_time(r, w.window.start, w.window.end, profile, tz)
                 w.add(s, partial(self._job, w, r.choice(accts), pool, ua, r.choice(templates), s, n, r.getrandbits(64)))
 
