@@ -19,6 +19,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from .registry import signal
+
 _CACHE = 65_536  # distinct addresses (and address/prefix pairs) kept per LRU
 _BITS = {4: 32, 6: 128}
 
@@ -57,6 +59,7 @@ def _prefix(ip: str, bits: int) -> str | None:
     return f"{_to_text(version, network)}/{bits}"
 
 
+@signal
 def ip_prefix(ip: str | None, bits: int | None) -> str | None:
     """The address's network as CIDR text, e.g. ("203.0.113.9", 24) -> "203.0.113.0/24".
 
@@ -140,6 +143,7 @@ def compile_cidrs(lines: list[str], source: str) -> CidrSet:
     return CidrSet(source, tuple(networks), _merge(ranges[4]), _merge(ranges[6]))
 
 
+@signal
 def ip_in(ip: str | None, nets: CidrSet | None) -> bool | None:
     """Whether the address is in one of the set's networks (None for an invalid address)."""
     if ip is None or nets is None:
@@ -203,6 +207,7 @@ def _load_asn_orgs() -> dict[str, int]:
 ASN_BY_ORG: dict[str, int] = _load_asn_orgs()
 
 
+@signal
 def geo_country(ip: str | None) -> str | None:
     """ISO 3166 alpha-2 country of a public address; None if private, reserved or unknown."""
     if ip is None:
@@ -217,6 +222,7 @@ def asn_org(ip: str | None) -> str | None:
     return _geo(ip)[1]
 
 
+@signal
 def geo_asn(ip: str | None) -> int | None:
     """AS number of a public address on a well-known network (see asn_orgs.json), else None."""
     org = asn_org(ip)
@@ -253,6 +259,7 @@ def _kind_of_org(org: str) -> str:
     return "other"
 
 
+@signal
 def network_kind(ip: str | None) -> str | None:
     """"education" (universities, colleges, research and education networks),
     "hosting" (clouds, hosting and data-centre providers) or "other", from the

@@ -14,6 +14,8 @@ import binascii
 import re
 import unicodedata
 
+from .registry import signal
+
 # Runs of the base64 alphabet (standard and URL-safe) long enough to carry a
 # sentence, optionally padded; hex runs of at least 16 bytes.
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
@@ -47,6 +49,7 @@ def _decodes_to_text(run: str) -> bool:
     return _printable_text(raw)
 
 
+@signal
 def encoded_payload(s: str | None) -> bool | None:
     """Whether the prompt carries text hidden in base64 or hex (a run that decodes
     to readable UTF-8). Hashes, keys and binary blobs do not decode to text."""
@@ -74,6 +77,7 @@ _LEET_DIGITS = frozenset("013457")
 _LEET_INSIDE = re.compile(r"[A-Za-z][013457]+[A-Za-z]")
 
 
+@signal
 def leet_ratio(s: str | None) -> float | None:
     """Share of words (of 3+ characters) written in leetspeak: letters with one of
     0 1 3 4 5 7 standing inside the word. 0.0 for text without such words."""
@@ -109,6 +113,7 @@ def _script_of(ch: str) -> str:
     return cached
 
 
+@signal
 def script(s: str | None) -> str | None:
     """The dominant writing script of the prompt's letters ("latin", "cyrillic",
     "arabic", "han", "kana", "hangul", "devanagari", ...); "none" without letters.

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import re2
 
+from .registry import signal
+
 
 def _options() -> re2.Options:
     options = re2.Options()
@@ -85,6 +87,7 @@ def load_phrases(path: str) -> PhraseSet:
         return compile_phrases(f.read().splitlines(), path)
 
 
+@signal
 def matches_any(s: str | None, patterns: PhraseSet | None) -> bool | None:
     """Whether any pattern of the set occurs in s."""
     if s is None or patterns is None:
@@ -92,6 +95,7 @@ def matches_any(s: str | None, patterns: PhraseSet | None) -> bool | None:
     return bool(patterns.matching(s))
 
 
+@signal
 def match_count(s: str | None, patterns: PhraseSet | None) -> int | None:
     """How many distinct patterns of the set occur in s (not occurrences)."""
     if s is None or patterns is None:

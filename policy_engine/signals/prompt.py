@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 import xxhash
 
+from .registry import signal
+
 _xxh3 = xxhash.xxh3_64_hexdigest
 _xxh3_int = xxhash.xxh3_64_intdigest
 
@@ -61,6 +63,7 @@ def normalize(s: str) -> str:
     return _normalized_bytes(s).decode("utf-8", "surrogatepass")
 
 
+@signal
 def fingerprint(s: str | None) -> str | None:
     """16 hex chars of xxh3_64 over the normalised prompt."""
     if s is None:
@@ -225,6 +228,7 @@ def template_text(s: str) -> str:
     return _template_bytes(s).decode("utf-8", "surrogatepass").replace("\x01", "<>")
 
 
+@signal
 def template_id(s: str | None) -> str | None:
     """16 hex chars identifying the prompt's template (slots masked)."""
     if s is None:
@@ -236,6 +240,7 @@ _PREFIX_WORDS_MAX = 64
 _PREFIX_CHARS_PER_WORD = 32  # generous: a word plus its separators and a masked span or two
 
 
+@signal
 def template_prefix(s: str | None, n: int | None) -> str | None:
     """16 hex chars identifying the first `n` words of the prompt's template
     (slots masked as in template_id). A program that fills one scaffold with
@@ -299,6 +304,7 @@ def _simhash_bytes(b: bytes) -> int:
 _MASK_BYTES = [bytes([1 << bit]) for bit in range(8)]
 
 
+@signal
 def simhash(s: str | None) -> int | None:
     """64-bit SimHash over 3-word shingles of the normalised text.
 
@@ -314,6 +320,7 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+@signal
 def similarity(a: str | None, b: str | None) -> float | None:
     """1 - hamming(simhash a, simhash b) / 64, in [0, 1]."""
     if a is None or b is None:
@@ -331,6 +338,7 @@ def similarity(a: str | None, b: str | None) -> float | None:
 # shingle sets: about 0.9 for one changed word in 60, near 0 for unrelated text.
 
 
+@signal
 def near_dup_key(s: str | None) -> str | None:
     """Locality-sensitive bucket key: "nd:" + the smallest shingle hash in hex."""
     if s is None:
@@ -346,11 +354,13 @@ def near_dup_key(s: str | None) -> str | None:
 # --- cheap features ---------------------------------------------------------
 
 
+@signal
 def prompt_length(s: str | None) -> int | None:
     """Length in characters (code points)."""
     return None if s is None else len(s)
 
 
+@signal
 def word_count(s: str | None) -> int | None:
     """Whitespace-separated words."""
     return None if s is None else len(s.split())
@@ -360,6 +370,7 @@ _DIGIT = re.compile(r"\d")
 _ASCII_DIGITS = b"0123456789"
 
 
+@signal
 def digit_ratio(s: str | None) -> float | None:
     """Share of characters that are digits (0.0 for empty text)."""
     if s is None:
@@ -399,6 +410,7 @@ def _is_code_line(line: str) -> bool:
     return any(op in stripped for op in _CODE_OPERATORS)
 
 
+@signal
 def code_ratio(s: str | None) -> float | None:
     """Share of characters inside code blocks, inline code or code-like lines."""
     if s is None:
@@ -425,6 +437,7 @@ def code_ratio(s: str | None) -> float | None:
 _QUESTION = re.compile(r"[?？؟]+")
 
 
+@signal
 def question_count(s: str | None) -> int | None:
     """Runs of question marks (Latin, full-width, Arabic): "Why??" counts once."""
     if s is None:
@@ -434,6 +447,7 @@ def question_count(s: str | None) -> int | None:
     return len(_QUESTION.findall(s))
 
 
+@signal
 def entropy(s: str | None) -> float | None:
     """Shannon entropy of the character distribution, in bits per character."""
     if s is None:

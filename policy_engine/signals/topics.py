@@ -15,6 +15,7 @@ from collections import Counter
 from operator import itemgetter
 
 from .prompt import _normalized_bytes, normalize
+from .registry import signal
 
 # Order matters only to break ties: more specific topics come first.
 TOPIC_LEXICONS: dict[str, str] = {
@@ -161,6 +162,7 @@ _INDEX = _build_index()
 _RANK = {name: rank for rank, name in enumerate(TOPICS)}
 
 
+@signal
 def topic(s: str | None) -> str | None:
     """The prompt's coarse topic id (one of TOPICS)."""
     if s is None:

@@ -155,9 +155,12 @@ def test_textmate_scopes(text: str, scope: str) -> None:
 
 def test_textmate_word_lists_follow_the_language() -> None:
     grammar = json.loads(TM.read_text())
-    fn = grammar["repository"]["functions"]["patterns"]
-    assert set(re.findall(r"\w+", fn[0]["match"].split("(")[1])) == set(FUNCTIONS)
-    assert set(re.findall(r"\w+", fn[1]["match"].split("(")[1])) == set(LOADERS)
+    loaders, calls = grammar["repository"]["functions"]["patterns"]
+    assert set(re.findall(r"\w+", loaders["match"].split("(")[1])) == set(LOADERS)
+    # Any call is a function (the checker names the unknown ones), so adding one changes no grammar.
+    for f in FUNCTIONS:
+        m = re.match(calls["match"], f"{f}(x)")
+        assert m is not None and m.group(0) == f, f
     fields = grammar["repository"]["fields"]["patterns"][0]["match"]
     assert set(fields.split("(")[1].split(")")[0].split("|")) == set(SCHEMA)
     measures = grammar["repository"]["fields"]["patterns"][1]
