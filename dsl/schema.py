@@ -1,7 +1,7 @@
 """The request fields: one table that everything else is derived from.
 
-`FIELDS` is the request context of the design (DESIGN.md: one schema
-everywhere). The checker reads field types from it; `policy_engine` derives
+`FIELDS` is the request context, one schema everywhere (docs/architecture.md,
+"The request schema"). The checker reads field types from it; `policy_engine` derives
 from it the flat `Context` slots, the pydantic models that validate JSON
 requests, the readers that flatten a model, a dict or a protobuf message into
 a `Context`, the coercion of header, claim and descriptor values, and the
