@@ -104,7 +104,8 @@ class Decision:
     def allowed(self) -> bool:
         return self.effect <= Effect.FLAG
 
-    def to_dict(self) -> dict[str, Any]:
+    def head(self) -> dict[str, Any]:
+        """What every rendering of a decision starts with (the JSON answer, the decision log)."""
         d: dict[str, Any] = {
             "request_id": self.request_id,
             "effect": self.effect.label,
@@ -116,6 +117,10 @@ class Decision:
             d["shadow_rules"] = self.shadow_rules
         if self.flags:
             d["flags"] = self.flags
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.head()
         if self.headers:
             d["headers"] = self.headers
         if self.retry_after is not None:

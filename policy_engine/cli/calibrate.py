@@ -30,7 +30,7 @@ from policy_engine.calibrate import (
     summarise,
 )
 from policy_engine.calibrate_report import render_html, render_json, render_text
-from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, load_or_exit, require_file
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, load_or_exit, require_file, require_folders_of
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import LineError
 
@@ -62,10 +62,7 @@ def calibrate_cmd(
         raise typer.Exit(EXIT_USAGE)
     policy = load_or_exit([policies])
     require_file(traffic)
-    for target in (out, report):
-        if target is not None and not target.parent.is_dir():
-            err(f"error: {target}: folder {target.parent} does not exist")
-            raise typer.Exit(EXIT_USAGE)
+    require_folders_of(out, report)
     try:
         opts = RunOptions(truth=_truth(truth), truth_name=str(truth), skip_invalid=skip_invalid, on_error=_error_printer(traffic))
         result = _run(policy, traffic, opts, quiet)

@@ -77,6 +77,14 @@ def require_file(path: Path | str) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
+def require_folders_of(*outputs: Path | None) -> None:
+    """Exit (usage error) unless the folder of each output file that is given exists."""
+    for target in outputs:
+        if target is not None and not target.parent.is_dir():
+            err(f"error: {target}: folder {target.parent} does not exist")
+            raise typer.Exit(EXIT_USAGE)
+
+
 def load_or_exit(paths: list[Path]) -> PolicySet:
     require_paths(paths)
     try:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from policy_engine.cli.common import EXIT_OK, EXIT_USAGE, RedisOption, StoreFlag, StoreOption, err, load_or_exit
-from policy_engine.cli.common import require_file
+from policy_engine.cli.common import require_file, require_folders_of
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import (
     REPLAY_STORE_DEADLINE,
@@ -53,10 +53,7 @@ def replay_cmd(
     store_flag = StoreFlag.of(store, redis)
     policy = load_or_exit([policies])
     require_file(traffic)
-    for target in (out, report):
-        if target is not None and not target.parent.is_dir():
-            err(f"error: {target}: folder {target.parent} does not exist")
-            raise typer.Exit(EXIT_USAGE)
+    require_folders_of(out, report)
     console = Console(stderr=True)
     shown = [0]
 

@@ -91,19 +91,7 @@ class DecisionLog:
 
     def format(self, rec: Record) -> dict[str, Any]:
         ts, api, c, d, seconds = rec
-        out: dict[str, Any] = {
-            "ts": round(ts, 6),
-            "api": api,
-            "request_id": d.request_id,
-            "effect": d.effect.label,
-            "status": d.status,
-            "reason": d.reason,
-            "rules": d.rules,
-        }
-        if d.shadow_rules:
-            out["shadow_rules"] = d.shadow_rules
-        if d.flags:
-            out["flags"] = d.flags
+        out: dict[str, Any] = {"ts": round(ts, 6), "api": api, **d.head()}
         if d.limits:
             out["limits"] = [
                 {"limit": s.limit, "key": s.key, "used": s.used, "max": s.max, "remaining": s.remaining,
