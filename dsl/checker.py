@@ -877,11 +877,12 @@ class _Checker:
             isinstance(i, A.Literal) and i.kind == "string" for i in right.items
         ):
             for item in right.items:
+                assert isinstance(item, A.Literal)  # all string literals, tested above
                 try:
-                    ipaddress.ip_network(item.value, strict=False)  # type: ignore[attr-defined]
+                    ipaddress.ip_network(item.value, strict=False)
                 except ValueError:
                     self.error(
-                        "E0207", f"`{item.value}` is not a valid CIDR or address", item.span,  # type: ignore[attr-defined]
+                        "E0207", f"`{item.value}` is not a valid CIDR or address", item.span,
                         "write networks as 203.0.113.0/24 or 2001:db8::/32",
                     )
             self.out.types[id(right)] = CIDR_SET
