@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    name: str   # the file name as the user gave it (or "<stdin>")
+    name: str  # the file name as the user gave it (or "<stdin>")
     text: str
 
     def line(self, n: int) -> str:
@@ -32,7 +32,7 @@ class Span:
 
     @property
     def text(self) -> str:
-        return self.source.text[self.start:self.end]
+        return self.source.text[self.start : self.end]
 
     def __repr__(self) -> str:
         return f"{self.source.name}:{self.line}:{self.column}"
@@ -40,7 +40,7 @@ class Span:
 
 @dataclass(slots=True)
 class Comment:
-    text: str   # including the leading '#'
+    text: str  # including the leading '#'
     line: int
 
 
@@ -63,7 +63,7 @@ class Expr:
 @dataclass(slots=True, eq=False)
 class Literal(Expr):
     value: Any
-    kind: str   # int | float | string | bool | null | duration
+    kind: str  # int | float | string | bool | null | duration
 
 
 @dataclass(slots=True, eq=False)
@@ -111,7 +111,7 @@ class Call(Expr):
 
 @dataclass(slots=True, eq=False)
 class Unary(Expr):
-    op: str   # "-" | "not"
+    op: str  # "-" | "not"
     operand: Expr
 
     def children(self) -> Iterator[Expr]:
@@ -120,7 +120,7 @@ class Unary(Expr):
 
 @dataclass(slots=True, eq=False)
 class Binary(Expr):
-    op: str   # + - * / % == != < <= > >= and or ?? in "not in" matches
+    op: str  # + - * / % == != < <= > >= and or ?? in "not in" matches
     left: Expr
     right: Expr
 

@@ -31,11 +31,11 @@ BLOCK_MODES: tuple[BlockMode, ...] = get_args(BlockMode)
 
 # --- defaults: what a block means when it leaves a clause out --------------------------
 DEFAULT_STATUS: dict[str, int] = {"deny": 403, "throttle": 429, "flag": 200}  # by effect name
-DEFAULT_LIMIT_EFFECT: EffectName = "throttle"   # a limit without deny/throttle/flag throttles
-DEFAULT_RETRY_AFTER = 60.0                      # seconds, for a throttle rule without retry_after
-DEFAULT_RECORD: RecordMode = "admitted"         # budgets count what the policy admits
-DEFAULT_ON_ERROR: FailMode = "open"             # a store failure does not refuse the request
-DEFAULT_BLOCK: BlockMode = "new"                # distinct: refuse only values beyond the max
+DEFAULT_LIMIT_EFFECT: EffectName = "throttle"  # a limit without deny/throttle/flag throttles
+DEFAULT_RETRY_AFTER = 60.0  # seconds, for a throttle rule without retry_after
+DEFAULT_RECORD: RecordMode = "admitted"  # budgets count what the policy admits
+DEFAULT_ON_ERROR: FailMode = "open"  # a store failure does not refuse the request
+DEFAULT_BLOCK: BlockMode = "new"  # distinct: refuse only values beyond the max
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +47,14 @@ class Header:
 @dataclass(frozen=True, slots=True)
 class CheckedRule:
     name: str
-    span: A.Span                # the rule's name
+    span: A.Span  # the rule's name
     decl: A.Rule
     effect: EffectName
     condition: A.Expr
     unless: tuple[A.Expr, ...]
-    reason: str                 # the rule's name when it gives none (an error the checker reports)
+    reason: str  # the rule's name when it gives none (an error the checker reports)
     status: int
-    retry_after: float | None   # seconds; throttle rules only
+    retry_after: float | None  # seconds; throttle rules only
     shadow: bool
     headers: tuple[Header, ...]
 
@@ -64,13 +64,13 @@ class Measuring:
     """What a limit and a measure share: what is measured, per which key, over which window."""
 
     name: str
-    span: A.Span                # the block's name
+    span: A.Span  # the block's name
     kind: MeasureKind
-    key: tuple[A.Expr, ...]     # joined with "|" into one key
-    amount: A.Expr | None       # sum: the cost
-    member: A.Expr | None       # distinct: the value counted
-    usage: A.Expr | None        # sum: the actual cost, from `usage.*` at report time
-    window: float               # seconds
+    key: tuple[A.Expr, ...]  # joined with "|" into one key
+    amount: A.Expr | None  # sum: the cost
+    member: A.Expr | None  # distinct: the value counted
+    usage: A.Expr | None  # sum: the actual cost, from `usage.*` at report time
+    window: float  # seconds
     when: tuple[A.Expr, ...]
     unless: tuple[A.Expr, ...]
 
@@ -97,7 +97,7 @@ class CheckedLimit(Measuring):
 @dataclass(frozen=True, slots=True)
 class CheckedMeasure(Measuring):
     decl: A.Measure
-    level: int                  # 0 reads no measure; k reads measures of lower levels
+    level: int  # 0 reads no measure; k reads measures of lower levels
 
 
 @dataclass
@@ -114,11 +114,11 @@ class CheckedPolicy:
     rules: list[CheckedRule] = field(default_factory=list)
     limits: list[CheckedLimit] = field(default_factory=list)
     measures: list[CheckedMeasure] = field(default_factory=list)
-    types: dict[int, Type] = field(default_factory=dict)        # id(expr) -> type
-    rank_literals: set[int] = field(default_factory=set)        # string literals compared with verification
-    cidr_literals: set[int] = field(default_factory=set)        # list literals used as CIDR sets
-    constant: dict[int, bool] = field(default_factory=dict)     # id(expr) -> reads no request field
-    fields_read: set[str] = field(default_factory=set)          # "account.age_days", ...
+    types: dict[int, Type] = field(default_factory=dict)  # id(expr) -> type
+    rank_literals: set[int] = field(default_factory=set)  # string literals compared with verification
+    cidr_literals: set[int] = field(default_factory=set)  # list literals used as CIDR sets
+    constant: dict[int, bool] = field(default_factory=dict)  # id(expr) -> reads no request field
+    fields_read: set[str] = field(default_factory=set)  # "account.age_days", ...
     # Block name -> measures it reads (lets expanded) -> where first read. A measure's
     # own key is left out: reading a measure there is an error.
     measure_reads: dict[str, dict[str, A.Span]] = field(default_factory=dict)

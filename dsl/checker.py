@@ -70,8 +70,22 @@ MAX_LITERAL_ITEMS = 1000  # longer lists and maps belong in data files
 MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
 LIMIT_CLAUSES_ONCE = (
-    "key", "count", "sum", "distinct", "usage", "window", "max", "when", "unless",
-    "effect", "reason", "status", "record", "on_error", "block", "shadow",
+    "key",
+    "count",
+    "sum",
+    "distinct",
+    "usage",
+    "window",
+    "max",
+    "when",
+    "unless",
+    "effect",
+    "reason",
+    "status",
+    "record",
+    "on_error",
+    "block",
+    "shadow",
 )
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
 
@@ -167,8 +181,12 @@ class _Checker:
                     self.error("E0209", f"`{d.name}` is a section of the request and cannot be redefined", d.name_span)
                     continue
                 if isinstance(d, (A.Let, A.Data)) and d.name == MEASURES:
-                    self.error("E0209", f"`{MEASURES}` is reserved: `{MEASURES}.NAME` reads a measure", d.name_span,
-                               "choose another name")
+                    self.error(
+                        "E0209",
+                        f"`{MEASURES}` is reserved: `{MEASURES}.NAME` reads a measure",
+                        d.name_span,
+                        "choose another name",
+                    )
                     continue
                 table[d.name] = d
                 if isinstance(d, A.Let):
@@ -255,15 +273,19 @@ class _Checker:
 
     def _deep_error(self, e: A.Expr | None) -> None:
         if e is not None:
-            self.error("E0105", f"expression nested deeper than {MAX_EXPR_DEPTH} levels once the `let`s it uses "
-                       "are expanded", e.span, DEPTH_HINT)
+            self.error(
+                "E0105",
+                f"expression nested deeper than {MAX_EXPR_DEPTH} levels once the `let`s it uses are expanded",
+                e.span,
+                DEPTH_HINT,
+            )
 
     def _let_type(self, name: str) -> Type:
         if name in self.let_types:
             return self.let_types[name]
         let = self.lets[name]
         if name in self.resolving:
-            cycle = " -> ".join(self.resolving[self.resolving.index(name):] + [name])
+            cycle = " -> ".join(self.resolving[self.resolving.index(name) :] + [name])
             self.error("E0215", f"`let {name}` refers to itself: {cycle}", let.name_span)
             self.let_types[name] = ANY
             return ANY
@@ -349,19 +371,29 @@ class _Checker:
         ):
             if c is not None and c.text not in allowed:
                 self.error(
-                    "E0213", f"`{what} {c.text}`: expected {' or '.join(allowed)}", c.text_span,
+                    "E0213",
+                    f"`{what} {c.text}`: expected {' or '.join(allowed)}",
+                    c.text_span,
                     did_you_mean(c.text or "", allowed),
                 )
 
         block = lim.find("block")
         if block is not None and block.text == "key":
             if kind != "distinct":
-                self.error("E0212", "`block key` applies to `distinct` limits", block.span,
-                           "a count or sum limit already blocks its whole key while over")
+                self.error(
+                    "E0212",
+                    "`block key` applies to `distinct` limits",
+                    block.span,
+                    "a count or sum limit already blocks its whole key while over",
+                )
             rec = lim.find("record")
             if rec is None or rec.text != "attempts":
-                self.error("E0212", "`block key` needs `record attempts`", block.span,
-                           "refused values must be counted for the key to stay over its max")
+                self.error(
+                    "E0212",
+                    "`block key` needs `record attempts`",
+                    block.span,
+                    "refused values must be counted for the key to stay over its max",
+                )
 
     def _check_measuring(self, b: A.Limit | A.Measure, what: str) -> str | None:
         """The clauses a limit and a measure share: what is measured, per which key,
@@ -369,7 +401,9 @@ class _Checker:
         kinds = [c for c in b.clauses if c.kind in MEASURE_KINDS]
         if not kinds:
             self.error(
-                "E0210", f"{what} `{b.name}` says nothing to measure", b.name_span,
+                "E0210",
+                f"{what} `{b.name}` says nothing to measure",
+                b.name_span,
                 "add `count`, `sum <cost>` or `distinct <expression>`",
             )
         elif len(kinds) > 1:
@@ -385,7 +419,9 @@ class _Checker:
                     self.error("E0205", f"a key must be a single value, not {t}", k.span)
             if all(self.out.constant.get(id(k), False) for k in key.exprs):
                 self.warn(
-                    "W0305", "the key is constant: every request shares one counter", key.span,
+                    "W0305",
+                    "the key is constant: every request shares one counter",
+                    key.span,
                     "key on account.id, an IP prefix, a template id, ...",
                 )
         if kind == "sum":
@@ -427,13 +463,18 @@ class _Checker:
     def _measure_read(self, e: A.Attr) -> tuple[Type, bool]:
         """`measures.NAME`: a number (null when the measure's key is null or the store failed)."""
         if self.usage_only:
-            self.error("E0212", f"`usage` cannot read `{MEASURES}.{e.name}`", e.span,
-                       "when the usage report arrives, the request is gone: `usage` reads only `usage.*` fields")
+            self.error(
+                "E0212",
+                f"`usage` cannot read `{MEASURES}.{e.name}`",
+                e.span,
+                "when the usage report arrives, the request is gone: `usage` reads only `usage.*` fields",
+            )
             return ANY, False
         if e.name not in self.measures:
             names = list(self.measures)
             hint = did_you_mean(e.name, names) or (
-                "measures: " + ", ".join(names) if names else "declare it with `measure NAME { ... }`")
+                "measures: " + ", ".join(names) if names else "declare it with `measure NAME { ... }`"
+            )
             self.error("E0201", f"unknown measure `{e.name}`", e.span, hint)
             return ANY, False
         return FLOAT, False
@@ -473,11 +514,17 @@ class _Checker:
                     r = self._reads(e)
                     if c.kind == "key" and isinstance(b, A.Measure):
                         for name, span in r.items():
-                            via = "" if e.span.start <= span.start < e.span.end and span.source is e.span.source \
+                            via = (
+                                ""
+                                if e.span.start <= span.start < e.span.end and span.source is e.span.source
                                 else f" (through a `let`: read at {_where(span)})"
-                            self.error("E0212", f"the key of measure `{b.name}` reads `{MEASURES}.{name}`{via}",
-                                       e.span, "a measure's value depends on its key: key on request fields, "
-                                       "e.g. `key account.id`")
+                            )
+                            self.error(
+                                "E0212",
+                                f"the key of measure `{b.name}` reads `{MEASURES}.{name}`{via}",
+                                e.span,
+                                "a measure's value depends on its key: key on request fields, e.g. `key account.id`",
+                            )
                         continue
                     for name, span in r.items():
                         _earliest(got, name, span)
@@ -503,7 +550,7 @@ class _Checker:
                     iters.pop()
                     del on_path[node]
                 elif nxt in on_path:
-                    cycle = path[on_path[nxt]:]
+                    cycle = path[on_path[nxt] :]
                     if not reported & set(cycle):
                         reported |= set(cycle)
                         self._cycle_error(cycle)
@@ -521,8 +568,12 @@ class _Checker:
             msg = f"measure `{first.name}` reads itself"
         else:
             msg = "measures read each other in a cycle: " + " -> ".join(f"`{n}`" for n in cycle + [cycle[0]])
-        self.error("E0215", msg, reads[cycle[0]][cycle[1 % len(cycle)]],
-                   f"{where}; a measure can read only measures that do not read it back")
+        self.error(
+            "E0215",
+            msg,
+            reads[cycle[0]][cycle[1 % len(cycle)]],
+            f"{where}; a measure can read only measures that do not read it back",
+        )
 
     def _check_window(self, e: A.Expr) -> None:
         t = self.expr(e)
@@ -557,9 +608,17 @@ class _Checker:
         if effect == "throttle":
             retry_after = parse_duration(retry.text) if retry is not None and retry.text else DEFAULT_RETRY_AFTER
         return CheckedRule(
-            name=r.name, span=r.name_span, decl=r, effect=effect, condition=eff.exprs[0],
-            unless=_exprs(r, "unless"), reason=_reason(r), status=_status(r, effect), retry_after=retry_after,
-            shadow=r.find("shadow") is not None, headers=_headers(r),
+            name=r.name,
+            span=r.name_span,
+            decl=r,
+            effect=effect,
+            condition=eff.exprs[0],
+            unless=_exprs(r, "unless"),
+            reason=_reason(r),
+            status=_status(r, effect),
+            retry_after=retry_after,
+            shadow=r.find("shadow") is not None,
+            headers=_headers(r),
         )
 
     def _lower_limit(self, lim: A.Limit) -> CheckedLimit | None:
@@ -569,11 +628,17 @@ class _Checker:
             return None
         effect = _word(lim.find("effect"), EFFECTS, DEFAULT_LIMIT_EFFECT)
         return CheckedLimit(
-            **measuring, decl=lim, maximum=mx.exprs[0], effect=effect, reason=_reason(lim),
-            status=_status(lim, effect), record=_word(lim.find("record"), RECORD_MODES, DEFAULT_RECORD),
+            **measuring,
+            decl=lim,
+            maximum=mx.exprs[0],
+            effect=effect,
+            reason=_reason(lim),
+            status=_status(lim, effect),
+            record=_word(lim.find("record"), RECORD_MODES, DEFAULT_RECORD),
             on_error=_word(lim.find("on_error"), FAIL_MODES, DEFAULT_ON_ERROR),
             block=_word(lim.find("block"), BLOCK_MODES, DEFAULT_BLOCK),
-            shadow=lim.find("shadow") is not None, headers=_headers(lim),
+            shadow=lim.find("shadow") is not None,
+            headers=_headers(lim),
         )
 
     def _lower_measure(self, m: A.Measure) -> CheckedMeasure | None:
@@ -594,12 +659,16 @@ class _Checker:
             return None
         usage = b.find("usage")
         return {
-            "name": b.name, "span": b.name_span, "kind": kind, "key": tuple(key.exprs),
+            "name": b.name,
+            "span": b.name_span,
+            "kind": kind,
+            "key": tuple(key.exprs),
             "amount": what.exprs[0] if kind == "sum" and what.exprs else None,
             "member": what.exprs[0] if kind == "distinct" and what.exprs else None,
             "usage": usage.exprs[0] if usage is not None and usage.exprs else None,
             "window": float(seconds),  # type: ignore[arg-type]
-            "when": _exprs(b, "when"), "unless": _exprs(b, "unless"),
+            "when": _exprs(b, "when"),
+            "unless": _exprs(b, "unless"),
         }
 
     # ------------------------------------------------------------- expressions
@@ -627,8 +696,9 @@ class _Checker:
     def _expr(self, e: A.Expr) -> tuple[Type, bool]:
         match e:
             case A.Literal(kind=kind):
-                return {"int": INT, "float": FLOAT, "string": STRING, "bool": BOOL, "null": NULL,
-                        "duration": DURATION}[kind], True
+                return {"int": INT, "float": FLOAT, "string": STRING, "bool": BOOL, "null": NULL, "duration": DURATION}[
+                    kind
+                ], True
             case A.Invalid():
                 self.error(e.code, e.message, e.span, e.hint)
                 return ANY, True
@@ -682,7 +752,9 @@ class _Checker:
     def _name(self, e: A.Name, name: str) -> tuple[Type, bool]:
         if self.usage_only and name != "usage" and name not in self.lets:
             self.error(
-                "E0212", f"`usage` can read only `usage.*` fields and constants, not `{name}`", e.span,
+                "E0212",
+                f"`usage` can read only `usage.*` fields and constants, not `{name}`",
+                e.span,
                 "when the usage report arrives, the rest of the request is gone",
             )
             return ANY, False
@@ -701,12 +773,15 @@ class _Checker:
             return ANY, True  # failed to load: already reported
         if name == MEASURES:
             example = next(iter(self.measures), "NAME")
-            self.error("E0201", f"`{MEASURES}` is not a value", e.span,
-                       f"read one measure, e.g. `{MEASURES}.{example}`")
+            self.error(
+                "E0201", f"`{MEASURES}` is not a value", e.span, f"read one measure, e.g. `{MEASURES}.{example}`"
+            )
             return ANY, False
         if name in SCHEMA:
             self.error(
-                "E0201", f"`{name}` is a section of the request, not a value", e.span,
+                "E0201",
+                f"`{name}` is a section of the request, not a value",
+                e.span,
                 f"name a field, e.g. `{name}.{next(iter(SCHEMA[name]))}`",
             )
             return ANY, False
@@ -724,7 +799,9 @@ class _Checker:
             section = e.obj.id
             if self.usage_only and section != "usage":
                 self.error(
-                    "E0212", f"`usage` can read only `usage.*` fields, not `{section}.{e.name}`", e.span,
+                    "E0212",
+                    f"`usage` can read only `usage.*` fields, not `{section}.{e.name}`",
+                    e.span,
                     "when the usage report arrives, the rest of the request is gone",
                 )
                 return ANY, False
@@ -767,7 +844,9 @@ class _Checker:
         if f is None:
             for a in e.args:
                 self.expr(a)
-            hint = did_you_mean(e.func, FUNCTIONS) or ("loaders go in `data NAME = ...`" if e.func in D._LOADERS else None)
+            hint = did_you_mean(e.func, FUNCTIONS) or (
+                "loaders go in `data NAME = ...`" if e.func in D._LOADERS else None
+            )
             self.error("E0203", f"unknown function `{e.func}`", e.name_span, hint)
             return ANY, False
         if len(e.args) != len(f.params):
@@ -791,7 +870,7 @@ class _Checker:
                 ok = assignable(t, p)  # type: ignore[arg-type]
             if not ok:
                 self.error("E0205", f"argument of `{f.name}` must be {p}, not {t}", a.span)
-        for a in e.args[len(f.params):]:
+        for a in e.args[len(f.params) :]:
             self.expr(a)
         if f.returns == NUM:
             nums = [t for t in types if is_numeric(t)]
@@ -831,12 +910,14 @@ class _Checker:
             if isinstance(other, A.Literal) and other.kind == "string":
                 if other.value not in VERIFICATION_LEVELS:
                     self.error(
-                        "E0208", f"`{other.value}` is not a verification level", other.span,
+                        "E0208",
+                        f"`{other.value}` is not a verification level",
+                        other.span,
                         did_you_mean(other.value, VERIFICATION_LEVELS) or "levels: none < email < phone < kyc",
                     )
                 self.out.rank_literals.add(id(other))
                 return
-            self.error("E0205", f"verification compares with a level such as \"phone\", not {ot}", other.span)
+            self.error("E0205", f'verification compares with a level such as "phone", not {ot}', other.span)
             return
         ordered = e.op not in ("==", "!=")
         if ANY in (a, b) or NULL in (a, b) and not ordered:
@@ -873,8 +954,10 @@ class _Checker:
         a, c1 = self._sub(e.left)
         right = e.right
         # A list literal of strings tested against an IP is a set of CIDRs.
-        if a == IP and isinstance(right, A.ListLit) and all(
-            isinstance(i, A.Literal) and i.kind == "string" for i in right.items
+        if (
+            a == IP
+            and isinstance(right, A.ListLit)
+            and all(isinstance(i, A.Literal) and i.kind == "string" for i in right.items)
         ):
             for item in right.items:
                 assert isinstance(item, A.Literal)  # all string literals, tested above
@@ -882,7 +965,9 @@ class _Checker:
                     ipaddress.ip_network(item.value, strict=False)
                 except ValueError:
                     self.error(
-                        "E0207", f"`{item.value}` is not a valid CIDR or address", item.span,
+                        "E0207",
+                        f"`{item.value}` is not a valid CIDR or address",
+                        item.span,
                         "write networks as 203.0.113.0/24 or 2001:db8::/32",
                     )
             self.out.types[id(right)] = CIDR_SET
@@ -898,8 +983,12 @@ class _Checker:
                 self.error("E0205", f"only an IP address can be `in` a CIDR set, not {a}", e.left.span)
             return BOOL, const
         if b in (STRING, IP):
-            self.error("E0205", "`in` looks in a list, set or map, not in a string", right.span,
-                       "to look for text inside a string, use contains(text, part)")
+            self.error(
+                "E0205",
+                "`in` looks in a list, set or map, not in a string",
+                right.span,
+                "to look for text inside a string, use contains(text, part)",
+            )
             return BOOL, const
         if isinstance(b, (ListType, SetType)):
             elem = b.elem
@@ -914,8 +1003,12 @@ class _Checker:
             for item in right.items:
                 if isinstance(item, A.Literal) and item.kind == "string":
                     if item.value not in VERIFICATION_LEVELS:
-                        self.error("E0208", f"`{item.value}` is not a verification level", item.span,
-                                   did_you_mean(item.value, VERIFICATION_LEVELS))
+                        self.error(
+                            "E0208",
+                            f"`{item.value}` is not a verification level",
+                            item.span,
+                            did_you_mean(item.value, VERIFICATION_LEVELS),
+                        )
                     self.out.rank_literals.add(id(item))
             return BOOL, const
         if not (assignable(a, elem) or assignable(elem, a) or (is_numeric(a) and is_numeric(elem))):
@@ -932,8 +1025,12 @@ class _Checker:
             self.out.constant[id(right)] = True
             err = D.check_pattern(right.value)
             if err:
-                self.error("E0206", f"invalid regular expression: {err}", right.span,
-                           'RE2 syntax; write patterns as raw strings, r"\\d+"')
+                self.error(
+                    "E0206",
+                    f"invalid regular expression: {err}",
+                    right.span,
+                    'RE2 syntax; write patterns as raw strings, r"\\d+"',
+                )
             return BOOL, c1
         b, _ = self._sub(right)
         if b == REGEX_SET:
@@ -944,8 +1041,12 @@ class _Checker:
 
     def _literal_size(self, n: int, what: str, span: A.Span) -> None:
         if n > MAX_LITERAL_ITEMS:
-            self.error("E0105", f"{what} of {n} items; a literal holds at most {MAX_LITERAL_ITEMS}", span,
-                       'put long lists in a data file, e.g. `data names = strings("data/names.txt")`')
+            self.error(
+                "E0105",
+                f"{what} of {n} items; a literal holds at most {MAX_LITERAL_ITEMS}",
+                span,
+                'put long lists in a data file, e.g. `data names = strings("data/names.txt")`',
+            )
 
     def _seq(self, e: A.ListLit | A.TupleLit) -> tuple[Type, bool]:
         self._literal_size(len(e.items), "list", e.span)
@@ -1021,7 +1122,7 @@ _MEASURE_HINTS = {
     "max": "a measure has no maximum: compare it where it is read, e.g. `deny when measures.{name} > 10`",
     "record": "a measure records every request it applies to (as `record attempts`), admitted or not",
     "on_error": "when the store fails the measure reads as null: choose a value where it is read, "
-                "e.g. `measures.{name} ?? 0`",
+    "e.g. `measures.{name} ?? 0`",
     "block": "a measure refuses nothing: use a `distinct` limit with `block key`",
     "shadow": "a measure never acts, so there is nothing to shadow",
 }

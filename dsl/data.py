@@ -35,7 +35,7 @@ class DataError(Exception):
 @dataclass(frozen=True, slots=True)
 class DataValue:
     type: Type
-    value: Any        # frozenset, dict, or list[str] for cidrs and patterns
+    value: Any  # frozenset, dict, or list[str] for cidrs and patterns
     path: Path
 
 

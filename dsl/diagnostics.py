@@ -147,4 +147,6 @@ CODES: dict[str, str] = {
 def without_suppressed(diags: Iterable[Diagnostic], modules: Iterable[Module]) -> list[Diagnostic]:
     """The diagnostics less the warnings a `# policy: ignore[CODE]` comment turns off on their line."""
     sup = {m.source.name: m.suppressions for m in modules}
-    return [d for d in diags if not (d.severity is Severity.WARNING and d.code in sup.get(d.filename, {}).get(d.line, ()))]
+    return [
+        d for d in diags if not (d.severity is Severity.WARNING and d.code in sup.get(d.filename, {}).get(d.line, ()))
+    ]

@@ -30,8 +30,11 @@ def format_source(text: str, filename: str = "<input>") -> str:
     again, diags2 = parse(out, filename)
     if [d for d in diags2 if d.is_error] or dump(again) != dump(module):
         raise PolicyError(
-            [Diagnostic("E0101", "internal error: formatting would change this policy; file left as is", None,
-                        file=filename)]
+            [
+                Diagnostic(
+                    "E0101", "internal error: formatting would change this policy; file left as is", None, file=filename
+                )
+            ]
         )
     return out
 
@@ -222,11 +225,7 @@ def dump(node: Any) -> Any:
         return tuple(dump(x) for x in node)
     if isinstance(node, (A.Expr, A.Decl, A.Clause)):
         skip = {"span", "name_span", "text_span", "loader_span", "path_span", "comments", "trailing", "end_comments"}
-        fields = {
-            k: dump(getattr(node, k))
-            for k in node.__dataclass_fields__
-            if k not in skip
-        }
+        fields = {k: dump(getattr(node, k)) for k in node.__dataclass_fields__ if k not in skip}
         if isinstance(node, A.PolicyHeader):
             fields["meta"] = [(m.key, m.value) for m in node.meta]
         return (type(node).__name__, fields)

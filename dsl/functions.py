@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from dsl.types import BOOL, FLOAT, INT, IP, REGEX_SET, STRING, Type
 
 # Parameter kinds beyond concrete types.
-NUM = "number"        # int or float; the result of least/greatest/abs follows the arguments
-SIZED = "sized"       # string, list, set or map
+NUM = "number"  # int or float; the result of least/greatest/abs follows the arguments
+SIZED = "sized"  # string, list, set or map
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,13 @@ _F = [
     # prompt signals
     Func("fingerprint", (STRING,), STRING, "normalised prompt fingerprint (case, space, punctuation folded)", True),
     Func("template_id", (STRING,), STRING, "prompt template id: numbers, names, quotes and code masked", True),
-    Func("template_prefix", (STRING, INT), STRING, "id of the template's first n words (a scaffold shared by many tasks)", True),
+    Func(
+        "template_prefix",
+        (STRING, INT),
+        STRING,
+        "id of the template's first n words (a scaffold shared by many tasks)",
+        True,
+    ),
     Func("simhash", (STRING,), INT, "64-bit SimHash of the prompt", True),
     Func("near_dup_key", (STRING,), STRING, "a bucket key shared by near-duplicate prompts", True),
     Func("similarity", (STRING, STRING), FLOAT, "SimHash similarity of two texts, 0 to 1", True),

@@ -12,8 +12,23 @@ from dsl.schema import MEASURES, SCHEMA
 
 DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure")
 CLAUSES = (
-    "when", "unless", "reason", "status", "retry_after", "header", "shadow", "key", "count", "sum",
-    "distinct", "usage", "window", "max", "record", "on_error", "block",
+    "when",
+    "unless",
+    "reason",
+    "status",
+    "retry_after",
+    "header",
+    "shadow",
+    "key",
+    "count",
+    "sum",
+    "distinct",
+    "usage",
+    "window",
+    "max",
+    "record",
+    "on_error",
+    "block",
 )
 EFFECTS = ("deny", "throttle", "flag")
 OPERATORS = ("and", "or", "not", "in", "matches", "if", "then", "else")
@@ -42,8 +57,7 @@ class PolicyLexer(RegexLexer):
             (r"\d[\d_]*[eE][+-]?\d+" + _END, Number.Float),
             (r"\d[\d_]*[kMG]?" + _END, Number.Integer),
             # `usage.prompt_tokens` is a field even though `usage` is also a clause
-            (r"\b(" + "|".join(SCHEMA) + r")(\.)([A-Za-z_]\w*)",
-             bygroups(Name.Builtin, Punctuation, Name.Attribute)),
+            (r"\b(" + "|".join(SCHEMA) + r")(\.)([A-Za-z_]\w*)", bygroups(Name.Builtin, Punctuation, Name.Attribute)),
             # `measures.card_accounts` reads a measure
             (r"\b(" + MEASURES + r")(\.)([A-Za-z_]\w*)", bygroups(Name.Builtin.Pseudo, Punctuation, Name.Variable)),
             (words(DECLARATIONS, suffix=r"\b"), Keyword.Declaration),

@@ -124,8 +124,9 @@ def _parse(state: Loading) -> list[Diagnostic]:
         files = _with_unsaved(state.paths, files, state.overlay)
     state.modules, diags = parse_files(files, state.overlay)
     for f in escaping_files(state.paths):
-        diags.append(Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None,
-                                file=str(f)))
+        diags.append(
+            Diagnostic("E0214", "policy file is a link that leaves the policy folder; not read", None, file=str(f))
+        )
     return diags
 
 

@@ -79,7 +79,8 @@ def name_uses(modules: Iterable[A.Module], name: str) -> list[A.Span]:
 def field_uses(modules: Iterable[A.Module], section: str, name: str) -> list[A.Span]:
     """Where `section.name` is read (e.g. `measures.card_accounts`), in source order."""
     spans = [
-        e.span for e in walk(modules)
+        e.span
+        for e in walk(modules)
         if isinstance(e, A.Attr) and e.name == name and isinstance(e.obj, A.Name) and e.obj.id == section
     ]
     return sorted(spans, key=lambda s: (s.source.name, s.start))

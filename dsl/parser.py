@@ -77,8 +77,9 @@ def expected(text: str) -> tuple[frozenset[str], bool] | None:
 
 def keywords() -> frozenset[str]:
     """Every keyword of the grammar."""
-    return frozenset(t.pattern.value for t in _lark().terminals
-                     if t.pattern.type == "str" and t.pattern.value.isidentifier())
+    return frozenset(
+        t.pattern.value for t in _lark().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    )
 
 
 def parse(text: str, filename: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
@@ -223,8 +224,7 @@ def _too_deep(root: A.Expr) -> bool:
 
 
 def _deep(root: A.Expr) -> A.Invalid:
-    return A.Invalid(root.span, f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
-                     hint=DEPTH_HINT, code="E0105")
+    return A.Invalid(root.span, f"expression nested deeper than {MAX_EXPR_DEPTH} levels", hint=DEPTH_HINT, code="E0105")
 
 
 def _point(source: A.Source, line: int, col: int, pos: int) -> A.Span:
@@ -292,9 +292,32 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
 
 
 _CLAUSE_WORDS = {
-    "reason", "status", "header", "unless", "when", "shadow", "retry_after", "key", "count", "sum",
-    "distinct", "usage", "window", "max", "record", "on_error", "block", "deny", "throttle", "flag",
-    "rule", "limit", "measure", "let", "data", "policy",
+    "reason",
+    "status",
+    "header",
+    "unless",
+    "when",
+    "shadow",
+    "retry_after",
+    "key",
+    "count",
+    "sum",
+    "distinct",
+    "usage",
+    "window",
+    "max",
+    "record",
+    "on_error",
+    "block",
+    "deny",
+    "throttle",
+    "flag",
+    "rule",
+    "limit",
+    "measure",
+    "let",
+    "data",
+    "policy",
 }
 
 
@@ -334,7 +357,13 @@ def _span(source: A.Source, meta: Any) -> A.Span:
 
 def _tok_span(source: A.Source, tok: Token) -> A.Span:
     return A.Span(
-        source, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1, tok.start_pos or 0, tok.end_pos or 0
+        source,
+        tok.line or 1,
+        tok.column or 1,
+        tok.end_line or 1,
+        tok.end_column or 1,
+        tok.start_pos or 0,
+        tok.end_pos or 0,
     )
 
 

@@ -44,15 +44,15 @@ class Field:
     section: str
     name: str
     type: Type
-    number: int                        # protobuf field number in the section's message
-    doc: str = ""                      # the note in the docs' field table and the proto comment
-    minimum: float | None = None       # lowest valid value (counts, ages)
-    wire: str | None = None            # protobuf scalar type, when not the type's usual one
-    header: str | None = None          # default request header that carries it
-    setting: str | None = None         # its key in the gateways' `headers` settings (default: name)
-    claim: str | None = None           # default JWT claim that carries it
+    number: int  # protobuf field number in the section's message
+    doc: str = ""  # the note in the docs' field table and the proto comment
+    minimum: float | None = None  # lowest valid value (counts, ages)
+    wire: str | None = None  # protobuf scalar type, when not the type's usual one
+    header: str | None = None  # default request header that carries it
+    setting: str | None = None  # its key in the gateways' `headers` settings (default: name)
+    claim: str | None = None  # default JWT claim that carries it
     descriptors: tuple[str, ...] = ()  # default Envoy rate-limit descriptor entry keys
-    derived: str | None = None         # signal of client.ip that fills it when the request leaves it null
+    derived: str | None = None  # signal of client.ip that fills it when the request leaves it null
 
     @property
     def path(self) -> str:
@@ -103,27 +103,62 @@ FIELDS: tuple[Field, ...] = (
     Field("request", "model", STRING, 3, setting="model", descriptors=("model",)),
     Field("request", "prompt", STRING, 4, "the text, or the concatenated messages"),
     Field("request", "max_tokens", INT, 5, minimum=0, descriptors=("max_tokens",)),
-    Field("request", "prompt_tokens", INT, 6, minimum=0, header="x-prompt-tokens",
-          descriptors=("prompt_tokens",)),
-    Field("account", "id", STRING, 1, header="x-account-id", setting="account_id", claim="sub",
-          descriptors=("account_id",)),
+    Field("request", "prompt_tokens", INT, 6, minimum=0, header="x-prompt-tokens", descriptors=("prompt_tokens",)),
+    Field(
+        "account",
+        "id",
+        STRING,
+        1,
+        header="x-account-id",
+        setting="account_id",
+        claim="sub",
+        descriptors=("account_id",),
+    ),
     Field("account", "org", STRING, 2, header="x-org-id", claim="org", descriptors=("org_id",)),
-    Field("account", "age_days", FLOAT, 3, "days since sign-up", minimum=0, header="x-account-age-days",
-          descriptors=("account_age_days",)),
-    Field("account", "verification", VERIFICATION, 4, "`none < email < phone < kyc`",
-          header="x-account-verification", claim="verification", descriptors=("verification",)),
+    Field(
+        "account",
+        "age_days",
+        FLOAT,
+        3,
+        "days since sign-up",
+        minimum=0,
+        header="x-account-age-days",
+        descriptors=("account_age_days",),
+    ),
+    Field(
+        "account",
+        "verification",
+        VERIFICATION,
+        4,
+        "`none < email < phone < kyc`",
+        header="x-account-verification",
+        claim="verification",
+        descriptors=("verification",),
+    ),
     Field("account", "tier", STRING, 5, header="x-account-tier", claim="tier", descriptors=("tier",)),
-    Field("account", "payment_fingerprint", STRING, 6, header="x-payment-fingerprint",
-          claim="payment_fingerprint", descriptors=("payment_fingerprint",)),
-    Field("account", "labels", SetType(STRING), 7, header="x-account-labels", claim="labels",
-          descriptors=("labels",)),
-    Field("api_key", "id", STRING, 1, header="x-api-key-id", setting="api_key_id", claim="api_key_id",
-          descriptors=("api_key_id",)),
-    Field("api_key", "scopes", SetType(STRING), 2, header="x-api-key-scopes", setting="api_key_scopes",
-          claim="scope"),
+    Field(
+        "account",
+        "payment_fingerprint",
+        STRING,
+        6,
+        header="x-payment-fingerprint",
+        claim="payment_fingerprint",
+        descriptors=("payment_fingerprint",),
+    ),
+    Field("account", "labels", SetType(STRING), 7, header="x-account-labels", claim="labels", descriptors=("labels",)),
+    Field(
+        "api_key",
+        "id",
+        STRING,
+        1,
+        header="x-api-key-id",
+        setting="api_key_id",
+        claim="api_key_id",
+        descriptors=("api_key_id",),
+    ),
+    Field("api_key", "scopes", SetType(STRING), 2, header="x-api-key-scopes", setting="api_key_scopes", claim="scope"),
     Field("client", "ip", IP, 1, descriptors=("remote_address", "client_ip")),
-    Field("client", "country", STRING, 2, "ISO 3166-1 alpha-2", descriptors=("country",),
-          derived="geo_country"),
+    Field("client", "country", STRING, 2, "ISO 3166-1 alpha-2", descriptors=("country",), derived="geo_country"),
     Field("client", "asn", INT, 3, minimum=0, wire="uint32", descriptors=("asn",), derived="geo_asn"),
     Field("client", "user_agent", STRING, 4, header="user-agent", descriptors=("user_agent",)),
     Field("usage", "prompt_tokens", INT, 1, "known after the call; read by `usage` clauses", minimum=0),
@@ -137,8 +172,7 @@ BY_PATH: dict[str, Field] = {f.path: f for f in FIELDS}
 BY_SECTION: dict[str, Section] = {s.name: s for s in SECTIONS}
 
 # section -> field -> type: the view the checker and the lexer read.
-SCHEMA: dict[str, dict[str, Type]] = {s.name: {f.name: f.type for f in FIELDS if f.section == s.name}
-                                      for s in SECTIONS}
+SCHEMA: dict[str, dict[str, Type]] = {s.name: {f.name: f.type for f in FIELDS if f.section == s.name} for s in SECTIONS}
 
 
 def field_type(section: str, name: str) -> Type | None:

@@ -36,11 +36,14 @@ def markdown_fields() -> str:
 
 def markdown_gateway_fields() -> str:
     """docs/grpc.md: where the gateways read each field by default."""
+
     def code(names: tuple[str, ...] | list[str]) -> str:
         return ", ".join(f"`{n}`" for n in names)
 
-    lines = ["| field | header (`headers.*` key) | JWT claim | rate-limit descriptor keys |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        "| field | header (`headers.*` key) | JWT claim | rate-limit descriptor keys |",
+        "| --- | --- | --- | --- |",
+    ]
     for f in FIELDS:
         key = f.header_setting
         header = "" if key is None else f"{code([f.header]) if f.header else 'none'} (`{key}`)"
@@ -71,13 +74,15 @@ def proto_messages() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    path: str                     # relative to the repository root
+    path: str  # relative to the repository root
     name: str
-    comment: tuple[str, str]      # how the file comments a line: (opening, closing)
+    comment: tuple[str, str]  # how the file comments a line: (opening, closing)
     render: Callable[[], str]
 
     def _marker(self, word: str) -> str:
-        what = f"{word} GENERATED: {self.name}" + (" (scripts/gen_fields, from dsl/schema.py)" if word == "BEGIN" else "")
+        what = f"{word} GENERATED: {self.name}" + (
+            " (scripts/gen_fields, from dsl/schema.py)" if word == "BEGIN" else ""
+        )
         return f"{self.comment[0]}{what}{self.comment[1]}"
 
     def apply(self, text: str) -> str:

@@ -34,8 +34,11 @@ from dsl.types import VERIFICATION
 
 EFFECT_RANK = {"flag": 1, "throttle": 2, "deny": 3}
 # Fields whose value is (nearly) unique per request; the raw prompt, trivially varied.
-UNBOUNDED_FIELDS = {"request.id": "unique to each request", "request.ts": "different for each request",
-                    "request.prompt": "the raw prompt: any trivial variation counts as new"}
+UNBOUNDED_FIELDS = {
+    "request.id": "unique to each request",
+    "request.ts": "different for each request",
+    "request.prompt": "the raw prompt: any trivial variation counts as new",
+}
 MAX_LET_DEPTH = 32
 
 
@@ -77,26 +80,40 @@ class _Semantic:
         if clash is not None:
             a, b = clash
             self.warn(
-                "W0307", f"contradictory condition: `{_text(a)}` and `{_text(b)}` cannot both hold; {consequence}",
-                e.span, "fix the values or join the two with `or`",
+                "W0307",
+                f"contradictory condition: `{_text(a)}` and `{_text(b)}` cannot both hold; {consequence}",
+                e.span,
+                "fix the values or join the two with `or`",
             )
             return
         if not self.c.constant.get(id(e)):  # a wholly constant condition is the checker's to report
             for x in conj:
                 if fold_bool(x, self.c.lets) is False:
-                    self.warn("W0304", f"this condition is always false: `{_text(x)}` is false; {consequence}",
-                              e.span, "remove the clause, or use `shadow` to switch a rule off")
+                    self.warn(
+                        "W0304",
+                        f"this condition is always false: `{_text(x)}` is false; {consequence}",
+                        e.span,
+                        "remove the clause, or use `shadow` to switch a rule off",
+                    )
                     return
             for x in self.disjuncts(e):
                 if fold_bool(x, self.c.lets) is True:
-                    self.warn("W0303", f"this condition is always true: `{_text(x)}` is true", e.span,
-                              "remove the clause, or fix the condition")
+                    self.warn(
+                        "W0303",
+                        f"this condition is always true: `{_text(x)}` is true",
+                        e.span,
+                        "remove the clause, or fix the condition",
+                    )
                     return
         disj = [norm(x, self.c) for x in self.disjuncts(e)]
         for x in self.disjuncts(e):
             if isinstance(x, A.Unary) and x.op == "not" and norm(x.operand, self.c) in disj:
-                self.warn("W0303", f"this condition is always true: it holds `{_text(x.operand)}` or its negation",
-                          e.span, "remove the clause, or fix the condition")
+                self.warn(
+                    "W0303",
+                    f"this condition is always true: it holds `{_text(x.operand)}` or its negation",
+                    e.span,
+                    "remove the clause, or fix the condition",
+                )
                 return
 
     def conjuncts(self, e: A.Expr) -> list[A.Expr]:
@@ -119,10 +136,12 @@ class _Semantic:
             why = UNBOUNDED_FIELDS.get(path)
             if why is None:
                 continue
-            hint = ("count distinct fingerprint(request.prompt), template_id(...), near_dup_key(...) or topic(...)"
-                    if path == "request.prompt" else "use `count` to count requests, or a field that repeats")
-            self.warn("W0309", f"`distinct` over `{path}` ({why}): the count grows with every request",
-                      attr.span, hint)
+            hint = (
+                "count distinct fingerprint(request.prompt), template_id(...), near_dup_key(...) or topic(...)"
+                if path == "request.prompt"
+                else "use `count` to count requests, or a field that repeats"
+            )
+            self.warn("W0309", f"`distinct` over `{path}` ({why}): the count grows with every request", attr.span, hint)
             return
 
     def _max(self, lim: CheckedLimit) -> None:
@@ -130,8 +149,12 @@ class _Semantic:
             return
         ok, v = self.const(lim.maximum)
         if ok and is_number(v) and v <= 0:  # type: ignore[operator]
-            self.warn("W0310", f"max {v:g}: every request exceeds this limit", lim.maximum.span,
-                      "to refuse every matching request, write a rule: `deny when ...`")
+            self.warn(
+                "W0310",
+                f"max {v:g}: every request exceeds this limit",
+                lim.maximum.span,
+                "to refuse every matching request, write a rule: `deny when ...`",
+            )
 
     # ------------------------------------------------------------- shadowing
     def _shadowed_rules(self) -> None:
@@ -142,8 +165,9 @@ class _Semantic:
             conj = self.conjuncts(r.condition)
             if contradiction(conj, self) is not None:
                 continue
-            infos.append((r, EFFECT_RANK[r.effect], {norm(x, self.c) for x in conj},
-                          {norm(u, self.c) for u in r.unless}))
+            infos.append(
+                (r, EFFECT_RANK[r.effect], {norm(x, self.c) for x in conj}, {norm(u, self.c) for u in r.unless})
+            )
         for i, (b, b_eff, b_conj, b_unless) in enumerate(infos):
             for a, a_eff, a_conj, a_unless in infos[:i]:
                 if a_eff >= b_eff and a_conj <= b_conj and a_unless <= b_unless:
@@ -153,7 +177,8 @@ class _Semantic:
                         "W0306",
                         f"rule `{b.name}` never decides: it {what} `{a.name}` "
                         f"({_where(a.span)}), whose effect is as strong or stronger",
-                        b.span, "merge the two rules, or make the later one's condition differ",
+                        b.span,
+                        "merge the two rules, or make the later one's condition differ",
                     )
                     break
 
@@ -166,8 +191,15 @@ class _Semantic:
             if not ok or not isinstance(v, (int, float)):
                 continue
             what = lim.amount if lim.amount is not None else lim.member
-            sig = (lim.kind, tuple(norm(k, self.c) for k in lim.key), norm(what, self.c) if what is not None else "",
-                   lim.window, self._norms(lim.when), self._norms(lim.unless), lim.record)
+            sig = (
+                lim.kind,
+                tuple(norm(k, self.c) for k in lim.key),
+                norm(what, self.c) if what is not None else "",
+                lim.window,
+                self._norms(lim.when),
+                self._norms(lim.unless),
+                lim.record,
+            )
             infos.append((lim, sig, float(v), EFFECT_RANK[lim.effect]))
         for i, (b, b_sig, b_max, b_eff) in enumerate(infos):
             for a, a_sig, a_max, a_eff in infos[:i]:
@@ -176,7 +208,8 @@ class _Semantic:
                         "W0306",
                         f"limit `{b.name}` never decides: `{a.name}` ({_where(a.span)}) measures the same "
                         f"thing with a max of {a_max:g} <= {b_max:g} and an effect as strong",
-                        b.span, "remove one of the two limits",
+                        b.span,
+                        "remove one of the two limits",
                     )
                     break
 
@@ -212,6 +245,7 @@ def norm(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> str:
     """A canonical text for an expression: equal texts mean equal expressions."""
     if depth > MAX_LET_DEPTH:
         return f"<{id(e)}>"
+
     def n(x: A.Expr) -> str:
         return norm(x, checked, depth + 1)
 
@@ -288,7 +322,7 @@ class _Facts:
     eq: list[tuple[object, A.Expr]] = field(default_factory=list)
     ne: list[tuple[object, A.Expr]] = field(default_factory=list)
     within: list[tuple[frozenset[object], A.Expr]] = field(default_factory=list)
-    lo: tuple[float, bool, A.Expr] | None = None   # (bound, strict, where)
+    lo: tuple[float, bool, A.Expr] | None = None  # (bound, strict, where)
     hi: tuple[float, bool, A.Expr] | None = None
 
 

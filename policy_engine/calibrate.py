@@ -48,15 +48,19 @@ from policy_engine.replay import LineError, ReplayStats, SyncReplayer, limit_key
 from policy_engine.state.base import Hit, HitResult, Store, SyncStore
 from policy_engine.state.memory import MemoryStore
 
-OBSERVE_MAXIMUM = sys.float_info.max   # what every limit hit is sent with: nothing exceeds it
-MAX_THRESHOLD_GROUPS = 16              # distinct maxima per item reported one by one; beyond, as ratios
-NEAR = 0.8                             # "within 20% below the maximum"
+OBSERVE_MAXIMUM = sys.float_info.max  # what every limit hit is sent with: nothing exceeds it
+MAX_THRESHOLD_GROUPS = 16  # distinct maxima per item reported one by one; beyond, as ratios
+NEAR = 0.8  # "within 20% below the maximum"
 DEFAULT_REFUSE_SHARE = 0.001
 TOP_KEYS = 5
-QUANTILES: tuple[tuple[str, float], ...] = (   # label, share of keys allowed above
-    ("max", 0.0), ("p99.9", 0.001), ("p99", 0.01), ("p90", 0.1), ("median", 0.5),
+QUANTILES: tuple[tuple[str, float], ...] = (  # label, share of keys allowed above
+    ("max", 0.0),
+    ("p99.9", 0.001),
+    ("p99", 0.01),
+    ("p90", 0.1),
+    ("median", 0.5),
 )
-BENIGN, CAMPAIGN = 1, 2                # bits of a key's truth: benign, campaign or both (mixed)
+BENIGN, CAMPAIGN = 1, 2  # bits of a key's truth: benign, campaign or both (mixed)
 TRUTH_CLASSES = {"benign": BENIGN, "campaign": CAMPAIGN, "mixed": BENIGN | CAMPAIGN}
 
 
@@ -70,12 +74,12 @@ class Series:
     """Everything observed for one item: per threshold, each key's peak value."""
 
     item: str
-    kind: str                                   # "limit" or "measure"
+    kind: str  # "limit" or "measure"
     groups: dict[float | None, dict[str, float]] = field(default_factory=dict)  # threshold -> key -> peak
-    varied: dict[str, float] = field(default_factory=dict)   # key -> peak value/threshold, past the group cap
-    varied_peaks: dict[str, float] = field(default_factory=dict)   # the same keys' peak values
-    truth: dict[str, int] = field(default_factory=dict)      # key -> BENIGN|CAMPAIGN bits (with --truth)
-    untracked: int = 0                          # observations of new keys past the key bound, dropped
+    varied: dict[str, float] = field(default_factory=dict)  # key -> peak value/threshold, past the group cap
+    varied_peaks: dict[str, float] = field(default_factory=dict)  # the same keys' peak values
+    truth: dict[str, int] = field(default_factory=dict)  # key -> BENIGN|CAMPAIGN bits (with --truth)
+    untracked: int = 0  # observations of new keys past the key bound, dropped
 
 
 class Observer:
@@ -86,7 +90,7 @@ class Observer:
         self.max_keys = max_keys
         self.with_truth = with_truth
         self.tracked = 0
-        self.bit = 0        # truth bit of the request being replayed
+        self.bit = 0  # truth bit of the request being replayed
 
     def observe(self, item: str, key: str, value: float, threshold: float | None) -> None:
         s = self.series[item]
@@ -179,7 +183,8 @@ def load_truth(path: Path) -> dict[str, bool]:
             flag = obj.get("is_campaign") if isinstance(obj, dict) else None
             if not isinstance(rid, str) or not isinstance(flag, bool):
                 raise CalibrationInputError(
-                    f"{path}:{n}: expected an object with a string `request_id` and a boolean `is_campaign`")
+                    f"{path}:{n}: expected an object with a string `request_id` and a boolean `is_campaign`"
+                )
             if rid in out:
                 raise CalibrationInputError(f"{path}:{n}: request {rid!r} appears twice")
             out[rid] = flag
@@ -192,15 +197,15 @@ class ItemInfo:
     """What the report says about an item besides its numbers."""
 
     item: str
-    kind: str                  # "limit" | "measure"
-    measure: str               # count | sum | distinct
-    key: str                   # the key expression as written
-    window: float              # seconds
+    kind: str  # "limit" | "measure"
+    measure: str  # count | sum | distinct
+    key: str  # the key expression as written
+    window: float  # seconds
     effect: str | None = None  # limits: allow... deny
     shadow: bool = False
     record: str = "admitted"
-    thresholds: list[RuleThreshold] = field(default_factory=list)   # measures: constants rules compare them with
-    unreported: list[str] = field(default_factory=list)              # measures: comparisons not reported, why
+    thresholds: list[RuleThreshold] = field(default_factory=list)  # measures: constants rules compare them with
+    unreported: list[str] = field(default_factory=list)  # measures: comparisons not reported, why
 
     @property
     def blocking(self) -> bool:
@@ -229,7 +234,7 @@ class RunOptions:
     skip_invalid: bool = False
     on_error: Callable[[LineError], None] | None = None
     progress: Callable[[int], None] | None = None
-    max_keys: int = 3_000_000   # as the memory store's bound
+    max_keys: int = 3_000_000  # as the memory store's bound
 
 
 @dataclass(frozen=True)
@@ -237,12 +242,12 @@ class RuleThreshold:
     """`measures.NAME > VALUE` (or >=) in a rule's condition, outside `not` and `unless`."""
 
     rule: str
-    op: str          # ">" or ">="
+    op: str  # ">" or ">="
     value: float
     effect: str
     shadow: bool
-    alone: bool      # the comparison is the whole condition; else the rule also needs others
-    text: str = ""   # the comparison as written
+    alone: bool  # the comparison is the whole condition; else the rule also needs others
+    text: str = ""  # the comparison as written
 
     @property
     def blocking(self) -> bool:
@@ -263,18 +268,32 @@ def measure_items(policy: PolicySet) -> list[ItemInfo]:
     checked = policy.checked
     keys = {m.name: ", ".join(e.span.text for e in m.key) for m in checked.measures}
     thresholds = _measure_comparisons(policy)
-    kinds = {b.name: kind for kind, blocks in (("rule", checked.rules), ("limit", checked.limits),
-                                               ("measure", checked.measures)) for b in blocks}
+    kinds = {
+        b.name: kind
+        for kind, blocks in (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures))
+        for b in blocks
+    }
     out = []
     for m in compiled:
         found = thresholds.get(m.id, [])
         reported = {t.rule for t in found}
-        readers = [f"{kinds.get(b, '?')} {b}" for b, reads in checked.measure_reads.items()
-                   if m.id in reads and b not in reported]
-        out.append(ItemInfo(
-            item=m.id, kind="measure", measure=m.kind_label,
-            key=keys.get(m.id, "?"),
-            window=m.spec.window, record="attempts", thresholds=found, unreported=readers))
+        readers = [
+            f"{kinds.get(b, '?')} {b}"
+            for b, reads in checked.measure_reads.items()
+            if m.id in reads and b not in reported
+        ]
+        out.append(
+            ItemInfo(
+                item=m.id,
+                kind="measure",
+                measure=m.kind_label,
+                key=keys.get(m.id, "?"),
+                window=m.spec.window,
+                record="attempts",
+                thresholds=found,
+                unreported=readers,
+            )
+        )
     return out
 
 
@@ -286,7 +305,7 @@ def _measure_comparisons(policy: PolicySet) -> dict[str, list[RuleThreshold]]:
     found: dict[str, list[RuleThreshold]] = {}
     lets = policy.checked.lets
     for rule in policy.checked.rules:
-        stack: list[tuple[A.Expr, bool]] = [(rule.condition, True)]   # (expression, the whole condition)
+        stack: list[tuple[A.Expr, bool]] = [(rule.condition, True)]  # (expression, the whole condition)
         seen_lets: set[str] = set()
         while stack:
             e, alone = stack.pop()
@@ -322,8 +341,16 @@ def _measure_read(e: A.Expr) -> str | None:
 def limit_items(policy: PolicySet) -> list[ItemInfo]:
     keys = limit_key_texts(policy)
     return [
-        ItemInfo(item=lim.id, kind="limit", measure=lim.spec.kind.value, key=keys.get(lim.id, "?"),
-                 window=lim.spec.window, effect=lim.effect.label, shadow=lim.shadow, record=lim.spec.record.value)
+        ItemInfo(
+            item=lim.id,
+            kind="limit",
+            measure=lim.spec.kind.value,
+            key=keys.get(lim.id, "?"),
+            window=lim.spec.window,
+            effect=lim.effect.label,
+            shadow=lim.shadow,
+            record=lim.spec.record.value,
+        )
         for lim in policy.limits
     ]
 
@@ -343,8 +370,9 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
     for n, item in read_traffic(traffic, opts.progress):
         if isinstance(item, LineError):
             if not opts.skip_invalid:
-                raise CalibrationInputError(f"{traffic}:{item.line}: invalid request context: "
-                                            + item.message.replace("\n", "; "))
+                raise CalibrationInputError(
+                    f"{traffic}:{item.line}: invalid request context: " + item.message.replace("\n", "; ")
+                )
             if opts.on_error is not None:
                 opts.on_error(item)
             stats.add_error(item)
@@ -353,13 +381,20 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
             observer.bit = _truth_bit(truth, item, f"{traffic}:{n}", opts.truth_name)
         d, now = rp.step(item)
         stats.add(item, d, now)
-        for m in d.measures:   # what the measure counted for its key, this request included
+        for m in d.measures:  # what the measure counted for its key, this request included
             if m.charged and m.value is not None:
                 observer.observe(m.measure, m.key, m.value, None)
     stats.seconds = time.perf_counter() - t0
     stats.out_of_order, stats.usage_reconciled = rp.out_of_order, rp.usage_reconciled
-    return CalibrationRun(policy, traffic.name, stats, items, observer.series, truth is not None,
-                          sum(s.untracked for s in observer.series.values()))
+    return CalibrationRun(
+        policy,
+        traffic.name,
+        stats,
+        items,
+        observer.series,
+        truth is not None,
+        sum(s.untracked for s in observer.series.values()),
+    )
 
 
 def _truth_bit(truth: dict[str, bool], ctx: Context, where: str, truth_name: str) -> int:
@@ -421,10 +456,10 @@ class Threshold:
     """What a group of per-key peaks is compared with."""
 
     value: float
-    op: str = ">"            # the item fires when its value `op` the threshold: ">" (a limit's max) or ">="
-    source: str = "max"      # "max": the limit's own maximum; "rule NAME": a rule comparing a measure
-    blocking: bool = False   # exceeding it throttles or denies
-    alone: bool = True       # False: the rule also needs other conditions, so counts are upper bounds
+    op: str = ">"  # the item fires when its value `op` the threshold: ">" (a limit's max) or ">="
+    source: str = "max"  # "max": the limit's own maximum; "rule NAME": a rule comparing a measure
+    blocking: bool = False  # exceeding it throttles or denies
+    alone: bool = True  # False: the rule also needs other conditions, so counts are upper bounds
 
     def fires(self, v: float) -> bool:
         return v > self.value if self.op == ">" else v >= self.value
@@ -443,14 +478,14 @@ class GroupView:
     threshold: Threshold | None  # None: no threshold (a measure's observed distribution)
     keys: int
     peaks: dict[str, float]
-    over: int = 0                # keys whose peak exceeds the threshold (reaches it, for >=)
-    near: int = 0                # keys within 20% below it
+    over: int = 0  # keys whose peak exceeds the threshold (reaches it, for >=)
+    near: int = 0  # keys within 20% below it
     suggested: float | None = None
-    suggested_over: int = 0      # keys whose peak exceeds the suggestion
+    suggested_over: int = 0  # keys whose peak exceeds the suggestion
     warnings: list[str] = field(default_factory=list)
     top: list[tuple[str, float]] = field(default_factory=list)
     by_truth: dict[str, dict[str, Any]] | None = None
-    ratio: bool = False          # maxima varied: values are peak/max, the suggestion a factor
+    ratio: bool = False  # maxima varied: values are peak/max, the suggestion a factor
 
     def to_json(self, refuse_share: float) -> dict[str, Any]:
         t = self.threshold
@@ -460,13 +495,18 @@ class GroupView:
             "source": "observed" if t is None else t.source,
             "blocking": t is not None and t.blocking,
             "alone": t is None or t.alone,
-            "keys": self.keys, "peaks": self.peaks,
-            "over": self.over, "over_share": _ratio(self.over, self.keys),
-            "near": self.near, "near_share": _ratio(self.near, self.keys),
+            "keys": self.keys,
+            "peaks": self.peaks,
+            "over": self.over,
+            "over_share": _ratio(self.over, self.keys),
+            "near": self.near,
+            "near_share": _ratio(self.near, self.keys),
             "suggested": self.suggested,
             "suggested_literal": literal(self.suggested) if self.suggested is not None else None,
-            "suggested_over": self.suggested_over, "suggested_over_share": _ratio(self.suggested_over, self.keys),
-            "refuse_share": refuse_share, "warnings": self.warnings,
+            "suggested_over": self.suggested_over,
+            "suggested_over_share": _ratio(self.suggested_over, self.keys),
+            "refuse_share": refuse_share,
+            "warnings": self.warnings,
             "top_keys": [{"key": k, "peak": v} for k, v in self.top],
         }
         if self.ratio:
@@ -480,7 +520,7 @@ class GroupView:
 class ItemView:
     info: ItemInfo
     keys: int
-    peaks: dict[str, float] | None            # over all keys (a key's largest peak under any threshold)
+    peaks: dict[str, float] | None  # over all keys (a key's largest peak under any threshold)
     groups: list[GroupView]
     untracked: int = 0
 
@@ -491,10 +531,19 @@ class ItemView:
     def to_json(self, refuse_share: float) -> dict[str, Any]:
         i = self.info
         return {
-            "item": i.item, "kind": i.kind, "measure": i.measure, "key": i.key, "window_seconds": i.window,
-            "effect": i.effect, "shadow": i.shadow, "record": i.record,
-            "keys": self.keys, "untracked_observations": self.untracked, "peaks": self.peaks,
-            "groups": [g.to_json(refuse_share) for g in self.groups], "warnings": self.warnings,
+            "item": i.item,
+            "kind": i.kind,
+            "measure": i.measure,
+            "key": i.key,
+            "window_seconds": i.window,
+            "effect": i.effect,
+            "shadow": i.shadow,
+            "record": i.record,
+            "keys": self.keys,
+            "untracked_observations": self.untracked,
+            "peaks": self.peaks,
+            "groups": [g.to_json(refuse_share) for g in self.groups],
+            "warnings": self.warnings,
             "not_reported": i.unreported,
         }
 
@@ -515,12 +564,16 @@ def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: b
     if info.kind == "measure":  # one distribution, compared with each constant a rule compares it with
         peaks = s.groups.get(None, {})
         groups = [_group(info, None, peaks, truth, refuse_share)] if peaks else []
-        groups += [_group(info, Threshold(t.value, t.op, t.source, t.blocking, t.alone), peaks, truth, refuse_share)
-                   for t in info.thresholds if peaks]
+        groups += [
+            _group(info, Threshold(t.value, t.op, t.source, t.blocking, t.alone), peaks, truth, refuse_share)
+            for t in info.thresholds
+            if peaks
+        ]
         return ItemView(info, len(peaks), groups[0].peaks if groups else None, groups, s.untracked)
     groups = [
         _group(info, Threshold(thr, blocking=info.blocking), peaks, truth, refuse_share)
-        for thr, peaks in sorted(s.groups.items(), key=lambda kv: kv[0] or 0.0) if thr is not None
+        for thr, peaks in sorted(s.groups.items(), key=lambda kv: kv[0] or 0.0)
+        if thr is not None
     ]
     if s.varied:
         groups.append(_group(info, Threshold(1.0, blocking=info.blocking), s.varied, truth, refuse_share, ratio=True))
@@ -539,8 +592,14 @@ def summarise_item(info: ItemInfo, s: Series, refuse_share: float, with_truth: b
     return ItemView(info, keys, all_peaks if keys else None, groups, s.untracked)
 
 
-def _group(info: ItemInfo, t: Threshold | None, peaks: dict[str, float], truth: dict[str, int] | None,
-           refuse_share: float, ratio: bool = False) -> GroupView:
+def _group(
+    info: ItemInfo,
+    t: Threshold | None,
+    peaks: dict[str, float],
+    truth: dict[str, int] | None,
+    refuse_share: float,
+    ratio: bool = False,
+) -> GroupView:
     ordered = sorted(peaks.values())
     g = GroupView(threshold=t, keys=len(ordered), peaks=distribution(ordered), ratio=ratio)
     g.top = heapq.nlargest(TOP_KEYS, peaks.items(), key=lambda kv: (kv[1], kv[0]))
@@ -564,7 +623,7 @@ def _suggest(ordered: Sequence[float], t: Threshold, refuse_share: float, integr
     """The readable threshold that at most `refuse_share` of the keys would fire on."""
     q = value_above(ordered, refuse_share)
     s = readable_ceiling(q, integral)
-    if t.op == ">=" and s <= q:   # `>=` fires at the threshold itself: go strictly above
+    if t.op == ">=" and s <= q:  # `>=` fires at the threshold itself: go strictly above
         s = readable_ceiling(math.nextafter(q, math.inf), integral)
     return s
 
@@ -592,8 +651,10 @@ def _warnings(info: ItemInfo, g: GroupView, t: Threshold, refuse_share: float) -
             notes += [f"{e['over']:,} {label}" for label, e in g.by_truth.items() if e["over"]]
         if not t.alone:
             notes.append("the rule has other conditions too")
-        out.append(f"{what} would refuse {'' if t.alone else 'up to '}{g.over:,} of {g.keys:,} keys "
-                   f"({', '.join(notes)}), more than --refuse-share {refuse_share:g}")
+        out.append(
+            f"{what} would refuse {'' if t.alone else 'up to '}{g.over:,} of {g.keys:,} keys "
+            f"({', '.join(notes)}), more than --refuse-share {refuse_share:g}"
+        )
     if t.fires(g.peaks["p99"]):
         p99 = f"{g.peaks['p99']:.3g}x the maximum" if g.ratio else _num(g.peaks["p99"])
         out.append(f"{what} is {'at or ' if t.op == '>=' else ''}below the p99 of per-key peaks ({p99})")
@@ -633,7 +694,8 @@ class Calibration:
             "usage_reconciled": st.usage_reconciled,
             "refused_by_rules": st.blocked,
             "effects": st.effect_counts(),
-            "first_ts": st.first_ts, "last_ts": st.last_ts,
+            "first_ts": st.first_ts,
+            "last_ts": st.last_ts,
             "refuse_share": self.refuse_share,
             "truth": self.run.with_truth,
             "untracked_observations": self.run.untracked,
@@ -647,4 +709,3 @@ def summarise(run: CalibrationRun, refuse_share: float = DEFAULT_REFUSE_SHARE) -
         raise ValueError(f"refuse share must be in [0, 1), got {refuse_share:g}")
     views = [summarise_item(i, run.series[i.item], refuse_share, run.with_truth) for i in run.items]
     return Calibration(run, refuse_share, views)
-

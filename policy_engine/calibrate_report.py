@@ -18,9 +18,11 @@ from policy_engine.report import CSS, _nice_max, _table
 
 WIDTH = 80
 LABEL_WIDTH = 24
-MODE_NOTE = ("Limits were observed, not enforced: no limit refused a request, so each key's peak is its "
-             "traffic's own, not one capped by the policy. Stateless rules decided as usual; a request they "
-             "refused was not charged to `record admitted` limits, as in production.")
+MODE_NOTE = (
+    "Limits were observed, not enforced: no limit refused a request, so each key's peak is its "
+    "traffic's own, not one capped by the policy. Stateless rules decided as usual; a request they "
+    "refused was not charged to `record admitted` limits, as in production."
+)
 PEAK_ROWS = ("max", "p99.9", "p99", "p90", "median")
 
 
@@ -40,8 +42,14 @@ def _count(n: int, total: int) -> str:
 
 
 def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang or indent,
-                         break_long_words=True, break_on_hyphens=False) or [indent.rstrip()]
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=hang or indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
 
 
 def group_label(g: GroupView) -> str:
@@ -55,9 +63,9 @@ def _value(g: GroupView, v: float) -> str:
 
 
 class Column(NamedTuple):
-    group: str                 # header line 1: the threshold, e.g. "max 60"
-    sub: str                   # header line 2: "all keys", "benign", ... (with --truth)
-    cells: dict[str, str]      # row -> cell
+    group: str  # header line 1: the threshold, e.g. "max 60"
+    sub: str  # header line 2: "all keys", "benign", ... (with --truth)
+    cells: dict[str, str]  # row -> cell
 
 
 def _columns(item: ItemView, with_truth: bool) -> list[list[Column]]:
@@ -103,11 +111,21 @@ def _versus(suggested: float, current: float) -> str:
     return f"{r:.2g}x"
 
 
-ROWS = ("keys", *(f"peak {q}" for q in PEAK_ROWS), "over the max", "within 20% below", "suggested max",
-        "keys over suggestion", "suggestion vs max")
+ROWS = (
+    "keys",
+    *(f"peak {q}" for q in PEAK_ROWS),
+    "over the max",
+    "within 20% below",
+    "suggested max",
+    "keys over suggestion",
+    "suggestion vs max",
+)
 ROW_LABELS = {"peak max": "per-key peak  max"} | {f"peak {q}": f"{q:>17}" for q in PEAK_ROWS[1:]}
-MEASURE_LABELS = ROW_LABELS | {"over the max": "over the threshold", "suggested max": "suggested threshold",
-                               "suggestion vs max": "suggestion vs now"}
+MEASURE_LABELS = ROW_LABELS | {
+    "over the max": "over the threshold",
+    "suggested max": "suggested threshold",
+    "suggestion vs max": "suggestion vs now",
+}
 
 
 def _labels(item: ItemView) -> dict[str, str]:
@@ -159,8 +177,10 @@ def measure_notes(item: ItemView) -> list[str]:
     out = []
     for t in i.thresholds:
         others = "" if t.alone else ", with other conditions"
-        out.append(f"{t.op} {literal(t.value)}: rule {t.rule} ({t.effect}{' (shadow)' if t.shadow else ''}"
-                   f"{others}): `{t.text}`")
+        out.append(
+            f"{t.op} {literal(t.value)}: rule {t.rule} ({t.effect}{' (shadow)' if t.shadow else ''}"
+            f"{others}): `{t.text}`"
+        )
     if i.unreported:
         out.append(f"also read by {', '.join(i.unreported)}: not a rule comparing it with a constant, not reported")
     if not i.thresholds:
@@ -185,8 +205,9 @@ def window_text(seconds: float) -> str:
 
 def render_text(cal: Calibration) -> str:
     st, pol = cal.run.stats, cal.run.policy
-    lines = _wrap(f"Calibration of {cal.run.traffic} ({st.requests:,} requests) through policy "
-                  f"{pol.name} {pol.version}.")
+    lines = _wrap(
+        f"Calibration of {cal.run.traffic} ({st.requests:,} requests) through policy {pol.name} {pol.version}."
+    )
     lines += _wrap(MODE_NOTE)
     facts = [f"{st.blocked:,} requests refused by rules", f"{st.usage_reconciled:,} usage reports reconciled"]
     if st.invalid:
@@ -210,8 +231,11 @@ def render_text(cal: Calibration) -> str:
             lines += _wrap(f"warning: {w}", indent="  ", hang="    ")
     n = len(cal.warnings)
     lines.append("")
-    lines += _wrap(f"{n} warning{'s' * (n != 1)}: a throttle or deny threshold sits inside the body of the traffic."
-                   if n else "No warnings: every throttle or deny threshold sits above the body of the traffic.")
+    lines += _wrap(
+        f"{n} warning{'s' * (n != 1)}: a throttle or deny threshold sits inside the body of the traffic."
+        if n
+        else "No warnings: every throttle or deny threshold sits above the body of the traffic."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -241,8 +265,13 @@ svg .sugline{stroke:#59a14f;stroke-width:2;stroke-dasharray:5 3}svg .axis{font-s
 """
 
 
-def histogram(values: Sequence[float], marks: Sequence[tuple[float, str, str]], integral: bool,
-              width: int = 960, height: int = 240) -> str:
+def histogram(
+    values: Sequence[float],
+    marks: Sequence[tuple[float, str, str]],
+    integral: bool,
+    width: int = 960,
+    height: int = 240,
+) -> str:
     """Per-key peaks as an inline SVG histogram (log-scaled key counts): each
     throttle or deny threshold a solid red line (a flag one amber), keys past
     the lowest threshold in its colour, each suggestion a dashed green line."""
@@ -264,26 +293,30 @@ def histogram(values: Sequence[float], marks: Sequence[tuple[float, str, str]], 
 
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
     for k in range(int(math.floor(ymax)) + 1):
-        y = top + ph - ph * math.log10(1 + 10 ** k) / ymax if ymax else top + ph
+        y = top + ph - ph * math.log10(1 + 10**k) / ymax if ymax else top + ph
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="ylab">{10 ** k:,}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="ylab">{10**k:,}</text>')
     for i, c in enumerate(bins):
         if not c:
             continue
         lo = i * bw
         h = ph * math.log10(1 + c) / ymax
         cls = over_cls if threshold is not None and lo >= threshold else "under"
-        parts.append(f'<rect x="{x(lo) + 0.5:.2f}" y="{top + ph - h:.2f}" width="{max(0.5, bw * xs - 1):.2f}" '
-                     f'height="{h:.2f}" class="{cls}"><title>{c:,} keys with a peak in ({num(lo)}, '
-                     f'{num(lo + bw)}]</title></rect>')
-    ticks = 5 if f"{xmax:e}"[0] in "15" else 4   # steps of 1, 2 or 5 x 10^n
+        parts.append(
+            f'<rect x="{x(lo) + 0.5:.2f}" y="{top + ph - h:.2f}" width="{max(0.5, bw * xs - 1):.2f}" '
+            f'height="{h:.2f}" class="{cls}"><title>{c:,} keys with a peak in ({num(lo)}, '
+            f"{num(lo + bw)}]</title></rect>"
+        )
+    ticks = 5 if f"{xmax:e}"[0] in "15" else 4  # steps of 1, 2 or 5 x 10^n
     for k in range(ticks + 1):
         v = xmax * k / ticks
         anchor = " end" if k == ticks else ""
         parts.append(f'<text x="{x(v):.1f}" y="{top + ph + 16}" class="xlab{anchor}">{num(v)}</text>')
     for v, cls, what in marks:
-        parts.append(f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" class="{cls}">'
-                     f'<title>{escape(what)}</title></line>')
+        parts.append(
+            f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" class="{cls}">'
+            f"<title>{escape(what)}</title></line>"
+        )
     parts.append(f'<text x="{left}" y="{top - 10}" class="axis">keys (log scale)</text>')
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="axis xlab">per-key peak</text>')
     parts.append("</svg>")
@@ -292,8 +325,10 @@ def histogram(values: Sequence[float], marks: Sequence[tuple[float, str, str]], 
 
 def _html_item(item: ItemView, values: dict[Any, list[float]], with_truth: bool) -> str:
     i = item.info
-    parts = [f'<section id="item-{escape(i.item)}"><h2>{escape(i.kind)} <code>{escape(i.item)}</code></h2>',
-             f'<p class="note">{escape(item_heading(item).split(": ", 1)[1])}</p>']
+    parts = [
+        f'<section id="item-{escape(i.item)}"><h2>{escape(i.kind)} <code>{escape(i.item)}</code></h2>',
+        f'<p class="note">{escape(item_heading(item).split(": ", 1)[1])}</p>',
+    ]
     if not item.groups:
         return "".join(parts) + '<p class="none">never applied: no request reached it</p></section>'
     cols = [c for group in _columns(item, with_truth) for c in group]
@@ -311,12 +346,11 @@ def _html_item(item: ItemView, values: dict[Any, list[float]], with_truth: bool)
         parts.append(f"<h3>{escape(label)}: per-key peaks</h3>")
         parts.append(histogram(vals, marks, i.integral and not g.ratio))
         if g.top:
-            parts.append(_table(["highest keys", "peak"], [[escape(k), _value(g, v)] for k, v in g.top],
-                                numeric=(1,)))
+            parts.append(_table(["highest keys", "peak"], [[escape(k), _value(g, v)] for k, v in g.top], numeric=(1,)))
     return "".join(parts) + "</section>"
 
 
-Mark = tuple[float, str, str]   # value, "maxline" (throttle, deny), "flagline" or "sugline", tooltip
+Mark = tuple[float, str, str]  # value, "maxline" (throttle, deny), "flagline" or "sugline", tooltip
 
 
 def _line(t: Threshold) -> str:
@@ -330,8 +364,10 @@ def _panels(item: ItemView, values: dict[Any, list[float]]) -> list[tuple[GroupV
         for g in item.groups[1:]:
             t = g.threshold
             assert t is not None and g.suggested is not None
-            marks += [(t.value, _line(t), f"{t.source}: {t.label}"),
-                      (g.suggested, "sugline", f"suggested for {t.source}: {t.op} {literal(g.suggested)}")]
+            marks += [
+                (t.value, _line(t), f"{t.source}: {t.label}"),
+                (g.suggested, "sugline", f"suggested for {t.source}: {t.op} {literal(g.suggested)}"),
+            ]
         return [(item.groups[0], values.get(None, []), marks)]
     out = []
     for g in item.groups:
@@ -339,8 +375,16 @@ def _panels(item: ItemView, values: dict[Any, list[float]]) -> list[tuple[GroupV
         assert t is not None and g.suggested is not None
         vals = values.get("varied" if g.ratio else t.value, [])
         shown = "x" if g.ratio else ""
-        out.append((g, vals, [(t.value, _line(t), f"max {shown}{literal(t.value)}"),
-                              (g.suggested, "sugline", f"suggested {shown}{literal(g.suggested)}")]))
+        out.append(
+            (
+                g,
+                vals,
+                [
+                    (t.value, _line(t), f"max {shown}{literal(t.value)}"),
+                    (g.suggested, "sugline", f"suggested {shown}{literal(g.suggested)}"),
+                ],
+            )
+        )
     return out
 
 
@@ -348,10 +392,12 @@ def render_html(cal: Calibration) -> str:
     run = cal.run
     st = run.stats
     title = f"Calibration of {run.traffic} through {run.policy.name}"
-    head = [f"<h1>{escape(title)}</h1>",
-            f'<p class="sub">policy version {escape(run.policy.version)}, {st.requests:,} requests, '
-            f'refuse share {cal.refuse_share:g}</p>',
-            f'<p class="note">{escape(MODE_NOTE)} {st.blocked:,} requests were refused by rules.</p>']
+    head = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">policy version {escape(run.policy.version)}, {st.requests:,} requests, '
+        f"refuse share {cal.refuse_share:g}</p>",
+        f'<p class="note">{escape(MODE_NOTE)} {st.blocked:,} requests were refused by rules.</p>',
+    ]
     n = len(cal.warnings)
     head.append(f'<p class="{"warn" if n else "note"}">{n} warning{"s" * (n != 1)}.</p>')
     body = []
@@ -360,6 +406,9 @@ def render_html(cal: Calibration) -> str:
         values: dict[Any, list[float]] = {t: list(p.values()) for t, p in s.groups.items()}
         values["varied"] = list(s.varied.values())
         body.append(_html_item(item, values, run.with_truth))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{CSS}{HIST_CSS}</style></head><body>"
-            + "".join(head + body) + "</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}{HIST_CSS}</style></head><body>"
+        + "".join(head + body)
+        + "</body></html>\n"
+    )

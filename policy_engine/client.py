@@ -49,8 +49,8 @@ class LimitStateResult:
 class MeasureStateResult:
     measure_id: str
     key: str
-    value: float | None   # None when the store failed
-    charged: bool         # False: the measure did not apply and was only read
+    value: float | None  # None when the store failed
+    charged: bool  # False: the measure did not apply and was only read
     error: str | None
 
 
@@ -113,8 +113,14 @@ class PolicyClient:
         req = context_to_check_request(context, explain=explain)
         return CheckResult.from_proto(self._stub.Check(req, timeout=timeout or self.timeout))
 
-    def report(self, request_id: str, prompt_tokens: int | None = None, completion_tokens: int | None = None,
-               *, timeout: float | None = None) -> bool:
+    def report(
+        self,
+        request_id: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> bool:
         """Reconcile a request's real token usage; False when the server does not know the id."""
         req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
         return self._stub.Report(req, timeout=timeout or self.timeout).applied
@@ -136,20 +142,26 @@ class PolicyClient:
 class AsyncPolicyClient:
     """asyncio client (grpc.aio); create it inside a running event loop."""
 
-    def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 channel: grpc.aio.Channel | None = None) -> None:
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, channel: grpc.aio.Channel | None = None
+    ) -> None:
         self._own = channel is None
         self._channel = channel if channel is not None else grpc.aio.insecure_channel(target)
         self._stub = pb_grpc.PolicyServiceStub(self._channel)
         self.timeout = timeout
 
-    async def check(self, context: ContextLike, explain: bool = False, *,
-                    timeout: float | None = None) -> CheckResult:
+    async def check(self, context: ContextLike, explain: bool = False, *, timeout: float | None = None) -> CheckResult:
         req = context_to_check_request(context, explain=explain)
         return CheckResult.from_proto(await self._stub.Check(req, timeout=timeout or self.timeout))
 
-    async def report(self, request_id: str, prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                     *, timeout: float | None = None) -> bool:
+    async def report(
+        self,
+        request_id: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> bool:
         req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
         return (await self._stub.Report(req, timeout=timeout or self.timeout)).applied
 

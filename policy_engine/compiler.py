@@ -58,12 +58,12 @@ class LimitInfo:
     status: int
     reason: str
     shadow: bool
-    usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
-    block_key: bool                          # distinct: once over max, refuse every value of the key
+    usage: Callable[[Context], Any] | None  # actual cost from `usage.*` at report time
+    block_key: bool  # distinct: once over max, refuse every value of the key
     # Read per hit on the request path, so computed once here:
-    kind_label: str                          # "count" | "sum" | "distinct"
-    fail_closed: bool                        # on_error closed
-    sets_rate_headers: bool                  # an enforced budget (count, sum) may set x-ratelimit-*
+    kind_label: str  # "count" | "sum" | "distinct"
+    fail_closed: bool  # on_error closed
+    sets_rate_headers: bool  # an enforced budget (count, sum) may set x-ratelimit-*
     headers: Callable[[Context], dict[str, str]] | None
     span: A.Span
 
@@ -79,13 +79,13 @@ MEASURE_MAX = 1e300
 
 @dataclass(frozen=True, slots=True)
 class MeasureInfo:
-    index: int                               # position in Context.measures
+    index: int  # position in Context.measures
     id: str
-    spec: LimitSpec                          # charged hits: record attempts
-    read_spec: LimitSpec                     # reads: record admitted in a call with admitted=False (never written)
-    level: int                               # 0 reads no measure; k reads measures of lower levels
-    kind_label: str                          # "count" | "sum" | "distinct"
-    usage: Callable[[Context], Any] | None   # actual cost from `usage.*` at report time
+    spec: LimitSpec  # charged hits: record attempts
+    read_spec: LimitSpec  # reads: record admitted in a call with admitted=False (never written)
+    level: int  # 0 reads no measure; k reads measures of lower levels
+    kind_label: str  # "count" | "sum" | "distinct"
+    usage: Callable[[Context], Any] | None  # actual cost from `usage.*` at report time
     span: A.Span
 
 
@@ -384,9 +384,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         unless = [gen.truth(u) for u in r.unless]
         test = cond + "".join(f" and not {u}" for u in unless)
         lines.append(f"    if {test}: m.append({i})")
-        explain_src.append(
-            f"def rule_{i}(c):\n    return ({cond}, {' or '.join(unless) if unless else 'False'})\n"
-        )
+        explain_src.append(f"def rule_{i}(c):\n    return ({cond}, {' or '.join(unless) if unless else 'False'})\n")
         rules.append(_rule_info(i, r, gen))
     lines += ["    return m", "", "def prepare_limits(c):", "    h = []", "    li = []"]
     limits: list[LimitInfo] = []
@@ -422,7 +420,9 @@ def _headers_fn(name: str, headers: tuple[Header, ...], gen: _Gen) -> Callable[[
     items = ", ".join(f"{h.name!r}: _hval({gen.expr(h.value)[0]})" for h in headers)
     fn = f"_headers_{name}"
     src = f"def {fn}(c):\n    return {{{items}}}\n"
-    gen.env["_hval"] = lambda v: "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    gen.env["_hval"] = lambda v: (
+        "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    )
     exec(compile(src, f"<policy:{name}>", "exec"), gen.env)  # noqa: S102
     return gen.env[fn]  # type: ignore[no-any-return]
 
@@ -523,8 +523,7 @@ def _measures(
 def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
     kind = Kind(m.kind)
     usage_fn = _usage_fn(m, gen)
-    spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ATTEMPTS,
-                     reconcilable=usage_fn is not None)
+    spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ATTEMPTS, reconcilable=usage_fn is not None)
     read_spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ADMITTED)
     return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
@@ -549,8 +548,10 @@ def _measure_code(j: int, m: CheckedMeasure, gen: _Gen) -> list[str]:
         out.append(f"        if {' and '.join(guards)}:")
     if m.member is not None:
         out.append(f"{ind}_m{j}m = {gen.expr(m.member)[0]}")
-        out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, 1.0, _key(_m{j}m), False) "
-                   f"if _m{j}m is not None else {read})")
+        out.append(
+            f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, 1.0, _key(_m{j}m), False) "
+            f"if _m{j}m is not None else {read})"
+        )
     else:
         amount = f"({gen.expr(m.amount)[0]}) or 0" if m.amount is not None else "1.0"
         out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, {amount}, None, False))")

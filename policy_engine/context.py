@@ -121,8 +121,14 @@ def _assign(f: FieldSpec, raw: str, checked: bool) -> list[str]:
     target = f"c.{f.flat}"
     if f.type == VERIFICATION:
         if checked:
-            return [f"v = {raw}", "if v is not None:", "    v = _RANK.get(v)",
-                    "    if v is None:", "        return None", f"{target} = v"]
+            return [
+                f"v = {raw}",
+                "if v is not None:",
+                "    v = _RANK.get(v)",
+                "    if v is None:",
+                "        return None",
+                f"{target} = v",
+            ]
         return [f"v = {raw}", f"{target} = None if v is None else _RANK[v]"]
     if isinstance(f.type, SetType):
         return [f"v = {raw}", f"{target} = None if v is None else frozenset(v)"]
@@ -140,8 +146,13 @@ def reader_source(name: str, src: Source) -> str:
         lines = [line for f in fields for line in _assign(f, src.value(f), src.checked)]
         if section.nullable and src.present is not None:
             nulls = " = ".join(f"c.{f.flat}" for f in fields) + " = None"
-            body += [f"if {src.present(section)}:", f"    s = {src.section(section)}",
-                     *("    " + line for line in lines), "else:", f"    {nulls}"]
+            body += [
+                f"if {src.present(section)}:",
+                f"    s = {src.section(section)}",
+                *("    " + line for line in lines),
+                "else:",
+                f"    {nulls}",
+            ]
         else:
             body += [f"s = {src.section(section)}", *lines]
     body.append("return c")
@@ -149,8 +160,13 @@ def reader_source(name: str, src: Source) -> str:
 
 
 def compile_reader(name: str, src: Source, env: dict[str, Any] | None = None) -> Callable[[Any], Any]:
-    scope: dict[str, Any] = {"_new": object.__new__, "_Context": Context, "_RANK": VERIFICATION_RANK,
-                             "_EMPTY": {}, **(env or {})}
+    scope: dict[str, Any] = {
+        "_new": object.__new__,
+        "_Context": Context,
+        "_RANK": VERIFICATION_RANK,
+        "_EMPTY": {},
+        **(env or {}),
+    }
     exec(compile(reader_source(name, src), f"<context reader {name}>", "exec"), scope)  # noqa: S102
     return scope[name]
 
@@ -195,10 +211,13 @@ class Context:
         return _from_valid_dict(FAST_VALIDATOR.validate_python(data))
 
 
-_from_model = compile_reader("from_model", Source(
-    section=lambda s: f"m.{s.name}", present=lambda s: f"m.{s.name} is not None", value=lambda f: f"s.{f.name}"))
-_from_valid_dict = compile_reader("from_valid_dict", Source(
-    section=lambda s: f'm.get("{s.name}") or _EMPTY', value=lambda f: f's.get("{f.name}")'))
+_from_model = compile_reader(
+    "from_model",
+    Source(section=lambda s: f"m.{s.name}", present=lambda s: f"m.{s.name} is not None", value=lambda f: f"s.{f.name}"),
+)
+_from_valid_dict = compile_reader(
+    "from_valid_dict", Source(section=lambda s: f'm.get("{s.name}") or _EMPTY', value=lambda f: f's.get("{f.name}")')
+)
 
 
 def describe_validation_error(err: ValidationError) -> str:

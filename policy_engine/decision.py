@@ -41,7 +41,7 @@ class LimitState:
     used: float
     max: float
     remaining: float
-    reset: float          # seconds
+    reset: float  # seconds
     over: bool
     committed: bool
     shadow: bool = False
@@ -49,9 +49,15 @@ class LimitState:
 
     def to_dict(self) -> dict[str, Any]:
         d = {
-            "limit": self.limit, "key": self.key, "kind": self.kind, "used": _num(self.used),
-            "max": _num(self.max), "remaining": _num(self.remaining), "reset": round(self.reset, 3),
-            "over": self.over, "committed": self.committed,
+            "limit": self.limit,
+            "key": self.key,
+            "kind": self.kind,
+            "used": _num(self.used),
+            "max": _num(self.max),
+            "remaining": _num(self.remaining),
+            "reset": round(self.reset, 3),
+            "over": self.over,
+            "committed": self.committed,
         }
         if self.shadow:
             d["shadow"] = True
@@ -66,13 +72,17 @@ class MeasureState:
 
     measure: str
     key: str
-    value: float | None   # including this request when charged; None when the store failed
+    value: float | None  # including this request when charged; None when the store failed
     charged: bool
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"measure": self.measure, "key": self.key,
-                             "value": None if self.value is None else _num(self.value), "charged": self.charged}
+        d: dict[str, Any] = {
+            "measure": self.measure,
+            "key": self.key,
+            "value": None if self.value is None else _num(self.value),
+            "charged": self.charged,
+        }
         if self.error:
             d["error"] = self.error
         return d
@@ -87,12 +97,12 @@ class Decision:
     effect: Effect
     status: int
     reason: str | None = None
-    rules: list[str] = field(default_factory=list)        # enforced rules and limits that matched
+    rules: list[str] = field(default_factory=list)  # enforced rules and limits that matched
     shadow_rules: list[str] = field(default_factory=list)  # shadow rules that would have matched
-    flags: list[str] = field(default_factory=list)        # ids of flag rules that matched
+    flags: list[str] = field(default_factory=list)  # ids of flag rules that matched
     headers: dict[str, str] = field(default_factory=dict)
     limits: list[LimitState] = field(default_factory=list)
-    measures: Sequence[MeasureState] = ()                  # set only for a policy with measures
+    measures: Sequence[MeasureState] = ()  # set only for a policy with measures
     retry_after: float | None = None
     policy_version: str = ""
     request_id: str | None = None

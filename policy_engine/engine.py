@@ -263,8 +263,17 @@ def _apply_limits(
         if res.error is not None:
             over = lim.fail_closed
         state = LimitState(
-            lim.id, hit.key, lim.kind_label, res.used, hit.maximum,
-            res.remaining, res.reset, over, res.committed, lim.shadow, res.error,
+            lim.id,
+            hit.key,
+            lim.kind_label,
+            res.used,
+            hit.maximum,
+            res.remaining,
+            res.reset,
+            over,
+            res.committed,
+            lim.shadow,
+            res.error,
         )
         append(state)
         if lim.sets_rate_headers and hit.maximum > 0:

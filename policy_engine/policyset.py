@@ -23,7 +23,7 @@ from policy_engine.compiler import Compiled, LimitInfo, RuleInfo, compile_policy
 @dataclass(frozen=True)
 class PolicySet:
     name: str
-    version: str                 # sha256 of every policy and data file, first 16 hex chars
+    version: str  # sha256 of every policy and data file, first 16 hex chars
     files: tuple[str, ...]
     compiled: Compiled
     checked: CheckedPolicy

@@ -33,8 +33,8 @@ from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Store
 
 EFFECTS: tuple[str, ...] = tuple(e.label for e in Effect)  # allow, flag, throttle, deny, by strength
-REPLAY_STORE_DEADLINE = 5.0   # seconds: a replay wants every answer, not a fast fail-open
-PROGRESS_EVERY = 4096         # lines between progress callbacks
+REPLAY_STORE_DEADLINE = 5.0  # seconds: a replay wants every answer, not a fast fail-open
+PROGRESS_EVERY = 4096  # lines between progress callbacks
 
 
 class ReplayAborted(Exception):
@@ -43,8 +43,8 @@ class ReplayAborted(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LineError:
-    line: int       # 1-based line number in the traffic file
-    message: str    # one line per problem, each naming the JSON path at fault
+    line: int  # 1-based line number in the traffic file
+    message: str  # one line per problem, each naming the JSON path at fault
 
 
 # --------------------------------------------------------------------- input
@@ -59,7 +59,9 @@ def parse_line(raw: bytes) -> Context:
     return ctx
 
 
-def read_traffic(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Context | LineError]]:
+def read_traffic(
+    path: Path, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, Context | LineError]]:
     """(line number, Context or LineError) for each non-blank line; `progress`
     gets the bytes read so far every PROGRESS_EVERY lines."""
     done = 0
@@ -132,12 +134,12 @@ def decision_line(d: Decision) -> bytes:
 # --------------------------------------------------------------------- stats
 @dataclass(slots=True)
 class LimitPeak:
-    ratio: float = -1.0     # peak used/max seen
+    ratio: float = -1.0  # peak used/max seen
     used: float = 0.0
     max: float = 0.0
     key: str = ""
     ts: float = 0.0
-    over: int = 0           # decisions in which this limit was over its max
+    over: int = 0  # decisions in which this limit was over its max
 
 
 @dataclass
@@ -147,30 +149,30 @@ class ReplayStats:
 
     policy_name: str
     policy_version: str
-    rule_effect: dict[str, str]          # rule or limit id -> its effect label
-    rule_kind: dict[str, str]            # rule or limit id -> "rule" or the limit's kind
-    limit_key_text: dict[str, str]       # limit id -> its key expression as written
+    rule_effect: dict[str, str]  # rule or limit id -> its effect label
+    rule_kind: dict[str, str]  # rule or limit id -> "rule" or the limit's kind
+    limit_key_text: dict[str, str]  # limit id -> its key expression as written
     store: str = "memory"
     requests: int = 0
     invalid: int = 0
     out_of_order: int = 0
     usage_reconciled: int = 0
-    store_errors: int = 0                # limit checks the store could not answer
+    store_errors: int = 0  # limit checks the store could not answer
     first_ts: float | None = None
     last_ts: float | None = None
-    seconds: float = 0.0                 # wall time of the replay
-    effects: list[int] = field(default_factory=lambda: [0, 0, 0, 0])   # by Effect value
-    fired: Counter[str] = field(default_factory=Counter)          # enforced rule/limit id -> decisions
+    seconds: float = 0.0  # wall time of the replay
+    effects: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # by Effect value
+    fired: Counter[str] = field(default_factory=Counter)  # enforced rule/limit id -> decisions
     shadow_fired: Counter[str] = field(default_factory=Counter)
-    minutes: dict[int, list[int]] = field(default_factory=dict)        # epoch minute -> effects
+    minutes: dict[int, list[int]] = field(default_factory=dict)  # epoch minute -> effects
     minute_rules: dict[int, Counter[str]] = field(default_factory=dict)
     blocked_accounts: Counter[str] = field(default_factory=Counter)
     blocked_asns: Counter[str] = field(default_factory=Counter)
     blocked_limit_keys: Counter[tuple[str, str]] = field(default_factory=Counter)
     peaks: dict[str, LimitPeak] = field(default_factory=dict)
-    errors: list[LineError] = field(default_factory=list)              # the first MAX_ERRORS_KEPT
-    blocking_limits: frozenset[str] = frozenset()                      # limits that throttle or deny
-    _minute: int = field(default=-1, repr=False)                       # the minute `add` last saw
+    errors: list[LineError] = field(default_factory=list)  # the first MAX_ERRORS_KEPT
+    blocking_limits: frozenset[str] = frozenset()  # limits that throttle or deny
+    _minute: int = field(default=-1, repr=False)  # the minute `add` last saw
     _row: list[int] = field(default_factory=list, repr=False)
     _rules: Counter[str] = field(default_factory=Counter, repr=False)
 
@@ -184,8 +186,12 @@ class ReplayStats:
             rule_effect[lim.id] = lim.effect.label
             rule_kind[lim.id] = f"limit ({lim.spec.kind.value})"
         return cls(
-            policy_name=policy.name, policy_version=policy.version, rule_effect=rule_effect,
-            rule_kind=rule_kind, limit_key_text=limit_key_texts(policy), store=store,
+            policy_name=policy.name,
+            policy_version=policy.version,
+            rule_effect=rule_effect,
+            rule_kind=rule_kind,
+            limit_key_text=limit_key_texts(policy),
+            store=store,
             peaks={lim.id: LimitPeak() for lim in policy.limits},
             blocking_limits=frozenset(lim.id for lim in policy.limits if lim.effect >= Effect.THROTTLE),
         )
@@ -256,10 +262,14 @@ class ReplayStats:
     def fired_rows(self) -> list[tuple[str, str, str, int]]:
         """(id, kind, effect, requests) of each rule or limit that fired, most first;
         shadow matches after the enforced ones, their effect marked "(shadow)"."""
-        rows = [(rid, self.rule_kind.get(rid, "?"), self.rule_effect.get(rid, "?"), c)
-                for rid, c in self.fired.most_common()]
-        rows += [(rid, self.rule_kind.get(rid, "?"), f"{self.rule_effect.get(rid, '?')} (shadow)", c)
-                 for rid, c in self.shadow_fired.most_common()]
+        rows = [
+            (rid, self.rule_kind.get(rid, "?"), self.rule_effect.get(rid, "?"), c)
+            for rid, c in self.fired.most_common()
+        ]
+        rows += [
+            (rid, self.rule_kind.get(rid, "?"), f"{self.rule_effect.get(rid, '?')} (shadow)", c)
+            for rid, c in self.shadow_fired.most_common()
+        ]
         return rows
 
 
@@ -360,8 +370,8 @@ class AsyncReplayer(_Replayer):
 @dataclass
 class ReplayOptions:
     strict: bool = False
-    on_error: Callable[[LineError], None] | None = None   # told about every invalid line
-    progress: Callable[[int], None] | None = None          # bytes read so far
+    on_error: Callable[[LineError], None] | None = None  # told about every invalid line
+    progress: Callable[[int], None] | None = None  # bytes read so far
 
 
 def _handle_error(item: LineError, stats: ReplayStats, opts: ReplayOptions) -> None:

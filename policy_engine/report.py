@@ -18,8 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from policy_engine.replay import EFFECTS, ReplayStats, share, top_counts
 
 EFFECT_COLORS = {"allow": "#5b9a68", "flag": "#e0b341", "throttle": "#e07b39", "deny": "#c8463d"}
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac")
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 OTHER_COLOR = "#d0d0d0"
 BUCKET_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 MAX_BUCKETS = 96
@@ -52,7 +51,9 @@ def effect_buckets(stats: ReplayStats) -> tuple[int, list[tuple[int, list[int]]]
     return size, sorted(rows.items())
 
 
-def rule_buckets(stats: ReplayStats, size: int, top: int = TOP_RULES_CHARTED) -> tuple[list[str], list[tuple[int, list[int]]]]:
+def rule_buckets(
+    stats: ReplayStats, size: int, top: int = TOP_RULES_CHARTED
+) -> tuple[list[str], list[tuple[int, list[int]]]]:
     """The `top` rules that fired most, plus "other", counted per bucket."""
     names = [r for r, _ in stats.fired.most_common(top)]
     other = len(stats.fired) > top
@@ -97,8 +98,12 @@ def _fmt_int(v: float) -> str:
 
 
 def stacked_bars(
-    rows: Sequence[tuple[int, Sequence[int]]], series: Sequence[str], colors: Sequence[str], size: int,
-    width: int = 960, height: int = 260,
+    rows: Sequence[tuple[int, Sequence[int]]],
+    series: Sequence[str],
+    colors: Sequence[str],
+    size: int,
+    width: int = 960,
+    height: int = 260,
 ) -> str:
     """An inline SVG stacked bar chart; each bar segment has a native tooltip."""
     left, right, top, bottom = 56, 12, 10, 28
@@ -108,8 +113,7 @@ def stacked_bars(
     ymax = _nice_max(peak)
     bw = pw / n
     gap = min(2.0, bw * 0.15)
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             f'role="img">']
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
     for k in range(5):  # horizontal grid and y labels
         v = ymax * k / 4
         y = top + ph - ph * k / 4
@@ -176,8 +180,10 @@ def _summary(stats: ReplayStats) -> str:
     n = stats.requests
     cards = [f'<div class="card"><b>{n:,}</b><span>requests</span></div>']
     for label, c in stats.effect_counts().items():
-        cards.append(f'<div class="card" style="border-color:{EFFECT_COLORS[label]}"><b>{c:,}</b>'
-                     f'<span>{label} ({share(c, n)})</span></div>')
+        cards.append(
+            f'<div class="card" style="border-color:{EFFECT_COLORS[label]}"><b>{c:,}</b>'
+            f"<span>{label} ({share(c, n)})</span></div>"
+        )
     facts = [
         f"simulated time: {_when(stats.first_ts)} to {_when(stats.last_ts)}",
         f"store: {escape(stats.store)}",
@@ -189,8 +195,11 @@ def _summary(stats: ReplayStats) -> str:
     if stats.out_of_order:
         facts.append(f"lines out of time order: {stats.out_of_order:,}")
     facts.append(f"replayed in {stats.seconds:.2f}s ({stats.rate:,.0f} requests/s)")
-    return f'<section id="summary"><div class="cards">{"".join(cards)}</div><p class="facts">' + \
-        " &middot; ".join(facts) + "</p></section>"
+    return (
+        f'<section id="summary"><div class="cards">{"".join(cards)}</div><p class="facts">'
+        + " &middot; ".join(facts)
+        + "</p></section>"
+    )
 
 
 def _over_time(stats: ReplayStats) -> str:
@@ -206,28 +215,41 @@ def _over_time(stats: ReplayStats) -> str:
         f'<p class="note">{size}-minute buckets, simulated clock (UTC).</p>{by_effect}</section>'
         f'<section id="rules-over-time"><h2>Decisions over time by rule</h2>'
         f'<p class="note">Requests on which each rule or limit fired (enforced, not shadow), '
-        f'{size}-minute buckets; a request can count under several rules.</p>{by_rule}</section>'
+        f"{size}-minute buckets; a request can count under several rules.</p>{by_rule}</section>"
     )
 
 
 def _rules(stats: ReplayStats) -> str:
-    rows = [[escape(rid), escape(kind), escape(effect), f"{c:,}", share(c, stats.requests)]
-            for rid, kind, effect, c in stats.fired_rows()]
+    rows = [
+        [escape(rid), escape(kind), escape(effect), f"{c:,}", share(c, stats.requests)]
+        for rid, kind, effect, c in stats.fired_rows()
+    ]
     silent = sorted(set(stats.rule_effect) - set(stats.fired) - set(stats.shadow_fired))
     note = f'<p class="note">Never fired: {escape(", ".join(silent))}.</p>' if silent else ""
-    return ('<section id="rules"><h2>Rules and limits that fired</h2>'
-            + _table(["rule", "kind", "effect", "requests", "share"], rows, numeric=(3, 4)) + note + "</section>")
+    return (
+        '<section id="rules"><h2>Rules and limits that fired</h2>'
+        + _table(["rule", "kind", "effect", "requests", "share"], rows, numeric=(3, 4))
+        + note
+        + "</section>"
+    )
 
 
 def _blocked(stats: ReplayStats) -> str:
-    parts = ['<section id="blocked"><h2>Top blocked keys</h2>'
-             f'<p class="note">Requests denied or throttled ({stats.blocked:,} in all), by key.</p>'
-             '<div class="cols">']
-    parts.append('<div><h3>Accounts</h3>' + _table(
-        ["account", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_accounts)], numeric=(1,))
-        + "</div>")
-    parts.append('<div><h3>ASNs</h3>' + _table(
-        ["ASN", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_asns)], numeric=(1,)) + "</div>")
+    parts = [
+        '<section id="blocked"><h2>Top blocked keys</h2>'
+        f'<p class="note">Requests denied or throttled ({stats.blocked:,} in all), by key.</p>'
+        '<div class="cols">'
+    ]
+    parts.append(
+        "<div><h3>Accounts</h3>"
+        + _table(["account", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_accounts)], numeric=(1,))
+        + "</div>"
+    )
+    parts.append(
+        "<div><h3>ASNs</h3>"
+        + _table(["ASN", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_asns)], numeric=(1,))
+        + "</div>"
+    )
     parts.append("</div>")
     per_limit: dict[str, Counter[str]] = {}
     for (lim, key), c in stats.blocked_limit_keys.items():
@@ -237,8 +259,11 @@ def _blocked(stats: ReplayStats) -> str:
     parts.append('<div class="cols">')
     for lim in sorted(per_limit, key=lambda k: -sum(per_limit[k].values())):
         expr = stats.limit_key_text.get(lim, "?")
-        parts.append(f'<div><h3>Limit <code>{escape(lim)}</code> (key <code>{escape(expr)}</code>)</h3>' + _table(
-            ["key", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(per_limit[lim])], numeric=(1,)) + "</div>")
+        parts.append(
+            f"<div><h3>Limit <code>{escape(lim)}</code> (key <code>{escape(expr)}</code>)</h3>"
+            + _table(["key", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(per_limit[lim])], numeric=(1,))
+            + "</div>"
+        )
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -248,20 +273,44 @@ def _limits(stats: ReplayStats) -> str:
     order = sorted(stats.peaks.items(), key=lambda kv: (-kv[1].ratio, kv[0]))
     for lim, p in order:
         if p.ratio < 0:
-            rows.append([f"<code>{escape(lim)}</code>", escape(stats.rule_kind.get(lim, "?")),
-                         f"<code>{escape(stats.limit_key_text.get(lim, '?'))}</code>", "never applied", "-", "-", "-",
-                         "-", "0"])
+            rows.append(
+                [
+                    f"<code>{escape(lim)}</code>",
+                    escape(stats.rule_kind.get(lim, "?")),
+                    f"<code>{escape(stats.limit_key_text.get(lim, '?'))}</code>",
+                    "never applied",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "0",
+                ]
+            )
             continue
-        rows.append([
-            f"<code>{escape(lim)}</code>", escape(stats.rule_kind.get(lim, "?")),
-            f"<code>{escape(stats.limit_key_text.get(lim, '?'))}</code>", _ratio_bar(p.ratio), _num(p.used),
-            _num(p.max), escape(p.key), _when(p.ts, short=True), f"{p.over:,}",
-        ])
-    return ('<section id="limits"><h2>Limits closest to their maximum</h2>'
-            '<p class="note">Peak used/max of each limit over the replay, the key and time it peaked, and on how '
-            'many requests it was over its maximum.</p>'
-            + _table(["limit", "kind", "key", "peak used/max", "used", "max", "key at peak", "when (UTC)", "over"],
-                     rows, numeric=(4, 5, 8)) + "</section>")
+        rows.append(
+            [
+                f"<code>{escape(lim)}</code>",
+                escape(stats.rule_kind.get(lim, "?")),
+                f"<code>{escape(stats.limit_key_text.get(lim, '?'))}</code>",
+                _ratio_bar(p.ratio),
+                _num(p.used),
+                _num(p.max),
+                escape(p.key),
+                _when(p.ts, short=True),
+                f"{p.over:,}",
+            ]
+        )
+    return (
+        '<section id="limits"><h2>Limits closest to their maximum</h2>'
+        '<p class="note">Peak used/max of each limit over the replay, the key and time it peaked, and on how '
+        "many requests it was over its maximum.</p>"
+        + _table(
+            ["limit", "kind", "key", "peak used/max", "used", "max", "key at peak", "when (UTC)", "over"],
+            rows,
+            numeric=(4, 5, 8),
+        )
+        + "</section>"
+    )
 
 
 def _errors(stats: ReplayStats, traffic: str) -> str:
@@ -270,8 +319,10 @@ def _errors(stats: ReplayStats, traffic: str) -> str:
     rows = [[str(e.line), escape(e.message).replace("\n", "<br>")] for e in stats.errors]
     more = stats.invalid - len(stats.errors)
     note = f'<p class="note">{more:,} more not shown.</p>' if more > 0 else ""
-    return (f'<section id="invalid"><h2>Invalid lines ({stats.invalid:,})</h2><p class="note">Skipped lines of '
-            f'{escape(traffic)}.</p>' + _table(["line", "problem"], rows, numeric=(0,)) + note + "</section>")
+    return (
+        f'<section id="invalid"><h2>Invalid lines ({stats.invalid:,})</h2><p class="note">Skipped lines of '
+        f"{escape(traffic)}.</p>" + _table(["line", "problem"], rows, numeric=(0,)) + note + "</section>"
+    )
 
 
 CSS = """
@@ -297,8 +348,14 @@ def render_report(stats: ReplayStats, traffic: str = "traffic") -> str:
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">policy version {escape(stats.policy_version)}, {stats.requests:,} requests</p>',
-        _summary(stats), _over_time(stats), _rules(stats), _blocked(stats), _limits(stats), _errors(stats, traffic),
+        _summary(stats),
+        _over_time(stats),
+        _rules(stats),
+        _blocked(stats),
+        _limits(stats),
+        _errors(stats, traffic),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-            + "".join(body) + "</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>" + "".join(body) + "</body></html>\n"
+    )

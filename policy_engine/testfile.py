@@ -16,7 +16,13 @@ from collections.abc import Iterable
 
 import yaml
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -31,7 +37,14 @@ EFFECTS = ("allow", "flag", "throttle", "deny")
 
 # Diagnostic codes of test files (dsl.diagnostics.CODES documents them).
 T_YAML, T_UNKNOWN_KEY, T_VALUE, T_MISSING, T_UNKNOWN_NAME, T_ALWAYS, T_POLICY = (
-    "T0401", "T0402", "T0403", "T0404", "T0405", "T0406", "T0407")
+    "T0401",
+    "T0402",
+    "T0403",
+    "T0404",
+    "T0405",
+    "T0406",
+    "T0407",
+)
 
 
 def _seconds(v: Any) -> float:
@@ -64,8 +77,11 @@ class Bound(_Model):
         return self
 
     def holds(self, v: float | None) -> bool:
-        return v is not None and (self.at_least is None or v >= self.at_least) and (
-            self.at_most is None or v <= self.at_most)
+        return (
+            v is not None
+            and (self.at_least is None or v >= self.at_least)
+            and (self.at_most is None or v <= self.at_most)
+        )
 
     def show(self) -> dict[str, float]:
         return {k: v for k, v in (("at_least", self.at_least), ("at_most", self.at_most)) if v is not None}
@@ -79,15 +95,22 @@ def _number_or_bound(v: Any) -> Any:
     if isinstance(v, dict):
         unknown = sorted(str(k) for k in v if k not in ("at_least", "at_most"))
         if unknown:
-            raise PydanticCustomError("bound_key", "unknown key `{key}` in a range", {
-                "key": unknown[0], "hint": did_you_mean(unknown[0], ("at_least", "at_most"))
-                or "a range is {at_least: N}, {at_most: N} or both"})
+            raise PydanticCustomError(
+                "bound_key",
+                "unknown key `{key}` in a range",
+                {
+                    "key": unknown[0],
+                    "hint": did_you_mean(unknown[0], ("at_least", "at_most"))
+                    or "a range is {at_least: N}, {at_most: N} or both",
+                },
+            )
         for k, x in v.items():
             if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))):
                 raise ValueError(f"{k} must be a number, not {x!r}")
         if all(x is None for x in v.values()):
-            raise PydanticCustomError("value_error", "a range needs a bound", {
-                "hint": "give at_least, at_most or both"})
+            raise PydanticCustomError(
+                "value_error", "a range needs a bound", {"hint": "give at_least, at_most or both"}
+            )
         return Bound(**v)
     raise ValueError(f"expected a number, null or a range such as {{at_least: 2}}, not {v!r}")
 
@@ -122,8 +145,11 @@ class LimitExpect(_Model):
     @model_validator(mode="after")
     def _something(self) -> LimitExpect:
         if not self.model_fields_set:
-            raise PydanticCustomError("always_holds", "an empty limit expectation asserts nothing", {
-                "hint": "give used, remaining, max, over or key; `null` asserts the limit did not apply"})
+            raise PydanticCustomError(
+                "always_holds",
+                "an empty limit expectation asserts nothing",
+                {"hint": "give used, remaining, max, over or key; `null` asserts the limit did not apply"},
+            )
         return self
 
     def mismatched(self, state: Any) -> bool:
@@ -173,26 +199,38 @@ class Expect(_Model):
     @classmethod
     def _not_empty(cls, v: list[str] | None, info: Any) -> list[str] | None:
         if v == []:
-            raise PydanticCustomError("always_holds", "`{field}: []` always holds: it lists what the decision must "
-                                      "contain", {"field": info.field_name, "hint": _CONTAINS_HINT[info.field_name]})
+            raise PydanticCustomError(
+                "always_holds",
+                "`{field}: []` always holds: it lists what the decision must contain",
+                {"field": info.field_name, "hint": _CONTAINS_HINT[info.field_name]},
+            )
         return v
 
     @field_validator("no_rules")
     @classmethod
     def _no_rules_true(cls, v: bool | None) -> bool | None:
         if v is False:
-            raise PydanticCustomError("always_holds", "`no_rules: false` asserts nothing", {
-                "hint": "leave it out, or list what must fire with `rules`"})
+            raise PydanticCustomError(
+                "always_holds",
+                "`no_rules: false` asserts nothing",
+                {"hint": "leave it out, or list what must fire with `rules`"},
+            )
         return v
 
     @model_validator(mode="after")
     def _one_form(self) -> Expect:
         given = [k for k in ("rules", "rules_exactly", "no_rules") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise PydanticCustomError("value_error", "give one of `{a}` and `{b}`", {
-                "a": given[0], "b": given[1],
-                "hint": "`rules` must be among the rules that fired, `rules_exactly` must be all of them, "
-                        "`no_rules: true` says none fired"})
+            raise PydanticCustomError(
+                "value_error",
+                "give one of `{a}` and `{b}`",
+                {
+                    "a": given[0],
+                    "b": given[1],
+                    "hint": "`rules` must be among the rules that fired, `rules_exactly` must be all of them, "
+                    "`no_rules: true` says none fired",
+                },
+            )
         if self.shadow_rules is not None and self.shadow_rules_exactly is not None:
             raise PydanticCustomError("value_error", "give one of `shadow_rules` and `shadow_rules_exactly`", {})
         return self
@@ -219,10 +257,10 @@ ClientSection = SECTION_MODELS["client"]
 
 
 class Sections(_Model):
-    request: RequestSection | None = None   # type: ignore[valid-type]
-    account: AccountSection | None = None   # type: ignore[valid-type]
-    api_key: ApiKeySection | None = None    # type: ignore[valid-type]
-    client: ClientSection | None = None     # type: ignore[valid-type]
+    request: RequestSection | None = None  # type: ignore[valid-type]
+    account: AccountSection | None = None  # type: ignore[valid-type]
+    api_key: ApiKeySection | None = None  # type: ignore[valid-type]
+    client: ClientSection | None = None  # type: ignore[valid-type]
 
     def given(self) -> dict[str, dict[str, Any]]:
         return sections_given(self)
@@ -240,15 +278,15 @@ def sections_given(m: BaseModel) -> dict[str, dict[str, Any]]:
 
 class Step(_Model):
     name: str | None = None
-    request: RequestSection | None = None   # type: ignore[valid-type]
-    account: AccountSection | None = None   # type: ignore[valid-type]
-    api_key: ApiKeySection | None = None    # type: ignore[valid-type]
-    client: ClientSection | None = None     # type: ignore[valid-type]
-    usage: Usage | None = None           # reported after the step (engine.report_sync)
+    request: RequestSection | None = None  # type: ignore[valid-type]
+    account: AccountSection | None = None  # type: ignore[valid-type]
+    api_key: ApiKeySection | None = None  # type: ignore[valid-type]
+    client: ClientSection | None = None  # type: ignore[valid-type]
+    usage: Usage | None = None  # reported after the step (engine.report_sync)
     repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
-    every: float = 0.0                   # clock advance between repetitions
-    after: float = 0.0                   # clock advance before the step
-    expect: Expect | None = None         # None: the step only builds state
+    every: float = 0.0  # clock advance between repetitions
+    after: float = 0.0  # clock advance before the step
+    expect: Expect | None = None  # None: the step only builds state
 
     @field_validator("every", "after", mode="before")
     @classmethod
@@ -284,7 +322,7 @@ class Case(_Model):
 class TestFile(_Model):
     __test__ = False  # not a pytest class
 
-    policy: str | None = None            # the policy folder or file, relative to this file
+    policy: str | None = None  # the policy folder or file, relative to this file
     defaults: Sections | None = None
     cases: list[Case] = Field(min_length=1)
 
@@ -402,7 +440,9 @@ class TestFileText:
     source: Source
     raw: Any = None
 
-    def diag(self, code: str, message: str, path: list[Any], hint: str | None = None, *, key: bool = False) -> Diagnostic:
+    def diag(
+        self, code: str, message: str, path: list[Any], hint: str | None = None, *, key: bool = False
+    ) -> Diagnostic:
         p = place(self.raw, path, key=key)
         if p is None:
             return Diagnostic(code, message, None, hint=hint, file=self.source.name)
@@ -429,7 +469,9 @@ def read(name: str, text: str) -> tuple[TestFile | None, TestFileText, list[Diag
             problem += f" ({context} at line {cmark.line + 1})"
         span = None
         if mark is not None:
-            span = Span(f.source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2, mark.index, mark.index)
+            span = Span(
+                f.source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2, mark.index, mark.index
+            )
         return None, f, [Diagnostic(T_YAML, f"invalid YAML: {problem}", span, file=name)]
     try:
         return TestFile.model_validate(f.raw), f, []
@@ -461,8 +503,11 @@ def _problem(f: TestFileText, e: Any) -> Diagnostic:
     path = written_path(f.raw, loc)
     if kind == "missing":
         name = loc[-1]
-        hint = "`expect:` is an effect (allow, flag, throttle, deny) or a mapping with `effect:`" \
-            if name == "effect" else None
+        hint = (
+            "`expect:` is an effect (allow, flag, throttle, deny) or a mapping with `effect:`"
+            if name == "effect"
+            else None
+        )
         return f.diag(T_MISSING, f"missing `{name}` in {show_path(path)}", path, hint)
     if kind in ("always_holds",):
         return f.diag(T_ALWAYS, e["msg"], path, ctx.get("hint"))
@@ -496,9 +541,11 @@ def _unknown_key(f: TestFileText, loc: list[Any]) -> Diagnostic:
     fields = list(model.model_fields) if model is not None else []
     hint = None
     if model is Case and key in Step.model_fields:
-        hint = (f"a case with `steps:` takes `{key}` in a step" + (
+        hint = f"a case with `steps:` takes `{key}` in a step" + (
             ", or under the case's `defaults:` for every step: `defaults: {" + f"{key}: ...}}`"
-            if key in SECTIONS else ""))
+            if key in SECTIONS
+            else ""
+        )
         return f.diag(T_UNKNOWN_KEY, f"`{key}` beside `steps:`", path, hint, key=True)
     if model is Sections or (model is not None and model in SECTION_MODELS.values()):
         where = "a request section" if model is not Sections else "defaults"
@@ -540,7 +587,13 @@ def _inner(t: Any) -> Any:
             t = get_args(t)[0]
         elif origin is Union or type(t).__name__ == "UnionType":
             args = [a for a in get_args(t) if a is not type(None)]
-            t = next((a for a in args if (isinstance(a, type) and issubclass(a, BaseModel))
-                      or get_origin(a) in (list, dict)), args[0])
+            t = next(
+                (
+                    a
+                    for a in args
+                    if (isinstance(a, type) and issubclass(a, BaseModel)) or get_origin(a) in (list, dict)
+                ),
+                args[0],
+            )
         else:
             return t

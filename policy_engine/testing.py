@@ -47,13 +47,24 @@ from policy_engine.engine import Engine
 from policy_engine.policyset import PolicySet, load_policy_set
 from policy_engine.state.factory import open_store
 from policy_engine.testfile import (
-    T_POLICY, T_UNKNOWN_NAME, T_YAML, Case, Expect, Sections, Step, TestFile, TestFileText, read, sections_given,
-    show_expected, value_matches,
+    T_POLICY,
+    T_UNKNOWN_NAME,
+    T_YAML,
+    Case,
+    Expect,
+    Sections,
+    Step,
+    TestFile,
+    TestFileText,
+    read,
+    sections_given,
+    show_expected,
+    value_matches,
 )
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 TESTS_DIR = "tests"
-DEFAULT_START = 1_764_300_000.0   # the clock of a case that names no time
+DEFAULT_START = 1_764_300_000.0  # the clock of a case that names no time
 TEST_STORE = "memory://?max_keys=100000&max_receipts=100000"  # each case gets a fresh one
 
 
@@ -65,20 +76,20 @@ class Mismatch:
     field: str
     expected: Any
     actual: Any
-    how: str = "equal"    # equal | contains | subset | exactly
+    how: str = "equal"  # equal | contains | subset | exactly
 
 
 @dataclass
 class StepFailure:
-    step: int                  # 1-based
+    step: int  # 1-based
     line: int
-    repetition: int            # 1-based
+    repetition: int  # 1-based
     repeat: int
     ts: float
     name: str | None
     mismatches: list[Mismatch]
     decision: Decision | None
-    error: str | None = None   # an invalid request context
+    error: str | None = None  # an invalid request context
 
 
 @dataclass
@@ -130,7 +141,7 @@ class Coverage:
     exercised rule, limit or measure reads."""
 
     policy: str
-    items: list[tuple[str, str, str]]            # (kind, id, "file:line")
+    items: list[tuple[str, str, str]]  # (kind, id, "file:line")
     exercised: set[str] = field(default_factory=set)
     reads: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> measures it reads
 
@@ -266,8 +277,9 @@ class Runner:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             f = TestFileText(Source(name, ""))
-            self.result.errors.append(FileError(name, Diagnostic(T_YAML, f"cannot read test file: {e}", None,
-                                                                 file=name)))
+            self.result.errors.append(
+                FileError(name, Diagnostic(T_YAML, f"cannot read test file: {e}", None, file=name))
+            )
             return None, f
         tf, f, problems = read(name, text)
         self.result.errors.extend(FileError(name, d) for d in problems)
@@ -293,14 +305,16 @@ class Runner:
 
 def _load_policy(target: Path) -> PolicySet | FileError:
     if not target.exists():
-        return FileError(str(target), Diagnostic(T_POLICY, f"policy {target} not found", None, file=str(target)),
-                         "")
+        return FileError(str(target), Diagnostic(T_POLICY, f"policy {target} not found", None, file=str(target)), "")
     try:
         return load_policy_set([target])
     except PolicyError as e:
         n = len(e.diagnostics)
-        return FileError(str(target), Diagnostic(T_POLICY, f"policy {target} does not load: {n} error{'s' * (n != 1)}",
-                                                 None, file=str(target)), render_all(e.diagnostics))
+        return FileError(
+            str(target),
+            Diagnostic(T_POLICY, f"policy {target} does not load: {n} error{'s' * (n != 1)}", None, file=str(target)),
+            render_all(e.diagnostics),
+        )
 
 
 def unknown_names(tf: TestFile, f: TestFileText, policy: PolicySet) -> list[Diagnostic]:
@@ -312,8 +326,9 @@ def unknown_names(tf: TestFile, f: TestFileText, policy: PolicySet) -> list[Diag
 
     def check(name: str, known: list[str], what: str, path: list[Any], *, key: bool) -> None:
         if name not in known:
-            hint = did_you_mean(name, known) or (f"its {what}s: {', '.join(known)}" if known
-                                                 else f"the policy has no {what}s")
+            hint = did_you_mean(name, known) or (
+                f"its {what}s: {', '.join(known)}" if known else f"the policy has no {what}s"
+            )
             out.append(f.diag(T_UNKNOWN_NAME, f"the policy has no {what} `{name}`", path, hint, key=key))
 
     for ci, case in enumerate(tf.cases):
@@ -383,7 +398,11 @@ def run_case(
 
 
 def _run_step(
-    engine: Engine, merged: dict[str, Any], now: float, step: Step, where: tuple[int, int, int, str],
+    engine: Engine,
+    merged: dict[str, Any],
+    now: float,
+    step: Step,
+    where: tuple[int, int, int, str],
     exercised: set[str],
 ) -> StepFailure | None:
     si, line, rep, case_name = where
@@ -397,8 +416,17 @@ def _run_step(
     try:
         ctx = Context.from_model(RequestContext.model_validate(merged))
     except ValidationError as e:
-        return StepFailure(si, line, rep, step.repeat, now, step.name, [], None,
-                           "invalid request context\n" + describe_validation_error(e))
+        return StepFailure(
+            si,
+            line,
+            rep,
+            step.repeat,
+            now,
+            step.name,
+            [],
+            None,
+            "invalid request context\n" + describe_validation_error(e),
+        )
     d = engine.decide_sync(ctx, now)
     exercised.update(d.rules)
     exercised.update(d.shadow_rules)
@@ -514,8 +542,12 @@ def describe_failure(c: CaseResult) -> list[str]:
         lines += ["  " + x for x in f.error.splitlines()]
         return lines
     for m in f.mismatches:
-        label = {"equal": "expected", "contains": "expected to contain", "subset": "expected to include",
-                 "exactly": "expected exactly"}[m.how]
+        label = {
+            "equal": "expected",
+            "contains": "expected to contain",
+            "subset": "expected to include",
+            "exactly": "expected exactly",
+        }[m.how]
         width = max(len(label), len("actual"))
         lines.append(f"  {m.field}:")
         lines.append(f"    - {label:<{width}}  {_show(m.expected)}")
@@ -603,19 +635,30 @@ def render_junit(res: SuiteResult) -> str:
     """JUnit XML, one <testsuite> per test file, for CI test reports."""
     import xml.etree.ElementTree as ET
 
-    root = ET.Element("testsuites", name="policyctl test", tests=str(len(res.cases)),
-                      failures=str(len(res.failed)), errors=str(len(res.errors)), time=f"{res.seconds:.3f}")
+    root = ET.Element(
+        "testsuites",
+        name="policyctl test",
+        tests=str(len(res.cases)),
+        failures=str(len(res.failed)),
+        errors=str(len(res.errors)),
+        time=f"{res.seconds:.3f}",
+    )
     for file in res.files:
         cases = [c for c in res.cases if c.file == file]
         errs = [e for e in res.errors if e.file == file]
         suite = ET.SubElement(
-            root, "testsuite", name=file, tests=str(len(cases) + len(errs)),
-            failures=str(sum(not c.passed for c in cases)), errors=str(len(errs)),
+            root,
+            "testsuite",
+            name=file,
+            tests=str(len(cases) + len(errs)),
+            failures=str(sum(not c.passed for c in cases)),
+            errors=str(len(errs)),
             time=f"{sum(c.seconds for c in cases):.3f}",
         )
         for c in cases:
-            tc = ET.SubElement(suite, "testcase", classname=file, name=c.name, file=file, line=str(c.line),
-                               time=f"{c.seconds:.3f}")
+            tc = ET.SubElement(
+                suite, "testcase", classname=file, name=c.name, file=file, line=str(c.line), time=f"{c.seconds:.3f}"
+            )
             if c.failure is not None:
                 f = c.failure
                 what = f.error.splitlines()[0] if f.error else "wrong " + ", ".join(m.field for m in f.mismatches)
@@ -676,9 +719,13 @@ def untested_in(checked: Any, cov: ExercisedBlocks) -> list[Any]:
             if b.name in exercised:
                 continue
             verb = {"rule": "matches", "limit": "exceeds", "measure": "reads"}[kind]
-            out.append(Diagnostic(
-                "W0308", f"{kind} `{b.name}` has no test: no step of {n} test file"
-                f"{'s' * (n != 1)} beside it {verb} it", b.span, Severity.WARNING,
-                "add a case to a *.test.yaml file that expects it (see `policyctl test --coverage`)",
-            ))
+            out.append(
+                Diagnostic(
+                    "W0308",
+                    f"{kind} `{b.name}` has no test: no step of {n} test file{'s' * (n != 1)} beside it {verb} it",
+                    b.span,
+                    Severity.WARNING,
+                    "add a case to a *.test.yaml file that expects it (see `policyctl test --coverage`)",
+                )
+            )
     return without_suppressed(out, checked.modules)

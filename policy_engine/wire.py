@@ -24,15 +24,16 @@ from policy_engine.decision import Decision, Effect
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
 EFFECTS: dict[Effect, pb.Effect] = {
-    Effect.ALLOW: pb.EFFECT_ALLOW, Effect.DENY: pb.EFFECT_DENY,
-    Effect.THROTTLE: pb.EFFECT_THROTTLE, Effect.FLAG: pb.EFFECT_FLAG,
+    Effect.ALLOW: pb.EFFECT_ALLOW,
+    Effect.DENY: pb.EFFECT_DENY,
+    Effect.THROTTLE: pb.EFFECT_THROTTLE,
+    Effect.FLAG: pb.EFFECT_FLAG,
 }
 EFFECT_NAMES: dict[int, str] = {v: k.label for k, v in EFFECTS.items()}
 
 # Section -> its list-valued fields (StringList on the wire).
 _LISTS: dict[str, frozenset[str]] = {
-    s.name: frozenset(f.name for f in FIELDS if f.section == s.name and isinstance(f.type, SetType))
-    for s in SECTIONS
+    s.name: frozenset(f.name for f in FIELDS if f.section == s.name and isinstance(f.type, SetType)) for s in SECTIONS
 }
 
 
@@ -107,9 +108,12 @@ def _proto_value(f: Any) -> str:
     return f'{value} if s.HasField("{f.name}") else None'
 
 
-_read_check_request = compile_reader("read_check_request", Source(
-    section=lambda s: f"m.{s.name}", present=lambda s: f'm.HasField("{s.name}")', value=_proto_value,
-    checked=True))
+_read_check_request = compile_reader(
+    "read_check_request",
+    Source(
+        section=lambda s: f"m.{s.name}", present=lambda s: f'm.HasField("{s.name}")', value=_proto_value, checked=True
+    ),
+)
 
 
 def context_from_check_request(m: pb.CheckRequest) -> Context:
@@ -148,14 +152,27 @@ def usage_from_proto(u: pb.Usage) -> dict[str, int | None]:
 def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckResponse:
     """The CheckResponse for a decision; the trace only when `explain` is set."""
     resp = pb.CheckResponse(
-        effect=EFFECTS[d.effect], http_status=d.status, reason=d.reason or "", rule_ids=d.rules,
-        flags=d.flags, policy_version=d.policy_version, request_id=d.request_id or "",
-        retry_after_seconds=d.retry_after or 0.0, headers=d.headers,
+        effect=EFFECTS[d.effect],
+        http_status=d.status,
+        reason=d.reason or "",
+        rule_ids=d.rules,
+        flags=d.flags,
+        policy_version=d.policy_version,
+        request_id=d.request_id or "",
+        retry_after_seconds=d.retry_after or 0.0,
+        headers=d.headers,
     )
     add = resp.limits.add
     for s in d.limits:
-        add(limit_id=s.limit, key=s.key, used=s.used, max=s.max, remaining=s.remaining, reset_seconds=s.reset,
-            over=s.over)
+        add(
+            limit_id=s.limit,
+            key=s.key,
+            used=s.used,
+            max=s.max,
+            remaining=s.remaining,
+            reset_seconds=s.reset,
+            over=s.over,
+        )
     if d.shadow_rules:
         resp.shadow_matches.extend(pb.ShadowMatch(rule_id=r) for r in d.shadow_rules)
     if d.measures:

@@ -32,7 +32,9 @@ class RedisProc:
     def cli(self, *args: str) -> str:
         out = subprocess.run(
             ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
-            capture_output=True, text=True, timeout=_REDIS_WAIT,
+            capture_output=True,
+            text=True,
+            timeout=_REDIS_WAIT,
         )
         return out.stdout
 
@@ -89,8 +91,20 @@ def start_redis(tmp: Path, *extra: str, bus: bool = False) -> RedisProc:
     port = _free_port(bus)
     d = tmp / f"redis-{port}"
     d.mkdir(parents=True, exist_ok=True)
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(d), *extra]
+    args = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(d),
+        *extra,
+    ]
     rp = RedisProc(port, d, None, args)  # type: ignore[arg-type]
     rp.start()
     return rp
@@ -116,13 +130,31 @@ def redis_cluster() -> Iterator[list[RedisProc]]:
         nodes: list[RedisProc] = []
         try:
             for _ in range(3):
-                nodes.append(start_redis(Path(tmp), "--cluster-enabled", "yes",
-                                         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                                         bus=True))
+                nodes.append(
+                    start_redis(
+                        Path(tmp),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                        bus=True,
+                    )
+                )
             subprocess.run(
-                ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
-                 "--cluster-replicas", "0", "--cluster-yes"],
-                check=True, capture_output=True, timeout=30,
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *[f"127.0.0.1:{n.port}" for n in nodes],
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
             deadline = time.monotonic() + 30
             while not all("cluster_state:ok" in n.cli("cluster", "info") for n in nodes):

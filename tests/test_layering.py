@@ -94,8 +94,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_dsl_imports_nothing_from_policy_engine() -> None:
     graph = _graph()
-    leaks = {m: sorted(d for d in deps if d.startswith("policy_engine")) for m, deps in graph.items()
-             if m.startswith("dsl")}
+    leaks = {
+        m: sorted(d for d in deps if d.startswith("policy_engine")) for m, deps in graph.items() if m.startswith("dsl")
+    }
     assert {m: d for m, d in leaks.items() if d} == {}
 
 

@@ -81,10 +81,12 @@ def completion(body: dict[str, Any], max_completion: int) -> tuple[dict[str, Any
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model") or "test-model",
-        "choices": [{"index": 0, "finish_reason": "length",
-                     "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
     return answer, prompt_tokens, completion_tokens
 
@@ -147,16 +149,22 @@ class Handler(BaseHTTPRequestHandler):
         if rid := self.headers.get("x-request-id"):
             headers["x-request-id"] = rid
         if self.server.usage_headers:
-            headers.update({"x-usage-prompt-tokens": str(pt), "x-usage-completion-tokens": str(ct),
-                            "x-usage-total-tokens": str(pt + ct)})
+            headers.update(
+                {
+                    "x-usage-prompt-tokens": str(pt),
+                    "x-usage-completion-tokens": str(ct),
+                    "x-usage-total-tokens": str(pt + ct),
+                }
+            )
         self._send(200, answer, headers)
 
 
 class UpstreamServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], *, usage_headers: bool = True, max_completion: int = 4096,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, address: tuple[str, int], *, usage_headers: bool = True, max_completion: int = 4096, verbose: bool = False
+    ) -> None:
         super().__init__(address, Handler)
         self.stats = Stats()
         self.usage_headers = usage_headers
@@ -172,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-completion-tokens", type=int, default=4096)
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
-    server = UpstreamServer((args.host, args.port), usage_headers=not args.no_usage_headers,
-                            max_completion=args.max_completion_tokens, verbose=args.verbose)
+    server = UpstreamServer(
+        (args.host, args.port),
+        usage_headers=not args.no_usage_headers,
+        max_completion=args.max_completion_tokens,
+        verbose=args.verbose,
+    )
     print(f"upstream listening on {args.host}:{server.server_address[1]}", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

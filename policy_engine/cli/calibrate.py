@@ -43,17 +43,23 @@ class Format(str, Enum):
 def calibrate_cmd(
     traffic: Annotated[Path, typer.Argument(help="request contexts, one JSON object per line, in time order")],
     policies: Annotated[Path, typer.Option("--policies", "-p", help="policy folder or file")],
-    refuse_share: Annotated[float, typer.Option(
-        "--refuse-share", help="share of keys a suggested threshold may refuse")] = DEFAULT_REFUSE_SHARE,
+    refuse_share: Annotated[
+        float, typer.Option("--refuse-share", help="share of keys a suggested threshold may refuse")
+    ] = DEFAULT_REFUSE_SHARE,
     fmt: Annotated[Format, typer.Option("--format", help="text or json")] = Format.text,
-    truth: Annotated[Path | None, typer.Option(
-        "--truth", help="ground truth (policyctl simulate --truth): split keys into benign and campaign")] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="ground truth (policyctl simulate --truth): split keys into benign and campaign"),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write the report here, not to stdout")] = None,
-    report: Annotated[Path | None, typer.Option(
-        "--report", help="also write a self-contained HTML page with histograms")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="also write a self-contained HTML page with histograms")
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a warning fires")] = False,
-    skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="report and skip invalid lines instead of stopping (exit 2) at the first")] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="report and skip invalid lines instead of stopping (exit 2) at the first"),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Suggest limit maximums and measure thresholds from recorded traffic, every limit observed, not enforced."""
@@ -64,7 +70,9 @@ def calibrate_cmd(
     require_file(traffic)
     require_folders_of(out, report)
     try:
-        opts = RunOptions(truth=_truth(truth), truth_name=str(truth), skip_invalid=skip_invalid, on_error=_error_printer(traffic))
+        opts = RunOptions(
+            truth=_truth(truth), truth_name=str(truth), skip_invalid=skip_invalid, on_error=_error_printer(traffic)
+        )
         result = _run(policy, traffic, opts, quiet)
     except CalibrationInputError as e:
         err(f"error: {e}")
@@ -106,8 +114,15 @@ def _error_printer(traffic: Path) -> Callable[[LineError], None]:
 def _run(policy: PolicySet, traffic: Path, opts: RunOptions, quiet: bool) -> CalibrationRun:
     if quiet:
         return run(policy, traffic, opts)
-    progress = Progress(TextColumn("calibrate"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    progress = Progress(
+        TextColumn("calibrate"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     with progress:
         task = progress.add_task("calibrate", total=traffic.stat().st_size)
         opts.progress = lambda done: progress.update(task, completed=done)

@@ -15,14 +15,19 @@ from policy_engine.state.base import Store, StoreUnavailable
 from policy_engine.state.factory import StoreOptions, open_store
 
 EXIT_OK = 0
-EXIT_FAIL = 1    # policy errors, lint errors, files that would change, failing tests
-EXIT_USAGE = 2   # bad command line or bad input (e.g. an invalid request)
+EXIT_FAIL = 1  # policy errors, lint errors, files that would change, failing tests
+EXIT_USAGE = 2  # bad command line or bad input (e.g. an invalid request)
 
 
 # --store URL, and --redis URL, its former name (kept as an alias).
-StoreOption = Annotated[str | None, typer.Option(
-    "--store", metavar="URL",
-    help="limit store: memory:// (default), redis://host:port/db, rediss://..., redis+cluster://host:port")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="limit store: memory:// (default), redis://host:port/db, rediss://..., redis+cluster://host:port",
+    ),
+]
 RedisOption = Annotated[str | None, typer.Option("--redis", metavar="URL", help="the same as --store URL")]
 
 

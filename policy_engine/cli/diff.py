@@ -25,7 +25,7 @@ from policy_engine.policyset import PolicySet
 from policy_engine.replay import EFFECTS, LineError, SyncReplayer, read_traffic
 from policy_engine.state.memory import MemoryStore
 
-EXAMPLES = 5          # request ids kept per transition
+EXAMPLES = 5  # request ids kept per transition
 TOP_ACCOUNTS = 20
 MAX_ERRORS_SHOWN = 20
 
@@ -33,8 +33,8 @@ MAX_ERRORS_SHOWN = 20
 @dataclass
 class AccountChange:
     changed: int = 0
-    newly_blocked: int = 0     # admitted by the old policy, denied or throttled by the new one
-    newly_admitted: int = 0    # the reverse
+    newly_blocked: int = 0  # admitted by the old policy, denied or throttled by the new one
+    newly_admitted: int = 0  # the reverse
 
 
 @dataclass
@@ -45,7 +45,7 @@ class DiffResult:
     invalid: int = 0
     old_effects: Counter[str] = field(default_factory=Counter)
     new_effects: Counter[str] = field(default_factory=Counter)
-    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)   # changed effects only
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # changed effects only
     examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     newly_firing: Counter[str] = field(default_factory=Counter)
     no_longer_firing: Counter[str] = field(default_factory=Counter)
@@ -100,8 +100,12 @@ class DiffResult:
                 for r in sorted(set(self.newly_firing) | set(self.no_longer_firing))
             ],
             "accounts": [
-                {"account": a, "changed": c.changed, "newly_blocked": c.newly_blocked,
-                 "newly_admitted": c.newly_admitted}
+                {
+                    "account": a,
+                    "changed": c.changed,
+                    "newly_blocked": c.newly_blocked,
+                    "newly_admitted": c.newly_admitted,
+                }
                 for a, c in self.top_accounts()
             ],
         }
@@ -189,16 +193,18 @@ def render(r: DiffResult, console: Console) -> None:
         t = Table(title="rules", title_justify="left")
         for col in ("rule", "newly firing", "no longer firing"):
             t.add_column(col, justify="left" if col == "rule" else "right")
-        for rule in sorted(set(r.newly_firing) | set(r.no_longer_firing),
-                           key=lambda x: (-(r.newly_firing[x] + r.no_longer_firing[x]), x)):
+        for rule in sorted(
+            set(r.newly_firing) | set(r.no_longer_firing),
+            key=lambda x: (-(r.newly_firing[x] + r.no_longer_firing[x]), x),
+        ):
             t.add_row(rule, f"{r.newly_firing[rule]:,}", f"{r.no_longer_firing[rule]:,}")
         console.print(t)
     if r.accounts:
-        t = Table(title=f"accounts whose outcomes changed (top {TOP_ACCOUNTS} of {len(r.accounts):,})",
-                  title_justify="left")
+        t = Table(
+            title=f"accounts whose outcomes changed (top {TOP_ACCOUNTS} of {len(r.accounts):,})", title_justify="left"
+        )
         for col in ("account", "changed", "newly blocked", "newly admitted"):
             t.add_column(col, justify="left" if col == "account" else "right")
         for account, change in r.top_accounts():
             t.add_row(account, f"{change.changed:,}", f"{change.newly_blocked:,}", f"{change.newly_admitted:,}")
         console.print(t)
-

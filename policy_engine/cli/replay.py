@@ -61,8 +61,12 @@ def replay_cmd(
         shown[0] += 1
         if shown[0] <= MAX_ERRORS_SHOWN:
             msg = e.message.replace("\n", "; ")
-            console.print(f"[red]error[/]: {traffic}:{e.line}: invalid request context: {msg}", highlight=False,
-                          markup=True, soft_wrap=True)
+            console.print(
+                f"[red]error[/]: {traffic}:{e.line}: invalid request context: {msg}",
+                highlight=False,
+                markup=True,
+                soft_wrap=True,
+            )
         elif shown[0] == MAX_ERRORS_SHOWN + 1:
             console.print("[red]error[/]: more invalid lines; only their count is reported", highlight=False)
 
@@ -81,21 +85,37 @@ def replay_cmd(
 
 
 def _run(
-    policy: PolicySet, traffic: Path, out: Path, store_flag: StoreFlag, strict: bool, quiet: bool,
-    on_error: Callable[[LineError], None], console: Console,
+    policy: PolicySet,
+    traffic: Path,
+    out: Path,
+    store_flag: StoreFlag,
+    strict: bool,
+    quiet: bool,
+    on_error: Callable[[LineError], None],
+    console: Console,
 ) -> ReplayStats:
     total = traffic.stat().st_size
-    progress = None if quiet else Progress(
-        TextColumn("replay"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
+    progress = (
+        None
+        if quiet
+        else Progress(
+            TextColumn("replay"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
     )
     with out.open("wb") as f:
         if progress is None:
             return _replay(policy, traffic, f, store_flag, ReplayOptions(strict=strict, on_error=on_error))
         with progress:
             task = progress.add_task("replay", total=total)
-            opts = ReplayOptions(strict=strict, on_error=on_error,
-                                 progress=lambda done: progress.update(task, completed=done))
+            opts = ReplayOptions(
+                strict=strict, on_error=on_error, progress=lambda done: progress.update(task, completed=done)
+            )
             return _replay(policy, traffic, f, store_flag, opts)
 
 
@@ -124,8 +144,10 @@ async def _replay_async(
 # ------------------------------------------------------------------- summary
 def print_summary(stats: ReplayStats, console: Console, out: Path | None = None, report: Path | None = None) -> None:
     n = stats.requests
-    head = (f"{n:,} requests replayed in {stats.seconds:.2f}s ({stats.rate:,.0f}/s) "
-            f"on the {stats.store} store, policy {stats.policy_name} {stats.policy_version}")
+    head = (
+        f"{n:,} requests replayed in {stats.seconds:.2f}s ({stats.rate:,.0f}/s) "
+        f"on the {stats.store} store, policy {stats.policy_name} {stats.policy_version}"
+    )
     console.print(head, highlight=False)
     extras = []
     if stats.invalid:
@@ -133,7 +155,9 @@ def print_summary(stats: ReplayStats, console: Console, out: Path | None = None,
     if stats.out_of_order:
         extras.append(f"[yellow]{stats.out_of_order:,} lines out of time order (decided at the clock so far)[/]")
     if stats.store_errors:
-        extras.append(f"[red]{stats.store_errors:,} limit checks failed in the store (each limit's on_error applied)[/]")
+        extras.append(
+            f"[red]{stats.store_errors:,} limit checks failed in the store (each limit's on_error applied)[/]"
+        )
     extras.append(f"{stats.usage_reconciled:,} usage reports reconciled")
     console.print("; ".join(extras), highlight=False)
     console.print(_effects_table(stats))

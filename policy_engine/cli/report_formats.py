@@ -48,7 +48,9 @@ def sarif(diags: list[Diagnostic]) -> dict[str, Any]:
         region: dict[str, int] = {"startLine": d.line, "startColumn": d.column}
         if d.span is not None:
             region["endLine"] = d.span.end_line
-            region["endColumn"] = max(d.span.end_column, d.column + 1) if d.span.end_line == d.line else d.span.end_column
+            region["endColumn"] = (
+                max(d.span.end_column, d.column + 1) if d.span.end_line == d.line else d.span.end_column
+            )
         text = d.message + (f" Help: {d.hint}" if d.hint else "")
         results.append(
             {

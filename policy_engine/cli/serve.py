@@ -11,23 +11,41 @@ from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, RedisOption, StoreOp
 
 
 def serve_cmd(
-    policies: Path | None = typer.Option(None, "--policies", help="Policy folder (required here, in the environment or in --config)."),
+    policies: Path | None = typer.Option(
+        None, "--policies", help="Policy folder (required here, in the environment or in --config)."
+    ),
     port: int | None = typer.Option(None, "--port", help="gRPC port (default: 50051)"),
     host: str | None = typer.Option(None, "--host", help="Address to bind (default: 127.0.0.1)"),
     store: StoreOption = None,
     redis: RedisOption = None,
-    workers: int | None = typer.Option(None, "--workers", help="Server processes on one port (needs a shared --store)."),
-    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) (default: off)"),
-    decision_log: str | None = typer.Option(None, "--decision-log", help="Decision log file (JSON lines; '-' for stdout)."),
-    decision_log_prompts: bool | None = typer.Option(None, "--decision-log-prompts/--no-decision-log-prompts", help="Log prompt text, not only its fingerprint and length."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Server processes on one port (needs a shared --store)."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) (default: off)"
+    ),
+    decision_log: str | None = typer.Option(
+        None, "--decision-log", help="Decision log file (JSON lines; '-' for stdout)."
+    ),
+    decision_log_prompts: bool | None = typer.Option(
+        None,
+        "--decision-log-prompts/--no-decision-log-prompts",
+        help="Log prompt text, not only its fingerprint and length.",
+    ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Server certificate (PEM)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Server private key (PEM)."),
     tls_client_ca: Path | None = typer.Option(None, "--tls-client-ca", help="CA for client certificates: mutual TLS."),
-    reload: bool | None = typer.Option(None, "--reload/--no-reload", help="Watch the policy folder [default: on]; SIGHUP always reloads."),
-    store_deadline_ms: float | None = typer.Option(None, "--store-deadline-ms", help="Limit-store deadline per request (default: 50)"),
+    reload: bool | None = typer.Option(
+        None, "--reload/--no-reload", help="Watch the policy folder [default: on]; SIGHUP always reloads."
+    ),
+    store_deadline_ms: float | None = typer.Option(
+        None, "--store-deadline-ms", help="Limit-store deadline per request (default: 50)"
+    ),
     grace_seconds: float | None = typer.Option(None, "--grace-seconds", help="Drain time on SIGTERM (default: 10)"),
     log_level: str | None = typer.Option(None, "--log-level", help="debug|info|warning|error."),
-    config: Path | None = typer.Option(None, "--config", help="TOML settings file (keys at the top level or in a server table)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML settings file (keys at the top level or in a server table)."
+    ),
 ) -> None:
     """Serve decisions over gRPC. Flags > POLICY_ENGINE_* environment > --config file."""
     from policy_engine.server.app import ServerError, serve
@@ -35,10 +53,23 @@ def serve_cmd(
 
     try:
         settings = load_settings(
-            config, policies=policies, port=port, host=host, store=store, redis=redis, workers=workers,
-            metrics_port=metrics_port, decision_log=decision_log, decision_log_prompts=decision_log_prompts,
-            tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca, reload=reload,
-            store_deadline_ms=store_deadline_ms, grace_seconds=grace_seconds, log_level=log_level,
+            config,
+            policies=policies,
+            port=port,
+            host=host,
+            store=store,
+            redis=redis,
+            workers=workers,
+            metrics_port=metrics_port,
+            decision_log=decision_log,
+            decision_log_prompts=decision_log_prompts,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+            reload=reload,
+            store_deadline_ms=store_deadline_ms,
+            grace_seconds=grace_seconds,
+            log_level=log_level,
         )
     except SettingsError as e:
         typer.echo(f"policyctl serve: {e}", err=True)

@@ -1,10 +1,10 @@
 """`policyctl simulate` and `policyctl score`: make a day of traffic, score a replay.
 
-    policyctl simulate --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--scale F] [--hours H]
-    policyctl simulate --describe [--seed N] [--scale F] [--hours H]
-    policyctl simulate --world blind --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--describe]
-    policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl
-    policyctl score --traffic TRAFFIC.jsonl --truth TRUTH.jsonl --decisions DECISIONS.jsonl [--json]
+policyctl simulate --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--scale F] [--hours H]
+policyctl simulate --describe [--seed N] [--scale F] [--hours H]
+policyctl simulate --world blind --out TRAFFIC.jsonl --truth TRUTH.jsonl [--seed N] [--describe]
+policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl
+policyctl score --traffic TRAFFIC.jsonl --truth TRUTH.jsonl --decisions DECISIONS.jsonl [--json]
 """
 
 from __future__ import annotations
@@ -44,19 +44,25 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, float]]:
 
 
 def simulate_cmd(
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="where to write the request contexts (JSON lines)")] = None,
-    truth: Annotated[Path | None, typer.Option(
-        "--truth", help="where to write the ground truth (JSON lines)")] = None,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="random seed; same seed, same files. 1-99: tuning; 1000 and above: held out")] = 1,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="where to write the request contexts (JSON lines)")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option("--truth", help="where to write the ground truth (JSON lines)")] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="random seed; same seed, same files. 1-99: tuning; 1000 and above: held out")
+    ] = 1,
     scale: Annotated[float, typer.Option("--scale", help="multiply accounts and requests")] = 1.0,
     hours: Annotated[float, typer.Option("--hours", help="simulated hours (request volume follows)")] = 24.0,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="override a population: POP.accounts=N or POP.share=F (repeatable)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a population: POP.accounts=N or POP.share=F (repeatable)"),
+    ] = None,
     world: Annotated[str, typer.Option("--world", help="default, or blind (docs/worlds.md)")] = "default",
-    describe: Annotated[bool, typer.Option(
-        "--describe", help="print the world the seed draws (every population's parameters) as JSON; write nothing")
+    describe: Annotated[
+        bool,
+        typer.Option(
+            "--describe", help="print the world the seed draws (every population's parameters) as JSON; write nothing"
+        ),
     ] = False,
 ) -> None:
     """Generate a seeded, simulated day of benign and campaign traffic.
@@ -86,8 +92,9 @@ def simulate_cmd(
     _print_summary(summary, seed, [spec.name for spec in config.specs])
 
 
-def _simulate_blind(out: Path | None, truth: Path | None, seed: int, scale: float, hours: float, sets: list[str],
-                    describe: bool) -> None:
+def _simulate_blind(
+    out: Path | None, truth: Path | None, seed: int, scale: float, hours: float, sets: list[str], describe: bool
+) -> None:
     from policy_engine.simulate import blind
 
     if sets:

@@ -19,8 +19,12 @@ class TestFormat(str, Enum):
 
 def test_cmd(
     paths: Annotated[list[Path], typer.Argument(help="test files, policy files or folders")],
-    format: Annotated[TestFormat, typer.Option("--format", "-f", help="text, or junit (JUnit XML for CI)")] = TestFormat.text,
-    coverage: Annotated[bool, typer.Option("--coverage", help="list the rules and limits no test case exercises")] = False,
+    format: Annotated[
+        TestFormat, typer.Option("--format", "-f", help="text, or junit (JUnit XML for CI)")
+    ] = TestFormat.text,
+    coverage: Annotated[
+        bool, typer.Option("--coverage", help="list the rules and limits no test case exercises")
+    ] = False,
 ) -> None:
     """Run policy test cases (*.test.yaml, or tests/*.yaml beside the policies)."""
     require_paths(paths)

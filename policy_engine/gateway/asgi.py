@@ -82,8 +82,10 @@ def usage_from_json(doc: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()
     # OpenAI chat/completions names, then the responses API's.
-    return Usage(_count(u.get("prompt_tokens", u.get("input_tokens"))),
-                 _count(u.get("completion_tokens", u.get("output_tokens"))))
+    return Usage(
+        _count(u.get("prompt_tokens", u.get("input_tokens"))),
+        _count(u.get("completion_tokens", u.get("output_tokens"))),
+    )
 
 
 class _UsageTap:
@@ -159,8 +161,10 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
 
 
 async def _respond(send: Send, a: Answer) -> None:
-    raw = [(b"content-type", a.headers.get("content-type", "application/json").encode("latin-1")),
-           (b"content-length", str(len(a.body)).encode())]
+    raw = [
+        (b"content-type", a.headers.get("content-type", "application/json").encode("latin-1")),
+        (b"content-length", str(len(a.body)).encode()),
+    ]
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in a.headers.items() if k != "content-type"]
     await send({"type": "http.response.start", "status": a.status, "headers": raw})
     await send({"type": "http.response.body", "body": a.body, "more_body": False})
@@ -179,11 +183,20 @@ def _tls(scope: Scope) -> TlsIdentity | None:
 class PolicyGateway:
     """ASGI middleware around a model-serving app; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, target: str | None = None, client: AsyncPolicyClient | None = None,
-                 settings: IngressSettings | None = None, paths: tuple[str, ...] = MODEL_PATHS,
-                 fail_open: bool = False, timeout: float = 0.2, max_body_bytes: int = 4 << 20,
-                 usage_headers: tuple[str, str] = ("x-usage-prompt-tokens", "x-usage-completion-tokens"),
-                 max_usage_body_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        target: str | None = None,
+        client: AsyncPolicyClient | None = None,
+        settings: IngressSettings | None = None,
+        paths: tuple[str, ...] = MODEL_PATHS,
+        fail_open: bool = False,
+        timeout: float = 0.2,
+        max_body_bytes: int = 4 << 20,
+        usage_headers: tuple[str, str] = ("x-usage-prompt-tokens", "x-usage-completion-tokens"),
+        max_usage_body_bytes: int = 1 << 20,
+    ) -> None:
         if (target is None) == (client is None):
             raise ValueError("PolicyGateway needs exactly one of target= (an engine address) or client=")
         self.app = app
@@ -253,7 +266,11 @@ class PolicyGateway:
         return HttpRequest(
             method=scope.get("method", "POST"),
             path=scope["path"] + (("?" + query.decode("latin-1")) if query else ""),
-            headers=headers, body=body, peer=str(peer[0]) if peer else None, tls=_tls(scope), id=request_id,
+            headers=headers,
+            body=body,
+            peer=str(peer[0]) if peer else None,
+            tls=_tls(scope),
+            id=request_id,
         )
 
     async def _check(self, scope: Scope, body: bytes, request_id: str) -> tuple[CheckResult | None, Answer | None]:
@@ -267,21 +284,34 @@ class PolicyGateway:
         except ValidationError as e:
             return None, refusal(400, "invalid_request", str(e))
         except grpc.RpcError as e:
-            log.warning("policy check failed (%s): %s", e.code() if hasattr(e, "code") else "?",
-                        "failing open" if self.fail_open else "refusing the call")
+            log.warning(
+                "policy check failed (%s): %s",
+                e.code() if hasattr(e, "code") else "?",
+                "failing open" if self.fail_open else "refusing the call",
+            )
             if not self.fail_open:
                 return None, refusal(503, "policy_unavailable", "the policy engine did not answer")
             return None, None
-        a = answer(result.effect, result.http_status, result.reason, result.rule_ids, result.flags, result.headers,
-                   flags_header=s.flags_header, headers_on_allow=s.rate_limit_headers_on_allow)
+        a = answer(
+            result.effect,
+            result.http_status,
+            result.reason,
+            result.rule_ids,
+            result.flags,
+            result.headers,
+            flags_header=s.flags_header,
+            headers_on_allow=s.rate_limit_headers_on_allow,
+        )
         return result, a
 
-    async def _forward(self, scope: Scope, body: bytes, request_id: str, result: CheckResult | None,
-                       a: Answer | None, send: Send) -> None:
+    async def _forward(
+        self, scope: Scope, body: bytes, request_id: str, result: CheckResult | None, a: Answer | None, send: Send
+    ) -> None:
         extra = {"x-request-id": request_id, **(a.upstream if a is not None else {"x-policy-unchecked": "true"})}
         inner = dict(scope)
-        inner["headers"] = [(k, v) for k, v in scope.get("headers", [])
-                            if k.decode("latin-1").lower() not in self._set_here]
+        inner["headers"] = [
+            (k, v) for k, v in scope.get("headers", []) if k.decode("latin-1").lower() not in self._set_here
+        ]
         inner["headers"] += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         replayed = False
 
@@ -299,8 +329,10 @@ class PolicyGateway:
             if message["type"] == "http.response.start":
                 tap.start(message)
                 message = dict(message)
-                message["headers"] = [*message.get("headers", []),
-                                      *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in to_caller.items()]]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in to_caller.items()],
+                ]
             elif message["type"] == "http.response.body":
                 tap.chunk(message.get("body", b""))
             await send(message)

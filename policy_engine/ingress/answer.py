@@ -64,20 +64,27 @@ def error_body(err_type: str, reason: str, rule: str | None = None) -> bytes:
 @dataclass(frozen=True, slots=True)
 class Answer:
     allowed: bool
-    status: int                   # the decision's HTTP status (the caller's, on a refusal)
+    status: int  # the decision's HTTP status (the caller's, on a refusal)
     reason: str
-    headers: dict[str, str]       # to the caller (with content-type on a refusal)
-    body: bytes = b""             # the JSON error body of a refusal
+    headers: dict[str, str]  # to the caller (with content-type on a refusal)
+    body: bytes = b""  # the JSON error body of a refusal
     error_type: str | None = None
     upstream: dict[str, str] = field(default_factory=dict)  # set on the request passed on
-    remove_upstream: tuple[str, ...] = ()                    # stripped from the request passed on
+    remove_upstream: tuple[str, ...] = ()  # stripped from the request passed on
 
 
-def refusal(status: int, err_type: str, reason: str, rule: str | None = None,
-            headers: Mapping[str, str] | None = None) -> Answer:
+def refusal(
+    status: int, err_type: str, reason: str, rule: str | None = None, headers: Mapping[str, str] | None = None
+) -> Answer:
     """A refused request: the JSON error body, its content-type, and `headers`."""
-    return Answer(False, status, reason, {"content-type": "application/json", **(headers or {})},
-                  error_body(err_type, reason, rule), err_type)
+    return Answer(
+        False,
+        status,
+        reason,
+        {"content-type": "application/json", **(headers or {})},
+        error_body(err_type, reason, rule),
+        err_type,
+    )
 
 
 def caller_headers(headers: Mapping[str, str], flags_header: str = FLAGS_HEADER) -> dict[str, str]:
@@ -88,21 +95,38 @@ def caller_headers(headers: Mapping[str, str], flags_header: str = FLAGS_HEADER)
     return out
 
 
-def answer(effect: str, status: int, reason: str, rules: Sequence[str], flags: Sequence[str],
-           headers: Mapping[str, str], *, flags_header: str = FLAGS_HEADER,
-           headers_on_allow: bool = True) -> Answer:
+def answer(
+    effect: str,
+    status: int,
+    reason: str,
+    rules: Sequence[str],
+    flags: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    flags_header: str = FLAGS_HEADER,
+    headers_on_allow: bool = True,
+) -> Answer:
     """The answer for a decision, given as its parts (so that a decision read back from
     the wire answers the same as the engine's own)."""
     to_caller = caller_headers(headers, flags_header)
     if effect in ERROR_TYPES:
         return refusal(status, ERROR_TYPES[effect], reason, rules[0] if rules else None, to_caller)
     if flags:
-        return Answer(True, status, reason, to_caller if headers_on_allow else {},
-                      upstream={flags_header: ",".join(flags)})
+        return Answer(
+            True, status, reason, to_caller if headers_on_allow else {}, upstream={flags_header: ",".join(flags)}
+        )
     # Never pass on a caller's own copy of the flags header.
     return Answer(True, status, reason, to_caller if headers_on_allow else {}, remove_upstream=(flags_header,))
 
 
 def answer_decision(d: Decision, *, flags_header: str = FLAGS_HEADER, headers_on_allow: bool = True) -> Answer:
-    return answer(d.effect.label, d.status, d.reason or "", d.rules, d.flags, d.headers,
-                  flags_header=flags_header, headers_on_allow=headers_on_allow)
+    return answer(
+        d.effect.label,
+        d.status,
+        d.reason or "",
+        d.rules,
+        d.flags,
+        d.headers,
+        flags_header=flags_header,
+        headers_on_allow=headers_on_allow,
+    )

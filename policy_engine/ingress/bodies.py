@@ -73,17 +73,19 @@ class _LenientJson:
             if self.s[self.i] == '"':
                 self.i += 1
                 return "".join(out)
-            esc = self.s[self.i + 1: self.i + 2]
+            esc = self.s[self.i + 1 : self.i + 2]
             if esc in _ESCAPES:
                 out.append(_ESCAPES[esc])
                 self.i += 2
-            elif esc == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", self.s[self.i + 2: self.i + 6]):
-                code = int(self.s[self.i + 2: self.i + 6], 16)
+            elif esc == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", self.s[self.i + 2 : self.i + 6]):
+                code = int(self.s[self.i + 2 : self.i + 6], 16)
                 self.i += 6
                 if 0xD800 <= code < 0xDC00 and len(self.s) - self.i < 6:
                     raise _Stop("".join(out))  # the low half of the pair was cut off
-                if 0xD800 <= code < 0xDC00 and re.fullmatch(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", self.s[self.i: self.i + 6]):
-                    low = int(self.s[self.i + 2: self.i + 6], 16)
+                if 0xD800 <= code < 0xDC00 and re.fullmatch(
+                    r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", self.s[self.i : self.i + 6]
+                ):
+                    low = int(self.s[self.i + 2 : self.i + 6], 16)
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     self.i += 6
                 out.append(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd")
@@ -214,12 +216,11 @@ def estimate_tokens(chars: int, chars_per_token: float) -> int:
     return math.ceil(chars / chars_per_token)
 
 
-
 @dataclass(frozen=True, slots=True)
 class BodyRead:
     info: BodyInfo
-    missing: int      # bytes of the body that were not read (cut by the sender or by us)
-    truncated: bool   # some of the body was not read, or it is not complete JSON
+    missing: int  # bytes of the body that were not read (cut by the sender or by us)
+    truncated: bool  # some of the body was not read, or it is not complete JSON
 
 
 def read_body(raw: bytes, content_length: str | None, max_bytes: int) -> BodyRead:

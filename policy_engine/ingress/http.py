@@ -10,20 +10,20 @@ from dataclasses import dataclass
 class TlsIdentity:
     """The client certificate the front proxy verified (mutual TLS)."""
 
-    principal: str          # its URI SAN, else its subject, as the proxy reports it
-    certificate: str = ""   # PEM, when the proxy forwards it
+    principal: str  # its URI SAN, else its subject, as the proxy reports it
+    certificate: str = ""  # PEM, when the proxy forwards it
 
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     method: str
-    path: str                        # with the query string
-    headers: Mapping[str, str]       # lower-case names; repeated headers joined with ","
-    body: bytes = b""                # possibly cut short: compare with content-length
-    peer: str | None = None          # the TCP peer's address (an IP, maybe with a port)
+    path: str  # with the query string
+    headers: Mapping[str, str]  # lower-case names; repeated headers joined with ","
+    body: bytes = b""  # possibly cut short: compare with content-length
+    peer: str | None = None  # the TCP peer's address (an IP, maybe with a port)
     tls: TlsIdentity | None = None
-    id: str | None = None            # the front proxy's own request id, if it has one
-    time: float | None = None        # when the front proxy received it (epoch seconds)
+    id: str | None = None  # the front proxy's own request id, if it has one
+    time: float | None = None  # when the front proxy received it (epoch seconds)
 
 
 def header_map(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

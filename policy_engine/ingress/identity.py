@@ -69,8 +69,13 @@ def verify_jwt(token: str, s: JwtSettings, keys: JwksCache) -> dict[str, Any]:
         if s.audience is None:
             opts["verify_aud"] = False
         return jwt.decode(
-            token, key=key, algorithms=s.algorithms, audience=s.audience, issuer=s.issuer,
-            leeway=s.leeway_seconds, options=opts,
+            token,
+            key=key,
+            algorithms=s.algorithms,
+            audience=s.audience,
+            issuer=s.issuer,
+            leeway=s.leeway_seconds,
+            options=opts,
         )
     except jwt.ExpiredSignatureError:
         raise MappingError("token expired") from None
@@ -78,8 +83,9 @@ def verify_jwt(token: str, s: JwtSettings, keys: JwksCache) -> dict[str, Any]:
         raise MappingError(f"invalid token: {e}") from None
 
 
-def identity_from_claims(ctx: dict[str, Any], claims: Mapping[str, Any], s: JwtSettings,
-                         now: float, warnings: list[str]) -> None:
+def identity_from_claims(
+    ctx: dict[str, Any], claims: Mapping[str, Any], s: JwtSettings, now: float, warnings: list[str]
+) -> None:
     for path, claim in s.claims.items():
         if claims.get(claim) is not None:
             put(ctx, path, claims[claim], warnings, f"jwt claim {claim}")

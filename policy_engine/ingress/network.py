@@ -22,8 +22,9 @@ def parse_ip(text: str) -> str | None:
         return None
 
 
-def client_ip(peer: str | None, headers: Mapping[str, str], trust_external_address: bool,
-              xff_num_trusted_hops: int | None) -> str | None:
+def client_ip(
+    peer: str | None, headers: Mapping[str, str], trust_external_address: bool, xff_num_trusted_hops: int | None
+) -> str | None:
     """`x-envoy-external-address` (when trusted), then the x-forwarded-for entry
     `xff_num_trusted_hops` from the right (None: ignore the header), then the peer."""
     if trust_external_address and (v := headers.get(EXTERNAL_ADDRESS_HEADER)):

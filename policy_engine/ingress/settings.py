@@ -33,8 +33,11 @@ class _HeaderNamesBase(_Settings):
 
     def identity(self) -> dict[str, str]:
         """Field path -> header, for the identity fields (trusted only from an authentication filter)."""
-        return {path: name for path, name in self.by_path().items()
-                if name is not None and BY_SECTION[path.split(".", 1)[0]].identity}
+        return {
+            path: name
+            for path, name in self.by_path().items()
+            if name is not None and BY_SECTION[path.split(".", 1)[0]].identity
+        }
 
 
 def _header_names_model() -> type[_HeaderNamesBase]:
@@ -57,7 +60,9 @@ class JwtSettings(_Settings):
     header: str = "authorization"  # "Bearer <token>"
     issuer: str | None = None
     audience: str | list[str] | None = None
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"])
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+    )
     leeway_seconds: float = Field(default=30.0, ge=0)
     require_claims: list[str] = Field(default_factory=lambda: ["exp", "sub"])
     # A request without a token is refused (401) unless this is False.

@@ -40,6 +40,7 @@ def _integer(f: Field) -> Callable[[Any], int]:
             raise ValueError("expected an integer")
         _at_least(f, value, "integer")
         return value
+
     return read
 
 
@@ -52,6 +53,7 @@ def _number(f: Field) -> Callable[[Any], float]:
             raise ValueError("expected a finite number")
         _at_least(f, number, "number")
         return number
+
     return read
 
 

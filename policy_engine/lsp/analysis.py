@@ -24,7 +24,7 @@ from policy_engine.testing import ExercisedBlocks
 
 @dataclass
 class Analysis:
-    root: Path | None                    # None: a buffer with no file behind it
+    root: Path | None  # None: a buffer with no file behind it
     checked: CheckedPolicy
     diagnostics: list[Diagnostic]
     modules: dict[str, A.Module] = field(default_factory=dict)  # resolved path (or URI) -> module

@@ -100,14 +100,17 @@ def section_doc(section: str) -> str:
         notes.append("Identity: taken only from an authentication step (a trusted filter's headers or a JWT).")
     if s.nullable:
         notes.append("The whole section may be null.")
-    fields = "\n".join(f"- `{f.name}`: {f.type}" + (f" ({f.note})" if f.note else "")
-                       for f in FIELDS if f.section == section)
+    fields = "\n".join(
+        f"- `{f.name}`: {f.type}" + (f" ({f.note})" if f.note else "") for f in FIELDS if f.section == section
+    )
     return f"{_code(section)}\n\n{' '.join(notes)} Fields:\n\n{fields}"
 
 
 def measures_doc(a: Analysis) -> str:
-    names = "\n".join(f"- `{name}`: {_kind(m)} per `{_short(k.exprs[0]) if (k := m.find('key')) and k.exprs else '?'}`"
-                      for name, m in _measures(a).items())
+    names = "\n".join(
+        f"- `{name}`: {_kind(m)} per `{_short(k.exprs[0]) if (k := m.find('key')) and k.exprs else '?'}`"
+        for name, m in _measures(a).items()
+    )
     return f"{_code(MEASURES)}\n\nThe policy's measures, read as `{MEASURES}.NAME`:\n\n{names or '(none declared)'}"
 
 
@@ -174,8 +177,11 @@ def _block_head(b: A.Block, kind: str) -> str:
 
 def measure_doc(m: A.Measure) -> str:
     lines = _measuring_lines(m, with_max=False)
-    return _block_head(m, "measure") + "\n\n" + "\n".join(line for line in lines if line) + (
-        f"\n\nRead as `{MEASURES}.{m.name}`: its value for this request's key, this request included."
+    return (
+        _block_head(m, "measure")
+        + "\n\n"
+        + "\n".join(line for line in lines if line)
+        + (f"\n\nRead as `{MEASURES}.{m.name}`: its value for this request's key, this request included.")
     )
 
 
@@ -339,7 +345,7 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
     before = text[line_start:start]
     # The grammar says what may come here, parsing from the start of this declaration;
     # after an earlier error in it, offer everything that could fit.
-    decl = text[declaration_start(text, start):start]
+    decl = text[declaration_start(text, start) : start]
     words, name_ok = expected(decl) or (keywords(), True)
     items: list[Completion] = []
     if name_ok and not decl.startswith("policy"):  # a header's keys are free names
@@ -361,7 +367,11 @@ def _after(prev: re.Match[str]) -> list[Completion] | None:
     loader or a mode; None when it is an ordinary expression."""
     word, named = prev.group(1), prev.group(2)
     if named is not None:
-        return [Completion(n, T.CompletionItemKind.Function, doc) for n, doc in LOADERS.items()] if word == "data" else None
+        return (
+            [Completion(n, T.CompletionItemKind.Function, doc) for n, doc in LOADERS.items()]
+            if word == "data"
+            else None
+        )
     if word in _NAMING:
         return []
     if word in _MODES:
@@ -387,8 +397,10 @@ def _values(a: Analysis | None) -> list[Completion]:
 def _members(obj: str, a: Analysis | None) -> list[Completion]:
     if obj == MEASURES:
         measures = _measures(a) if a is not None else {}
-        return [Completion(name, T.CompletionItemKind.Field, f"measure: {_kind(m)}", measure_doc(m))
-                for name, m in measures.items()]
+        return [
+            Completion(name, T.CompletionItemKind.Field, f"measure: {_kind(m)}", measure_doc(m))
+            for name, m in measures.items()
+        ]
     if obj in SCHEMA:
         return [
             Completion(name, T.CompletionItemKind.Field, str(t), field_doc(obj, name))
@@ -415,7 +427,7 @@ def replacement(d: Diagnostic) -> str | None:
 
 @dataclass(frozen=True)
 class Edit:
-    start: int   # offsets in the module's (normalised) text
+    start: int  # offsets in the module's (normalised) text
     end: int
     text: str
 
@@ -451,7 +463,7 @@ class Symbol:
     name: str
     kind: T.SymbolKind
     detail: str
-    span: A.Span        # the whole declaration
+    span: A.Span  # the whole declaration
     name_span: A.Span
 
 
@@ -473,8 +485,15 @@ def symbols(module: A.Module) -> list[Symbol]:
         detail = word
         if isinstance(d, A.Block):
             eff, window = d.find("effect"), d.find("window")
-            detail = " ".join(x for x in (word, eff.text if eff else None,
-                                          f"per {_short(window.exprs[0])}" if window and window.exprs else None) if x)
+            detail = " ".join(
+                x
+                for x in (
+                    word,
+                    eff.text if eff else None,
+                    f"per {_short(window.exprs[0])}" if window and window.exprs else None,
+                )
+                if x
+            )
         out.append(Symbol(d.name, kind, detail, d.span, d.name_span))
     return out
 

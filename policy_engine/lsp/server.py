@@ -33,8 +33,8 @@ from policy_engine.testing import ExercisedBlocks, tested_names
 
 log = logging.getLogger(__name__)
 
-CHECK_DELAY = 0.3      # seconds of quiet after an edit before the folder is checked (`policyctl lsp --check-delay`)
-FRESH_TIMEOUT = 30.0   # how long a request waits for the check of the current text
+CHECK_DELAY = 0.3  # seconds of quiet after an edit before the folder is checked (`policyctl lsp --check-delay`)
+FRESH_TIMEOUT = 30.0  # how long a request waits for the check of the current text
 TRIGGERS = ["."]
 
 
@@ -44,12 +44,12 @@ class Folder:
 
     key: str
     root: Path | None
-    generation: int = 0            # bumped by every change; a check runs for the newest
-    checked_generation: int = -1   # the generation the last check read
-    pending: int = 0               # checks scheduled or running
+    generation: int = 0  # bumped by every change; a check runs for the newest
+    checked_generation: int = -1  # the generation the last check read
+    pending: int = 0  # checks scheduled or running
     analysis: Analysis | None = None
     tested: ExercisedBlocks | None = None
-    tests_stale: bool = True       # rerun the tests beside it (W0308) after the next check
+    tests_stale: bool = True  # rerun the tests beside it (W0308) after the next check
     published: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     updated: asyncio.Event = field(default_factory=asyncio.Event)
@@ -312,13 +312,18 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
         index = LineIndex(doc.source)
         folder = ls.folder_of(params.text_document.uri)
         items = features.completion(index.text, index.offset(params.position, ls.encoding), folder.analysis)
-        return T.CompletionList(False, [
-            T.CompletionItem(
-                i.label, kind=i.kind, detail=i.detail,
-                documentation=T.MarkupContent(T.MarkupKind.Markdown, i.doc) if i.doc else None,
-            )
-            for i in items
-        ])
+        return T.CompletionList(
+            False,
+            [
+                T.CompletionItem(
+                    i.label,
+                    kind=i.kind,
+                    detail=i.detail,
+                    documentation=T.MarkupContent(T.MarkupKind.Markdown, i.doc) if i.doc else None,
+                )
+                for i in items
+            ],
+        )
 
     @ls.feature(T.TEXT_DOCUMENT_DEFINITION)
     async def definition(ls: PolicyLanguageServer, params: T.DefinitionParams) -> list[T.Location] | None:
@@ -338,13 +343,17 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
         return [_location(ls, s) for s in spans] or None
 
     @ls.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    async def document_symbols(ls: PolicyLanguageServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol] | None:
+    async def document_symbols(
+        ls: PolicyLanguageServer, params: T.DocumentSymbolParams
+    ) -> list[T.DocumentSymbol] | None:
         cur = await ls.current(params.text_document.uri)
         if cur is None:
             return None
         enc = ls.encoding
-        return [T.DocumentSymbol(s.name, s.kind, span_range(s.span, enc), span_range(s.name_span, enc), detail=s.detail)
-                for s in features.symbols(cur.module)]
+        return [
+            T.DocumentSymbol(s.name, s.kind, span_range(s.span, enc), span_range(s.name_span, enc), detail=s.detail)
+            for s in features.symbols(cur.module)
+        ]
 
     @ls.feature(T.TEXT_DOCUMENT_SIGNATURE_HELP, T.SignatureHelpOptions(trigger_characters=["(", ","]))
     def signature_help(ls: PolicyLanguageServer, params: T.SignatureHelpParams) -> T.SignatureHelp | None:
@@ -354,8 +363,7 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
             return None
         f, arg = found
         params_info = [T.ParameterInformation(span) for span in features.parameter_offsets(f)]
-        sig = T.SignatureInformation(features.signature(f), T.MarkupContent(T.MarkupKind.Markdown, f.doc),
-                                     params_info)
+        sig = T.SignatureInformation(features.signature(f), T.MarkupContent(T.MarkupKind.Markdown, f.doc), params_info)
         return T.SignatureHelp([sig], active_signature=0, active_parameter=min(arg, max(0, len(f.params) - 1)))
 
     @ls.feature(T.TEXT_DOCUMENT_FORMATTING)
@@ -370,9 +378,7 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
             return []
         return [T.TextEdit(whole_document(text, ls.encoding), new)]
 
-    @ls.feature(
-        T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix])
-    )
+    @ls.feature(T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
     async def code_action(ls: PolicyLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction] | None:
         uri = params.text_document.uri
         actions = [a for d in params.context.diagnostics if (a := _replace_action(uri, d)) is not None]
@@ -383,10 +389,15 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
                 edits = features.join_unless(cur.module, cur.index.offset(d.range.start, ls.encoding))
                 if edits:
                     text_edits = [T.TextEdit(cur.index.range(e.start, e.end, ls.encoding), e.text) for e in edits]
-                    actions.append(T.CodeAction(
-                        "Join the `unless` clauses with `or`", kind=T.CodeActionKind.QuickFix, diagnostics=[d],
-                        edit=T.WorkspaceEdit(changes={uri: text_edits}), is_preferred=True,
-                    ))
+                    actions.append(
+                        T.CodeAction(
+                            "Join the `unless` clauses with `or`",
+                            kind=T.CodeActionKind.QuickFix,
+                            diagnostics=[d],
+                            edit=T.WorkspaceEdit(changes={uri: text_edits}),
+                            is_preferred=True,
+                        )
+                    )
         return actions or None
 
     return ls
@@ -398,8 +409,11 @@ def _replace_action(uri: str, d: T.Diagnostic) -> T.CodeAction | None:
     if not isinstance(new, str):
         return None
     return T.CodeAction(
-        f"Replace with `{new}`", kind=T.CodeActionKind.QuickFix, diagnostics=[d],
-        edit=T.WorkspaceEdit(changes={uri: [T.TextEdit(d.range, new)]}), is_preferred=True,
+        f"Replace with `{new}`",
+        kind=T.CodeActionKind.QuickFix,
+        diagnostics=[d],
+        edit=T.WorkspaceEdit(changes={uri: [T.TextEdit(d.range, new)]}),
+        is_preferred=True,
     )
 
 

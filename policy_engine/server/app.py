@@ -81,7 +81,9 @@ class ServerApp:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         s = self.settings
         if s.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port + self.worker if s.metrics_port else 0)
+            self.metrics_port = self.metrics.serve(
+                s.metrics_host, s.metrics_port + self.worker if s.metrics_port else 0
+            )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let calls in flight finish (up to `grace` seconds), release everything."""
@@ -149,8 +151,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     dlog = None
     if s.decision_log is not None:
         try:
-            dlog = DecisionLog(s.decision_log, max_pending=s.decision_log_queue,
-                               include_prompt=s.decision_log_prompts)
+            dlog = DecisionLog(s.decision_log, max_pending=s.decision_log_queue, include_prompt=s.decision_log_prompts)
         except OSError as e:
             await store.close()
             raise ServerError(f"--decision-log {s.decision_log}: {e.strerror}") from e
@@ -163,8 +164,11 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     app_ref: list[ServerApp] = []
     policy_s = PolicyServicer(decider, lambda: app_ref[0].policy_info())
     access_log = AccessLogServicer(decider, s.usage_prompt_tokens_header, s.usage_completion_tokens_header)
-    server.add_generic_rpc_handlers(generic_handlers(
-        policy_s, AuthorizationServicer(decider, mapper), RateLimitServicer(decider, mapper), access_log))
+    server.add_generic_rpc_handlers(
+        generic_handlers(
+            policy_s, AuthorizationServicer(decider, mapper), RateLimitServicer(decider, mapper), access_log
+        )
+    )
     health_s = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_s, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -191,8 +195,9 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
 
 def _configure_logging(s: ServerSettings, worker: int | None) -> None:
     tag = f"[worker {worker}] " if worker is not None else ""
-    logging.basicConfig(level=s.log_level.upper(), stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
+    logging.basicConfig(
+        level=s.log_level.upper(), stream=sys.stderr, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s"
+    )
 
 
 async def run(settings: ServerSettings, *, worker: int = 0) -> None:
@@ -206,8 +211,16 @@ async def run(settings: ServerSettings, *, worker: int = 0) -> None:
     loop.add_signal_handler(signal.SIGHUP, app.reloader.trigger)
     tls = " (mutual TLS)" if settings.tls_client_ca else " (TLS)" if settings.tls_cert else ""
     metrics = f", metrics on {settings.metrics_host}:{app.metrics_port}" if app.metrics_port else ""
-    log.info("serving policy %s on %s:%d%s%s, store %s, pid %d", app.engine.policy.version, settings.host, port,
-             tls, metrics, app.store.backend, os.getpid())
+    log.info(
+        "serving policy %s on %s:%d%s%s, store %s, pid %d",
+        app.engine.policy.version,
+        settings.host,
+        port,
+        tls,
+        metrics,
+        app.store.backend,
+        os.getpid(),
+    )
     await stop.wait()
     log.info("shutting down: draining calls in flight (grace %gs)", settings.grace_seconds)
     await app.stop()
@@ -239,8 +252,10 @@ def supervise(settings: ServerSettings) -> int:
     if settings.port == 0:
         settings = settings.model_copy(update={"port": free_port(settings.host)})
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(settings, i), name=f"policy-engine-worker-{i}")
-             for i in range(settings.workers)]
+    procs = [
+        ctx.Process(target=_worker_main, args=(settings, i), name=f"policy-engine-worker-{i}")
+        for i in range(settings.workers)
+    ]
     received: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: received.append(signum))
@@ -262,8 +277,11 @@ def supervise(settings: ServerSettings) -> int:
                     os.kill(p.pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
         if not stopping and any(not p.is_alive() for p in procs):
             dead = [p for p in procs if not p.is_alive()]
-            log.error("worker(s) %s exited (codes %s); stopping the others",
-                      [p.name for p in dead], [p.exitcode for p in dead])
+            log.error(
+                "worker(s) %s exited (codes %s); stopping the others",
+                [p.name for p in dead],
+                [p.exitcode for p in dead],
+            )
             code, stopping = 1, True
             deadline = time.monotonic() + settings.grace_seconds + 10
             for p in procs:

@@ -28,8 +28,9 @@ Record = tuple[float, str, Context, Decision, float]
 
 
 class DecisionLog:
-    def __init__(self, target: str, *, max_pending: int = 10_000, include_prompt: bool = False,
-                 flush_interval: float = 0.05) -> None:
+    def __init__(
+        self, target: str, *, max_pending: int = 10_000, include_prompt: bool = False, flush_interval: float = 0.05
+    ) -> None:
         self.target = target
         self.max_pending = max_pending
         self.include_prompt = include_prompt
@@ -94,8 +95,15 @@ class DecisionLog:
         out: dict[str, Any] = {"ts": round(ts, 6), "api": api, **d.head()}
         if d.limits:
             out["limits"] = [
-                {"limit": s.limit, "key": s.key, "used": s.used, "max": s.max, "remaining": s.remaining,
-                 "over": s.over, **({"error": s.error} if s.error else {})}
+                {
+                    "limit": s.limit,
+                    "key": s.key,
+                    "used": s.used,
+                    "max": s.max,
+                    "remaining": s.remaining,
+                    "over": s.over,
+                    **({"error": s.error} if s.error else {}),
+                }
                 for s in d.limits
             ]
         if d.measures:
@@ -105,8 +113,11 @@ class DecisionLog:
         out["account"] = {"id": c.account_id, "org": c.account_org, "tier": c.account_tier}
         out["api_key"] = {"id": c.api_key_id}
         out["client"] = {"ip": c.client_ip, "country": c.client_country, "asn": c.client_asn}
-        req: dict[str, Any] = {"model": c.request_model, "max_tokens": c.request_max_tokens,
-                               "prompt_tokens": c.request_prompt_tokens}
+        req: dict[str, Any] = {
+            "model": c.request_model,
+            "max_tokens": c.request_max_tokens,
+            "prompt_tokens": c.request_prompt_tokens,
+        }
         prompt = c.request_prompt
         if prompt is not None:
             req["prompt_fingerprint"] = fingerprint(prompt)

@@ -31,8 +31,11 @@ from policy_engine.proto.google.rpc import status_pb2
 
 # google.rpc.Code values used in ext_authz statuses.
 RPC_OK, RPC_PERMISSION_DENIED, RPC_RESOURCE_EXHAUSTED, RPC_UNAUTHENTICATED = 0, 7, 8, 16
-_RPC_CODES = {"permission_denied": RPC_PERMISSION_DENIED, "rate_limit_exceeded": RPC_RESOURCE_EXHAUSTED,
-              "unauthenticated": RPC_UNAUTHENTICATED}
+_RPC_CODES = {
+    "permission_denied": RPC_PERMISSION_DENIED,
+    "rate_limit_exceeded": RPC_RESOURCE_EXHAUSTED,
+    "unauthenticated": RPC_UNAUTHENTICATED,
+}
 
 # Rate-limit descriptor entry key -> context field, from the field table.
 DEFAULT_DESCRIPTOR_KEYS: dict[str, str] = {key: f.path for f in FIELDS for key in f.descriptors}
@@ -75,12 +78,15 @@ def http_request(req: authz.CheckRequest) -> HttpRequest:
     if http.headers:
         headers = dict(http.headers)
     else:  # encode_raw_headers
-        headers = header_map((h.key, h.value or h.raw_value.decode("utf-8", "replace"))
-                             for h in http.header_map.headers)
+        headers = header_map(
+            (h.key, h.value or h.raw_value.decode("utf-8", "replace")) for h in http.header_map.headers
+        )
     source = attrs.source
     ts = attrs.request.time
     return HttpRequest(
-        method=http.method, path=http.path, headers=headers,
+        method=http.method,
+        path=http.path,
+        headers=headers,
         body=http.raw_body or http.body.encode("utf-8"),
         peer=source.address.socket_address.address if source.HasField("address") else None,
         tls=TlsIdentity(source.principal, source.certificate) if source.principal else None,
@@ -126,10 +132,15 @@ class EnvoyMapper:
 
 
 def _header_options(headers: dict[str, str], overwrite: bool) -> list[core.HeaderValueOption]:
-    action = (core.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD if overwrite
-              else core.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD)
-    return [core.HeaderValueOption(header=core.HeaderValue(key=k, value=v), append_action=action)
-            for k, v in headers.items()]
+    action = (
+        core.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+        if overwrite
+        else core.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
+    )
+    return [
+        core.HeaderValueOption(header=core.HeaderValue(key=k, value=v), append_action=action)
+        for k, v in headers.items()
+    ]
 
 
 def _metadata(values: dict[str, Any]) -> struct_pb2.Struct:
@@ -145,7 +156,9 @@ def check_response(a: Answer) -> authz.CheckResponse:
         return authz.CheckResponse(
             status=status_pb2.Status(code=_RPC_CODES[a.error_type], message=a.reason),
             denied_response=authz.DeniedHttpResponse(
-                status={"code": a.status}, headers=_header_options(a.headers, overwrite=True), body=a.body.decode(),
+                status={"code": a.status},
+                headers=_header_options(a.headers, overwrite=True),
+                body=a.body.decode(),
             ),
         )
     ok = authz.OkHttpResponse()
@@ -160,12 +173,21 @@ def build_check_response(d: Decision, settings: EnvoyMappingSettings | None = No
     """The ext_authz answer for a decision: deny 403 / throttle 429 with a JSON error body
     and the decision's headers; allow / flag as OK, with flags for the upstream in `flags_header`."""
     s = settings or _DEFAULT_SETTINGS
-    resp = check_response(answer_decision(d, flags_header=s.flags_header,
-                                          headers_on_allow=s.rate_limit_headers_on_allow))
-    resp.dynamic_metadata.CopyFrom(_metadata({
-        "effect": d.effect.label, "rule_ids": d.rules, "flags": d.flags, "reason": d.reason or "",
-        "request_id": d.request_id, "policy_version": d.policy_version,
-    }))
+    resp = check_response(
+        answer_decision(d, flags_header=s.flags_header, headers_on_allow=s.rate_limit_headers_on_allow)
+    )
+    resp.dynamic_metadata.CopyFrom(
+        _metadata(
+            {
+                "effect": d.effect.label,
+                "rule_ids": d.rules,
+                "flags": d.flags,
+                "reason": d.reason or "",
+                "request_id": d.request_id,
+                "policy_version": d.policy_version,
+            }
+        )
+    )
     return resp
 
 

@@ -31,7 +31,19 @@ from prometheus_client.registry import Collector
 
 # Seconds; a Check takes ~100 us in-process, a store round trip a few hundred.
 BUCKETS: tuple[float, ...] = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
 )
 
 
@@ -61,8 +73,9 @@ class Metrics:
         self._http: Any = None
 
     # -- request path ---------------------------------------------------------
-    def observe(self, api: str, effect: str, rules: list[str], shadow: list[str], store_errors: int,
-                seconds: float) -> None:
+    def observe(
+        self, api: str, effect: str, rules: list[str], shadow: list[str], store_errors: int, seconds: float
+    ) -> None:
         key = (api, effect)
         d = self.decisions
         d[key] = d.get(key, 0) + 1
@@ -126,8 +139,7 @@ class _Collector(Collector):
         yield _counter("policy_engine_decisions", "Decisions by API and effect.", ["api", "effect"], m.decisions)
         yield _counter("policy_engine_rule_matches", "Enforced rules and limits that matched.", ["rule"], m.rules)
         yield _counter("policy_engine_shadow_matches", "Shadow rules and limits that matched.", ["rule"], m.shadow)
-        hist = HistogramMetricFamily("policy_engine_decision_seconds", "Server-side time per decision.",
-                                     labels=["api"])
+        hist = HistogramMetricFamily("policy_engine_decision_seconds", "Server-side time per decision.", labels=["api"])
         for api, h in list(m.latency.items()):
             counts = list(h.counts)
             cumulative, buckets = 0, []
@@ -136,20 +148,24 @@ class _Collector(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
             hist.add_metric([api], buckets, h.sum)
         yield hist
-        yield CounterMetricFamily("policy_engine_store_errors", "Limit-store failures (fail mode applied).",
-                                  value=m.store_errors)
+        yield CounterMetricFamily(
+            "policy_engine_store_errors", "Limit-store failures (fail mode applied).", value=m.store_errors
+        )
         yield _counter("policy_engine_invalid_requests", "Requests refused as malformed.", ["api"], m.invalid)
         yield _counter("policy_engine_reloads", "Policy reloads by result.", ["result"], m.reloads)
         info = GaugeMetricFamily("policy_engine_policy_info", "The serving policy version.", labels=["version"])
         info.add_metric([m.policy_version], 1)
         yield info
-        yield GaugeMetricFamily("policy_engine_last_reload_error", "1 while the most recent reload failed.",
-                                value=1 if m.last_reload_failed else 0)
+        yield GaugeMetricFamily(
+            "policy_engine_last_reload_error",
+            "1 while the most recent reload failed.",
+            value=1 if m.last_reload_failed else 0,
+        )
         dropped, written = m.decision_log_counts() if m.decision_log_counts else (0, 0)
-        yield CounterMetricFamily("policy_engine_decision_log_dropped", "Decision-log records dropped (queue full).",
-                                  value=dropped)
-        yield CounterMetricFamily("policy_engine_decision_log_written", "Decision-log records written.",
-                                  value=written)
+        yield CounterMetricFamily(
+            "policy_engine_decision_log_dropped", "Decision-log records dropped (queue full).", value=dropped
+        )
+        yield CounterMetricFamily("policy_engine_decision_log_written", "Decision-log records written.", value=written)
 
 
 def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[Any, int]) -> CounterMetricFamily:

@@ -31,8 +31,9 @@ def describe_policy_error(err: Exception) -> str:
 
 
 class Reloader:
-    def __init__(self, engine: Engine, folder: Path, metrics: Metrics, *, watch: bool = True,
-                 debounce_ms: int = 200) -> None:
+    def __init__(
+        self, engine: Engine, folder: Path, metrics: Metrics, *, watch: bool = True, debounce_ms: int = 200
+    ) -> None:
         self.engine = engine
         self.folder = folder
         self.metrics = metrics
@@ -97,14 +98,21 @@ class Reloader:
         self.engine.swap(policy)
         self.metrics.reloaded("ok", policy.version)
         stages = ", ".join(f"{name} {sec * 1000:.0f} ms" for name, sec in policy.stage_seconds.items())
-        log.info("policy reloaded: %s -> %s (%d rules, %d limits; %s)", old, policy.version,
-                 len(policy.rules), len(policy.limits), stages)
+        log.info(
+            "policy reloaded: %s -> %s (%d rules, %d limits; %s)",
+            old,
+            policy.version,
+            len(policy.rules),
+            len(policy.limits),
+            stages,
+        )
         return True
 
     def _watch(self) -> None:
         try:
-            for _changes in watchfiles.watch(self.folder, stop_event=self._stop,
-                                             debounce=self.debounce_ms, raise_interrupt=False):
+            for _changes in watchfiles.watch(
+                self.folder, stop_event=self._stop, debounce=self.debounce_ms, raise_interrupt=False
+            ):
                 loop = self._loop
                 if loop is not None and not loop.is_closed():
                     loop.call_soon_threadsafe(self.trigger)

@@ -148,8 +148,9 @@ class PolicyServicer:
             raise
         usage = wire.usage_from_proto(req.usage)
         try:
-            applied = await self.decider.engine.report(req.request_id, usage["prompt_tokens"],
-                                                       usage["completion_tokens"])
+            applied = await self.decider.engine.report(
+                req.request_id, usage["prompt_tokens"], usage["completion_tokens"]
+            )
         except Exception as e:  # noqa: BLE001 - the store is down or late: tell the caller to retry
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"Report: limit store failed: {type(e).__name__}: {e}")
             raise
@@ -240,8 +241,9 @@ class AccessLogServicer:
         self.applied = 0
         self.skipped = 0
 
-    async def StreamAccessLogs(self, requests: AsyncIterator[als_pb2.StreamAccessLogsMessage],
-                               context: grpc.aio.ServicerContext) -> als_pb2.StreamAccessLogsResponse:
+    async def StreamAccessLogs(
+        self, requests: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
+    ) -> als_pb2.StreamAccessLogsResponse:
         async for msg in requests:
             if not msg.HasField("http_logs"):
                 continue
@@ -268,29 +270,43 @@ class AccessLogServicer:
 
 
 def _unary(fn: Handler, response: type[Message]) -> grpc.RpcMethodHandler:
-    return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=None,
-                                               response_serializer=response.SerializeToString)
+    return grpc.unary_unary_rpc_method_handler(
+        fn, request_deserializer=None, response_serializer=response.SerializeToString
+    )
 
 
-def generic_handlers(policy: PolicyServicer, authz_s: AuthorizationServicer, rl: RateLimitServicer,
-                     access_log: AccessLogServicer) -> list[grpc.GenericRpcHandler]:
+def generic_handlers(
+    policy: PolicyServicer, authz_s: AuthorizationServicer, rl: RateLimitServicer, access_log: AccessLogServicer
+) -> list[grpc.GenericRpcHandler]:
     return [
-        grpc.method_handlers_generic_handler(POLICY_SERVICE, {
-            "Check": _unary(policy.Check, pb.CheckResponse),
-            "Report": _unary(policy.Report, pb.ReportResponse),
-            "GetPolicy": _unary(policy.GetPolicy, pb.GetPolicyResponse),
-        }),
-        grpc.method_handlers_generic_handler(AUTHORIZATION_SERVICE, {
-            "Check": _unary(authz_s.Check, authz.CheckResponse),
-        }),
-        grpc.method_handlers_generic_handler(RATE_LIMIT_SERVICE, {
-            "ShouldRateLimit": _unary(rl.ShouldRateLimit, rls.RateLimitResponse),
-        }),
-        grpc.method_handlers_generic_handler(ACCESS_LOG_SERVICE, {
-            "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
-                access_log.StreamAccessLogs,
-                request_deserializer=als_pb2.StreamAccessLogsMessage.FromString,
-                response_serializer=als_pb2.StreamAccessLogsResponse.SerializeToString,
-            ),
-        }),
+        grpc.method_handlers_generic_handler(
+            POLICY_SERVICE,
+            {
+                "Check": _unary(policy.Check, pb.CheckResponse),
+                "Report": _unary(policy.Report, pb.ReportResponse),
+                "GetPolicy": _unary(policy.GetPolicy, pb.GetPolicyResponse),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            AUTHORIZATION_SERVICE,
+            {
+                "Check": _unary(authz_s.Check, authz.CheckResponse),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            RATE_LIMIT_SERVICE,
+            {
+                "ShouldRateLimit": _unary(rl.ShouldRateLimit, rls.RateLimitResponse),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            ACCESS_LOG_SERVICE,
+            {
+                "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
+                    access_log.StreamAccessLogs,
+                    request_deserializer=als_pb2.StreamAccessLogsMessage.FromString,
+                    response_serializer=als_pb2.StreamAccessLogsResponse.SerializeToString,
+                ),
+            },
+        ),
     ]

@@ -38,8 +38,8 @@ class ServerSettings(BaseSettings):
     policies: Path
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = Field(default=50051, ge=0, le=65535)
-    store: str | None = None   # limit store URL (policy_engine/state/factory.py); None: memory://
-    redis: str | None = None   # the former name of `store`
+    store: str | None = None  # limit store URL (policy_engine/state/factory.py); None: memory://
+    redis: str | None = None  # the former name of `store`
     workers: int = Field(default=1, ge=1, le=256)
     store_deadline_ms: float = Field(default=50.0, gt=0)
     # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
@@ -134,8 +134,11 @@ def load_settings(config: Path | None = None, **flags: Any) -> ServerSettings:
     class _Loaded(ServerSettings):
         @classmethod
         def settings_customise_sources(
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return init_settings, env_settings, _TomlSource(settings_cls, toml)

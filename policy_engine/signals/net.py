@@ -261,7 +261,7 @@ def _kind_of_org(org: str) -> str:
 
 @signal
 def network_kind(ip: str | None) -> str | None:
-    """"education" (universities, colleges, research and education networks),
+    """ "education" (universities, colleges, research and education networks),
     "hosting" (clouds, hosting and data-centre providers) or "other", from the
     address's AS organisation name; None for a private or unknown address."""
     org = asn_org(ip)

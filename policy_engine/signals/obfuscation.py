@@ -93,10 +93,22 @@ def leet_ratio(s: str | None) -> float | None:
 # Writing script of the letters, by Unicode name prefix. Only letters vote,
 # so code, numbers and punctuation do not tip the answer.
 _SCRIPTS = (
-    ("LATIN", "latin"), ("CYRILLIC", "cyrillic"), ("GREEK", "greek"), ("ARABIC", "arabic"),
-    ("HEBREW", "hebrew"), ("DEVANAGARI", "devanagari"), ("BENGALI", "bengali"), ("TAMIL", "tamil"),
-    ("THAI", "thai"), ("HANGUL", "hangul"), ("HIRAGANA", "kana"), ("KATAKANA", "kana"),
-    ("CJK", "han"), ("ARMENIAN", "armenian"), ("GEORGIAN", "georgian"), ("ETHIOPIC", "ethiopic"),
+    ("LATIN", "latin"),
+    ("CYRILLIC", "cyrillic"),
+    ("GREEK", "greek"),
+    ("ARABIC", "arabic"),
+    ("HEBREW", "hebrew"),
+    ("DEVANAGARI", "devanagari"),
+    ("BENGALI", "bengali"),
+    ("TAMIL", "tamil"),
+    ("THAI", "thai"),
+    ("HANGUL", "hangul"),
+    ("HIRAGANA", "kana"),
+    ("KATAKANA", "kana"),
+    ("CJK", "han"),
+    ("ARMENIAN", "armenian"),
+    ("GEORGIAN", "georgian"),
+    ("ETHIOPIC", "ethiopic"),
 )
 _SYLLABIC = frozenset(("han", "kana", "hangul"))  # a character carries about a word: it votes 3 times
 _SCRIPT_CACHE: dict[str, str] = {}

@@ -55,9 +55,7 @@ def compile_phrases(lines: list[str], source: str) -> PhraseSet:
         try:
             re2.compile(pattern, options)
         except re2.error as err:
-            raise ValueError(
-                f"{source}:{number}: invalid RE2 pattern {pattern!r}: {_reason(err)}"
-            ) from None
+            raise ValueError(f"{source}:{number}: invalid RE2 pattern {pattern!r}: {_reason(err)}") from None
         patterns.append(pattern)
         numbers.append(number)
     return PhraseSet(source, tuple(patterns), tuple(numbers), _build_set(patterns, source))

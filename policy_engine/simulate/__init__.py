@@ -6,9 +6,26 @@ the traffic into DECISIONS.jsonl; `scorer.score` joins the three. See
 docs/simulation.md.
 """
 
-from policy_engine.simulate.generator import (PopulationSpec, SimConfig, describe, generate, population_params,
-                                              population_specs, write)
+from policy_engine.simulate.generator import (
+    PopulationSpec,
+    SimConfig,
+    describe,
+    generate,
+    population_params,
+    population_specs,
+    write,
+)
 from policy_engine.simulate.scorer import Score, ScoreError, score
 
-__all__ = ["PopulationSpec", "SimConfig", "describe", "generate", "population_params", "population_specs", "write",
-           "Score", "ScoreError", "score"]
+__all__ = [
+    "PopulationSpec",
+    "SimConfig",
+    "describe",
+    "generate",
+    "population_params",
+    "population_specs",
+    "write",
+    "Score",
+    "ScoreError",
+    "score",
+]

@@ -97,8 +97,32 @@ class Ids:
 
 
 # Relative activity per local hour: quiet nights, busy working hours.
-DIURNAL = (0.15, 0.1, 0.08, 0.08, 0.1, 0.15, 0.3, 0.55, 0.8, 0.95, 1.0, 1.0,
-           0.9, 0.95, 1.0, 1.0, 0.95, 0.85, 0.7, 0.6, 0.55, 0.45, 0.35, 0.25)
+DIURNAL = (
+    0.15,
+    0.1,
+    0.08,
+    0.08,
+    0.1,
+    0.15,
+    0.3,
+    0.55,
+    0.8,
+    0.95,
+    1.0,
+    1.0,
+    0.9,
+    0.95,
+    1.0,
+    1.0,
+    0.95,
+    0.85,
+    0.7,
+    0.6,
+    0.55,
+    0.45,
+    0.35,
+    0.25,
+)
 
 
 def local_hour(ts: float, tz: float) -> float:
@@ -126,8 +150,9 @@ def hours_time(rng: random.Random, w: Window, tz: float, first_h: float, last_h:
     return w.start + rng.random() * w.span
 
 
-def session_groups(rng: random.Random, w: Window, tz: float, n: int, per_session: float,
-                   gap_s: float, flat: float = 0.0) -> list[list[float]]:
+def session_groups(
+    rng: random.Random, w: Window, tz: float, n: int, per_session: float, gap_s: float, flat: float = 0.0
+) -> list[list[float]]:
     """n times grouped in sessions: a diurnal start, then exponential gaps."""
     out: list[list[float]] = []
     left = n
@@ -143,8 +168,9 @@ def session_groups(rng: random.Random, w: Window, tz: float, n: int, per_session
     return out
 
 
-def sessions(rng: random.Random, w: Window, tz: float, n: int, per_session: float,
-             gap_s: float, flat: float = 0.0) -> list[float]:
+def sessions(
+    rng: random.Random, w: Window, tz: float, n: int, per_session: float, gap_s: float, flat: float = 0.0
+) -> list[float]:
     return [t for g in session_groups(rng, w, tz, n, per_session, gap_s, flat) for t in g]
 
 
@@ -192,7 +218,7 @@ class Places:
         if self.abroad is not None and ts >= self.abroad[0]:
             country = self.abroad[1]
             if rng.random() < 0.5:
-                return world.pools.mobile(rng, country)   # roaming, then hotel or venue wifi
+                return world.pools.mobile(rng, country)  # roaming, then hotel or venue wifi
             return net.endpoint(rng, rng.choice(net.nets_or_residential("business", country)))
         hour = local_hour(ts, net.TZ_OFFSET[self.country])
         weights = dict(self.weights)
@@ -224,8 +250,7 @@ class Population:
     SHARE: ClassVar[Uniform]
     PARAMS: ClassVar[dict[str, Range]] = {}
 
-    def __init__(self, rng: random.Random, ids: Ids, window: Window, world: World,
-                 params: dict[str, Any]) -> None:
+    def __init__(self, rng: random.Random, ids: Ids, window: Window, world: World, params: dict[str, Any]) -> None:
         self.rng, self.ids, self.w, self.world, self.p = rng, ids, window, world, params
 
     @property
@@ -256,14 +281,32 @@ class Population:
         """Creation time of an account `age_days` old when the window starts."""
         return self.w.start - age_days * DAY
 
-    def _draft(self, a: Account, ts: float, prompt: str, model: str, max_tokens: int, completion: int,
-               endpoint: Endpoint | None = None, context_tokens: int | None = None,
-               key: str | None = None, agent: str | None = None) -> Draft:
+    def _draft(
+        self,
+        a: Account,
+        ts: float,
+        prompt: str,
+        model: str,
+        max_tokens: int,
+        completion: int,
+        endpoint: Endpoint | None = None,
+        context_tokens: int | None = None,
+        key: str | None = None,
+        agent: str | None = None,
+    ) -> Draft:
         r = self.rng
-        return Draft(ts=self.w.clamp(ts), account=a, key=key or r.choice(a.keys),
-                     endpoint=endpoint or r.choice(a.endpoints), agent=agent or r.choice(a.agents), model=model,
-                     prompt=prompt, max_tokens=max_tokens, completion_tokens=min(completion, max_tokens),
-                     context_tokens=context_tokens)
+        return Draft(
+            ts=self.w.clamp(ts),
+            account=a,
+            key=key or r.choice(a.keys),
+            endpoint=endpoint or r.choice(a.endpoints),
+            agent=agent or r.choice(a.agents),
+            model=model,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            completion_tokens=min(completion, max_tokens),
+            context_tokens=context_tokens,
+        )
 
     def _resend(self, d: Draft, delay: float, regenerate: bool) -> Draft:
         """The same request again `delay` seconds later: a retry after a timeout or
@@ -287,9 +330,12 @@ class Population:
         "test": someone checking that a new key works."""
         if out and self.rng.random() < share:
             first = min(range(len(out)), key=lambda k: out[k].ts)
-            out[first] = replace(out[first], prompt=self.rng.choice(TEST_PINGS),
-                                 max_tokens=min(out[first].max_tokens, 256),
-                                 completion_tokens=tokens(self.rng, 12, 0.5, 64))
+            out[first] = replace(
+                out[first],
+                prompt=self.rng.choice(TEST_PINGS),
+                max_tokens=min(out[first].max_tokens, 256),
+                completion_tokens=tokens(self.rng, 12, 0.5, 64),
+            )
 
     def _model(self, ts: float, new_share: float, default: str) -> str:
         """`default`, or the newly released model for a share of requests after its release."""

@@ -59,11 +59,11 @@ class SmallDev(Population):
     ACCOUNTS = Int(2500, 9000)
     SHARE = Uniform(0.06, 0.16)
     PARAMS = {
-        "fresh": Uniform(0.05, 0.30),            # signed up this week
-        "signup_today": Uniform(0.1, 0.5),       # of the fresh: signed up minutes before their first request
+        "fresh": Uniform(0.05, 0.30),  # signed up this week
+        "signup_today": Uniform(0.1, 0.5),  # of the fresh: signed up minutes before their first request
         "fresh_unverified": Uniform(0.1, 0.5),
         "pro": Uniform(0.1, 0.4),
-        "shared_card": Uniform(0.0, 0.12),       # pro accounts paying with a teammate's card
+        "shared_card": Uniform(0.0, 0.12),  # pro accounts paying with a teammate's card
         "cloud": Uniform(0.05, 0.35),
         "mobile": Uniform(0.03, 0.25),
         "vpn": Uniform(0.02, 0.15),
@@ -74,7 +74,7 @@ class SmallDev(Population):
         "per_session": Int(3, 12),
         "gap_s": Uniform(30.0, 180.0),
         "new_model": Uniform(0.0, 0.3),
-        "tester": Uniform(0.02, 0.3),            # first request of a new key is "hi" or "test"
+        "tester": Uniform(0.02, 0.3),  # first request of a new key is "hi" or "test"
         "age_median": Int(90, 500),
         "answer_median": Int(200, 600),
     }
@@ -97,14 +97,28 @@ class SmallDev(Population):
             places.weights["mobile"] = 0.5
         if r.random() < p["vpn"]:
             places.weights["vpn"], places.vpn_favourite = 0.8, r.randrange(1000)
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(age), verification=_verification(r, fresh, p["fresh_unverified"]),
-                       tier="pro" if pro else "free", payment_fingerprint=pf, labels=(),
-                       keys=self._keys(i, r.choice((1, 1, 2))), scopes=("inference",), endpoints=(places.home,),
-                       agents=(r.choice(net.SDK_AGENTS),), tz=net.TZ_OFFSET[country],
-                       topics=tuple(r.sample(txt.TECH_TOPICS, 1) + r.sample(txt.TOPIC_NAMES, r.randint(0, 1))),
-                       extra={"places": places, "lang": _language(r, p["non_english"], p["languages"]),
-                              "signup_today": fresh and r.random() < p["signup_today"]})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(age),
+            verification=_verification(r, fresh, p["fresh_unverified"]),
+            tier="pro" if pro else "free",
+            payment_fingerprint=pf,
+            labels=(),
+            keys=self._keys(i, r.choice((1, 1, 2))),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=(r.choice(net.SDK_AGENTS),),
+            tz=net.TZ_OFFSET[country],
+            topics=tuple(r.sample(txt.TECH_TOPICS, 1) + r.sample(txt.TOPIC_NAMES, r.randint(0, 1))),
+            extra={
+                "places": places,
+                "lang": _language(r, p["non_english"], p["languages"]),
+                "signup_today": fresh and r.random() < p["signup_today"],
+            },
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.9)
@@ -117,8 +131,17 @@ class SmallDev(Population):
             for ts in group:
                 prompt = txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"])
                 mt = r.choice((512, 1024, 2048, 4096))
-                out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, p["answer_median"], 0.8, mt), endpoint=ep))
+                out.append(
+                    self._draft(
+                        a,
+                        ts,
+                        prompt,
+                        self._model(ts, p["new_model"], r.choice(MODELS)),
+                        mt,
+                        tokens(r, p["answer_median"], 0.8, mt),
+                        endpoint=ep,
+                    )
+                )
         self._tester(out, p["tester"])
         if a.extra["signup_today"]:  # created minutes before the first request
             a.created_ts = min(d.ts for d in out) - r.uniform(60, 1800)
@@ -132,7 +155,8 @@ class PowerUser(Population):
     ACCOUNTS = Int(120, 500)
     SHARE = Uniform(0.08, 0.2)
     PARAMS = {
-        "topics_min": Int(2, 4), "topics_max": Int(6, 14),
+        "topics_min": Int(2, 4),
+        "topics_max": Int(6, 14),
         "step": Uniform(0.05, 0.25),
         "cloud": Uniform(0.1, 0.5),
         "mobile": Uniform(0.05, 0.4),
@@ -154,14 +178,24 @@ class PowerUser(Population):
             places.weights["mobile"] = 0.3
         if r.random() < p["vpn"]:
             places.weights["vpn"], places.vpn_favourite = 0.5, r.randrange(1000)
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(r.uniform(30, 1500)),
-                       verification=r.choices(("email", "phone", "kyc"), (0.3, 0.5, 0.2))[0],
-                       tier=r.choice(("pro", "pro", "team")), payment_fingerprint=self._id("pf", i), labels=(),
-                       keys=self._keys(i, r.randint(1, 3)), scopes=("inference",), endpoints=(places.home,),
-                       agents=tuple(r.sample(net.SDK_AGENTS, 2)), tz=net.TZ_OFFSET[country],
-                       topics=tuple(r.sample(txt.TOPIC_NAMES, r.randint(p["topics_min"], p["topics_max"]))),
-                       extra={"places": places})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(r.uniform(30, 1500)),
+            verification=r.choices(("email", "phone", "kyc"), (0.3, 0.5, 0.2))[0],
+            tier=r.choice(("pro", "pro", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, r.randint(1, 3)),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=tuple(r.sample(net.SDK_AGENTS, 2)),
+            tz=net.TZ_OFFSET[country],
+            topics=tuple(r.sample(txt.TOPIC_NAMES, r.randint(p["topics_min"], p["topics_max"]))),
+            extra={"places": places},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.5)
@@ -173,11 +207,23 @@ class PowerUser(Population):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 topic = r.choice(a.topics)
-                prompt = (txt.power_question(r, topic, p["step"]) if r.random() < 0.6
-                          else txt.casual_question(r, topic, p["step"]))
+                prompt = (
+                    txt.power_question(r, topic, p["step"])
+                    if r.random() < 0.6
+                    else txt.casual_question(r, topic, p["step"])
+                )
                 mt = r.choice((1024, 2048, 4096, 8192))
-                out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, p["answer_median"], 0.7, mt), endpoint=ep))
+                out.append(
+                    self._draft(
+                        a,
+                        ts,
+                        prompt,
+                        self._model(ts, p["new_model"], r.choice(MODELS)),
+                        mt,
+                        tokens(r, p["answer_median"], 0.7, mt),
+                        endpoint=ep,
+                    )
+                )
         return self._with_resends(out, p["retry"])
 
 
@@ -191,9 +237,9 @@ class Enterprise(Population):
     SHARE = Uniform(0.08, 0.2)
     PARAMS = {
         "org_size_max": Int(2, 8),
-        "invoiced": Uniform(0.2, 0.8),   # orgs paying by invoice: no card on file
+        "invoiced": Uniform(0.2, 0.8),  # orgs paying by invoice: no card on file
         "keys_max": Int(2, 8),
-        "flat": Uniform(0.1, 0.6),       # share of volume spread over the whole day (global customers)
+        "flat": Uniform(0.1, 0.6),  # share of volume spread over the whole day (global customers)
         "new_model": Uniform(0.0, 0.15),
         "answer_median": Int(80, 300),
     }
@@ -213,13 +259,24 @@ class Enterprise(Population):
         block = net.random_slash24(org_rng, cloud)
         invoiced = org_rng.random() < p["invoiced"]
         slug = company.split()[0].lower()
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=self._id("org", org_i),
-                       created_ts=self._created(r.uniform(120, 1500)), verification="kyc", tier="enterprise",
-                       payment_fingerprint=None if invoiced else self._id("pf", org_i), labels=("enterprise",),
-                       keys=self._keys(i, r.randint(1, p["keys_max"])), scopes=("inference", "batch"),
-                       endpoints=tuple(net.endpoint(r, block) for _ in range(r.randint(2, 8))),
-                       agents=(f"{slug}-app/3.{r.randint(0, 9)} sdk-java/2.3.0",), tz=net.TZ_OFFSET[cloud.country],
-                       template=r.choice(txt.ENTERPRISE_TEMPLATES), company=company)
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=self._id("org", org_i),
+            created_ts=self._created(r.uniform(120, 1500)),
+            verification="kyc",
+            tier="enterprise",
+            payment_fingerprint=None if invoiced else self._id("pf", org_i),
+            labels=("enterprise",),
+            keys=self._keys(i, r.randint(1, p["keys_max"])),
+            scopes=("inference", "batch"),
+            endpoints=tuple(net.endpoint(r, block) for _ in range(r.randint(2, 8))),
+            agents=(f"{slug}-app/3.{r.randint(0, 9)} sdk-java/2.3.0",),
+            tz=net.TZ_OFFSET[cloud.country],
+            template=r.choice(txt.ENTERPRISE_TEMPLATES),
+            company=company,
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.4, 1.6)
@@ -230,8 +287,16 @@ class Enterprise(Population):
         for _ in range(n):
             ts = diurnal_time(r, self.w, a.tz, flat=p["flat"])
             model = self._model(ts, p["new_model"], "frontier-small" if r.random() < 0.7 else "frontier-large")
-            out.append(self._draft(a, ts, txt.enterprise_prompt(r, a.template, a.company), model,
-                                   512, tokens(r, p["answer_median"], 0.5, 512)))
+            out.append(
+                self._draft(
+                    a,
+                    ts,
+                    txt.enterprise_prompt(r, a.template, a.company),
+                    model,
+                    512,
+                    tokens(r, p["answer_median"], 0.5, 512),
+                )
+            )
         return out
 
 
@@ -263,14 +328,23 @@ class ChatBackend(Population):
         r, p = self.rng, self.p
         cloud = r.choice(net.nets_where("hosting", asns=(16509, 14618, 14061, 396982, 8075)))
         bot = txt.CHAT_PRODUCTS[(i + r.randrange(len(txt.CHAT_PRODUCTS))) % len(txt.CHAT_PRODUCTS)]
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=self._id("org", i),
-                       created_ts=self._created(r.uniform(60, 900)), verification="kyc",
-                       tier=r.choice(("enterprise", "team")), payment_fingerprint=self._id("pf", i),
-                       labels=("platform",) if r.random() < p["platform_label"] else (),
-                       keys=self._keys(i, r.randint(1, p["keys_max"])), scopes=("inference",),
-                       endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(2, 6))),
-                       agents=(r.choice(("sdk-node/4.67.3", "sdk-python/1.51.0", "sdk-go/0.9.2")),),
-                       tz=net.TZ_OFFSET[cloud.country], extra={"system": txt.chat_system_prompt(r, bot)})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=self._id("org", i),
+            created_ts=self._created(r.uniform(60, 900)),
+            verification="kyc",
+            tier=r.choice(("enterprise", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=("platform",) if r.random() < p["platform_label"] else (),
+            keys=self._keys(i, r.randint(1, p["keys_max"])),
+            scopes=("inference",),
+            endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(2, 6))),
+            agents=(r.choice(("sdk-node/4.67.3", "sdk-python/1.51.0", "sdk-go/0.9.2")),),
+            tz=net.TZ_OFFSET[cloud.country],
+            extra={"system": txt.chat_system_prompt(r, bot)},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.3, 1.7)
@@ -278,19 +352,33 @@ class ChatBackend(Population):
     def requests(self, a: Account, n: int) -> list[Draft]:
         r, p = self.rng, self.p
         kinds = ("roleplay", "homework", "jailbreak", "extraction", "chat")
-        weights = (p["roleplay"], p["homework"], p["jailbreak"], p["extraction"],
-                   max(0.0, 1.0 - p["roleplay"] - p["homework"] - p["jailbreak"] - p["extraction"]))
+        weights = (
+            p["roleplay"],
+            p["homework"],
+            p["jailbreak"],
+            p["extraction"],
+            max(0.0, 1.0 - p["roleplay"] - p["homework"] - p["jailbreak"] - p["extraction"]),
+        )
         out = []
         for _ in range(n):
             ts = diurnal_time(r, self.w, net.TZ_OFFSET[pick_country(r)], flat=0.2)  # end users everywhere
             kind = r.choices(kinds, weights)[0]
             lang = _language(r, p["non_english"], p["languages"])
-            prompt = txt.chat_product_prompt(r, a.extra["system"], r.choice(txt.CHAT_TOPICS),
-                                             r.randint(0, p["history_max"]), lang, kind)
+            prompt = txt.chat_product_prompt(
+                r, a.extra["system"], r.choice(txt.CHAT_TOPICS), r.randint(0, p["history_max"]), lang, kind
+            )
             refused = kind in ("jailbreak", "extraction") and r.random() < 0.9
             model = self._model(ts, p["new_model"], "frontier-small" if r.random() < 0.8 else "frontier-large")
-            out.append(self._draft(a, ts, prompt, model, 1024,
-                                   tokens(r, 40, 0.4, 1024) if refused else tokens(r, p["answer_median"], 0.6, 1024)))
+            out.append(
+                self._draft(
+                    a,
+                    ts,
+                    prompt,
+                    model,
+                    1024,
+                    tokens(r, 40, 0.4, 1024) if refused else tokens(r, p["answer_median"], 0.6, 1024),
+                )
+            )
         return self._with_resends(out, p["regenerate"], 2.0, 40.0)
 
 
@@ -302,7 +390,8 @@ class Bursty(Population):
     ACCOUNTS = Int(120, 600)
     SHARE = Uniform(0.03, 0.1)
     PARAMS = {
-        "burst_min": Int(3, 10), "burst_max": Int(20, 150),
+        "burst_min": Int(3, 10),
+        "burst_max": Int(20, 150),
         "gap_max": Uniform(0.5, 3.0),
         "retry": Uniform(0.05, 0.25),
         "cloud": Uniform(0.3, 0.8),
@@ -314,12 +403,23 @@ class Bursty(Population):
         country = pick_country(r)
         ep = net.hosting_endpoint(r) if r.random() < p["cloud"] else net.residential_endpoint(r, country)
         paid = r.random() < p["paid"]
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(r.uniform(2, 1000)), verification=r.choice(("email", "phone")),
-                       tier="pro" if paid else "free", payment_fingerprint=self._id("pf", i) if paid else None,
-                       labels=(), keys=self._keys(i, 1), scopes=("inference",), endpoints=(ep,),
-                       agents=(r.choice(net.SCRIPT_AGENTS),), tz=net.TZ_OFFSET[country],
-                       template=r.choice(txt.BATCH_TEMPLATES))
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(r.uniform(2, 1000)),
+            verification=r.choice(("email", "phone")),
+            tier="pro" if paid else "free",
+            payment_fingerprint=self._id("pf", i) if paid else None,
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=(ep,),
+            agents=(r.choice(net.SCRIPT_AGENTS),),
+            tz=net.TZ_OFFSET[country],
+            template=r.choice(txt.BATCH_TEMPLATES),
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.7)
@@ -332,8 +432,9 @@ class Bursty(Population):
             for _ in range(r.randint(p["burst_min"], p["burst_max"])):  # one batch
                 if len(out) >= n:
                     break
-                draft = self._draft(a, t, txt.batch_prompt(r, a.template), "frontier-small", 256,
-                                    tokens(r, 80, 0.5, 256))
+                draft = self._draft(
+                    a, t, txt.batch_prompt(r, a.template), "frontier-small", 256, tokens(r, 80, 0.5, 256)
+                )
                 out.append(draft)
                 t += r.uniform(0.2, p["gap_max"])
                 while len(out) < n and r.random() < p["retry"]:  # timeout, same prompt again
@@ -352,14 +453,16 @@ class Classroom(Population):
     ACCOUNTS = Int(150, 1500)
     SHARE = Uniform(0.015, 0.06)
     PARAMS = {
-        "class_min": Int(8, 25), "class_max": Int(40, 250),
-        "bootcamp": Uniform(0.1, 0.5),         # classes in a bootcamp's office rather than on campus
-        "nat_max": Int(1, 6),                  # NAT addresses of a class: 1 to this many
-        "fresh": Uniform(0.4, 0.95),           # students who sign up for this class
-        "signup_lead_min": Int(3, 45),         # they sign up at most this many minutes before class
-        "class_hours_min": Uniform(1.0, 1.5), "class_hours_max": Uniform(1.5, 3.0),
-        "phone": Uniform(0.0, 0.25),           # students on their phone's carrier NAT instead of the wifi
-        "edited": Uniform(0.2, 0.9),           # pastes with a small edit
+        "class_min": Int(8, 25),
+        "class_max": Int(40, 250),
+        "bootcamp": Uniform(0.1, 0.5),  # classes in a bootcamp's office rather than on campus
+        "nat_max": Int(1, 6),  # NAT addresses of a class: 1 to this many
+        "fresh": Uniform(0.4, 0.95),  # students who sign up for this class
+        "signup_lead_min": Int(3, 45),  # they sign up at most this many minutes before class
+        "class_hours_min": Uniform(1.0, 1.5),
+        "class_hours_max": Uniform(1.5, 3.0),
+        "phone": Uniform(0.0, 0.25),  # students on their phone's carrier NAT instead of the wifi
+        "edited": Uniform(0.2, 0.9),  # pastes with a small edit
         "step": Uniform(0.1, 0.6),
         "after_class": Uniform(0.05, 0.4),
         "retry": Uniform(0.01, 0.1),
@@ -372,15 +475,22 @@ class Classroom(Population):
         for size in split_sizes(r, n, p["class_min"], p["class_max"]):
             country = r.choice(CAMPUS_COUNTRIES)
             bootcamp = r.random() < p["bootcamp"]
-            where = net.nets_or_residential("business", country) if bootcamp else net.nets_where("campus",
-                                                                                                 country=country)
+            where = (
+                net.nets_or_residential("business", country) if bootcamp else net.nets_where("campus", country=country)
+            )
             nat_net = r.choice(where)
             tz = net.TZ_OFFSET[country]
             hours = r.uniform(p["class_hours_min"], p["class_hours_max"])
             start = min(hours_time(r, self.w, tz, 8, 19), max(self.w.start, self.w.end - hours * 3600))
-            c = {"country": country, "tz": tz, "start": start, "end": min(self.w.end, start + hours * 3600),
-                 "nat": tuple(net.endpoint(r, nat_net) for _ in range(r.randint(1, p["nat_max"]))),
-                 "text": txt.assignment(r), "bootcamp": bootcamp}
+            c = {
+                "country": country,
+                "tz": tz,
+                "start": start,
+                "end": min(self.w.end, start + hours * 3600),
+                "nat": tuple(net.endpoint(r, nat_net) for _ in range(r.randint(1, p["nat_max"]))),
+                "text": txt.assignment(r),
+                "bootcamp": bootcamp,
+            }
             self.class_of.extend([c] * size)
         return super().make_accounts(n)
 
@@ -388,17 +498,30 @@ class Classroom(Population):
         r, p = self.rng, self.p
         c = self.class_of[i]
         fresh = r.random() < p["fresh"]
-        created = (c["start"] - r.uniform(1, p["signup_lead_min"]) * 60 if fresh
-                   else self._created(r.uniform(20, 900)))
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None, created_ts=created,
-                       verification="email" if fresh else r.choice(("email", "email", "phone")),
-                       tier="free" if fresh or r.random() < 0.8 else "pro", payment_fingerprint=None, labels=(),
-                       keys=self._keys(i, 1), scopes=("inference",), endpoints=c["nat"],
-                       agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:3]),), tz=c["tz"],
-                       active=(c["start"], c["end"]),
-                       extra={"class": c, "phone": r.random() < p["phone"],
-                              "home": net.residential_endpoint(r, c["country"]),
-                              "after": r.random() < p["after_class"]})
+        created = c["start"] - r.uniform(1, p["signup_lead_min"]) * 60 if fresh else self._created(r.uniform(20, 900))
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=created,
+            verification="email" if fresh else r.choice(("email", "email", "phone")),
+            tier="free" if fresh or r.random() < 0.8 else "pro",
+            payment_fingerprint=None,
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=c["nat"],
+            agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:3]),),
+            tz=c["tz"],
+            active=(c["start"], c["end"]),
+            extra={
+                "class": c,
+                "phone": r.random() < p["phone"],
+                "home": net.residential_endpoint(r, c["country"]),
+                "after": r.random() < p["after_class"],
+            },
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.6)
@@ -422,8 +545,9 @@ class Classroom(Population):
                 prompt = paste if k == 0 else txt.student_paste(r, c["text"], True, r.random() < p["step"])
             else:
                 prompt = f"{paste}\n\nuser: {txt.student_follow_up(r)}"  # the chat sends the conversation
-            out.append(self._draft(a, t, prompt, r.choice(MODELS), 2048, tokens(r, p["answer_median"], 0.6, 2048),
-                                   endpoint=ep))
+            out.append(
+                self._draft(a, t, prompt, r.choice(MODELS), 2048, tokens(r, p["answer_median"], 0.6, 2048), endpoint=ep)
+            )
             if not home:
                 t = min(last, t + r.expovariate(n / max(60.0, last - t)))
         return self._with_resends(out, p["retry"], 2.0, 30.0)
@@ -440,12 +564,16 @@ class CodingAgent(Population):
     SHARE = Uniform(0.05, 0.14)
     PARAMS = {
         "tools": Subset(agent.AGENT_TOOLS, 2, 6),
-        "gap_min": Uniform(3.0, 6.0), "gap_max": Uniform(8.0, 15.0),
-        "session_h_min": Uniform(0.3, 1.0), "session_h_max": Uniform(2.0, 6.0),
-        "ctx_start_min": Int(6000, 12000), "ctx_start_max": Int(15000, 30000),
-        "ctx_cap_min": Int(90000, 120000), "ctx_cap_max": Int(140000, 190000),
-        "growth_median": Int(1500, 5000),       # tokens a step adds (tool output, code)
-        "parallel": Uniform(0.05, 0.4),         # sessions run next to a second agent
+        "gap_min": Uniform(3.0, 6.0),
+        "gap_max": Uniform(8.0, 15.0),
+        "session_h_min": Uniform(0.3, 1.0),
+        "session_h_max": Uniform(2.0, 6.0),
+        "ctx_start_min": Int(6000, 12000),
+        "ctx_start_max": Int(15000, 30000),
+        "ctx_cap_min": Int(90000, 120000),
+        "ctx_cap_max": Int(140000, 190000),
+        "growth_median": Int(1500, 5000),  # tokens a step adds (tool output, code)
+        "parallel": Uniform(0.05, 0.4),  # sessions run next to a second agent
         "completion_median": Int(150, 700),
         "cloud_devbox": Uniform(0.1, 0.5),
         "office": Uniform(0.1, 0.6),
@@ -463,13 +591,23 @@ class CodingAgent(Population):
         if r.random() < p["cloud_devbox"]:
             places.cloud, places.weights["cloud"] = net.hosting_endpoint(r), 1.0
         tools = tuple(r.sample(p["tools"], min(len(p["tools"]), r.choice((1, 1, 2)))))
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(math.exp(r.uniform(math.log(3), math.log(1500)))),
-                       verification=r.choice(("email", "phone", "phone", "kyc")),
-                       tier=r.choice(("pro", "pro", "team", "enterprise")), payment_fingerprint=self._id("pf", i),
-                       labels=(), keys=self._keys(i, len(tools)), scopes=("inference",), endpoints=(places.home,),
-                       agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
-                       tz=net.TZ_OFFSET[country], extra={"places": places, "tools": tools})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(math.exp(r.uniform(math.log(3), math.log(1500)))),
+            verification=r.choice(("email", "phone", "phone", "kyc")),
+            tier=r.choice(("pro", "pro", "team", "enterprise")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, len(tools)),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
+            tz=net.TZ_OFFSET[country],
+            extra={"places": places, "tools": tools},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.8)
@@ -489,8 +627,9 @@ class CodingAgent(Population):
                 out.extend(self._session(a, k, start + lane * r.uniform(5, 120), size, gap, ep, p))
         return self._with_resends(out[:n], p["retry"], 1.0, 10.0)
 
-    def _session(self, a: Account, k: int, t: float, steps: int, gap: float, ep: Endpoint,
-                 p: dict[str, Any]) -> list[Draft]:
+    def _session(
+        self, a: Account, k: int, t: float, steps: int, gap: float, ep: Endpoint, p: dict[str, Any]
+    ) -> list[Draft]:
         """One agent loop: the context grows by each step's tool output until the
         tool compacts it into a summary."""
         r = self.rng
@@ -503,8 +642,20 @@ class CodingAgent(Population):
         model = self._model(t, p["new_model"], "frontier-large")
         out = []
         for _ in range(steps):
-            out.append(self._draft(a, t, text, model, mt, tokens(r, p["completion_median"], 0.8, mt), endpoint=ep,
-                                   context_tokens=ctx, key=a.keys[k], agent=a.agents[k]))
+            out.append(
+                self._draft(
+                    a,
+                    t,
+                    text,
+                    model,
+                    mt,
+                    tokens(r, p["completion_median"], 0.8, mt),
+                    endpoint=ep,
+                    context_tokens=ctx,
+                    key=a.keys[k],
+                    agent=a.agents[k],
+                )
+            )
             t += r.uniform(0.6, 1.4) * gap
             ctx += tokens(r, p["growth_median"], 0.9, 40_000)
             if ctx > cap:  # compaction: a summary replaces the conversation
@@ -522,9 +673,10 @@ class RoamingDev(Population):
     ACCOUNTS = Int(300, 2500)
     SHARE = Uniform(0.03, 0.10)
     PARAMS = {
-        "company_min": Int(2, 5), "company_max": Int(8, 60),
+        "company_min": Int(2, 5),
+        "company_max": Int(8, 60),
         "office": Uniform(0.3, 0.9),
-        "zscaler": Uniform(0.0, 0.5),           # companies whose office traffic leaves through a shared cloud proxy
+        "zscaler": Uniform(0.0, 0.5),  # companies whose office traffic leaves through a shared cloud proxy
         "mobile": Uniform(0.2, 0.8),
         "vpn": Uniform(0.05, 0.5),
         "traveller": Uniform(0.01, 0.08),
@@ -567,17 +719,28 @@ class RoamingDev(Population):
             places.home_changes_at = self.w.start + r.random() * self.w.span
             places.new_home = net.residential_endpoint(r, country)
         if r.random() < p["traveller"]:
-            places.abroad = (self.w.start + r.uniform(0.2, 0.8) * self.w.span,
-                             r.choice([c for c, _ in net.BENIGN_COUNTRIES if c != country]))
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(math.exp(r.uniform(math.log(10), math.log(2000)))),
-                       verification=r.choice(("email", "email", "phone", "kyc")),
-                       tier=r.choice(("free", "pro", "pro", "team")), payment_fingerprint=self._id("pf", i),
-                       labels=(), keys=self._keys(i, r.randint(1, 2)), scopes=("inference",),
-                       endpoints=(places.home,), agents=tuple(r.sample(net.SDK_AGENTS, 2)),
-                       tz=net.TZ_OFFSET[country],
-                       topics=tuple(r.sample(txt.TECH_TOPICS, 2) + r.sample(txt.TOPIC_NAMES, r.randint(0, 3))),
-                       extra={"places": places})
+            places.abroad = (
+                self.w.start + r.uniform(0.2, 0.8) * self.w.span,
+                r.choice([c for c, _ in net.BENIGN_COUNTRIES if c != country]),
+            )
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(math.exp(r.uniform(math.log(10), math.log(2000)))),
+            verification=r.choice(("email", "email", "phone", "kyc")),
+            tier=r.choice(("free", "pro", "pro", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, r.randint(1, 2)),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=tuple(r.sample(net.SDK_AGENTS, 2)),
+            tz=net.TZ_OFFSET[country],
+            topics=tuple(r.sample(txt.TECH_TOPICS, 2) + r.sample(txt.TOPIC_NAMES, r.randint(0, 3))),
+            extra={"places": places},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.8)
@@ -589,11 +752,23 @@ class RoamingDev(Population):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 topic = r.choice(a.topics)
-                prompt = (txt.power_question(r, topic, p["step"]) if r.random() < 0.4
-                          else txt.casual_question(r, topic, p["step"]))
+                prompt = (
+                    txt.power_question(r, topic, p["step"])
+                    if r.random() < 0.4
+                    else txt.casual_question(r, topic, p["step"])
+                )
                 mt = r.choice((1024, 2048, 4096))
-                out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], r.choice(MODELS)), mt,
-                                       tokens(r, p["answer_median"], 0.8, mt), endpoint=ep))
+                out.append(
+                    self._draft(
+                        a,
+                        ts,
+                        prompt,
+                        self._model(ts, p["new_model"], r.choice(MODELS)),
+                        mt,
+                        tokens(r, p["answer_median"], 0.8, mt),
+                        endpoint=ep,
+                    )
+                )
         self._tester(out, p["tester"])
         return self._with_resends(out, p["retry"])
 
@@ -610,30 +785,41 @@ class EvalHarness(Population):
         "cot": Uniform(0.3, 1.0),
         "pass_k": Subset((1, 5, 10), 1, 3),
         "shots": Subset((0, 5), 1, 2),
-        "burst_new_model": Uniform(0.5, 1.0),   # harnesses that run on the release as soon as it appears
+        "burst_new_model": Uniform(0.5, 1.0),  # harnesses that run on the release as soon as it appears
         "burst_delay_h": Uniform(0.1, 3.0),
         "workers_max": Int(4, 64),
         "suites": Weights(bench.SUITES, 0.1, 1.0),
-        "fresh": Uniform(0.0, 0.4),             # labs that open an account for the release
+        "fresh": Uniform(0.0, 0.4),  # labs that open an account for the release
     }
-    HARNESS_AGENTS = ("lm-eval/0.4.5 python-httpx/0.27.2", "inspect-ai/0.3.52 sdk-python/1.51.0",
-                      "helm/0.5.4 python-requests/2.32.3", "evalkit/1.2 aiohttp/3.10.10")
+    HARNESS_AGENTS = (
+        "lm-eval/0.4.5 python-httpx/0.27.2",
+        "inspect-ai/0.3.52 sdk-python/1.51.0",
+        "helm/0.5.4 python-requests/2.32.3",
+        "evalkit/1.2 aiohttp/3.10.10",
+    )
 
     def account(self, i: int) -> Account:
         r, p = self.rng, self.p
         fresh = r.random() < p["fresh"]
         cloud = r.choice(net.HOSTING_NETS)
         block = net.random_slash24(r, cloud)
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=self._id("org", i),
-                       created_ts=(self.world.release_ts - r.uniform(300, 7200) if fresh
-                                   else self._created(r.uniform(30, 1200))),
-                       verification=r.choice(("email", "phone", "kyc")) if not fresh else "email",
-                       tier=r.choice(("pro", "team", "enterprise")), payment_fingerprint=self._id("pf", i), labels=(),
-                       keys=self._keys(i, r.randint(1, 3)), scopes=("inference",),
-                       endpoints=tuple(net.endpoint(r, block) for _ in range(r.randint(1, 4))),
-                       agents=(r.choice(self.HARNESS_AGENTS),), tz=net.TZ_OFFSET[cloud.country],
-                       extra={"burst": fresh or r.random() < p["burst_new_model"],
-                              "workers": r.randint(1, p["workers_max"])})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=self._id("org", i),
+            created_ts=(self.world.release_ts - r.uniform(300, 7200) if fresh else self._created(r.uniform(30, 1200))),
+            verification=r.choice(("email", "phone", "kyc")) if not fresh else "email",
+            tier=r.choice(("pro", "team", "enterprise")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, r.randint(1, 3)),
+            scopes=("inference",),
+            endpoints=tuple(net.endpoint(r, block) for _ in range(r.randint(1, 4))),
+            agents=(r.choice(self.HARNESS_AGENTS),),
+            tz=net.TZ_OFFSET[cloud.country],
+            extra={"burst": fresh or r.random() < p["burst_new_model"], "workers": r.randint(1, p["workers_max"])},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 1.0)
@@ -655,8 +841,11 @@ class EvalHarness(Population):
             index = r.randrange(bench.SUITE_SIZE[suite])
             for _ in range(r.randint(50, 2000)):
                 prompt = bench.item(suite, index, subject if suite == "mcq" else None, shots, cot)
-                mt, median = ((1024, 350) if cot else (16, 2)) if suite == "mcq" else ((1024, 450) if suite == "math"
-                                                                                         else (512, 180))
+                mt, median = (
+                    ((1024, 350) if cot else (16, 2))
+                    if suite == "mcq"
+                    else ((1024, 450) if suite == "math" else (512, 180))
+                )
                 for _ in range(k):  # pass@k: the same item k times
                     if len(out) >= n:
                         break
@@ -690,15 +879,32 @@ class TrustSafety(Population):
     def account(self, i: int) -> Account:
         r, p = self.rng, self.p
         cloud = r.choice(net.nets_where("hosting", asns=net.ENTERPRISE_CLOUD_ASNS + (14061,)))
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=self._id("org", i),
-                       created_ts=self._created(r.uniform(60, 1500)), verification="kyc",
-                       tier=r.choice(("enterprise", "team")), payment_fingerprint=self._id("pf", i), labels=(),
-                       keys=self._keys(i, r.randint(1, p["keys_max"])), scopes=("inference",),
-                       endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(1, 6))),
-                       agents=(r.choice(("sdk-python/1.51.0", "sdk-go/0.9.2", "sdk-java/2.3.0")),),
-                       tz=net.TZ_OFFSET[cloud.country],
-                       company=r.choice(("a social network", "a dating app", "a gaming community", "a marketplace",
-                                         "a video platform", "a forum host")))
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=self._id("org", i),
+            created_ts=self._created(r.uniform(60, 1500)),
+            verification="kyc",
+            tier=r.choice(("enterprise", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, r.randint(1, p["keys_max"])),
+            scopes=("inference",),
+            endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(1, 6))),
+            agents=(r.choice(("sdk-python/1.51.0", "sdk-go/0.9.2", "sdk-java/2.3.0")),),
+            tz=net.TZ_OFFSET[cloud.country],
+            company=r.choice(
+                (
+                    "a social network",
+                    "a dating app",
+                    "a gaming community",
+                    "a marketplace",
+                    "a video platform",
+                    "a forum host",
+                )
+            ),
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.3, 1.7)
@@ -709,11 +915,20 @@ class TrustSafety(Population):
         out = []
         for _ in range(n):
             ts = diurnal_time(r, self.w, a.tz, flat=0.7)  # queues drain day and night
-            items = [txt.moderation_item(r, cats, r.random() < p["injected"])
-                     for _ in range(r.randint(1, p["items_max"]))]
+            items = [
+                txt.moderation_item(r, cats, r.random() < p["injected"]) for _ in range(r.randint(1, p["items_max"]))
+            ]
             prompt = txt.moderation_prompt(r, items, cats, a.company)
-            out.append(self._draft(a, ts, prompt, "frontier-small", 16 * len(items) + 32,
-                                   tokens(r, p["label_tokens"] * len(items), 0.3, 16 * len(items) + 32)))
+            out.append(
+                self._draft(
+                    a,
+                    ts,
+                    prompt,
+                    "frontier-small",
+                    16 * len(items) + 32,
+                    tokens(r, p["label_tokens"] * len(items), 0.3, 16 * len(items) + 32),
+                )
+            )
         return out
 
 
@@ -725,7 +940,8 @@ class Researcher(Population):
     ACCOUNTS = Int(80, 800)
     SHARE = Uniform(0.015, 0.06)
     PARAMS = {
-        "domains_min": Int(3, 8), "domains_max": Int(10, 30),
+        "domains_min": Int(3, 8),
+        "domains_max": Int(10, 30),
         "cot": Uniform(0.2, 0.9),
         "follow_up": Uniform(0.1, 0.5),
         "campus": Uniform(0.2, 0.7),
@@ -741,18 +957,30 @@ class Researcher(Population):
         country = r.choice(CAMPUS_COUNTRIES)
         places = Places(country, net.residential_endpoint(r, country), weights={"home": 1.0})
         if r.random() < p["campus"]:
-            places.office, places.weights["office"] = net.endpoint(r, r.choice(net.nets_where("campus",
-                                                                                              country=country))), 2.5
+            places.office, places.weights["office"] = (
+                net.endpoint(r, r.choice(net.nets_where("campus", country=country))),
+                2.5,
+            )
         if r.random() < p["mobile"]:
             places.weights["mobile"] = 0.4
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(math.exp(r.uniform(math.log(5), math.log(2000)))),
-                       verification=r.choice(("email", "email", "phone", "kyc")),
-                       tier=r.choice(("free", "pro", "pro", "team")), payment_fingerprint=self._id("pf", i),
-                       labels=(), keys=self._keys(i, 1), scopes=("inference",), endpoints=(places.home,),
-                       agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),), tz=net.TZ_OFFSET[country],
-                       topics=tuple(r.sample(txt.TOPIC_NAMES, r.randint(p["domains_min"], p["domains_max"]))),
-                       extra={"places": places, "cot": r.random() < p["cot"]})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(math.exp(r.uniform(math.log(5), math.log(2000)))),
+            verification=r.choice(("email", "email", "phone", "kyc")),
+            tier=r.choice(("free", "pro", "pro", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),),
+            tz=net.TZ_OFFSET[country],
+            topics=tuple(r.sample(txt.TOPIC_NAMES, r.randint(p["domains_min"], p["domains_max"]))),
+            extra={"places": places, "cot": r.random() < p["cot"]},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.9)
@@ -770,8 +998,17 @@ class Researcher(Population):
                 else:
                     prompt = last = txt.research_question(r, topic, a.extra["cot"])
                 mt = r.choice((2048, 4096, 8192))
-                out.append(self._draft(a, ts, prompt, self._model(ts, p["new_model"], "frontier-large"), mt,
-                                       tokens(r, p["answer_median"], 0.6, mt), endpoint=ep))
+                out.append(
+                    self._draft(
+                        a,
+                        ts,
+                        prompt,
+                        self._model(ts, p["new_model"], "frontier-large"),
+                        mt,
+                        tokens(r, p["answer_median"], 0.6, mt),
+                        endpoint=ep,
+                    )
+                )
         return self._with_resends(out, p["retry"])
 
 
@@ -803,13 +1040,24 @@ class SecurityResearcher(Population):
             places.weights["vpn"], places.vpn_favourite = 1.0, r.randrange(1000)
         if r.random() < p["cloud"]:
             places.cloud, places.weights["cloud"] = net.hosting_endpoint(r), 0.7
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(math.exp(r.uniform(math.log(2), math.log(1500)))),
-                       verification=r.choice(("email", "phone", "kyc")), tier=r.choice(("free", "pro", "team")),
-                       payment_fingerprint=self._id("pf", i), labels=(), keys=self._keys(i, 1),
-                       scopes=("inference",), endpoints=(places.home,),
-                       agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),), tz=net.TZ_OFFSET[country],
-                       company=r.choice(txt.COMPANIES), extra={"places": places})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(math.exp(r.uniform(math.log(2), math.log(1500)))),
+            verification=r.choice(("email", "phone", "kyc")),
+            tier=r.choice(("free", "pro", "team")),
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),),
+            tz=net.TZ_OFFSET[country],
+            company=r.choice(txt.COMPANIES),
+            extra={"places": places},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.8)
@@ -826,13 +1074,24 @@ class SecurityResearcher(Population):
                     prompt = probe.security_rephrase(r, a.company, task)
                 else:
                     t = max(t, ts)
-                    task = (probe.extraction_prompt(r) if r.random() < p["extraction_tests"]
-                            else probe.security_task(r, a.company))
+                    task = (
+                        probe.extraction_prompt(r)
+                        if r.random() < p["extraction_tests"]
+                        else probe.security_task(r, a.company)
+                    )
                     prompt = task
                 refused = r.random() < p["refusal"]
-                out.append(self._draft(a, t, prompt, "frontier-large", 4096,
-                                       tokens(r, 60, 0.4, 4096) if refused else tokens(r, 700, 0.6, 4096),
-                                       endpoint=ep))
+                out.append(
+                    self._draft(
+                        a,
+                        t,
+                        prompt,
+                        "frontier-large",
+                        4096,
+                        tokens(r, 60, 0.4, 4096) if refused else tokens(r, 700, 0.6, 4096),
+                        endpoint=ep,
+                    )
+                )
         return out
 
 
@@ -844,7 +1103,7 @@ class SharedNat(Population):
     ACCOUNTS = Int(400, 3000)
     SHARE = Uniform(0.015, 0.05)
     PARAMS = {
-        "vpn": Uniform(0.2, 0.8),               # the rest are on a phone
+        "vpn": Uniform(0.2, 0.8),  # the rest are on a phone
         "fresh": Uniform(0.05, 0.35),
         "free": Uniform(0.6, 0.95),
         "per_session": Int(2, 10),
@@ -861,18 +1120,31 @@ class SharedNat(Population):
         country = pick_country(r)
         fresh = r.random() < p["fresh"]
         vpn = r.random() < p["vpn"]
-        places = Places(country, net.residential_endpoint(r, country),
-                        weights={"home": 0.1, "vpn": 1.0} if vpn else {"home": 0.2, "mobile": 1.0},
-                        vpn_favourite=r.randrange(1000) if vpn else None)
+        places = Places(
+            country,
+            net.residential_endpoint(r, country),
+            weights={"home": 0.1, "vpn": 1.0} if vpn else {"home": 0.2, "mobile": 1.0},
+            vpn_favourite=r.randrange(1000) if vpn else None,
+        )
         free = r.random() < p["free"]
-        return Account(id=self._id("acct", i), population=self.name, campaign=None, org=None,
-                       created_ts=self._created(r.uniform(0, 7) if fresh else r.uniform(7, 1200)),
-                       verification=_verification(r, fresh, 0.3), tier="free" if free else "pro",
-                       payment_fingerprint=None if free else self._id("pf", i), labels=(), keys=self._keys(i, 1),
-                       scopes=("inference",), endpoints=(places.home,),
-                       agents=(r.choice(net.MOBILE_AGENTS if not vpn else net.BROWSER_AGENTS),),
-                       tz=net.TZ_OFFSET[country], topics=tuple(r.sample(txt.CHAT_TOPICS, 2)),
-                       extra={"places": places, "lang": _language(r, p["non_english"], p["languages"])})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=None,
+            org=None,
+            created_ts=self._created(r.uniform(0, 7) if fresh else r.uniform(7, 1200)),
+            verification=_verification(r, fresh, 0.3),
+            tier="free" if free else "pro",
+            payment_fingerprint=None if free else self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=(places.home,),
+            agents=(r.choice(net.MOBILE_AGENTS if not vpn else net.BROWSER_AGENTS),),
+            tz=net.TZ_OFFSET[country],
+            topics=tuple(r.sample(txt.CHAT_TOPICS, 2)),
+            extra={"places": places, "lang": _language(r, p["non_english"], p["languages"])},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.lognormvariate(0.0, 0.8)
@@ -884,11 +1156,27 @@ class SharedNat(Population):
             ep = a.extra["places"].pick(r, self.world, group[0])
             for ts in group:
                 prompt = txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"])
-                out.append(self._draft(a, ts, prompt, r.choice(MODELS), 1024, tokens(r, p["answer_median"], 0.7, 1024),
-                                       endpoint=ep))
+                out.append(
+                    self._draft(
+                        a, ts, prompt, r.choice(MODELS), 1024, tokens(r, p["answer_median"], 0.7, 1024), endpoint=ep
+                    )
+                )
         self._tester(out, p["tester"])
         return self._with_resends(out, p["retry"])
 
 
-BENIGN: tuple[type[Population], ...] = (SmallDev, PowerUser, Enterprise, ChatBackend, Bursty, Classroom, CodingAgent,
-                                        RoamingDev, EvalHarness, TrustSafety, Researcher, SecurityResearcher, SharedNat)
+BENIGN: tuple[type[Population], ...] = (
+    SmallDev,
+    PowerUser,
+    Enterprise,
+    ChatBackend,
+    Bursty,
+    Classroom,
+    CodingAgent,
+    RoamingDev,
+    EvalHarness,
+    TrustSafety,
+    Researcher,
+    SecurityResearcher,
+    SharedNat,
+)

@@ -58,24 +58,27 @@ class FastDistill(Population):
     SHARE = Uniform(0.08, 0.28)
     PARAMS = {
         "ip_strategy": Choice(IP_STRATEGIES),
-        "ip_secondary": Uniform(0.0, 0.3),       # accounts on one of the other two strategies
-        "blocks": Int(3, 40),                     # datacenter /24s
-        "per_address_max": Int(1, 6),             # accounts per stable address
+        "ip_secondary": Uniform(0.0, 0.3),  # accounts on one of the other two strategies
+        "blocks": Int(3, 40),  # datacenter /24s
+        "per_address_max": Int(1, 6),  # accounts per stable address
         "proxy_countries": Subset(PROXY_COUNTRIES, 3, 18),
         "pacing": Choice(("flat", "office_hours", "waves")),
         "operator_tz": OPERATOR_TZ,
-        "office_start": Int(7, 10), "office_end": Int(16, 22),
+        "office_start": Int(7, 10),
+        "office_end": Int(16, 22),
         "wave_min": Int(20, 120),
-        "life_h_min": Uniform(0.3, 1.5), "life_h_max": Uniform(2.0, 10.0),
-        "warmup": Uniform(0.0, 0.8),              # accounts that say "hi" or "test" first
-        "best_of_n": Uniform(0.0, 0.5),           # prompts resampled n times
+        "life_h_min": Uniform(0.3, 1.5),
+        "life_h_max": Uniform(2.0, 10.0),
+        "warmup": Uniform(0.0, 0.8),  # accounts that say "hi" or "test" first
+        "best_of_n": Uniform(0.0, 0.5),  # prompts resampled n times
         "n_max": Int(2, 8),
         "phrasings": Int(1, 6),
-        "pivot": Uniform(0.0, 1.0),               # share of requests after the release that use it
+        "pivot": Uniform(0.0, 1.0),  # share of requests after the release that use it
         "cot": Uniform(0.25, 0.9),
-        "answer_median": Int(300, 900),           # without a reasoning request; with one, 2-3 times longer
-        "focus": Uniform(0.4, 0.9),               # share of an account's prompts on its wave's capability
-        "card_share": Uniform(0.1, 0.8), "accounts_per_card": Int(5, 40),
+        "answer_median": Int(300, 900),  # without a reasoning request; with one, 2-3 times longer
+        "focus": Uniform(0.4, 0.9),  # share of an account's prompts on its wave's capability
+        "card_share": Uniform(0.1, 0.8),
+        "accounts_per_card": Int(5, 40),
         "age_max": Uniform(1.0, 30.0),
         "phone_verified": Uniform(0.0, 0.3),
         "agents": Choice(("script", "sdk", "browser")),
@@ -87,8 +90,10 @@ class FastDistill(Population):
         hosting = net.nets_where("hosting", asns=net.SURROGATE_HOSTING_ASNS)
         self.blocks = [net.random_slash24(r, r.choice(hosting)) for _ in range(p["blocks"])]
         self.cards = [self._id("pf", k) for k in range(max(1, n // p["accounts_per_card"]))]
-        self.phrasings = {cap: tuple(sorted(r.sample(range(len(txt.FAST_TEMPLATES[cap])), p["phrasings"])))
-                          for cap in txt.CAPABILITIES}
+        self.phrasings = {
+            cap: tuple(sorted(r.sample(range(len(txt.FAST_TEMPLATES[cap])), p["phrasings"])))
+            for cap in txt.CAPABILITIES
+        }
         others = [s for s in IP_STRATEGIES if s != p["ip_strategy"]]
         self.strategy = [p["ip_strategy"] if r.random() >= p["ip_secondary"] else r.choice(others) for _ in range(n)]
         self.stable: list[Endpoint] = []
@@ -128,14 +133,24 @@ class FastDistill(Population):
         else:
             eps = (_proxy_endpoint(r, p["proxy_countries"], self.world),)
         age = r.uniform(0.0, p["age_max"])
-        return Account(id=self._id("acct", i), population=self.name, campaign=self.campaign, org=None,
-                       created_ts=start - max(60.0, age * DAY),  # signed up `age` days before work
-                       verification="phone" if r.random() < p["phone_verified"] else r.choice(("none", "email")),
-                       tier="pro" if pf else "free", payment_fingerprint=pf, labels=(), keys=self._keys(i, 1),
-                       scopes=("inference",), endpoints=eps, agents=(r.choice(AGENT_KINDS[p["agents"]]),),
-                       tz=p["operator_tz"], active=(start, end),
-                       extra={"wave": wave, "rotating": strategy == "rotating_residential",
-                              "warmup": r.random() < p["warmup"]})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=self.campaign,
+            org=None,
+            created_ts=start - max(60.0, age * DAY),  # signed up `age` days before work
+            verification="phone" if r.random() < p["phone_verified"] else r.choice(("none", "email")),
+            tier="pro" if pf else "free",
+            payment_fingerprint=pf,
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=eps,
+            agents=(r.choice(AGENT_KINDS[p["agents"]]),),
+            tz=p["operator_tz"],
+            active=(start, end),
+            extra={"wave": wave, "rotating": strategy == "rotating_residential", "warmup": r.random() < p["warmup"]},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.6, 1.4)  # flat: each account stays under naive limits
@@ -181,14 +196,16 @@ class SlowDistill(Population):
     ACCOUNTS = Int(60, 400)
     SHARE = Uniform(0.02, 0.08)
     PARAMS = {
-        "age_min": Int(30, 200), "age_max": Int(400, 1500),
+        "age_min": Int(30, 200),
+        "age_max": Int(400, 1500),
         "kyc": Uniform(0.1, 0.6),
-        "home_mobile": Uniform(0.0, 1.0),       # accounts with a home line and a phone, the rest one address
-        "business": Uniform(0.0, 0.5),          # accounts whose address is a business line
+        "home_mobile": Uniform(0.0, 1.0),  # accounts with a home line and a phone, the rest one address
+        "business": Uniform(0.0, 0.5),  # accounts whose address is a business line
         "countries": Subset(PROXY_COUNTRIES, 1, 8),
         "pacing_tz": Choice(("operator", "address")),
         "operator_tz": OPERATOR_TZ,
-        "office_start": Int(7, 10), "office_end": Int(16, 21),
+        "office_start": Int(7, 10),
+        "office_end": Int(16, 21),
         "follow_up": Uniform(0.1, 0.5),
         "cot": Uniform(0.1, 0.6),
         "levels": Subset(txt.DIFFICULTIES, 2, 5),
@@ -201,8 +218,9 @@ class SlowDistill(Population):
     def make_accounts(self, n: int) -> list[Account]:
         p = self.p
         # the fleet's curriculum: every (domain, subtopic, difficulty, format), shuffled once
-        self.curriculum = [(t, c, lv, f) for t in txt.TOPIC_NAMES for c in txt.TOPICS[t]
-                           for lv in p["levels"] for f in p["formats"]]
+        self.curriculum = [
+            (t, c, lv, f) for t in txt.TOPIC_NAMES for c in txt.TOPICS[t] for lv in p["levels"] for f in p["formats"]
+        ]
         self.stride = max(1, len(self.curriculum) // max(1, n))
         return super().make_accounts(n)
 
@@ -213,12 +231,23 @@ class SlowDistill(Population):
         home = net.endpoint(r, r.choice(net.nets_or_residential(kind, country)))
         eps = (home, self.world.pools.mobile(r, country)) if r.random() < p["home_mobile"] else (home,)
         tz = p["operator_tz"] if p["pacing_tz"] == "operator" else net.TZ_OFFSET[country]
-        return Account(id=self._id("acct", i), population=self.name, campaign=self.campaign, org=None,
-                       created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
-                       verification="kyc" if r.random() < p["kyc"] else "phone", tier=p["tier"],
-                       payment_fingerprint=self._id("pf", i), labels=(), keys=self._keys(i, 1), scopes=("inference",),
-                       endpoints=eps, agents=(r.choice(AGENT_KINDS[p["agents"]]),), tz=tz,
-                       extra={"offset": i * self.stride})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=self.campaign,
+            org=None,
+            created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
+            verification="kyc" if r.random() < p["kyc"] else "phone",
+            tier=p["tier"],
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=eps,
+            agents=(r.choice(AGENT_KINDS[p["agents"]]),),
+            tz=tz,
+            extra={"offset": i * self.stride},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.7, 1.3)
@@ -236,8 +265,16 @@ class SlowDistill(Population):
             else:
                 prompt = last = txt.slow_distill_prompt(r, topic, concept, level, fmt, r.random() < p["cot"])
                 k += 1
-            out.append(self._draft(a, ts, prompt, self._model(ts, 0.3, "frontier-large"), 4096,
-                                   tokens(r, p["answer_median"], 0.4, 4096)))
+            out.append(
+                self._draft(
+                    a,
+                    ts,
+                    prompt,
+                    self._model(ts, 0.3, "frontier-large"),
+                    4096,
+                    tokens(r, p["answer_median"], 0.4, 4096),
+                )
+            )
         return out
 
 
@@ -253,16 +290,20 @@ class AgenticDistill(Population):
     SHARE = Uniform(0.02, 0.08)
     PARAMS = {
         "parallel_max": Int(1, 6),
-        "gap_min": Uniform(2.0, 6.0), "gap_max": Uniform(6.0, 15.0),
-        "ctx_start_min": Int(6000, 12000), "ctx_start_max": Int(15000, 30000),
-        "ctx_cap_min": Int(90000, 120000), "ctx_cap_max": Int(140000, 190000),
+        "gap_min": Uniform(2.0, 6.0),
+        "gap_max": Uniform(6.0, 15.0),
+        "ctx_start_min": Int(6000, 12000),
+        "ctx_start_max": Int(15000, 30000),
+        "ctx_cap_min": Int(90000, 120000),
+        "ctx_cap_max": Int(140000, 190000),
         "growth_median": Int(1500, 5000),
         "steps_per_task_max": Int(30, 400),
         "completion_median": Int(800, 3000),
         "network": Choice(("hosting", "residential", "business")),
         "tier": Choice(("pro", "team", "enterprise")),
         "tools": Subset(agent.AGENT_TOOLS, 1, 3),
-        "age_min": Int(5, 60), "age_max": Int(90, 700),
+        "age_min": Int(5, 60),
+        "age_max": Int(90, 700),
     }
 
     def account(self, i: int) -> Account:
@@ -273,12 +314,23 @@ class AgenticDistill(Population):
         else:
             eps = (net.endpoint(r, r.choice(net.nets_or_residential(p["network"], country))),)
         tools = tuple(p["tools"])
-        return Account(id=self._id("acct", i), population=self.name, campaign=self.campaign, org=None,
-                       created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
-                       verification=r.choice(("phone", "kyc")), tier=p["tier"], payment_fingerprint=self._id("pf", i),
-                       labels=(), keys=self._keys(i, len(tools)), scopes=("inference",), endpoints=eps,
-                       agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
-                       tz=0.0, extra={"tools": tools, "lanes": r.randint(1, p["parallel_max"]), "task": i * 37})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=self.campaign,
+            org=None,
+            created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
+            verification=r.choice(("phone", "kyc")),
+            tier=p["tier"],
+            payment_fingerprint=self._id("pf", i),
+            labels=(),
+            keys=self._keys(i, len(tools)),
+            scopes=("inference",),
+            endpoints=eps,
+            agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
+            tz=0.0,
+            extra={"tools": tools, "lanes": r.randint(1, p["parallel_max"]), "task": i * 37},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.5, 1.5)
@@ -314,8 +366,19 @@ class AgenticDistill(Population):
         model = self._model(t, 0.5, "frontier-large")
         out = []
         for _ in range(steps):
-            out.append(self._draft(a, t, text, model, mt, tokens(r, p["completion_median"], 0.6, mt),
-                                   context_tokens=ctx, key=a.keys[k], agent=a.agents[k]))
+            out.append(
+                self._draft(
+                    a,
+                    t,
+                    text,
+                    model,
+                    mt,
+                    tokens(r, p["completion_median"], 0.6, mt),
+                    context_tokens=ctx,
+                    key=a.keys[k],
+                    agent=a.agents[k],
+                )
+            )
             t += r.uniform(0.6, 1.4) * gap
             ctx += tokens(r, p["growth_median"], 0.9, 40_000)
             if ctx > cap:
@@ -366,12 +429,23 @@ class GuardrailProbe(Population):
                 eps.append(self.world.pools.vpn_exit(r))
             else:
                 eps.append(net.residential_endpoint(r, country))
-        return Account(id=self._id("acct", i), population=self.name, campaign=self.campaign, org=None,
-                       created_ts=self._created(r.uniform(0.0, p["age_max"])),
-                       verification=r.choice(("none", "email", "email", "phone")), tier="free",
-                       payment_fingerprint=None, labels=(), keys=self._keys(i, 1), scopes=("inference",),
-                       endpoints=tuple(eps), agents=(r.choice(AGENT_KINDS[p["agents"]]),), tz=net.TZ_OFFSET[country],
-                       extra={"goal": r.randrange(probe.N_GOALS)})
+        return Account(
+            id=self._id("acct", i),
+            population=self.name,
+            campaign=self.campaign,
+            org=None,
+            created_ts=self._created(r.uniform(0.0, p["age_max"])),
+            verification=r.choice(("none", "email", "email", "phone")),
+            tier="free",
+            payment_fingerprint=None,
+            labels=(),
+            keys=self._keys(i, 1),
+            scopes=("inference",),
+            endpoints=tuple(eps),
+            agents=(r.choice(AGENT_KINDS[p["agents"]]),),
+            tz=net.TZ_OFFSET[country],
+            extra={"goal": r.randrange(probe.N_GOALS)},
+        )
 
     def weight(self, a: Account) -> float:
         return self.rng.uniform(0.5, 1.5)
@@ -398,8 +472,13 @@ class GuardrailProbe(Population):
                 else:
                     prompt, yes_no = probe.wrapped(r, goal, r.choice(p["wrappers"])), False
                 refused = r.random() < p["refusal"]
-                completion = (tokens(r, 2, 0.5, 2048) if yes_no else
-                              tokens(r, 45, 0.5, 2048) if refused else tokens(r, 450, 0.6, 2048))
+                completion = (
+                    tokens(r, 2, 0.5, 2048)
+                    if yes_no
+                    else tokens(r, 45, 0.5, 2048)
+                    if refused
+                    else tokens(r, 450, 0.6, 2048)
+                )
                 out.append(self._draft(a, ts, prompt, "frontier-large", 2048, completion))
         return out
 

@@ -134,8 +134,9 @@ def _window(config: SimConfig) -> Window:
 
 
 def _population(config: SimConfig, name: str, ids: Ids, world: World) -> Population:
-    return POPULATIONS[name](random.Random(f"{config.seed}|{name}"), ids, _window(config), world,
-                             population_params(config.seed, name))
+    return POPULATIONS[name](
+        random.Random(f"{config.seed}|{name}"), ids, _window(config), world, population_params(config.seed, name)
+    )
 
 
 def _drafts(config: SimConfig) -> list[Draft]:
@@ -162,16 +163,30 @@ def _context(d: Draft, request_id: str, rng: random.Random) -> dict[str, Any]:
     # the gateway reads the head of a long prompt and still counts all of it
     estimate = d.context_tokens or max(1, round(len(d.prompt) / CHARS_PER_TOKEN))
     return {
-        "request": {"id": request_id, "ts": round(d.ts, 3), "model": d.model, "prompt": d.prompt[:PROMPT_CHAR_CAP],
-                    "max_tokens": d.max_tokens, "prompt_tokens": estimate},
-        "account": {"id": a.id, "org": a.org, "age_days": round(max(0.0, d.ts - a.created_ts) / DAY, 3),
-                    "verification": a.verification, "tier": a.tier, "payment_fingerprint": a.payment_fingerprint,
-                    "labels": list(a.labels)},
+        "request": {
+            "id": request_id,
+            "ts": round(d.ts, 3),
+            "model": d.model,
+            "prompt": d.prompt[:PROMPT_CHAR_CAP],
+            "max_tokens": d.max_tokens,
+            "prompt_tokens": estimate,
+        },
+        "account": {
+            "id": a.id,
+            "org": a.org,
+            "age_days": round(max(0.0, d.ts - a.created_ts) / DAY, 3),
+            "verification": a.verification,
+            "tier": a.tier,
+            "payment_fingerprint": a.payment_fingerprint,
+            "labels": list(a.labels),
+        },
         "api_key": {"id": d.key, "scopes": list(a.scopes)},
         "client": {"ip": ep.ip, "country": ep.country, "asn": ep.asn, "user_agent": d.agent},
         # the real tokenizer disagrees a little with the gateway's estimate
-        "usage": {"prompt_tokens": max(1, round(estimate * rng.uniform(0.9, 1.1))),
-                  "completion_tokens": d.completion_tokens},
+        "usage": {
+            "prompt_tokens": max(1, round(estimate * rng.uniform(0.9, 1.1))),
+            "completion_tokens": d.completion_tokens,
+        },
     }
 
 
@@ -182,8 +197,16 @@ def generate(config: SimConfig) -> Iterator[tuple[dict[str, Any], dict[str, Any]
         ctx = _context(d, f"r-{i:07d}", rng)
         RequestContext.model_validate(ctx)
         a = d.account
-        yield ctx, {"request_id": ctx["request"]["id"], "population": a.population, "campaign": a.campaign,
-                    "account": a.id, "is_campaign": a.campaign is not None}
+        yield (
+            ctx,
+            {
+                "request_id": ctx["request"]["id"],
+                "population": a.population,
+                "campaign": a.campaign,
+                "account": a.id,
+                "is_campaign": a.campaign is not None,
+            },
+        )
 
 
 def describe(config: SimConfig) -> dict[str, Any]:
@@ -198,18 +221,31 @@ def describe(config: SimConfig) -> dict[str, Any]:
     for spec, n_acc, n_req in config.plan():
         cls = POPULATIONS[spec.name]
         pops[spec.name] = {
-            "campaign": cls.campaign, "accounts": spec.accounts, "share": round(spec.share / total_share, 4),
-            "planned_accounts": n_acc, "planned_requests": n_req,
+            "campaign": cls.campaign,
+            "accounts": spec.accounts,
+            "share": round(spec.share / total_share, 4),
+            "planned_accounts": n_acc,
+            "planned_requests": n_req,
             "params": population_params(config.seed, spec.name),
-            "ranges": {"accounts": cls.ACCOUNTS.describe(), "share": cls.SHARE.describe(),
-                       **describe_ranges(cls.PARAMS)},
+            "ranges": {
+                "accounts": cls.ACCOUNTS.describe(),
+                "share": cls.SHARE.describe(),
+                **describe_ranges(cls.PARAMS),
+            },
         }
     return {
-        "seed": config.seed, "scale": config.scale, "hours": config.hours, "start_ts": config.start_ts,
+        "seed": config.seed,
+        "scale": config.scale,
+        "hours": config.hours,
+        "start_ts": config.start_ts,
         "requests": config.total_requests,
-        "world": {**world.params, "release_ts": round(world.release_ts, 3),
-                  "cgnat_addresses": sum(len(v) for v in pools.cgnat.values()), "vpn_addresses": len(pools.vpn),
-                  "zscaler_addresses": len(pools.zscaler)},
+        "world": {
+            **world.params,
+            "release_ts": round(world.release_ts, 3),
+            "cgnat_addresses": sum(len(v) for v in pools.cgnat.values()),
+            "vpn_addresses": len(pools.vpn),
+            "zscaler_addresses": len(pools.zscaler),
+        },
         "populations": pops,
     }
 

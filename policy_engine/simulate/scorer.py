@@ -217,24 +217,54 @@ def render(s: Score) -> list[Any]:
 
     t = Table(title="Replay score per population", title_justify="left")
     t.add_column("population", no_wrap=True)
-    for col in ("kind", "requests", "accounts", "admitted", "blocked", "answered\nbefore block\nmedian/acct",
-                "answered\nbefore block\ntotal", "yield", "accounts\never blocked"):
+    for col in (
+        "kind",
+        "requests",
+        "accounts",
+        "admitted",
+        "blocked",
+        "answered\nbefore block\nmedian/acct",
+        "answered\nbefore block\ntotal",
+        "yield",
+        "accounts\never blocked",
+    ):
         t.add_column(col, justify="left" if col == "kind" else "right")
     for name, g in s.populations.items():
-        t.add_row(name, "campaign" if g.is_campaign else "benign", f"{g.requests:,}", f"{g.accounts:,}",
-                  _pct(g.admitted_share), _pct(g.blocked_share), f"{g.answered_before_block_median:g}",
-                  f"{g.answered_before_block_total:,}", _pct(g.extraction_yield) if g.is_campaign else "-",
-                  f"{g.accounts_ever_blocked:,} ({_pct(g.accounts_ever_blocked_share)})")
+        t.add_row(
+            name,
+            "campaign" if g.is_campaign else "benign",
+            f"{g.requests:,}",
+            f"{g.accounts:,}",
+            _pct(g.admitted_share),
+            _pct(g.blocked_share),
+            f"{g.answered_before_block_median:g}",
+            f"{g.answered_before_block_total:,}",
+            _pct(g.extraction_yield) if g.is_campaign else "-",
+            f"{g.accounts_ever_blocked:,} ({_pct(g.accounts_ever_blocked_share)})",
+        )
     c = Table(title="Campaigns", title_justify="left")
     c.add_column("campaign", no_wrap=True)
-    for col in ("requests", "accounts", "extraction\nyield", "answered\nbefore block\nmedian/acct",
-                "answered\nbefore block\ntotal"):
+    for col in (
+        "requests",
+        "accounts",
+        "extraction\nyield",
+        "answered\nbefore block\nmedian/acct",
+        "answered\nbefore block\ntotal",
+    ):
         c.add_column(col, justify="right")
     for name, g in s.campaigns.items():
-        c.add_row(name, f"{g.requests:,}", f"{g.accounts:,}", _pct(g.extraction_yield),
-                  f"{g.answered_before_block_median:g}", f"{g.answered_before_block_total:,}")
+        c.add_row(
+            name,
+            f"{g.requests:,}",
+            f"{g.accounts:,}",
+            _pct(g.extraction_yield),
+            f"{g.answered_before_block_median:g}",
+            f"{g.answered_before_block_total:,}",
+        )
     b = s.benign
-    verdict = (f"benign: {b.requests:,} requests, false-positive rate {_pct(s.false_positive_rate)} "
-               f"({b.blocked:,} denied or throttled), accounts ever blocked {b.accounts_ever_blocked:,} "
-               f"of {b.accounts:,} ({_pct(b.accounts_ever_blocked_share)})")
+    verdict = (
+        f"benign: {b.requests:,} requests, false-positive rate {_pct(s.false_positive_rate)} "
+        f"({b.blocked:,} denied or throttled), accounts ever blocked {b.accounts_ever_blocked:,} "
+        f"of {b.accounts:,} ({_pct(b.accounts_ever_blocked_share)})"
+    )
     return [t, c, verdict]

@@ -76,8 +76,12 @@ class Subset:
         return [o for i, o in enumerate(self.options) if i in picked]
 
     def contains(self, value: Any) -> bool:
-        return (isinstance(value, list) and self.lo <= len(value) <= self.hi
-                and len(set(value)) == len(value) and all(v in self.options for v in value))
+        return (
+            isinstance(value, list)
+            and self.lo <= len(value) <= self.hi
+            and len(set(value)) == len(value)
+            and all(v in self.options for v in value)
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"of": list(self.options), "size": [self.lo, self.hi]}
@@ -97,8 +101,12 @@ class Weights:
         return {o: round(w / total, 4) for o, w in zip(self.options, raw)}
 
     def contains(self, value: Any) -> bool:
-        return (isinstance(value, dict) and list(value) == list(self.options)
-                and all(0.0 <= w <= 1.0 for w in value.values()) and abs(sum(value.values()) - 1.0) < 1e-3)
+        return (
+            isinstance(value, dict)
+            and list(value) == list(self.options)
+            and all(0.0 <= w <= 1.0 for w in value.values())
+            and abs(sum(value.values()) - 1.0) < 1e-3
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"mix of": list(self.options)}
@@ -119,11 +127,11 @@ def describe_ranges(ranges: dict[str, Range]) -> dict[str, Any]:
 # The new model that appears during the window: evaluation harnesses burst on
 # it, users try it, a campaign may pivot to it.
 WORLD_PARAMS: dict[str, Range] = {
-    "release_at": Uniform(0.15, 0.65),        # share of the window when the new model appears
+    "release_at": Uniform(0.15, 0.65),  # share of the window when the new model appears
     "release_model": Choice(("frontier-large-2", "frontier-large-1.5", "frontier-reasoner")),
-    "cgnat_per_carrier": Int(3, 40),           # public addresses per mobile carrier that our users land on
-    "vpn_exits": Int(6, 80),                   # VPN exit addresses in use by our users
-    "zscaler_egress": Int(2, 12),              # cloud-proxy egress addresses shared by many offices
+    "cgnat_per_carrier": Int(3, 40),  # public addresses per mobile carrier that our users land on
+    "vpn_exits": Int(6, 80),  # VPN exit addresses in use by our users
+    "zscaler_egress": Int(2, 12),  # cloud-proxy egress addresses shared by many offices
 }
 
 
@@ -153,8 +161,10 @@ def _pools(rng: random.Random, params: dict[str, Any]) -> Pools:
     for n in net.MOBILE_NETS:
         cgnat.setdefault(n.country, []).extend(net.endpoint(rng, n) for _ in range(params["cgnat_per_carrier"]))
     vpn = tuple(net.endpoint(rng, rng.choice(net.VPN_NETS)) for _ in range(params["vpn_exits"]))
-    zs = tuple(net.endpoint(rng, rng.choice(net.nets_where("business", asns=(22616,))))
-               for _ in range(params["zscaler_egress"]))
+    zs = tuple(
+        net.endpoint(rng, rng.choice(net.nets_where("business", asns=(22616,))))
+        for _ in range(params["zscaler_egress"])
+    )
     return Pools({c: tuple(v) for c, v in cgnat.items()}, vpn, zs)
 
 

@@ -20,8 +20,8 @@ import xxhash
 
 
 class Kind(enum.Enum):
-    COUNT = "count"        # requests per key per window
-    SUM = "sum"            # a cost per key per window (token budgets)
+    COUNT = "count"  # requests per key per window
+    SUM = "sum"  # a cost per key per window (token budgets)
     DISTINCT = "distinct"  # distinct values of an expression per key per window
 
 
@@ -33,7 +33,7 @@ class Record(enum.Enum):
 
 
 class FailMode(enum.Enum):
-    OPEN = "open"      # store error: the limit is treated as not exceeded
+    OPEN = "open"  # store error: the limit is treated as not exceeded
     CLOSED = "closed"  # store error: the limit is treated as exceeded
 
 
@@ -41,9 +41,9 @@ class FailMode(enum.Enum):
 class LimitSpec:
     """The static part of a limit, fixed when the policy is compiled."""
 
-    id: str                 # the limit's name in the policy
+    id: str  # the limit's name in the policy
     kind: Kind
-    window: float           # seconds, 1 to 30 days
+    window: float  # seconds, 1 to 30 days
     record: Record = Record.ADMITTED
     fail: FailMode = FailMode.OPEN
     reconcilable: bool = False  # SUM with a `usage` clause: its charges keep a receipt for `reconcile`
@@ -54,24 +54,24 @@ class Hit:
     """One limit applied to one request."""
 
     spec: LimitSpec
-    key: str                # rendered key expression, e.g. "acct-42" or "org-7|64500"
-    maximum: float          # the limit's max for this request (may depend on tier)
-    amount: float = 1.0     # COUNT: 1; SUM: the estimated cost; DISTINCT: unused
+    key: str  # rendered key expression, e.g. "acct-42" or "org-7|64500"
+    maximum: float  # the limit's max for this request (may depend on tier)
+    amount: float = 1.0  # COUNT: 1; SUM: the estimated cost; DISTINCT: unused
     member: str | None = None  # DISTINCT: the value whose distinct count is limited; None: a read
-    enforce: bool = True    # False for shadow and flag-only limits: never blocks the request
+    enforce: bool = True  # False for shadow and flag-only limits: never blocks the request
 
 
 @dataclass(slots=True)
 class HitResult:
-    used: float             # usage in the window, including this request when committed
-    remaining: float        # max(0, maximum - used)
-    reset: float            # seconds until enough of the window slides out to admit one more unit
-    over: bool              # this request does not fit under the maximum
-    committed: bool         # the charge was recorded
+    used: float  # usage in the window, including this request when committed
+    remaining: float  # max(0, maximum - used)
+    reset: float  # seconds until enough of the window slides out to admit one more unit
+    over: bool  # this request does not fit under the maximum
+    committed: bool  # the charge was recorded
     error: str | None = None  # the store failed; the engine applies the limit's fail mode
 
 
-DEFAULT_DEADLINE = 0.05     # seconds a store call may take on the request path
+DEFAULT_DEADLINE = 0.05  # seconds a store call may take on the request path
 DEFAULT_RECEIPT_TTL = 3600.0  # seconds: usage reports arrive seconds after the call; later ones are ignored
 
 
@@ -149,8 +149,8 @@ class Store(abc.ABC):
 # order on IEEE doubles), so memory and Redis give bit-identical answers; see
 # docs/limits.md for the semantics and the error bounds.
 
-SKETCH_K = 1024          # DISTINCT: exact up to K members per bucket, then K smallest hashes (KMV)
-HASH_BITS = 52           # member hashes are 52-bit so that they are exact in a double (Lua, Redis scores)
+SKETCH_K = 1024  # DISTINCT: exact up to K members per bucket, then K smallest hashes (KMV)
+HASH_BITS = 52  # member hashes are 52-bit so that they are exact in a double (Lua, Redis scores)
 HASH_SPACE = float(1 << HASH_BITS)
 
 

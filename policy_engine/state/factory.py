@@ -32,12 +32,12 @@ class StoreOptions:
     """What every caller may ask of any backend (backend-specific settings go in the URL)."""
 
     deadline: float = DEFAULT_DEADLINE  # seconds per store call
-    prefix: str = "pe"                  # namespace of the keys in a shared store
+    prefix: str = "pe"  # namespace of the keys in a shared store
 
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    module: str   # defines open_url(url: str, options: StoreOptions) -> Store
+    module: str  # defines open_url(url: str, options: StoreOptions) -> Store
     shared: bool  # state is shared between processes (what `serve --workers N` needs)
 
 

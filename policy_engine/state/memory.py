@@ -172,8 +172,15 @@ class MemoryStore(Store):
                 used = before
             maximum = h.maximum
             left = maximum - used
-            results.append(HitResult(used, left if left > 0.0 else 0.0,
-                                     reset_after(cur, prev, frac, spec.window, maximum - amount), over, commit))
+            results.append(
+                HitResult(
+                    used,
+                    left if left > 0.0 else 0.0,
+                    reset_after(cur, prev, frac, spec.window, maximum - amount),
+                    over,
+                    commit,
+                )
+            )
         if charges:
             self._remember(request_id, charges, now)  # type: ignore[arg-type]
         return results

@@ -262,8 +262,15 @@ class RedisStore(Store):
         else:
             pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=deadline, **opts)
             client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
-        return cls(client, cluster=bool(cluster), deadline=deadline, prefix=prefix, receipt_ttl=receipt_ttl,
-                   max_inflight=max_inflight, max_batch=max_batch)
+        return cls(
+            client,
+            cluster=bool(cluster),
+            deadline=deadline,
+            prefix=prefix,
+            receipt_ttl=receipt_ttl,
+            max_inflight=max_inflight,
+            max_batch=max_batch,
+        )
 
     # -- keys -----------------------------------------------------------------
 
@@ -311,7 +318,7 @@ class RedisStore(Store):
                 if missing:
                     loads: list[Command] = [("SCRIPT", "LOAD", src) for src in self._src.values()]
                     again = await _roundtrip(conn, loads + [cmds[i] for i in missing])
-                    for i, r in zip(missing, again[len(loads):]):
+                    for i, r in zip(missing, again[len(loads) :]):
                         out[i] = r
         except BaseException:
             # replies may still be on their way: the connection's stream is out of step
@@ -390,8 +397,9 @@ class RedisStore(Store):
             sums = [i for i in sums if hits[i].spec.record is Record.ATTEMPTS]
         receipt: list[list[Any]] = []
         if request_id is not None and sums:
-            receipt = [[hits[i].spec.id, keys_of[i][0], bucket_of(now, hits[i].spec.window), hits[i].amount]
-                       for i in sums]
+            receipt = [
+                [hits[i].spec.id, keys_of[i][0], bucket_of(now, hits[i].spec.window), hits[i].amount] for i in sums
+            ]
             cmds.append(self._receipt_set(request_id, receipt, now, max(hits[i].spec.window for i in sums)))
         out = await self._run(cmds)
 

@@ -33,8 +33,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 
 from gateway_harness import (  # noqa: E402 - after the path set-up
-    HOST, EngineProc, EnvoyOptions, EnvoyProc, Proc, chat, envoy_path, render_envoy, spawn, start_engine,
-    wait_until, write_policy,
+    HOST,
+    EngineProc,
+    EnvoyOptions,
+    EnvoyProc,
+    Proc,
+    chat,
+    envoy_path,
+    render_envoy,
+    spawn,
+    start_engine,
+    wait_until,
+    write_policy,
 )
 from policy_engine.server.app import free_port  # noqa: E402
 
@@ -65,36 +75,72 @@ limit daily_tokens {
 """
 
 
-STUB_BODY = ('{"id":"chatcmpl-1","object":"chat.completion","model":"test-model","choices":[{"index":0,'
-             '"finish_reason":"stop","message":{"role":"assistant","content":"Paris"}}],'
-             '"usage":{"prompt_tokens":13,"completion_tokens":2,"total_tokens":15}}')
+STUB_BODY = (
+    '{"id":"chatcmpl-1","object":"chat.completion","model":"test-model","choices":[{"index":0,'
+    '"finish_reason":"stop","message":{"role":"assistant","content":"Paris"}}],'
+    '"usage":{"prompt_tokens":13,"completion_tokens":2,"total_tokens":15}}'
+)
 
 
 def stub_model_server(listen: int, admin: int) -> str:
     """An Envoy that answers every request with a fixed chat completion (the load-test model)."""
     doc = {
         "admin": {"address": {"socket_address": {"address": HOST, "port_value": admin}}},
-        "static_resources": {"listeners": [{
-            "name": "stub", "address": {"socket_address": {"address": HOST, "port_value": listen}},
-            "filter_chains": [{"filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
-                             ".HttpConnectionManager",
-                    "stat_prefix": "stub",
-                    "route_config": {"virtual_hosts": [{"name": "stub", "domains": ["*"], "routes": [{
-                        "match": {"prefix": "/"},
-                        "direct_response": {"status": 200, "body": {"inline_string": STUB_BODY}},
-                        "response_headers_to_add": [
-                            {"header": {"key": k, "value": v}} for k, v in
-                            (("content-type", "application/json"), ("x-usage-prompt-tokens", "13"),
-                             ("x-usage-completion-tokens", "2"))],
-                    }]}]},
-                    "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
-                },
-            }]}],
-        }]},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "stub",
+                    "address": {"socket_address": {"address": HOST, "port_value": listen}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+                                        ".HttpConnectionManager",
+                                        "stat_prefix": "stub",
+                                        "route_config": {
+                                            "virtual_hosts": [
+                                                {
+                                                    "name": "stub",
+                                                    "domains": ["*"],
+                                                    "routes": [
+                                                        {
+                                                            "match": {"prefix": "/"},
+                                                            "direct_response": {
+                                                                "status": 200,
+                                                                "body": {"inline_string": STUB_BODY},
+                                                            },
+                                                            "response_headers_to_add": [
+                                                                {"header": {"key": k, "value": v}}
+                                                                for k, v in (
+                                                                    ("content-type", "application/json"),
+                                                                    ("x-usage-prompt-tokens", "13"),
+                                                                    ("x-usage-completion-tokens", "2"),
+                                                                )
+                                                            ],
+                                                        }
+                                                    ],
+                                                }
+                                            ]
+                                        },
+                                        "http_filters": [
+                                            {
+                                                "name": "envoy.filters.http.router",
+                                                "typed_config": {
+                                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                                },
+                                            }
+                                        ],
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        },
     }
     return yaml.safe_dump(doc, sort_keys=False)
 
@@ -114,8 +160,12 @@ def without_engine(config: str) -> str:
 def start(folder: Path, name: str, config: str, listen: int, admin: int) -> EnvoyProc:
     path = folder / f"envoy-{name}.yaml"
     path.write_text(config)
-    p = spawn(f"envoy ({name})", [str(envoy_path()), "-c", str(path), "--disable-hot-restart", "--log-level", "warn",
-                                  "--concurrency", "1"], folder / f"envoy-{name}.log", folder)
+    p = spawn(
+        f"envoy ({name})",
+        [str(envoy_path()), "-c", str(path), "--disable-hot-restart", "--log-level", "warn", "--concurrency", "1"],
+        folder / f"envoy-{name}.log",
+        folder,
+    )
     env = EnvoyProc(p, listen, admin, path)
     wait_until(p, env.ready, "ready on its admin port")
     return env
@@ -144,13 +194,28 @@ def parse_wrk(name: str, out: str) -> Result:
         raise RuntimeError(f"cannot read wrk's output for {name}:\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
-    return Result(name, float(rps.group(1)), _ms(pct["50"]), _ms(pct["90"]), _ms(pct["99"]),
-                  int(non2xx.group(1)) if non2xx else 0, errors.group(1) if errors else "")
+    return Result(
+        name,
+        float(rps.group(1)),
+        _ms(pct["50"]),
+        _ms(pct["90"]),
+        _ms(pct["99"]),
+        int(non2xx.group(1)) if non2xx else 0,
+        errors.group(1) if errors else "",
+    )
 
 
 def run_wrk(name: str, port: int, a: argparse.Namespace, connections: int) -> tuple[Result, str]:
-    cmd = ["wrk", f"-t{a.threads}", f"-c{connections}", f"-d{a.duration}", "--latency",
-           "-s", str(HERE / "load_envoy.lua"), f"http://{HOST}:{port}"]
+    cmd = [
+        "wrk",
+        f"-t{a.threads}",
+        f"-c{connections}",
+        f"-d{a.duration}",
+        "--latency",
+        "-s",
+        str(HERE / "load_envoy.lua"),
+        f"http://{HOST}:{port}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
     shown = [os.path.relpath(c, HERE.parents[1]) if c.endswith(".lua") else c for c in cmd[:-1]]
     return parse_wrk(name, out), " ".join(shown)
@@ -185,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             ports = [free_port(HOST) for _ in range(4)]
             full = render_envoy(ports[0], ports[1], engine.port, stub_port, opts)
             bare = without_engine(render_envoy(ports[2], ports[3], engine.port, stub_port, opts))
-            gateways = {"Envoy -> model": start(folder, "bare", bare, ports[2], ports[3]),
-                        "Envoy + ext_authz + usage log -> model": start(folder, "authz", full, *ports[:2])}
+            gateways = {
+                "Envoy -> model": start(folder, "bare", bare, ports[2], ports[3]),
+                "Envoy + ext_authz + usage log -> model": start(folder, "authz", full, *ports[:2]),
+            }
             started += [g.proc for g in gateways.values()]
             for g in gateways.values():  # warm the connection pools; fail early on a broken set-up
                 r = chat(g.port, {"x-account-id": "warm-up"})
@@ -209,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print()
     for base, authz in (results[0:2], results[2:4]):
-        print(f"{authz.name}: ext_authz adds {authz.p50 - base.p50:.2f} ms at p50, {authz.p99 - base.p99:.2f} ms "
-              f"at p99; throughput {authz.rps / base.rps:.0%} of Envoy alone")
+        print(
+            f"{authz.name}: ext_authz adds {authz.p50 - base.p50:.2f} ms at p50, {authz.p99 - base.p99:.2f} ms "
+            f"at p99; throughput {authz.rps / base.rps:.0%} of Envoy alone"
+        )
     print(f"ext_authz decisions (Envoy's counters): {authz_stats}")
     for r in results:
         if r.non_2xx or r.errors:

@@ -49,15 +49,28 @@ CHECK_PATH = "/policyengine.v1.PolicyService/Check"
 
 # A realistic request: a verified pro account on a cloud network, a chat prompt of ~600 characters.
 CONTEXT: dict[str, Any] = {
-    "request": {"model": "frontier-large", "max_tokens": 1024, "prompt_tokens": 160,
-                "prompt": ("You are a helpful assistant for a logistics company. Summarise the following "
-                           "shipment notes for the operations team, list any delays with their causes, and "
-                           "suggest two follow-up actions. Notes: container MSKU 4471 arrived at Rotterdam two "
-                           "days late because of a crane outage; the customs paperwork for order 88213 is "
-                           "missing a commercial invoice; the client asked whether partial delivery is possible "
-                           "for the remaining 14 pallets. Keep it under 150 words and use plain language.")},
-    "account": {"id": "acct-4242", "org": "org-17", "age_days": 212, "verification": "kyc", "tier": "enterprise",
-                "payment_fingerprint": "pf-9a1", "labels": []},
+    "request": {
+        "model": "frontier-large",
+        "max_tokens": 1024,
+        "prompt_tokens": 160,
+        "prompt": (
+            "You are a helpful assistant for a logistics company. Summarise the following "
+            "shipment notes for the operations team, list any delays with their causes, and "
+            "suggest two follow-up actions. Notes: container MSKU 4471 arrived at Rotterdam two "
+            "days late because of a crane outage; the customs paperwork for order 88213 is "
+            "missing a commercial invoice; the client asked whether partial delivery is possible "
+            "for the remaining 14 pallets. Keep it under 150 words and use plain language."
+        ),
+    },
+    "account": {
+        "id": "acct-4242",
+        "org": "org-17",
+        "age_days": 212,
+        "verification": "kyc",
+        "tier": "enterprise",
+        "payment_fingerprint": "pf-9a1",
+        "labels": [],
+    },
     "api_key": {"id": "key-7", "scopes": ["inference"]},
     "client": {"ip": "203.0.113.9", "user_agent": "openai-python/1.40.0"},
 }
@@ -83,11 +96,15 @@ def noop_server(port: int) -> None:
     from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
     fixed = pb.CheckResponse(
-        effect=pb.EFFECT_ALLOW, http_status=200, rule_ids=[], policy_version="0123456789abcdef",
-        request_id="pe-00000000-1", headers={"x-ratelimit-limit": "600", "x-ratelimit-remaining": "599",
-                                             "x-ratelimit-reset": "0"},
-        limits=[pb.LimitState(limit_id=f"limit_{i}", key="acct-4242", used=1, max=600, remaining=599)
-                for i in range(4)],
+        effect=pb.EFFECT_ALLOW,
+        http_status=200,
+        rule_ids=[],
+        policy_version="0123456789abcdef",
+        request_id="pe-00000000-1",
+        headers={"x-ratelimit-limit": "600", "x-ratelimit-remaining": "599", "x-ratelimit-reset": "0"},
+        limits=[
+            pb.LimitState(limit_id=f"limit_{i}", key="acct-4242", used=1, max=600, remaining=599) for i in range(4)
+        ],
     ).SerializeToString()
 
     async def check(request: bytes, context: Any) -> bytes:
@@ -95,10 +112,18 @@ def noop_server(port: int) -> None:
 
     async def main() -> None:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-            "policyengine.v1.PolicyService",
-            {"Check": grpc.unary_unary_rpc_method_handler(check, request_deserializer=None,
-                                                          response_serializer=None)})])
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    "policyengine.v1.PolicyService",
+                    {
+                        "Check": grpc.unary_unary_rpc_method_handler(
+                            check, request_deserializer=None, response_serializer=None
+                        )
+                    },
+                )
+            ]
+        )
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         await server.wait_for_termination()
@@ -137,8 +162,11 @@ class Target:
         total = 0.0
         for port in self.metrics_ports:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-            total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                         if line.startswith('policy_engine_decisions_total{api="check"'))
+            total += sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith('policy_engine_decisions_total{api="check"')
+            )
         return total
 
     def stop(self) -> None:
@@ -178,8 +206,21 @@ def start_target(name: str, policies: Path, redis_url: str | None, payload: byte
         mport = free_port()
         while name == "workers2" and not _port_free(mport + 1):
             mport = free_port()
-        cmd = [sys.executable, "-m", "policy_engine.cli.main", "serve", "--policies", str(policies),
-               "--port", str(port), "--metrics-port", str(mport), "--no-reload", "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "policy_engine.cli.main",
+            "serve",
+            "--policies",
+            str(policies),
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(mport),
+            "--no-reload",
+            "--log-level",
+            "warning",
+        ]
         if redis_url:
             cmd += ["--redis", redis_url]
         if name == "workers2":
@@ -231,9 +272,26 @@ class Run:
 def h2load(port: int, body: Path, tmp: Path, *, n: int, clients: int, streams: int, rps: int | None = None) -> Run:
     log = tmp / "h2load.tsv"
     log.unlink(missing_ok=True)
-    cmd = ["h2load", "-n", str(n), "-c", str(clients), "-m", str(streams), "-t", "1",
-           "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body),
-           "--log-file", str(log), f"http://127.0.0.1:{port}{CHECK_PATH}"]
+    cmd = [
+        "h2load",
+        "-n",
+        str(n),
+        "-c",
+        str(clients),
+        "-m",
+        str(streams),
+        "-t",
+        "1",
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "-d",
+        str(body),
+        "--log-file",
+        str(log),
+        f"http://127.0.0.1:{port}{CHECK_PATH}",
+    ]
     if rps:
         cmd[1:1] = ["--rps", str(rps)]
     t0 = time.monotonic()
@@ -248,8 +306,13 @@ def h2load(port: int, body: Path, tmp: Path, *, n: int, clients: int, streams: i
     ends = [int(r[0]) + int(r[2]) for r in rows]
     seconds = (max(ends) - min(starts)) / 1e6 if rows else wall
     return Run(
-        requests=len(rows), ok=ok, seconds=round(seconds, 3), rps=round(len(rows) / seconds, 1),
-        p50_ms=round(_pct(lat, 50), 3), p99_ms=round(_pct(lat, 99), 3), mean_ms=round(statistics.fmean(lat), 3),
+        requests=len(rows),
+        ok=ok,
+        seconds=round(seconds, 3),
+        rps=round(len(rows) / seconds, 1),
+        p50_ms=round(_pct(lat, 50), 3),
+        p99_ms=round(_pct(lat, 99), 3),
+        mean_ms=round(statistics.fmean(lat), 3),
     )
 
 
@@ -274,9 +337,23 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     if shutil.which("redis-server") is None:
         raise RuntimeError("redis-server is not installed")
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -290,8 +367,16 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redis-server did not start")
 
 
-def measure(name: str, policies: Path, redis_url: str | None, payload: bytes, body: Path, tmp: Path,
-            requests: int, rate_requests: int) -> dict[str, Any]:
+def measure(
+    name: str,
+    policies: Path,
+    redis_url: str | None,
+    payload: bytes,
+    body: Path,
+    tmp: Path,
+    requests: int,
+    rate_requests: int,
+) -> dict[str, Any]:
     url = redis_url if name in ("redis", "workers2") else None
     if url:
         subprocess.run(["redis-cli", "-u", url, "flushall"], capture_output=True, timeout=10)
@@ -306,9 +391,13 @@ def measure(name: str, policies: Path, redis_url: str | None, payload: bytes, bo
         decided = (target.decisions() - before) if target.metrics_ports else None
     finally:
         target.stop()
-    return {"saturation": asdict(sat), "at_1000_rps": asdict(rate),
-            "server_cpu_us_per_call": round(cpu / max(1, sat.requests) * 1e6, 1),
-            "decided": decided, "sent": sat.requests + rate.requests}
+    return {
+        "saturation": asdict(sat),
+        "at_1000_rps": asdict(rate),
+        "server_cpu_us_per_call": round(cpu / max(1, sat.requests) * 1e6, 1),
+        "decided": decided,
+        "sent": sat.requests + rate.requests,
+    }
 
 
 def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -327,16 +416,19 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int,
     if shutil.which("h2load") is None:
         raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")
     payload = context_to_check_request(CONTEXT).SerializeToString()
-    results: dict[str, Any] = {"policies": str(policies.relative_to(ROOT) if policies.is_relative_to(ROOT)
-                                                else policies),
-                               "cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0],
-                               "rounds": rounds, "request_bytes": len(payload), "targets": {}}
+    results: dict[str, Any] = {
+        "policies": str(policies.relative_to(ROOT) if policies.is_relative_to(ROOT) else policies),
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg()[0],
+        "rounds": rounds,
+        "request_bytes": len(payload),
+        "targets": {},
+    }
     with tempfile.TemporaryDirectory(prefix="pe-load-") as t:
         tmp = Path(t)
         body = tmp / "check.bin"
         body.write_bytes(grpc_frame(payload))
-        redis_proc, redis_url = (start_redis(tmp) if any(x in targets for x in ("redis", "workers2"))
-                                 else (None, None))
+        redis_proc, redis_url = start_redis(tmp) if any(x in targets for x in ("redis", "workers2")) else (None, None)
         try:
             for rnd in range(rounds):  # targets interleaved, so that a busy moment hits all of them
                 for name in targets:
@@ -344,9 +436,12 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int,
                     best = results["targets"].get(name)
                     results["targets"][name] = entry if best is None else _better(best, entry)
                     sat, rate = entry["saturation"], entry["at_1000_rps"]
-                    print(f"[{rnd + 1}/{rounds}] {name:9s} {sat['rps']:8.0f} calls/s  sat p50 {sat['p50_ms']:6.2f} "
-                          f"p99 {sat['p99_ms']:6.2f} ms  cpu {entry['server_cpu_us_per_call']:6.1f} us/call  |  "
-                          f"1000/s p50 {rate['p50_ms']:5.2f} p99 {rate['p99_ms']:5.2f} ms", file=sys.stderr)
+                    print(
+                        f"[{rnd + 1}/{rounds}] {name:9s} {sat['rps']:8.0f} calls/s  sat p50 {sat['p50_ms']:6.2f} "
+                        f"p99 {sat['p99_ms']:6.2f} ms  cpu {entry['server_cpu_us_per_call']:6.1f} us/call  |  "
+                        f"1000/s p50 {rate['p50_ms']:5.2f} p99 {rate['p99_ms']:5.2f} ms",
+                        file=sys.stderr,
+                    )
         finally:
             if redis_proc is not None:
                 redis_proc.terminate()
@@ -374,8 +469,13 @@ def main() -> None:
     if args.cmd == "noop":
         noop_server(args.port)
         return
-    results = bench(args.targets.split(","), (args.policies or default_policies()).resolve(), args.requests,
-                    args.rate_requests, args.rounds)
+    results = bench(
+        args.targets.split(","),
+        (args.policies or default_policies()).resolve(),
+        args.requests,
+        args.rate_requests,
+        args.rounds,
+    )
     results["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(results, indent=2)
     if args.json:

@@ -23,11 +23,23 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_764_300_000.0
 
 REQUEST = {
-    "request": {"id": "r-1", "ts": T0, "model": "frontier-large",
-                "prompt": "Summarise this support ticket in two sentences: the customer cannot reset a password.",
-                "max_tokens": 256, "prompt_tokens": 24},
-    "account": {"id": "acct-42", "org": "org-7", "age_days": 412, "verification": "kyc", "tier": "pro",
-                "payment_fingerprint": "pf-9a1", "labels": []},
+    "request": {
+        "id": "r-1",
+        "ts": T0,
+        "model": "frontier-large",
+        "prompt": "Summarise this support ticket in two sentences: the customer cannot reset a password.",
+        "max_tokens": 256,
+        "prompt_tokens": 24,
+    },
+    "account": {
+        "id": "acct-42",
+        "org": "org-7",
+        "age_days": 412,
+        "verification": "kyc",
+        "tier": "pro",
+        "payment_fingerprint": "pf-9a1",
+        "labels": [],
+    },
     "api_key": {"id": "key-1", "scopes": ["inference"]},
     "client": {"ip": "203.0.113.9", "country": "US", "asn": 7922, "user_agent": "sdk/1.2"},
 }
@@ -97,8 +109,15 @@ deny contains "young" if {
 }
 """
 
-FLAT = {"country": "US", "account_id": "acct-42", "key_id": "key-1", "scopes": ["inference"],
-        "age_days": 412, "verification": 3, "labels": []}
+FLAT = {
+    "country": "US",
+    "account_id": "acct-42",
+    "key_id": "key-1",
+    "scopes": ["inference"],
+    "age_days": 412,
+    "verification": 3,
+    "labels": [],
+}
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +152,12 @@ def test_equivalent_policy_ours_evaluate_only(benchmark, ours) -> None:
 def test_equivalent_policy_cedar(benchmark) -> None:
     policies = cedarpy.PolicySet.from_str(CEDAR)
     entities = cedarpy.Entities.from_json_str("[]")
-    req = {"principal": 'User::"acct-42"', "action": 'Action::"infer"', "resource": 'Model::"frontier-large"',
-           "context": FLAT}
+    req = {
+        "principal": 'User::"acct-42"',
+        "action": 'Action::"infer"',
+        "resource": 'Model::"frontier-large"',
+        "context": FLAT,
+    }
     assert benchmark(cedarpy.is_authorized, req, policies, entities).allowed
 
 
@@ -152,6 +175,7 @@ def test_equivalent_policy_rego(benchmark) -> None:
 
 
 # --- the shipped policy ---------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def shipped():  # type: ignore[no-untyped-def]

@@ -21,18 +21,30 @@ DATA = Path(__file__).resolve().parents[2] / "policies" / "data"
 
 _SENTENCE = (
     "Please explain step by step how the function computeTotal in module billing_v2 handles "
-    "the 3 edge cases that Alice reported on 2024-05-01. She said \"it fails for negative "
-    "amounts\" and sent `calc(-5)`. Then compare with the approach used by Stripe and write "
+    'the 3 edge cases that Alice reported on 2024-05-01. She said "it fails for negative '
+    'amounts" and sent `calc(-5)`. Then compare with the approach used by Stripe and write '
     "a short summary for the team. What would you change? "
 )
 PROMPT_2KB = (_SENTENCE * 10)[:2048]
 # The same size in Russian: the non-ASCII path (NFKC, casefold, Unicode regexes).
-PROMPT_2KB_RU = ("Объясните шаг за шагом, как функция расчёта обрабатывает 3 случая, о которых "
-                 "сообщила Алиса. Она сказала «не работает». Что бы вы изменили? " * 20)[:2048]
+PROMPT_2KB_RU = (
+    "Объясните шаг за шагом, как функция расчёта обрабатывает 3 случая, о которых "
+    "сообщила Алиса. Она сказала «не работает». Что бы вы изменили? " * 20
+)[:2048]
 
-PROMPT_SIGNALS = ["fingerprint", "template_id", "simhash", "near_dup_key", "topic",
-                  "prompt_length", "word_count", "digit_ratio", "code_ratio",
-                  "question_count", "entropy"]
+PROMPT_SIGNALS = [
+    "fingerprint",
+    "template_id",
+    "simhash",
+    "near_dup_key",
+    "topic",
+    "prompt_length",
+    "word_count",
+    "digit_ratio",
+    "code_ratio",
+    "question_count",
+    "entropy",
+]
 
 
 @pytest.mark.parametrize("name", PROMPT_SIGNALS)

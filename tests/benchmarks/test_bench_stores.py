@@ -28,7 +28,7 @@ SPECS = {
     "sum": LimitSpec("tokens", Kind.SUM, 86400.0, reconcilable=True),
     "distinct": LimitSpec("prompts", Kind.DISTINCT, 3600.0),
 }
-KEYS = 1000   # accounts cycled through, so that the store holds realistic state
+KEYS = 1000  # accounts cycled through, so that the store holds realistic state
 T0 = 1_764_300_000.0
 
 
@@ -39,8 +39,13 @@ def _hit_stream(kind: str) -> Callable[[], tuple[list[Hit], float]]:
     def nxt() -> tuple[list[Hit], float]:
         i = next(counter)
         # maxima high enough that every call commits: we measure check + commit
-        hit = Hit(spec, f"acct-{i % KEYS}", 1e12, amount=250.0 if kind == "sum" else 1.0,
-                  member=f"fp-{i % 300}" if kind == "distinct" else None)
+        hit = Hit(
+            spec,
+            f"acct-{i % KEYS}",
+            1e12,
+            amount=250.0 if kind == "sum" else 1.0,
+            member=f"fp-{i % 300}" if kind == "distinct" else None,
+        )
         return [hit], T0 + i * 0.0005
 
     return nxt

@@ -30,7 +30,7 @@ def test_comments_survive() -> None:
     out = format_source(src)
     for line in src.splitlines():
         if "#" in line:
-            comment = line[line.index("#"):].strip()
+            comment = line[line.index("#") :].strip()
             assert comment in out
 
 
@@ -74,7 +74,9 @@ def _num(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 numbers = st.recursive(num_atoms, _num, max_leaves=6)
 
 comparisons = st.one_of(
-    st.tuples(numbers, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), numbers).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+    st.tuples(numbers, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), numbers).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]}"
+    ),
     st.tuples(st.sampled_from(STRFIELDS), st.sampled_from(['"pro"', '"a\\"b"', 'r"x\\d"'])).map(
         lambda t: f"{t[0]} == {t[1]}"
     ),
@@ -110,12 +112,19 @@ def policies(draw: st.DrawFn) -> str:
             '  reason "l"\n}\n'
         )
     for j in range(draw(st.integers(0, 2))):
-        what = draw(st.one_of(st.just("count"), numbers.map(lambda n: f"sum {n}"),
-                              st.sampled_from(STRFIELDS).map(lambda f: f"distinct {f}")))
+        what = draw(
+            st.one_of(
+                st.just("count"),
+                numbers.map(lambda n: f"sum {n}"),
+                st.sampled_from(STRFIELDS).map(lambda f: f"distinct {f}"),
+            )
+        )
         guards = "".join(f"\n  {kw} {draw(conditions)}" for kw in ("when", "unless") if draw(st.booleans()))
         comment = draw(st.sampled_from(["", "  # m", "\n  # lead"]))
-        parts.append(f"measure m{j} {{{comment}\n  key {draw(st.sampled_from(STRFIELDS))}\n  {what}\n"
-                     f"  window {draw(st.sampled_from(['1h', '30m', '1d']))}{guards}\n}}\n")
+        parts.append(
+            f"measure m{j} {{{comment}\n  key {draw(st.sampled_from(STRFIELDS))}\n  {what}\n"
+            f"  window {draw(st.sampled_from(['1h', '30m', '1d']))}{guards}\n}}\n"
+        )
     return "\n".join(parts)
 
 

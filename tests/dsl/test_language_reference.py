@@ -17,7 +17,7 @@ from dsl.schema import all_paths
 
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "language.md"
-EXAMPLES = ROOT / "docs" / "examples"   # data paths in the examples resolve here
+EXAMPLES = ROOT / "docs" / "examples"  # data paths in the examples resolve here
 
 _FENCE = re.compile(r"^```(policy|policy-error)\n(.*?)^```\s*$", re.M | re.S)
 
@@ -72,9 +72,34 @@ def test_every_request_field_appears_in_an_example() -> None:
 
 @pytest.mark.parametrize(
     "clause",
-    ["unless", "reason", "status", "retry_after", "header", "shadow", "key", "count", "sum", "distinct",
-     "usage", "window", "max", "when", "record admitted", "record attempts", "on_error open",
-     "on_error closed", "block key", "deny", "throttle", "flag", "policy", "let", "data", "measure"],
+    [
+        "unless",
+        "reason",
+        "status",
+        "retry_after",
+        "header",
+        "shadow",
+        "key",
+        "count",
+        "sum",
+        "distinct",
+        "usage",
+        "window",
+        "max",
+        "when",
+        "record admitted",
+        "record attempts",
+        "on_error open",
+        "on_error closed",
+        "block key",
+        "deny",
+        "throttle",
+        "flag",
+        "policy",
+        "let",
+        "data",
+        "measure",
+    ],
 )
 def test_every_clause_is_documented(clause: str) -> None:
     doc = DOC.read_text(encoding="utf-8")
@@ -86,8 +111,12 @@ def test_every_clause_is_documented(clause: str) -> None:
 def test_reading_a_measure_has_examples() -> None:
     # a measure read by a rule, a limit and another measure, and a reconciled measure
     text = _good_text()
-    for where in (r"^\s*(deny|throttle|flag) when .*measures\.\w+", r"^\s*max .*measures\.\w+",
-                  r"^\s*sum .*measures\.\w+", r"^\s*header .*measures\.\w+"):
+    for where in (
+        r"^\s*(deny|throttle|flag) when .*measures\.\w+",
+        r"^\s*max .*measures\.\w+",
+        r"^\s*sum .*measures\.\w+",
+        r"^\s*header .*measures\.\w+",
+    ):
         assert re.search(where, text, re.M), where
     assert "## Measures" in DOC.read_text(encoding="utf-8")
 

@@ -19,7 +19,7 @@ from dsl.schema import MEASURES, SCHEMA
 ROOT = Path(__file__).parents[2]
 TM = ROOT / "dsl" / "policy.tmLanguage.json"
 
-SAMPLE = r'''# budgets  policy: ignore[W0305]
+SAMPLE = r"""# budgets  policy: ignore[W0305]
 policy "sample" { owner "t&s" }
 let big = 10_000 + 2k * 1.5e3
 data hosting = ints("data/hosting_asns.txt")
@@ -49,7 +49,7 @@ measure card_accounts {
   window 1d
   when measures.other > 2
 }
-'''
+"""
 
 
 def tokens(text: str) -> list[tuple[Any, str]]:
@@ -77,10 +77,18 @@ def test_shipped_policies_lex_without_errors() -> None:
 @pytest.mark.parametrize(
     "text,kind",
     [
-        ("deny", Keyword.Reserved), ("limit", Keyword.Declaration), ("window", Keyword),
-        ("matches", Operator.Word), ("null", Keyword.Constant), ("30s", Number.Float),
-        ("10k", Number.Integer), ("1.5e3", Number.Float), ('r"\\d+"', String.Regex),
-        ("# c", Comment.Single), ("??", Operator), ("measure", Keyword.Declaration),
+        ("deny", Keyword.Reserved),
+        ("limit", Keyword.Declaration),
+        ("window", Keyword),
+        ("matches", Operator.Word),
+        ("null", Keyword.Constant),
+        ("30s", Number.Float),
+        ("10k", Number.Integer),
+        ("1.5e3", Number.Float),
+        ('r"\\d+"', String.Regex),
+        ("# c", Comment.Single),
+        ("??", Operator),
+        ("measure", Keyword.Declaration),
     ],
 )
 def test_token_classes(text: str, kind: Any) -> None:
@@ -141,11 +149,15 @@ def test_textmate_grammar_loads_and_compiles() -> None:
 @pytest.mark.parametrize(
     "text,scope",
     [
-        ("deny", "keyword.control.effect.policy"), ("rule", "storage.type.declaration.policy"),
-        ("30s", "constant.numeric.duration.policy"), ("2M", "constant.numeric.integer.policy"),
-        ('r"a+"', "string.regexp.raw.policy"), ("# x", "comment.line.number-sign.policy"),
+        ("deny", "keyword.control.effect.policy"),
+        ("rule", "storage.type.declaration.policy"),
+        ("30s", "constant.numeric.duration.policy"),
+        ("2M", "constant.numeric.integer.policy"),
+        ('r"a+"', "string.regexp.raw.policy"),
+        ("# x", "comment.line.number-sign.policy"),
         ("# policy: ignore[W0301]", "comment.line.suppression.policy"),
-        ("attempts", "constant.other.mode.policy"), ("and", "keyword.operator.word.policy"),
+        ("attempts", "constant.other.mode.policy"),
+        ("and", "keyword.operator.word.policy"),
         ("measure", "storage.type.declaration.policy"),
     ],
 )

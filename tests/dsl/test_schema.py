@@ -30,8 +30,12 @@ def test_fields_are_unique_and_numbered_once_per_message() -> None:
 
 
 def test_gateway_names_are_unambiguous() -> None:
-    for names in ([f.header_setting for f in FIELDS], [f.header for f in FIELDS], [f.claim for f in FIELDS],
-                  [d for f in FIELDS for d in f.descriptors]):
+    for names in (
+        [f.header_setting for f in FIELDS],
+        [f.header for f in FIELDS],
+        [f.claim for f in FIELDS],
+        [d for f in FIELDS for d in f.descriptors],
+    ):
         counts = Counter(n for n in names if n is not None)
         assert [n for n, c in counts.items() if c > 1] == []
     assert all(f.header is None or f.header == f.header.lower() for f in FIELDS), "header names are lower-case"

@@ -32,16 +32,16 @@ def limit(name: str, body: str) -> str:
     "cond",
     [
         'client.country == "US" and client.country == "FR"',
-        'account.age_days < 3 and account.age_days > 5',
-        'account.age_days <= 3 and account.age_days >= 3.5',
-        'account.age_days < 3 and account.age_days >= 3',
+        "account.age_days < 3 and account.age_days > 5",
+        "account.age_days <= 3 and account.age_days >= 3.5",
+        "account.age_days < 3 and account.age_days >= 3",
         'account.verification >= "kyc" and account.verification < "phone"',
         'account.tier in ["free", "pro"] and account.tier == "team"',
         'account.tier in ["free", "pro"] and account.tier in ["team"]',
         'account.tier == "free" and account.tier != "free"',
         'account.tier == "free" and not (account.tier == "free")',
-        'client.asn == 64500 and client.asn > 70000',
-        '3 > account.age_days and account.age_days > 5',
+        "client.asn == 64500 and client.asn > 70000",
+        "3 > account.age_days and account.age_days > 5",
     ],
 )
 def test_contradictions(cond: str) -> None:
@@ -52,13 +52,13 @@ def test_contradictions(cond: str) -> None:
     "cond",
     [
         'client.country == "US" or client.country == "FR"',
-        'account.age_days < 3 or account.age_days > 5',
-        'account.age_days <= 3 and account.age_days >= 3',
-        'account.age_days > 3 and account.age_days < 5',
+        "account.age_days < 3 or account.age_days > 5",
+        "account.age_days <= 3 and account.age_days >= 3",
+        "account.age_days > 3 and account.age_days < 5",
         'account.tier in ["free", "pro"] and account.tier == "pro"',
         'account.tier == "free" and client.country == "FR"',
         'account.verification >= "email" and account.verification < "kyc"',
-        'account.age_days < 3 and request.max_tokens > 5',
+        "account.age_days < 3 and request.max_tokens > 5",
     ],
 )
 def test_satisfiable_conditions_are_not_flagged(cond: str) -> None:
@@ -97,8 +97,10 @@ def test_identical_conditions_in_other_order_are_shadowed() -> None:
         # the earlier rule's condition is narrower
         (rule("a", 'account.age_days < 7 and client.country == "US"'), rule("b", "account.age_days < 7")),
         # the earlier rule has an exemption the later one lacks
-        (rule("a", "account.age_days < 7", extra='  unless "partner" in account.labels\n'),
-         rule("b", "account.age_days < 7")),
+        (
+            rule("a", "account.age_days < 7", extra='  unless "partner" in account.labels\n'),
+            rule("b", "account.age_days < 7"),
+        ),
         # a shadow-mode earlier rule enforces nothing
         (rule("a", "account.age_days < 7", extra="  shadow\n"), rule("b", "account.age_days < 7")),
     ],
@@ -123,14 +125,17 @@ def test_distinct_over_raw_prompt_or_unique_fields() -> None:
     assert codes(raw) == [("W0309", 3)]
     ident = limit("l", "  distinct request.id\n  max 100\n")
     assert codes(ident) == [("W0309", 3)]
-    via_let = "let p = lower(request.prompt)\nlet q = request.prompt ?? \"\"\n" + limit(
-        "l", "  distinct q\n  max 100\n"
-    ) + limit("m", "  distinct p\n  max 100\n")
+    via_let = (
+        'let p = lower(request.prompt)\nlet q = request.prompt ?? ""\n'
+        + limit("l", "  distinct q\n  max 100\n")
+        + limit("m", "  distinct p\n  max 100\n")
+    )
     assert codes(via_let) == [("W0309", 2)]
 
 
-@pytest.mark.parametrize("member", ["fingerprint(request.prompt)", "template_id(request.prompt)",
-                                     "account.id", "topic(request.prompt)"])
+@pytest.mark.parametrize(
+    "member", ["fingerprint(request.prompt)", "template_id(request.prompt)", "account.id", "topic(request.prompt)"]
+)
 def test_bounded_distinct_is_fine(member: str) -> None:
     assert codes(limit("l", f"  distinct {member}\n  max 100\n")) == []
 

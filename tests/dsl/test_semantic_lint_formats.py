@@ -54,8 +54,12 @@ def test_schema_is_itself_valid_and_rejects_bad_sarif() -> None:
     bad_level["runs"][0]["results"] = [{"ruleId": "E1", "level": "fatal", "message": {"text": "m"}}]
     assert not v.is_valid(bad_level)
     bad_line = json.loads(json.dumps(good))
-    bad_line["runs"][0]["results"] = [{"message": {"text": "m"}, "locations": [
-        {"physicalLocation": {"artifactLocation": {"uri": "a"}, "region": {"startLine": 0}}}]}]
+    bad_line["runs"][0]["results"] = [
+        {
+            "message": {"text": "m"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a"}, "region": {"startLine": 0}}}],
+        }
+    ]
     assert not v.is_valid(bad_line)
     assert not v.is_valid({**good, "version": "2.0.0"})
     assert not v.is_valid({"version": "2.1.0", "runs": [{"tool": {"driver": {}}}]})

@@ -107,8 +107,14 @@ class Reply:
         return json.loads(self.body)
 
 
-def http_request(port: int, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None, timeout: float = 10.0) -> Reply:
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -118,11 +124,22 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
-def chat(port: int, headers: dict[str, str] | None = None, *, model: str = "test-model",
-         prompt: str = "Tell me about the weather", max_tokens: int = 16) -> Reply:
+def chat(
+    port: int,
+    headers: dict[str, str] | None = None,
+    *,
+    model: str = "test-model",
+    prompt: str = "Tell me about the weather",
+    max_tokens: int = 16,
+) -> Reply:
     body = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
-    return http_request(port, "POST", "/v1/chat/completions", json.dumps(body).encode(),
-                        {"content-type": "application/json", **(headers or {})})
+    return http_request(
+        port,
+        "POST",
+        "/v1/chat/completions",
+        json.dumps(body).encode(),
+        {"content-type": "application/json", **(headers or {})},
+    )
 
 
 # --- the model server --------------------------------------------------------------------
@@ -147,8 +164,12 @@ class Upstream:
 
 def start_upstream(tmp: Path, *extra: str) -> Upstream:
     port = free_port(HOST)
-    p = spawn("upstream", [sys.executable, str(UPSTREAM_SCRIPT), "--host", HOST, "--port", str(port), *extra],
-              tmp / f"upstream-{port}.log", tmp)
+    p = spawn(
+        "upstream",
+        [sys.executable, str(UPSTREAM_SCRIPT), "--host", HOST, "--port", str(port), *extra],
+        tmp / f"upstream-{port}.log",
+        tmp,
+    )
     up = Upstream(p, port)
     wait_until(p, lambda: up.stats() is not None, "answering /stats")
     return up
@@ -213,8 +234,18 @@ class EngineProc:
 def start_engine(folder: Path, policies: Path, envoy_settings: dict[str, Any] | None = None) -> EngineProc:
     port = free_port(HOST)
     config = folder / f"engine-{port}.toml"
-    config.write_text(to_toml({"policies": str(policies), "host": HOST, "port": port, "reload": False,
-                               "log_level": "warning", "envoy": envoy_settings or {}}))
+    config.write_text(
+        to_toml(
+            {
+                "policies": str(policies),
+                "host": HOST,
+                "port": port,
+                "reload": False,
+                "log_level": "warning",
+                "envoy": envoy_settings or {},
+            }
+        )
+    )
     p = spawn("engine", [*POLICYCTL, "serve", "--config", str(config)], folder / f"engine-{port}.log", folder)
     eng = EngineProc(p, port, folder)
     wait_until(p, eng.serving, "serving gRPC health")
@@ -261,12 +292,17 @@ class EnvoyOptions:
 
 def render_envoy(listen: int, admin: int, engine_port: int, upstream_port: int, o: EnvoyOptions) -> str:
     values = {
-        "LISTEN_PORT": str(listen), "ADMIN_PORT": str(admin),
-        "ENGINE_HOST": HOST, "ENGINE_PORT": str(engine_port),
-        "UPSTREAM_HOST": HOST, "UPSTREAM_PORT": str(upstream_port),
+        "LISTEN_PORT": str(listen),
+        "ADMIN_PORT": str(admin),
+        "ENGINE_HOST": HOST,
+        "ENGINE_PORT": str(engine_port),
+        "UPSTREAM_HOST": HOST,
+        "UPSTREAM_PORT": str(upstream_port),
         "XFF_TRUSTED_HOPS": str(o.xff_trusted_hops),
         "FAILURE_MODE_ALLOW": "true" if o.failure_mode_allow else "false",
-        "AUTHZ_TIMEOUT": o.authz_timeout, "USAGE_FLUSH_INTERVAL": o.usage_flush_interval, **o.extra,
+        "AUTHZ_TIMEOUT": o.authz_timeout,
+        "USAGE_FLUSH_INTERVAL": o.usage_flush_interval,
+        **o.extra,
     }
     return string.Template(TEMPLATE.read_text()).substitute(values)  # KeyError names a missing variable
 
@@ -277,8 +313,7 @@ def start_envoy(folder: Path, engine_port: int, upstream_port: int, options: Env
     config = folder / f"envoy-{listen}.yaml"
     config.write_text(render_envoy(listen, admin, engine_port, upstream_port, o))
     # --disable-hot-restart: several Envoys on one machine must not share the hot-restart memory.
-    args = [str(envoy_path()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
-            "--concurrency", "1"]
+    args = [str(envoy_path()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn", "--concurrency", "1"]
     p = spawn("envoy", args, folder / f"envoy-{listen}.log", folder)
     env = EnvoyProc(p, listen, admin, config)
     wait_until(p, env.ready, "ready on its admin port")
@@ -296,8 +331,9 @@ class Stack:
     started: list[Proc] = field(default_factory=list)
 
     def engine(self, policy: str | Path, envoy_settings: dict[str, Any] | None = None) -> EngineProc:
-        folder = policy if isinstance(policy, Path) else write_policy(
-            self.folder / f"policy-{len(self.started)}", policy)
+        folder = (
+            policy if isinstance(policy, Path) else write_policy(self.folder / f"policy-{len(self.started)}", policy)
+        )
         e = start_engine(self.folder, folder, envoy_settings)
         self.started.append(e.proc)
         return e

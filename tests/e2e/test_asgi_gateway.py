@@ -64,8 +64,9 @@ class ModelApp:
     calls: list[dict[str, str]] = field(default_factory=list)
     completion_tokens: int = 50
 
-    async def __call__(self, scope: Any, receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: Any, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
         assert scope["type"] == "http"
         body = b""
         while True:
@@ -81,8 +82,9 @@ class ModelApp:
         prompt = json.loads(body)["messages"][0]["content"]
         usage = {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": self.completion_tokens}
         if self.mode == "sse":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+            )
             events = [{"choices": [{"delta": {"content": "hi"}}]}, {"choices": [], "usage": usage}]
             for ev in events:
                 data = f"data: {json.dumps(ev)}\n\n".encode()
@@ -93,8 +95,10 @@ class ModelApp:
             return
         headers = [(b"content-type", b"application/json")]
         if self.mode == "headers":
-            headers += [(b"x-usage-prompt-tokens", str(usage["prompt_tokens"]).encode()),
-                        (b"x-usage-completion-tokens", str(usage["completion_tokens"]).encode())]
+            headers += [
+                (b"x-usage-prompt-tokens", str(usage["prompt_tokens"]).encode()),
+                (b"x-usage-completion-tokens", str(usage["completion_tokens"]).encode()),
+            ]
             payload = {"choices": []}
         else:
             payload = {"choices": [], "usage": usage}
@@ -112,19 +116,42 @@ class Response:
         return json.loads(self.body)
 
 
-async def call(app: Any, headers: dict[str, str] | None = None, *, model: str = "m",
-               prompt: str = "hello there", path: str = "/v1/chat/completions",
-               client: tuple[str, int] = ("198.51.100.20", 50000)) -> Response:
+async def call(
+    app: Any,
+    headers: dict[str, str] | None = None,
+    *,
+    model: str = "m",
+    prompt: str = "hello there",
+    path: str = "/v1/chat/completions",
+    client: tuple[str, int] = ("198.51.100.20", 50000),
+) -> Response:
     body = json.dumps({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": prompt}]}).encode()
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in
-                         {"content-type": "application/json", "content-length": str(len(body)),
-                          **(headers or {})}.items()],
-             "client": client, "server": ("127.0.0.1", 8000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (k.lower().encode(), v.encode())
+            for k, v in {
+                "content-type": "application/json",
+                "content-length": str(len(body)),
+                **(headers or {}),
+            }.items()
+        ],
+        "client": client,
+        "server": ("127.0.0.1", 8000),
+    }
     # The body arrives in two chunks.
-    incoming = [{"type": "http.request", "body": body[:7], "more_body": True},
-                {"type": "http.request", "body": body[7:], "more_body": False}]
+    incoming = [
+        {"type": "http.request", "body": body[:7], "more_body": True},
+        {"type": "http.request", "body": body[7:], "more_body": False},
+    ]
     out = Response()
 
     async def receive() -> dict[str, Any]:
@@ -152,8 +179,13 @@ def tokens_used(engine: EngineProc, account: str) -> float:
     return next(lim.used for lim in r.limits if lim.limit_id == "tokens")
 
 
-def run(engine: EngineProc, body: Callable[[PolicyGateway, ModelApp], Awaitable[None]], *,
-        mode: str = "json", **options: Any) -> ModelApp:
+def run(
+    engine: EngineProc,
+    body: Callable[[PolicyGateway, ModelApp], Awaitable[None]],
+    *,
+    mode: str = "json",
+    **options: Any,
+) -> ModelApp:
     model = ModelApp(mode)
 
     async def main() -> None:
@@ -169,8 +201,11 @@ def run(engine: EngineProc, body: Callable[[PolicyGateway, ModelApp], Awaitable[
 
 def test_allow_reaches_the_app_with_a_fresh_request_id_and_flags(engine: EngineProc) -> None:
     async def body(gw: PolicyGateway, model: ModelApp) -> None:
-        r = await call(gw, {"x-account-id": "asgi-allow", "x-request-id": "chosen-by-caller",
-                            "x-policy-flags": "forged"}, prompt="explain step by step")
+        r = await call(
+            gw,
+            {"x-account-id": "asgi-allow", "x-request-id": "chosen-by-caller", "x-policy-flags": "forged"},
+            prompt="explain step by step",
+        )
         assert r.status == 200, r.body
         (seen,) = model.calls
         assert seen["x-request-id"].startswith("gw-") and seen["x-request-id"] != "chosen-by-caller"
@@ -185,8 +220,9 @@ def test_deny_and_throttle_never_reach_the_app(engine: EngineProc) -> None:
     async def body(gw: PolicyGateway, model: ModelApp) -> None:
         r = await call(gw, {"x-account-id": "asgi-deny"}, model="forbidden-model")
         assert r.status == 403
-        assert r.json() == {"error": {"type": "permission_denied", "reason": "model not offered",
-                                      "rule": "forbidden_model"}}
+        assert r.json() == {
+            "error": {"type": "permission_denied", "reason": "model not offered", "rule": "forbidden_model"}
+        }
         free = {"x-account-id": "asgi-free", "x-account-tier": "free"}
         assert (await call(gw, free)).status == 200
         r = await call(gw, free)
@@ -201,8 +237,7 @@ def test_client_ip_from_the_connection_and_trusted_hops(engine: EngineProc) -> N
     async def body(gw: PolicyGateway, model: ModelApp) -> None:
         assert (await call(gw, {"x-account-id": "asgi-ip"}, client=("203.0.113.5", 1))).status == 403
         # No trusted hops: a forwarded-for header (or a forged Envoy header) changes nothing.
-        spoof = {"x-account-id": "asgi-ip", "x-forwarded-for": "203.0.113.5",
-                 "x-envoy-external-address": "203.0.113.5"}
+        spoof = {"x-account-id": "asgi-ip", "x-forwarded-for": "203.0.113.5", "x-envoy-external-address": "203.0.113.5"}
         assert (await call(gw, spoof)).status == 200
 
     run(engine, body)
@@ -212,6 +247,7 @@ def test_client_ip_from_the_connection_and_trusted_hops(engine: EngineProc) -> N
         assert r.status == 403 and r.json()["error"]["reason"] == "network blocked"
 
     from policy_engine.server.envoy_mapping import EnvoyMappingSettings
+
     run(engine, behind_proxy, settings=EnvoyMappingSettings(xff_num_trusted_hops=1))
 
 

@@ -13,8 +13,9 @@ README = ROOT / "deploy" / "envoy" / "README.md"
 
 
 def test_the_readme_sets_every_template_variable() -> None:
-    template_vars = {m.group("braced") for m in string.Template.pattern.finditer(TEMPLATE.read_text())
-                     if m.group("braced")}
+    template_vars = {
+        m.group("braced") for m in string.Template.pattern.finditer(TEMPLATE.read_text()) if m.group("braced")
+    }
     run_block = README.read_text().split("## Run it", 1)[1].split("```", 2)[1]
     exported = set(re.findall(r"\b([A-Z_]+)=", run_block))
     assert template_vars == exported
@@ -27,4 +28,6 @@ def test_the_readme_engine_settings_load(tmp_path: Path) -> None:
     s = load_settings(config)
     assert s.port == 50051 and s.envoy.xff_num_trusted_hops == 0
     assert (s.usage_prompt_tokens_header, s.usage_completion_tokens_header) == (
-        "x-usage-prompt-tokens", "x-usage-completion-tokens")
+        "x-usage-prompt-tokens",
+        "x-usage-completion-tokens",
+    )

@@ -106,12 +106,14 @@ def test_allowed_call_reaches_the_model(gateway: EnvoyProc, upstream: Upstream) 
 
 
 def test_denied_call_gets_403_with_the_reason_and_never_reaches_the_model(
-        gateway: EnvoyProc, upstream: Upstream) -> None:
+    gateway: EnvoyProc, upstream: Upstream
+) -> None:
     before = upstream.requests
     r = chat(gateway.port, ident("acct-deny"), model="forbidden-model")
     assert r.status == 403
-    assert r.json() == {"error": {"type": "permission_denied", "reason": "model not offered",
-                                  "rule": "forbidden_model"}}
+    assert r.json() == {
+        "error": {"type": "permission_denied", "reason": "model not offered", "rule": "forbidden_model"}
+    }
     assert upstream.requests == before
 
 
@@ -124,8 +126,11 @@ def test_throttled_call_gets_429_with_retry_after(gateway: EnvoyProc, upstream: 
     before = upstream.requests
     r = chat(gateway.port, free)
     assert r.status == 429
-    assert r.json()["error"] == {"type": "rate_limit_exceeded", "reason": "free tier: 2 requests per minute",
-                                 "rule": "free_per_minute"}
+    assert r.json()["error"] == {
+        "type": "rate_limit_exceeded",
+        "reason": "free tier: 2 requests per minute",
+        "rule": "free_per_minute",
+    }
     # A sliding window: the oldest counted call leaves it within two window lengths.
     assert 0 < int(r.headers["retry-after"]) <= 120
     assert r.headers["x-ratelimit-limit"] == "2" and r.headers["x-ratelimit-remaining"] == "0"
@@ -161,8 +166,7 @@ def test_untrusted_x_forwarded_for_is_ignored(gateway: EnvoyProc) -> None:
     assert r.json()["error"]["reason"] == "seen from loopback"
 
 
-def test_client_ip_from_a_trusted_x_forwarded_for(
-        module_stack: Stack, engine: EngineProc, upstream: Upstream) -> None:
+def test_client_ip_from_a_trusted_x_forwarded_for(module_stack: Stack, engine: EngineProc, upstream: Upstream) -> None:
     # Behind one trusted load balancer, the entry it appended is the client.
     behind_lb = module_stack.envoy(engine, upstream, EnvoyOptions(xff_trusted_hops=1))
     before = upstream.requests
@@ -205,8 +209,8 @@ def body_only_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ups
 
 @pytest.mark.parametrize("usage_in", ["headers", "body"])
 def test_token_budget_runs_out_after_the_real_usage_adds_up(
-        request: pytest.FixtureRequest, module_stack: Stack, gateway: EnvoyProc, engine: EngineProc,
-        usage_in: str) -> None:
+    request: pytest.FixtureRequest, module_stack: Stack, gateway: EnvoyProc, engine: EngineProc, usage_in: str
+) -> None:
     if usage_in == "body":  # the reference config's Lua filter copies the body's usage into headers
         gateway = module_stack.envoy(engine, request.getfixturevalue("body_only_upstream"))
     account, prompt, max_tokens = f"acct-budget-{usage_in}", "Summarise the history of tea", 300
@@ -241,17 +245,20 @@ def test_token_budget_runs_out_after_the_real_usage_adds_up(
 
 def _rsa_key() -> Any:
     from cryptography.hazmat.primitives.asymmetric import rsa
+
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _jwks(key: Any, kid: str) -> dict[str, Any]:
     from jwt.algorithms import RSAAlgorithm
+
     jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
     return {"keys": [{**jwk, "kid": kid, "alg": "RS256", "use": "sig"}]}
 
 
 def _token(key: Any, kid: str, **claims: Any) -> str:
     import jwt
+
     now = int(time.time())
     body = {"iss": "https://issuer.test", "aud": "model-api", "iat": now, "exp": now + 300, **claims}
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
@@ -261,8 +268,10 @@ def test_identity_from_a_jwt(stack: Stack, upstream: Upstream, tmp_path: Path) -
     key, other = _rsa_key(), _rsa_key()
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(_jwks(key, "k1")))
-    engine = stack.engine(POLICY, {"identity": "jwt", "jwt": {
-        "jwks_file": str(jwks), "issuer": "https://issuer.test", "audience": "model-api"}})
+    engine = stack.engine(
+        POLICY,
+        {"identity": "jwt", "jwt": {"jwks_file": str(jwks), "issuer": "https://issuer.test", "audience": "model-api"}},
+    )
     gw = stack.envoy(engine, upstream)
     bearer = lambda token: {"authorization": f"Bearer {token}"}  # noqa: E731
 
@@ -279,8 +288,11 @@ def test_identity_from_a_jwt(stack: Stack, upstream: Upstream, tmp_path: Path) -
     assert r.status == 403
 
     # No token, a token signed by another key, an expired token: 401.
-    for headers in ({}, bearer(_token(other, "k1", sub="acct-jwt")),
-                    bearer(_token(key, "k1", sub="acct-jwt", exp=int(time.time()) - 3600))):
+    for headers in (
+        {},
+        bearer(_token(other, "k1", sub="acct-jwt")),
+        bearer(_token(key, "k1", sub="acct-jwt", exp=int(time.time()) - 3600)),
+    ):
         r = chat(gw.port, headers)
         assert r.status == 401, (headers, r.body)
         assert r.json()["error"]["type"] == "unauthenticated"
@@ -310,7 +322,10 @@ def test_engine_stopped_mid_run_gives_the_configured_failure_mode(stack: Stack, 
     assert r.status == 200
     assert upstream.requests == before + 1
     assert upstream.last_headers()["x-envoy-auth-failure-mode-allowed"] == "true"
-    assert closed.stat("http.model_api.ext_authz.error") + closed.stat("http.model_api.ext_authz.failure_mode_allowed") >= 1
+    assert (
+        closed.stat("http.model_api.ext_authz.error") + closed.stat("http.model_api.ext_authz.failure_mode_allowed")
+        >= 1
+    )
 
 
 # --- the shipped policy set -----------------------------------------------------------------------
@@ -319,8 +334,14 @@ def test_engine_stopped_mid_run_gives_the_configured_failure_mode(stack: Stack, 
 def test_shipped_policies_through_envoy(stack: Stack, upstream: Upstream) -> None:
     engine = stack.engine(ROOT / "policies")
     gw = stack.envoy(engine, upstream)
-    who = {"x-account-id": "acct-ship", "x-api-key-id": "key-ship", "x-api-key-scopes": "inference",
-           "x-account-tier": "pro", "x-account-age-days": "400", "x-account-verification": "kyc"}
+    who = {
+        "x-account-id": "acct-ship",
+        "x-api-key-id": "key-ship",
+        "x-api-key-scopes": "inference",
+        "x-account-tier": "pro",
+        "x-account-age-days": "400",
+        "x-account-verification": "kyc",
+    }
     before = upstream.requests
     r = chat(gw.port, {})
     assert r.status == 401 and r.json()["error"]["rule"] == "missing_identity"

@@ -17,10 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-NEW_FIELD = ('    Field("account", "risk", FLOAT, 8, "a risk score from the identity provider", minimum=0,\n'
-             '          header="x-account-risk", claim="risk", descriptors=("risk",)),\n')
+NEW_FIELD = (
+    '    Field("account", "risk", FLOAT, 8, "a risk score from the identity provider", minimum=0,\n'
+    '          header="x-account-risk", claim="risk", descriptors=("risk",)),\n'
+)
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import json, tempfile
     from pathlib import Path
 
@@ -61,7 +63,7 @@ PROBE = textwrap.dedent('''
     with pytest.raises(ValidationError, match="account.risk"):
         context_from_check_request(msg)
     print("ok")
-''')
+""")
 
 
 def _copy(dst: Path) -> None:
@@ -81,15 +83,17 @@ def test_one_new_line_in_the_table_is_a_working_field(tmp_path: Path) -> None:
     _copy(tmp_path)
     schema = tmp_path / "dsl" / "schema.py"
     text = schema.read_text()
-    anchor = '          descriptors=("labels",)),\n'
+    anchor = 'claim="labels", descriptors=("labels",)),\n'
     assert anchor in text
     schema.write_text(text.replace(anchor, anchor + NEW_FIELD, 1))
 
     _run([sys.executable, "scripts/gen_fields"], tmp_path)
     _run([sys.executable, "scripts/gen_protos"], tmp_path)
     assert "optional double risk = 8;" in (tmp_path / "grpc/policyengine/v1/policy.proto").read_text()
-    assert "| `account.risk` | float | a risk score from the identity provider |" in (
-        tmp_path / "docs/language.md").read_text()
+    assert (
+        "| `account.risk` | float | a risk score from the identity provider |"
+        in (tmp_path / "docs/language.md").read_text()
+    )
     assert "`x-account-risk` (`risk`)" in (tmp_path / "docs/grpc.md").read_text()
 
     assert _run([sys.executable, "-c", PROBE], tmp_path).strip() == "ok"

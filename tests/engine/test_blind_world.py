@@ -33,8 +33,13 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 def _simulate(tmp: Path, *args: str, env: dict[str, str] | None = None) -> tuple[Path, Path]:
     t, g = tmp / "traffic.jsonl", tmp / "truth.jsonl"
-    run = subprocess.run([str(POLICYCTL), "simulate", "--world", "blind", "--out", str(t), "--truth", str(g), *args],
-                         capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run(
+        [str(POLICYCTL), "simulate", "--world", "blind", "--out", str(t), "--truth", str(g), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     return t, g
 
@@ -191,8 +196,15 @@ def test_world_parameters_are_drawn_per_seed() -> None:
     fixed = set(flat[0]) - varying - {k for k in flat[0] if k.endswith(".campaign")}
     assert not fixed, f"parameters that never change with the seed: {sorted(fixed)}"
     # strategies are variants, and each campaign shows more than one across seeds
-    for key in ("distill_fast.mode", "distill_fast.proxy", "distill_fast.schedule", "distill_slow.pacing",
-                "distill_slow.style", "distill_agentic.network", "guardrail_probe.network"):
+    for key in (
+        "distill_fast.mode",
+        "distill_fast.proxy",
+        "distill_fast.schedule",
+        "distill_slow.pacing",
+        "distill_slow.style",
+        "distill_agentic.network",
+        "guardrail_probe.network",
+    ):
         assert len({f[key] for f in flat}) > 1, key
     assert len({d["new_model_release_ts"] for d in described}) == len(described)
     # the draws are the documented ranges
@@ -235,7 +247,9 @@ def test_hard_cases_look_like_their_attack_twins(small: Any) -> None:
     # moderation backends send toxic stubs by design
     assert any("<redacted:" in c["request"]["prompt"] for c in by["trust_safety"])
     # enterprise accounts of one org share a payment fingerprint
-    pay = Counter((c["account"]["org"], c["account"]["payment_fingerprint"], c["account"]["id"]) for c in by["enterprise_backend"])
+    pay = Counter(
+        (c["account"]["org"], c["account"]["payment_fingerprint"], c["account"]["id"]) for c in by["enterprise_backend"]
+    )
     orgs = Counter((o, p) for o, p, _ in pay)
     assert max(orgs.values()) >= 2
     # slow distillation: old, verified, paying accounts on one address each
@@ -274,27 +288,41 @@ def test_policyctl_simulate_replay_score_on_a_tiny_blind_world(tmp_path: Path) -
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "main.policy").write_text(TRIVIAL_POLICY, encoding="utf-8")
     d = tmp_path / "d.jsonl"
-    run = subprocess.run([str(POLICYCTL), "replay", "--policies", str(tmp_path / "p"), str(t), "--out", str(d),
-                          "--strict", "--quiet"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(POLICYCTL), "replay", "--policies", str(tmp_path / "p"), str(t), "--out", str(d), "--strict", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert len(_read(d)) == len(_read(t))
-    run = subprocess.run([str(POLICYCTL), "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d),
-                          "--json"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(POLICYCTL), "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     truth = _read(g)
     assert set(out["campaigns"]) <= CAMPAIGN_IDS and out["campaigns"]
     assert out["benign"]["requests"] == sum(not x["is_campaign"] for x in truth)
     assert set(out["populations"]) == {x["population"] for x in truth}
-    run = subprocess.run([str(POLICYCTL), "simulate", "--world", "blind", "--seed", "3", "--describe"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(POLICYCTL), "simulate", "--world", "blind", "--seed", "3", "--describe"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0 and json.loads(run.stdout)["seed"] == 3
 
 
 def test_cli_rejects_what_the_blind_world_does_not_take(tmp_path: Path) -> None:
     base = [str(POLICYCTL), "simulate", "--out", str(tmp_path / "t"), "--truth", str(tmp_path / "g")]
-    for args, msg in ((["--world", "blind", "--set", "indie_dev.share=1"], "--set applies to the default world"),
-                      (["--world", "mars"], "expected default or blind"),
-                      (["--world", "blind", "--scale", "0"], "scale and hours must be positive")):
+    for args, msg in (
+        (["--world", "blind", "--set", "indie_dev.share=1"], "--set applies to the default world"),
+        (["--world", "mars"], "expected default or blind"),
+        (["--world", "blind", "--scale", "0"], "scale and hours must be positive"),
+    ):
         run = subprocess.run(base + args, capture_output=True, text=True, timeout=120)
         assert run.returncode == 2 and msg in run.stderr, (args, run.stderr)

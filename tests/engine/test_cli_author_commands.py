@@ -110,8 +110,9 @@ def test_eval_shares_limit_state_through_redis(tmp_path: Path, redis_server) -> 
     effects = []
     for i in range(3):
         req = dict(REQUEST, request={"id": f"r-{i}", "ts": 1764300000.0 + i})
-        r = run("eval", "--policies", str(tmp_path), "--request", "-", "--redis", redis_server.url,
-                stdin=json.dumps(req))
+        r = run(
+            "eval", "--policies", str(tmp_path), "--request", "-", "--redis", redis_server.url, stdin=json.dumps(req)
+        )
         assert r.returncode == 0, r.stderr
         effects.append(json.loads(r.stdout)["effect"])
     # Three separate processes: only a shared store can count to three.

@@ -24,18 +24,33 @@ def test_schema_and_models_agree() -> None:
 sections = st.fixed_dictionaries(
     {},
     optional={
-        "request": st.fixed_dictionaries({}, optional={
-            "id": st.text(max_size=5), "ts": st.floats(0, 2e9), "prompt": st.text(max_size=30),
-            "max_tokens": st.integers(-3, 5000), "prompt_tokens": st.integers(0, 100),
-        }),
-        "account": st.fixed_dictionaries({}, optional={
-            "id": st.text(max_size=5), "age_days": st.one_of(st.floats(-1, 100), st.none()),
-            "verification": st.sampled_from(["none", "email", "phone", "kyc", "bogus"]),
-            "labels": st.lists(st.text(max_size=3), max_size=3), "tier": st.integers(0, 3),
-        }),
-        "client": st.fixed_dictionaries({}, optional={
-            "ip": st.sampled_from(["203.0.113.9", "2001:db8::1"]), "asn": st.one_of(st.integers(-1, 70000), st.text(max_size=3)),
-        }),
+        "request": st.fixed_dictionaries(
+            {},
+            optional={
+                "id": st.text(max_size=5),
+                "ts": st.floats(0, 2e9),
+                "prompt": st.text(max_size=30),
+                "max_tokens": st.integers(-3, 5000),
+                "prompt_tokens": st.integers(0, 100),
+            },
+        ),
+        "account": st.fixed_dictionaries(
+            {},
+            optional={
+                "id": st.text(max_size=5),
+                "age_days": st.one_of(st.floats(-1, 100), st.none()),
+                "verification": st.sampled_from(["none", "email", "phone", "kyc", "bogus"]),
+                "labels": st.lists(st.text(max_size=3), max_size=3),
+                "tier": st.integers(0, 3),
+            },
+        ),
+        "client": st.fixed_dictionaries(
+            {},
+            optional={
+                "ip": st.sampled_from(["203.0.113.9", "2001:db8::1"]),
+                "asn": st.one_of(st.integers(-1, 70000), st.text(max_size=3)),
+            },
+        ),
         "usage": st.one_of(st.none(), st.fixed_dictionaries({"completion_tokens": st.integers(0, 10)})),
         "extra": st.just(1),
     },

@@ -17,10 +17,22 @@ T0 = 1_764_300_000.0
 
 def req(**sections: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "request": {"id": "r-1", "ts": T0, "model": "frontier-large", "prompt": "hello", "max_tokens": 100,
-                    "prompt_tokens": 10},
-        "account": {"id": "acct-1", "org": "org-1", "age_days": 100, "verification": "kyc", "tier": "pro",
-                    "labels": []},
+        "request": {
+            "id": "r-1",
+            "ts": T0,
+            "model": "frontier-large",
+            "prompt": "hello",
+            "max_tokens": 100,
+            "prompt_tokens": 10,
+        },
+        "account": {
+            "id": "acct-1",
+            "org": "org-1",
+            "age_days": 100,
+            "verification": "kyc",
+            "tier": "pro",
+            "labels": [],
+        },
         "client": {"ip": "203.0.113.9", "country": "US", "asn": 64500},
     }
     for name, values in sections.items():
@@ -247,8 +259,8 @@ limit probes {
     d = p.decide(req(), now=T0 + 10)
     state = {s.limit: s for s in d.limits}
     assert d.effect is Effect.ALLOW
-    assert state["rpm"].used == 1          # denied requests did not eat the budget
-    assert state["probes"].used == 6       # the attempts counter saw all of them
+    assert state["rpm"].used == 1  # denied requests did not eat the budget
+    assert state["probes"].used == 6  # the attempts counter saw all of them
 
 
 def test_sum_limit_reconciles_usage(make_policy) -> None:
@@ -392,8 +404,14 @@ limit rpm {
     d = p.decide(req(account={"age_days": 1, "labels": ["partner"]}), explain=True)
     assert d.trace is not None
     rule, limit = d.trace
-    assert rule == {"rule": "young", "effect": "deny", "at": rule["at"], "condition": True, "exempted": True,
-                    "matched": False}
+    assert rule == {
+        "rule": "young",
+        "effect": "deny",
+        "at": rule["at"],
+        "condition": True,
+        "exempted": True,
+        "matched": False,
+    }
     assert rule["at"].endswith("main.policy:2")
     assert limit["limit"] == "rpm" and limit["applied"] and limit["used"] == 1 and limit["remaining"] == 4
 

@@ -27,8 +27,14 @@ measure card_accounts {
 """
 
 
-def req(acct: str = "a1", card: str | None = "pf-1", age: float = 100, prompt: str = "hello",
-        rid: str | None = None, **extra: Any) -> dict[str, Any]:
+def req(
+    acct: str = "a1",
+    card: str | None = "pf-1",
+    age: float = 100,
+    prompt: str = "hello",
+    rid: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     r: dict[str, Any] = {
         "request": {"id": rid or f"r-{acct}", "ts": T0, "prompt": prompt, "max_tokens": 100},
         "account": {"id": acct, "age_days": age, "payment_fingerprint": card},
@@ -49,19 +55,23 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.calls: list[tuple[list[str], bool]] = []
 
-    def acquire_sync(self, hits: Sequence[Hit], now: float, *, admitted: bool = True,
-                     request_id: str | None = None) -> list[HitResult]:
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
         self.calls.append(([h.spec.id for h in hits], admitted))
         return super().acquire_sync(hits, now, admitted=admitted, request_id=request_id)
 
 
 def test_a_rule_reads_a_measure_including_this_request(make_policy) -> None:
-    p = make_policy(CARDS + """
+    p = make_policy(
+        CARDS
+        + """
 rule shared_card {
   deny when measures.card_accounts > 3
   reason "card shared by many accounts"
 }
-""")
+"""
+    )
     for i in range(1, 4):
         d = p.decide(req(f"a{i}"), now=T0 + i)
         assert d.effect is Effect.ALLOW and values(d) == {"card_accounts": i}
@@ -98,8 +108,12 @@ rule r {
     # a read of a key never charged creates nothing and reads 0
     d = p.decide(req("e", card="pf-new", age=500), now=T0 + 4)
     assert values(d) == {"young_requests": 0} and not d.measures[0].charged
-    assert p.engine.store.acquire_sync([Hit(p.policy.compiled.measures[0].spec, "pf-new", 1e300, 0.0)], T0 + 5,
-                                       admitted=False)[0].used == 0
+    assert (
+        p.engine.store.acquire_sync(
+            [Hit(p.policy.compiled.measures[0].spec, "pf-new", 1e300, 0.0)], T0 + 5, admitted=False
+        )[0].used
+        == 0
+    )
 
 
 def test_unless_and_null_member_read(make_policy) -> None:
@@ -122,7 +136,9 @@ measure orgs_per_card {
 
 
 def test_null_key_reads_as_null(make_policy) -> None:
-    p = make_policy(CARDS + """
+    p = make_policy(
+        CARDS
+        + """
 rule many {
   deny when measures.card_accounts > 0
   reason "never without a card"
@@ -131,7 +147,8 @@ rule none {
   flag when (measures.card_accounts ?? 0) == 0
   reason "no card"
 }
-""")
+"""
+    )
     d = p.decide(req("a", card=None), now=T0, explain=True)
     assert d.measures == [] and d.effect is Effect.FLAG and d.rules == ["none"]
     assert d.trace is not None and d.trace[0]["measure"] == "card_accounts"
@@ -141,7 +158,9 @@ rule none {
 
 def test_levels_a_measure_reads_a_measure(make_policy) -> None:
     store = CountingStore()
-    p = make_policy(CARDS + """
+    p = make_policy(
+        CARDS
+        + """
 measure suspicion {
   key account.id
   sum (if contains(request.prompt, "step by step") then 3 else 0) + (if measures.card_accounts > 2 then 2 else 0)
@@ -164,7 +183,8 @@ limit rpm {
   max 100
   reason "rate"
 }
-""")
+"""
+    )
     engine = Engine(p.policy, store)
     levels = {m.id: m.level for m in p.policy.compiled.measures}
     assert levels == {"card_accounts": 0, "suspicion": 1, "escalations": 2}
@@ -178,8 +198,12 @@ limit rpm {
     d = decide("a", "hi", T0 + 2)  # third account on the card: +2, no probe
     assert values(d) == {"card_accounts": 3, "suspicion": 2, "escalations": 0}
     # one store call per level (measures record attempts: admitted=False), then the limits' call
-    assert store.calls == [(["card_accounts"], False), (["suspicion"], False), (["escalations"], False),
-                           (["rpm"], True)]
+    assert store.calls == [
+        (["card_accounts"], False),
+        (["suspicion"], False),
+        (["escalations"], False),
+        (["rpm"], True),
+    ]
     d = decide("a", "explain step by step", T0 + 3)
     assert values(d) == {"card_accounts": 3, "suspicion": 7, "escalations": 1} and d.effect is Effect.ALLOW
     d = decide("a", "hi", T0 + 4)
@@ -188,7 +212,9 @@ limit rpm {
 
 
 def test_a_rule_fires_only_when_two_measures_agree(make_policy) -> None:
-    p = make_policy(CARDS + """
+    p = make_policy(
+        CARDS
+        + """
 measure template_accounts {
   key template_id(request.prompt)
   distinct account.id
@@ -199,7 +225,8 @@ rule campaign {
   deny when measures.card_accounts > 2 and measures.template_accounts > 2
   reason "shared card and fanned-out template"
 }
-""")
+"""
+    )
     prompt = "Translate the following sentence into French: the cat sleeps."
     # three fresh accounts, each with its own card: the template fans out, no card is shared
     for i in range(3):
@@ -207,8 +234,9 @@ rule campaign {
     assert values(d) == {"card_accounts": 1, "template_accounts": 3} and d.effect is Effect.ALLOW
     # three old accounts on one card with unrelated prompts: the card is shared, no template fans out
     for i in range(3):
-        d = p.decide(req(f"o{i}", card="pf-shared", age=400, prompt=f"question number {i} about {i * 7} apples"),
-                     now=T0 + 10 + i)
+        d = p.decide(
+            req(f"o{i}", card="pf-shared", age=400, prompt=f"question number {i} about {i * 7} apples"), now=T0 + 10 + i
+        )
     assert values(d)["card_accounts"] == 3 and d.effect is Effect.ALLOW
     # a fresh account on the shared card sending the template: both agree
     d = p.decide(req("n", card="pf-shared", age=1, prompt=prompt), now=T0 + 20)
@@ -216,7 +244,9 @@ rule campaign {
 
 
 def test_limits_read_measures_in_when_max_and_key(make_policy) -> None:
-    p = make_policy(CARDS + """
+    p = make_policy(
+        CARDS
+        + """
 limit per_card_rate {
   key account.payment_fingerprint, measures.card_accounts
   count
@@ -227,7 +257,8 @@ limit per_card_rate {
   reason "shared cards get one request a minute"
   header "x-card-accounts" = measures.card_accounts
 }
-""")
+"""
+    )
     d = p.decide(req("a"), now=T0)
     assert d.effect is Effect.ALLOW and d.limits[0].key == "pf-1|1" and d.limits[0].max == 100
     d = p.decide(req("b"), now=T0 + 1)
@@ -312,8 +343,9 @@ class FailingStore(MemoryStore):
         super().__init__()
         self.fail_on = fail_on
 
-    def acquire_sync(self, hits: Sequence[Hit], now: float, *, admitted: bool = True,
-                     request_id: str | None = None) -> list[HitResult]:
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
         if any(h.spec.id == self.fail_on for h in hits):
             raise ConnectionError("store unreachable")
         return super().acquire_sync(hits, now, admitted=admitted, request_id=request_id)
@@ -328,8 +360,9 @@ class AsyncFailingStore(Store):
         self.inner = MemoryStore()
         self.fail_on = fail_on
 
-    async def acquire(self, hits: Sequence[Hit], now: float, *, admitted: bool = True,
-                      request_id: str | None = None) -> list[HitResult]:
+    async def acquire(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
         if any(h.spec.id == self.fail_on for h in hits):
             raise ConnectionError("store unreachable")
         return self.inner.acquire_sync(hits, now, admitted=admitted, request_id=request_id)
@@ -341,7 +374,9 @@ class AsyncFailingStore(Store):
         pass
 
 
-FAIL_POLICY = CARDS + """
+FAIL_POLICY = (
+    CARDS
+    + """
 rule shared {
   deny when measures.card_accounts > 0
   reason "shared"
@@ -358,6 +393,7 @@ limit rpm {
   reason "rate"
 }
 """
+)
 
 
 def test_store_failure_makes_the_value_null_sync(make_policy) -> None:
@@ -382,8 +418,10 @@ def test_store_failure_makes_the_value_null_async(make_policy) -> None:
 
 
 def test_async_and_sync_paths_agree(make_policy) -> None:
-    p = make_policy(CARDS + USAGE_POLICY.replace("harvested_tokens > 1000", "harvested_tokens > 1000 and "
-                                                 "measures.card_accounts > 1"))
+    p = make_policy(
+        CARDS
+        + USAGE_POLICY.replace("harvested_tokens > 1000", "harvested_tokens > 1000 and measures.card_accounts > 1")
+    )
     sync_engine = Engine(p.policy, MemoryStore())
     async_engine = Engine(p.policy, AsyncFailingStore("nothing"))  # type: ignore[arg-type]
     for i in range(12):
@@ -411,9 +449,18 @@ measure not_partner {
     d = p.decide(req("a", age=100, account={"labels": ["partner"]}), now=T0, explain=True)
     assert d.trace is not None
     young, partner = d.trace
-    assert young == {"measure": "young", "kind": "count", "window_seconds": 3600.0, "level": 0,
-                     "at": young["at"], "status": "read", "why": "`when` is false", "key": "a", "value": 0,
-                     "charged": False}
+    assert young == {
+        "measure": "young",
+        "kind": "count",
+        "window_seconds": 3600.0,
+        "level": 0,
+        "at": young["at"],
+        "status": "read",
+        "why": "`when` is false",
+        "key": "a",
+        "value": 0,
+        "charged": False,
+    }
     assert partner["status"] == "read" and partner["why"] == "`unless` holds"
     d = p.decide(req("a", age=1, account={"labels": []}), now=T0 + 1, explain=True)
     assert d.trace is not None and [t["status"] for t in d.trace] == ["applied", "applied"]
@@ -440,7 +487,7 @@ limit rpm {
 def test_measures_with_an_unrelated_policy_reload(make_policy, explain: bool) -> None:
     # the values are in the request's own context: a second engine on another policy is unaffected
     a = make_policy(CARDS)
-    b = make_policy("rule r {\n  flag when account.age_days < 1\n  reason \"r\"\n}\n")
+    b = make_policy('rule r {\n  flag when account.age_days < 1\n  reason "r"\n}\n')
     engine = Engine(a.policy, MemoryStore())
     assert values(engine.decide_sync(Context.from_dict(req("a")), T0, explain=explain)) == {"card_accounts": 1}
     engine.swap(b.policy)

@@ -38,8 +38,15 @@ def request(account: str, card: str | None, prompt: str = "hello", age: float = 
 
 
 def test_eval_shows_the_measures_and_explains_them() -> None:
-    r = run("eval", "--policies", str(POLICY), "--request", "-", "--explain",
-            stdin=json.dumps(request("acct-1", "pf-1", "Think step by step: why is the sky blue?")))
+    r = run(
+        "eval",
+        "--policies",
+        str(POLICY),
+        "--request",
+        "-",
+        "--explain",
+        stdin=json.dumps(request("acct-1", "pf-1", "Think step by step: why is the sky blue?")),
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     by_name = {m["measure"]: m for m in d["measures"]}
@@ -52,8 +59,15 @@ def test_eval_shows_the_measures_and_explains_them() -> None:
     assert trace["suspicion"]["status"] == "applied" and trace["suspicious"]["condition"] is False
 
     # an old account: the template measure is read, not charged, and the trace says why
-    r = run("eval", "--policies", str(POLICY), "--request", "-", "--explain",
-            stdin=json.dumps(request("acct-2", None, age=400)))
+    r = run(
+        "eval",
+        "--policies",
+        str(POLICY),
+        "--request",
+        "-",
+        "--explain",
+        stdin=json.dumps(request("acct-2", None, age=400)),
+    )
     d = json.loads(r.stdout)
     by_name = {m["measure"]: m for m in d["measures"]}
     assert "card_accounts" not in by_name  # null key: not touched

@@ -80,32 +80,55 @@ def test_invalid_test_file_errors_point_at_what_the_author_wrote(in_data: Path) 
     ]
     # One-step cases never name a `steps[0]` or an `effect` key the author did not write.
     assert "steps[0]" not in out and "expect.effect" not in out
-    assert f"{f}:6:5: error[T0402]: unknown key `acount`\n  |\n6 |     acount: {{id: a}}\n  |     ^^^^^^\n" \
-           "  = help: did you mean `account`?" in out
-    assert "= help: a case with `steps:` takes `account` in a step, or under the case's `defaults:` " \
-           "for every step: `defaults: {account: ...}`" in out
+    assert (
+        f"{f}:6:5: error[T0402]: unknown key `acount`\n  |\n6 |     acount: {{id: a}}\n  |     ^^^^^^\n"
+        "  = help: did you mean `account`?" in out
+    )
+    assert (
+        "= help: a case with `steps:` takes `account` in a step, or under the case's `defaults:` "
+        "for every step: `defaults: {account: ...}`" in out
+    )
     assert "10 |       - expect: allowed\n   |                 ^^^^^^^\n  = help: did you mean `allow`?" in out
     assert "= help: did you mean `age_days`?" in out
     assert "= help: to assert that no rule or limit fired, write `no_rules: true`" in out
     assert "0 passed, 6 errors" in out
 
 
-@pytest.mark.parametrize("text,where,message", [
-    ("cases:\n  - name: c\n    expect: {effect: allow\n", "4:1",
-     "invalid YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 3)"),
-    ("- just a list\n", "1:1", "a test file is a mapping with `cases:`"),
-    ("cases:\n  - name: c\n    expect: {rules: [r]}\n", "3:13", "missing `effect` in cases[0].expect"),
-    ("cases:\n  - name: c\n    every: soon\n", "3:12", "'soon' is not a duration"),
-    ("cases:\n  - name: c\n    expect: {effect: allow, measures: {m: {at_least: null}}}\n", "3:43",
-     "a range needs a bound"),
-    ("cases:\n  - name: c\n    expect: {effect: allow, no_rules: false}\n", "3:39", "`no_rules: false` asserts nothing"),
-    ("cases:\n  - name: c\n    expect: {effect: allow, rules: [r], no_rules: true}\n", "3:13",
-     "give one of `rules` and `no_rules`"),
-    ("cases:\n  - name: c\n    expect: {effect: allow, limits: {l: {}}}\n", "3:41",
-     "an empty limit expectation asserts nothing"),
-    ("defaults:\n  acount: {id: a}\ncases:\n  - name: c\n", "2:3", "unknown section `acount`"),
-    ("cases:\n  - name: c\n    defualts: {}\n", "3:5", "unknown key `defualts`"),
-])
+@pytest.mark.parametrize(
+    "text,where,message",
+    [
+        (
+            "cases:\n  - name: c\n    expect: {effect: allow\n",
+            "4:1",
+            "invalid YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 3)",
+        ),
+        ("- just a list\n", "1:1", "a test file is a mapping with `cases:`"),
+        ("cases:\n  - name: c\n    expect: {rules: [r]}\n", "3:13", "missing `effect` in cases[0].expect"),
+        ("cases:\n  - name: c\n    every: soon\n", "3:12", "'soon' is not a duration"),
+        (
+            "cases:\n  - name: c\n    expect: {effect: allow, measures: {m: {at_least: null}}}\n",
+            "3:43",
+            "a range needs a bound",
+        ),
+        (
+            "cases:\n  - name: c\n    expect: {effect: allow, no_rules: false}\n",
+            "3:39",
+            "`no_rules: false` asserts nothing",
+        ),
+        (
+            "cases:\n  - name: c\n    expect: {effect: allow, rules: [r], no_rules: true}\n",
+            "3:13",
+            "give one of `rules` and `no_rules`",
+        ),
+        (
+            "cases:\n  - name: c\n    expect: {effect: allow, limits: {l: {}}}\n",
+            "3:41",
+            "an empty limit expectation asserts nothing",
+        ),
+        ("defaults:\n  acount: {id: a}\ncases:\n  - name: c\n", "2:3", "unknown section `acount`"),
+        ("cases:\n  - name: c\n    defualts: {}\n", "3:5", "unknown key `defualts`"),
+    ],
+)
 def test_test_file_mistakes_are_located(tmp_path: Path, text: str, where: str, message: str) -> None:
     (tmp_path / "p.policy").write_text((DATA / "demo" / "demo.policy").read_text())
     (tmp_path / "t.test.yaml").write_text(text)
@@ -124,7 +147,10 @@ def test_junit_xml_parses_and_counts(in_data: Path) -> None:
     assert set(suites) == {"failing/failing.test.yaml", "demo/tests/demo.yaml"}
     cases = suites["failing/failing.test.yaml"].findall("testcase")
     assert [c.get("name") for c in cases] == [
-        "passes", "wrong effect and reason", "the fourth request is expected to pass", "exact rules and limit state",
+        "passes",
+        "wrong effect and reason",
+        "the fourth request is expected to pass",
+        "exact rules and limit state",
     ]
     fail = cases[1].find("failure")
     assert fail is not None and fail.get("message") == "step 1: wrong effect, reason, rules"
@@ -196,7 +222,7 @@ def test_no_tests_found_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_policy_that_does_not_load_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "p.policy").write_text("rule r {\n  deny when nope\n  reason \"x\"\n}\n")
+    (tmp_path / "p.policy").write_text('rule r {\n  deny when nope\n  reason "x"\n}\n')
     (tmp_path / "t.test.yaml").write_text("cases:\n  - name: c\n    expect: allow\n")
     res = run_tests([tmp_path])
     assert not res.ok and len(res.errors) == 1
@@ -221,10 +247,12 @@ def test_a_rule_reading_a_measure_covers_it_transitively(tmp_path: Path) -> None
         "measure base {\n  key account.id\n  count\n  window 1h\n}\n\n"
         "measure score {\n  key account.id\n  sum if measures.base > 1 then 2 else 0\n  window 1h\n}\n\n"
         "let hot = measures.score >= 2\n\n"
-        "rule r {\n  flag when hot\n  reason \"hot\"\n}\n")
+        'rule r {\n  flag when hot\n  reason "hot"\n}\n'
+    )
     (tmp_path / "t.test.yaml").write_text(
         "defaults: {account: {id: a}}\ncases:\n  - name: c\n    steps:\n      - {expect: allow}\n"
-        "      - {expect: {effect: flag, rules: [r]}}\n")
+        "      - {expect: {effect: flag, rules: [r]}}\n"
+    )
     res = run_tests([tmp_path], coverage=True)
     assert res.ok and res.coverage[str(tmp_path)].missing == []
 
@@ -234,17 +262,23 @@ def test_wrong_measure_values_are_shown(tmp_path: Path) -> None:
     (tmp_path / "t.test.yaml").write_text(
         "defaults: {account: {id: a, age_days: 400, payment_fingerprint: pf-1}}\n"
         "cases:\n  - name: off by one\n    steps:\n      - expect: allow\n      - account: {id: b}\n"
-        "        expect: {effect: allow, measures: {card_accounts: 3, young_requests: {at_least: 1}}}\n")
+        "        expect: {effect: allow, measures: {card_accounts: 3, young_requests: {at_least: 1}}}\n"
+    )
     res = run_tests([tmp_path])
     (case,) = res.cases
     assert case.failure is not None and case.failure.step == 2
     (m,) = case.failure.mismatches
-    assert (m.field, m.expected, m.actual) == ("measures", {"card_accounts": 3, "young_requests": {"at_least": 1}},
-                                               {"card_accounts": 2.0, "young_requests": 0.0})
+    assert (m.field, m.expected, m.actual) == (
+        "measures",
+        {"card_accounts": 3, "young_requests": {"at_least": 1}},
+        {"card_accounts": 2.0, "young_requests": 0.0},
+    )
     code, out = policyctl("test", str(tmp_path))
     assert code == 1
-    assert "  measures:\n    - expected to include  {card_accounts: 3, young_requests: {at_least: 1}}\n" \
-           "    + actual               {card_accounts: 2, young_requests: 0}" in out
+    assert (
+        "  measures:\n    - expected to include  {card_accounts: 3, young_requests: {at_least: 1}}\n"
+        "    + actual               {card_accounts: 2, young_requests: 0}" in out
+    )
     assert "measures.card_accounts[pf-1] 2; measures.young_requests[pf-1] 0 (read)" in out
 
 
@@ -252,13 +286,15 @@ def test_an_unknown_measure_in_expect_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "p.policy").write_text((DATA / "measures" / "measures.policy").read_text())
     (tmp_path / "t.test.yaml").write_text(
         "cases:\n  - name: typo\n    account: {id: a}\n    expect:\n      effect: allow\n"
-        "      measures: {card_acounts: 1}\n")
+        "      measures: {card_acounts: 1}\n"
+    )
     code, out = policyctl("test", str(tmp_path))
     assert code == 1
     assert "t.test.yaml:6:18: error[T0405]: the policy has no measure `card_acounts`" in out
     assert "= help: did you mean `card_accounts`?" in out
     (tmp_path / "t.test.yaml").write_text(
-        "cases:\n  - name: no bound\n    account: {id: a}\n    expect: {effect: allow, measures: {card_accounts: {}}}\n")
+        "cases:\n  - name: no bound\n    account: {id: a}\n    expect: {effect: allow, measures: {card_accounts: {}}}\n"
+    )
     code, out = policyctl("test", str(tmp_path))
     assert code == 1 and "a range needs a bound" in out and "give at_least, at_most or both" in out
 
@@ -324,21 +360,33 @@ cases:
     assert "1 passed" in out
 
 
-@pytest.mark.parametrize("expect,field,expected,actual", [
-    ("{effect: allow, limits: {free_tokens: {used: 100}}}", "limits",
-     "{free_tokens: {used: 100}}", "{free_tokens: null}"),
-    ("{effect: allow, limits: {per_minute: null}}", "limits",
-     "{per_minute: null}", '{per_minute: {key: "a", used: 1, max: 2, over: false}}'),
-    ("{effect: flag, rules_exactly: [per_minute]}", "rules_exactly", '["per_minute"]', '["tagged"]'),
-    ("{effect: flag, no_rules: true}", "no_rules", "[]", '["tagged"]'),
-])
+@pytest.mark.parametrize(
+    "expect,field,expected,actual",
+    [
+        (
+            "{effect: allow, limits: {free_tokens: {used: 100}}}",
+            "limits",
+            "{free_tokens: {used: 100}}",
+            "{free_tokens: null}",
+        ),
+        (
+            "{effect: allow, limits: {per_minute: null}}",
+            "limits",
+            "{per_minute: null}",
+            '{per_minute: {key: "a", used: 1, max: 2, over: false}}',
+        ),
+        ("{effect: flag, rules_exactly: [per_minute]}", "rules_exactly", '["per_minute"]', '["tagged"]'),
+        ("{effect: flag, no_rules: true}", "no_rules", "[]", '["tagged"]'),
+    ],
+)
 def test_limit_state_and_exact_rules_fail_with_a_diff(
     tmp_path: Path, expect: str, field: str, expected: str, actual: str
 ) -> None:
     (tmp_path / "p.policy").write_text(LIMITED)
     labels = "[watch]" if "flag" in expect else "[]"
     (tmp_path / "t.test.yaml").write_text(
-        f"cases:\n  - name: c\n    account: {{id: a, labels: {labels}}}\n    expect: {expect}\n")
+        f"cases:\n  - name: c\n    account: {{id: a, labels: {labels}}}\n    expect: {expect}\n"
+    )
     code, out = policyctl("test", str(tmp_path))
     assert code == 1, out
     label = "expected exactly" if "rules" in field else "expected to include"
@@ -350,7 +398,8 @@ def test_unknown_rule_and_limit_names_in_expectations(tmp_path: Path) -> None:
     (tmp_path / "p.policy").write_text(LIMITED)
     (tmp_path / "t.test.yaml").write_text(
         "cases:\n  - name: c\n    account: {id: a}\n"
-        "    expect: {effect: allow, rules_exactly: [taged], limits: {per_minut: {used: 1}}}\n")
+        "    expect: {effect: allow, rules_exactly: [taged], limits: {per_minut: {used: 1}}}\n"
+    )
     code, out = policyctl("test", str(tmp_path))
     assert code == 1
     assert "t.test.yaml:4:45: error[T0405]: the policy has no rule or limit `taged`" in out

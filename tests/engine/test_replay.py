@@ -56,8 +56,16 @@ def sim_traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raise AssertionError("no tuning seed puts over 40 accounts on one network in an hour")
 
 
-def ctx(rid: str, ts: float, *, acct: str = "acct-1", model: str = "m", max_tokens: int = 1000,
-        usage: tuple[int, int] | None = None, **extra: Any) -> dict[str, Any]:
+def ctx(
+    rid: str,
+    ts: float,
+    *,
+    acct: str = "acct-1",
+    model: str = "m",
+    max_tokens: int = 1000,
+    usage: tuple[int, int] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     c: dict[str, Any] = {
         "request": {"id": rid, "ts": ts, "model": model, "prompt": "hello", "max_tokens": max_tokens},
         "account": {"id": acct, "tier": "pro"},
@@ -136,13 +144,16 @@ def test_usage_is_reported_only_after_admitted_requests(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "u.policy").write_text(USAGE_POLICY, encoding="utf-8")
     policy = load_policy_set(tmp_path / "p")
-    traffic = write_lines(tmp_path / "t.jsonl", [
-        ctx("a", T0, max_tokens=100, usage=(0, 1)),                       # admitted: 100 estimated, 1 real
-        ctx("b", T0 + 1, max_tokens=100, usage=(0, 1), request={"model": "blocked"}),  # denied: 100 stays
-        ctx("c", T0 + 2, max_tokens=100, usage=(0, 7)),                   # admitted
-        ctx("d", T0 + 3, max_tokens=100),                                 # no usage: the estimate stays
-        ctx("e", T0 + 4, max_tokens=100),
-    ])
+    traffic = write_lines(
+        tmp_path / "t.jsonl",
+        [
+            ctx("a", T0, max_tokens=100, usage=(0, 1)),  # admitted: 100 estimated, 1 real
+            ctx("b", T0 + 1, max_tokens=100, usage=(0, 1), request={"model": "blocked"}),  # denied: 100 stays
+            ctx("c", T0 + 2, max_tokens=100, usage=(0, 7)),  # admitted
+            ctx("d", T0 + 3, max_tokens=100),  # no usage: the estimate stays
+            ctx("e", T0 + 4, max_tokens=100),
+        ],
+    )
     decisions, stats = run_memory(policy, traffic)
     used = [d["limits"]["tokens"]["used"] for d in decisions]
     assert [d["effect"] for d in decisions] == ["allow", "deny", "allow", "allow", "allow"]
@@ -154,15 +165,18 @@ def test_usage_is_reported_only_after_admitted_requests(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------- invalid lines
 def test_invalid_lines_are_reported_with_their_number_and_skipped(small_policy: PolicySet, tmp_path: Path) -> None:
-    traffic = write_lines(tmp_path / "t.jsonl", [
-        ctx("r1", T0),
-        ctx("r2", T0 + 1, account={"tier": "pro", "colour": "red"}),   # unknown field
-        "{not json",
-        "",                                                              # blank: ignored, not an error
-        ctx("r5", T0 + 2, request={"ts": None}),                         # no clock
-        ctx("r6", T0 + 3, request={"max_tokens": -1}),
-        ctx("r7", T0 + 4),
-    ])
+    traffic = write_lines(
+        tmp_path / "t.jsonl",
+        [
+            ctx("r1", T0),
+            ctx("r2", T0 + 1, account={"tier": "pro", "colour": "red"}),  # unknown field
+            "{not json",
+            "",  # blank: ignored, not an error
+            ctx("r5", T0 + 2, request={"ts": None}),  # no clock
+            ctx("r6", T0 + 3, request={"max_tokens": -1}),
+            ctx("r7", T0 + 4),
+        ],
+    )
     seen: list[LineError] = []
     decisions, stats = run_memory(small_policy, traffic, on_error=seen.append)
     assert [d["request_id"] for d in decisions] == ["r1", "r7"]
@@ -216,7 +230,9 @@ def test_policyctl_replay_as_a_subprocess(tmp_path: Path, sim_traffic: Path) -> 
     policyctl = Path(sys.executable).with_name("policyctl")
     run = subprocess.run(
         [str(policyctl), "replay", "--policies", str(SMALL), str(traffic), "--out", str(out), "--report", str(report)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert f"{traffic}:3: invalid request context: $.request.ts" in run.stderr
@@ -228,24 +244,31 @@ def test_policyctl_replay_as_a_subprocess(tmp_path: Path, sim_traffic: Path) -> 
 
     strict = subprocess.run(
         [str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(out), "--strict", "--quiet"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert strict.returncode == 2
     assert "line 3" in strict.stderr and "--strict" in strict.stderr
 
 
-def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(tmp_path: Path, sim_traffic: Path,
-                                                                  redis_server) -> None:
+def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(
+    tmp_path: Path, sim_traffic: Path, redis_server
+) -> None:
     traffic = tmp_path / "traffic.jsonl"
     traffic.write_text("".join(sim_traffic.read_text(encoding="utf-8").splitlines(True)[:500]), encoding="utf-8")
     policyctl = Path(sys.executable).with_name("policyctl")
     outs = {}
     for name, extra in (("memory", []), ("redis", ["--redis", redis_server.url])):
         outs[name] = tmp_path / f"{name}.jsonl"
-        run = subprocess.run([str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(outs[name]), "-q",
-                              *extra], capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(outs[name]), "-q", *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
-        assert run.stderr == ""   # --quiet: no progress bar, no summary
+        assert run.stderr == ""  # --quiet: no progress bar, no summary
     assert outs["memory"].read_bytes() == outs["redis"].read_bytes()
     assert outs["memory"].read_bytes().count(b"\n") == 500
     assert redis_server.cli("--scan", "--pattern", "pe-replay-*").strip() == ""
@@ -271,12 +294,16 @@ def test_store_failures_are_counted_and_an_unreachable_redis_is_refused(
 
     out, stats = asyncio.run(run())
     decisions = [json.loads(x) for x in out.getvalue().splitlines()]
-    assert [d["effect"] for d in decisions] == ["allow"] * 6   # rpm (max 4) would have throttled two
+    assert [d["effect"] for d in decisions] == ["allow"] * 6  # rpm (max 4) would have throttled two
     assert stats.store_errors == 6 * 3
     assert all("error" in lim for d in decisions for lim in d["limits"].values())
 
     policyctl = Path(sys.executable).with_name("policyctl")
-    run_cli = subprocess.run([str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(tmp_path / "o"),
-                              "--redis", url], capture_output=True, text=True, timeout=120)
+    run_cli = subprocess.run(
+        [str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(tmp_path / "o"), "--redis", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run_cli.returncode == 2
     assert f"--redis {url}: cannot reach Redis" in run_cli.stderr

@@ -19,11 +19,13 @@ T0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC
 
 
 def req(rid: str, t: float, acct: str, asn: int = 64500, max_tokens: int = 1000) -> str:
-    return json.dumps({
-        "request": {"id": rid, "ts": T0 + t, "model": "frontier-small", "prompt": "hi", "max_tokens": max_tokens},
-        "account": {"id": acct, "tier": "pro"},
-        "client": {"ip": "192.0.2.1", "asn": asn},
-    })
+    return json.dumps(
+        {
+            "request": {"id": rid, "ts": T0 + t, "model": "frontier-small", "prompt": "hi", "max_tokens": max_tokens},
+            "account": {"id": acct, "tier": "pro"},
+            "client": {"ip": "192.0.2.1", "asn": asn},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +56,20 @@ def test_page_is_self_contained(page: str) -> None:
 def test_page_has_every_section(page: str) -> None:
     for sid in ("summary", "effects-over-time", "rules-over-time", "rules", "blocked", "limits", "invalid"):
         assert f'<section id="{sid}">' in page, sid
-    for title in ("Decisions over time by effect", "Decisions over time by rule", "Rules and limits that fired",
-                  "Top blocked keys", "Limits closest to their maximum", "Invalid lines (1)"):
+    for title in (
+        "Decisions over time by effect",
+        "Decisions over time by rule",
+        "Rules and limits that fired",
+        "Top blocked keys",
+        "Limits closest to their maximum",
+        "Invalid lines (1)",
+    ):
         assert title in page, title
 
 
 def _section(page: str, sid: str) -> str:
     start = page.index(f'<section id="{sid}">')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def test_page_numbers(stats: ReplayStats, page: str) -> None:
@@ -81,7 +89,7 @@ def test_page_numbers(stats: ReplayStats, page: str) -> None:
     assert "100.0%" in rows["rpm"] and '<td class="n">4</td><td class="n">4</td>' in rows["rpm"]
     assert rows["rpm"].endswith('<td class="n">2</td></tr>')
     assert "45.0%" in rows["tokens_hour"] and "acct-y" in rows["tokens_hour"]
-    assert "2.5%" in rows["accounts_per_asn"]   # one account per ASN, max 40
+    assert "2.5%" in rows["accounts_per_asn"]  # one account per ASN, max 40
     invalid = _section(page, "invalid")
     assert '<td class="n">7</td>' in invalid and "$.accounts: unknown field" in invalid
 
@@ -94,7 +102,7 @@ def test_buckets_adapt_to_the_span() -> None:
 
 def test_buckets_keep_every_request_and_the_gaps(stats: ReplayStats) -> None:
     size, rows = effect_buckets(stats)
-    assert size == 2    # 121 minutes of simulated time in at most 96 bars
+    assert size == 2  # 121 minutes of simulated time in at most 96 bars
     assert sum(sum(v) for _, v in rows) == stats.requests
     assert len(rows) == 61 and sum(1 for _, v in rows if sum(v)) == 2
     series, rrows = rule_buckets(stats, size)

@@ -24,15 +24,32 @@ from policy_engine.signals.net import ASN_BY_ORG, asn_org, geo_country
 from policy_engine.simulate import network as net
 from policy_engine.simulate.agent_text import PROMPT_CHAR_CAP
 from policy_engine.simulate.base import TEST_PINGS
-from policy_engine.simulate.generator import (PopulationSpec, SimConfig, apportion, describe, generate,
-                                              population_params, population_specs, write)
+from policy_engine.simulate.generator import (
+    PopulationSpec,
+    SimConfig,
+    apportion,
+    describe,
+    generate,
+    population_params,
+    population_specs,
+    write,
+)
 from policy_engine.simulate.populations import POPULATIONS
 from policy_engine.simulate.scorer import ScoreError, score
 from policy_engine.simulate.world import WORLD_PARAMS, Choice, Subset, World, draw
 
 SMALL = SimConfig(seed=7, scale=0.03)
-NEW_POPULATIONS = ("classroom", "coding_agent", "roaming_dev", "eval_harness", "trust_safety", "researcher",
-                   "security_researcher", "shared_nat", "distill_agentic")
+NEW_POPULATIONS = (
+    "classroom",
+    "coding_agent",
+    "roaming_dev",
+    "eval_harness",
+    "trust_safety",
+    "researcher",
+    "security_researcher",
+    "shared_nat",
+    "distill_agentic",
+)
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -47,6 +64,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict
 
 
 # ---------------------------------------------------------------- generator
+
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     cfg = SimConfig(seed=3, scale=0.01, hours=6)
@@ -65,9 +83,26 @@ def test_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     outs = []
     for hash_seed in ("1", "2"):
         t, g = tmp_path / f"t{hash_seed}.jsonl", tmp_path / f"g{hash_seed}.jsonl"
-        run = subprocess.run([str(policyctl), "simulate", "--out", str(t), "--truth", str(g), "--seed", "5",
-                              "--scale", "0.01", "--hours", "8"], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        run = subprocess.run(
+            [
+                str(policyctl),
+                "simulate",
+                "--out",
+                str(t),
+                "--truth",
+                str(g),
+                "--seed",
+                "5",
+                "--scale",
+                "0.01",
+                "--hours",
+                "8",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
         assert run.returncode == 0, run.stderr
         outs.append((t.read_bytes(), g.read_bytes()))
     write(SimConfig(seed=5, scale=0.01, hours=8), tmp_path / "t.jsonl", tmp_path / "g.jsonl")
@@ -102,13 +137,22 @@ def test_truth_is_aligned_and_never_inside_requests(day: Any) -> None:
         assert t["campaign"] is None or t["campaign"] not in json.dumps(c)
         ids = (c["request"]["id"], c["account"]["id"], c["account"]["org"] or "", c["api_key"]["id"])
         assert not any(name in i for name in names for i in ids)
-    assert {t["campaign"] for t in truth} == {None, "distill-fast", "distill-slow", "distill-agentic",
-                                              "guardrail-probe"}
+    assert {t["campaign"] for t in truth} == {
+        None,
+        "distill-fast",
+        "distill-slow",
+        "distill-agentic",
+        "guardrail-probe",
+    }
 
 
 def test_population_shares_and_account_counts_as_configured(tmp_path: Path) -> None:
-    pops = (PopulationSpec("small_dev", 40, 0.2), PopulationSpec("enterprise", 3, 0.3),
-            PopulationSpec("distill_fast", 120, 0.4), PopulationSpec("distill_slow", 9, 0.1))
+    pops = (
+        PopulationSpec("small_dev", 40, 0.2),
+        PopulationSpec("enterprise", 3, 0.3),
+        PopulationSpec("distill_fast", 120, 0.4),
+        PopulationSpec("distill_slow", 9, 0.1),
+    )
     cfg = SimConfig(seed=11, requests_per_day=3000, populations=pops)
     summary = write(cfg, tmp_path / "t.jsonl", tmp_path / "g.jsonl")
     truth = _read(tmp_path / "g.jsonl")
@@ -119,8 +163,10 @@ def test_population_shares_and_account_counts_as_configured(tmp_path: Path) -> N
     assert summary.requests == 3000 and summary.per_population["distill_fast"] == {"requests": 1200, "accounts": 120}
     # overrides and scale apply to accounts and requests; hours only to requests
     cfg2 = cfg.with_overrides({"distill_fast": {"accounts": 60, "share": 0.8}})
-    plan = {s.name: (a, r) for s, a, r in SimConfig(scale=0.5, hours=12, requests_per_day=3000,
-                                                     populations=cfg2.populations).plan()}
+    plan = {
+        s.name: (a, r)
+        for s, a, r in SimConfig(scale=0.5, hours=12, requests_per_day=3000, populations=cfg2.populations).plan()
+    }
     assert plan["distill_fast"][0] == 30 and abs(plan["distill_fast"][1] - 750 * 0.8 / 1.4) < 1
     assert sum(r for _, r in plan.values()) == 750
 
@@ -192,7 +238,9 @@ def test_config_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="scale and hours must be positive"):
         SimConfig(hours=0)
     assert parse_sets(["distill_fast.accounts=8000", "bursty.share=0.1"]) == {
-        "distill_fast": {"accounts": 8000.0}, "bursty": {"share": 0.1}}
+        "distill_fast": {"accounts": 8000.0},
+        "bursty": {"share": 0.1},
+    }
     with pytest.raises(ValueError, match="POPULATION.FIELD=VALUE"):
         parse_sets(["distill_fast=3"])
 
@@ -251,8 +299,19 @@ class Day:
     by_population: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
-KEEP = {"classroom", "coding_agent", "eval_harness", "trust_safety", "security_researcher", "chat_backend",
-        "enterprise", "distill_slow", "distill_agentic", "guardrail_probe", "researcher"}
+KEEP = {
+    "classroom",
+    "coding_agent",
+    "eval_harness",
+    "trust_safety",
+    "security_researcher",
+    "chat_backend",
+    "enterprise",
+    "distill_slow",
+    "distill_agentic",
+    "guardrail_probe",
+    "researcher",
+}
 
 
 @pytest.fixture(scope="module")
@@ -294,8 +353,11 @@ def test_every_emitted_address_is_where_the_geo_data_says(full_day: Day) -> None
     orgs_of_asn: dict[int, set[str]] = defaultdict(set)
     for n in net.ALL_NETS:
         orgs_of_asn[n.asn].add(n.org)
-    wrong = [(ip, cc, asn, geo_country(ip), asn_org(ip)) for ip, cc, asn in sorted(full_day.endpoints)
-             if geo_country(ip) != cc or asn_org(ip) not in orgs_of_asn[asn]]
+    wrong = [
+        (ip, cc, asn, geo_country(ip), asn_org(ip))
+        for ip, cc, asn in sorted(full_day.endpoints)
+        if geo_country(ip) != cc or asn_org(ip) not in orgs_of_asn[asn]
+    ]
     assert not wrong[:20]
 
 
@@ -373,8 +435,11 @@ def test_evaluation_harnesses_repeat_benchmark_items_on_the_new_model(full_day: 
     world = World.draw(FULL_DAY_SEED, SMALL.start_ts, 86400.0)
     assert any(c["request"]["model"] == world.release_model for c in reqs)
     assert all(c["request"]["ts"] >= world.release_ts for c in reqs if c["request"]["model"] == world.release_model)
-    subjects = {c["request"]["prompt"].split(" about ", 1)[1].split(".")[0] for c in reqs
-                if c["request"]["prompt"].startswith("The following are multiple choice")}
+    subjects = {
+        c["request"]["prompt"].split(" about ", 1)[1].split(".")[0]
+        for c in reqs
+        if c["request"]["prompt"].startswith("The following are multiple choice")
+    }
     assert len(subjects) >= 3
 
 
@@ -400,8 +465,11 @@ def test_security_researchers_rephrase_after_refusals(full_day: Day) -> None:
     for a in _accounts(full_day, "security_researcher"):
         rs = sorted(a.requests, key=lambda c: c["request"]["ts"])
         for x, y in zip(rs, rs[1:]):
-            if x["usage"]["completion_tokens"] < 150 and 0 < y["request"]["ts"] - x["request"]["ts"] <= 300 \
-                    and y["request"]["prompt"] != x["request"]["prompt"]:
+            if (
+                x["usage"]["completion_tokens"] < 150
+                and 0 < y["request"]["ts"] - x["request"]["ts"] <= 300
+                and y["request"]["prompt"] != x["request"]["prompt"]
+            ):
                 rephrased += 1
     assert rephrased >= 5
 
@@ -410,8 +478,11 @@ def test_retries_resend_identical_prompts_within_seconds(full_day: Day) -> None:
     resent = 0
     for a in _accounts(full_day, "classroom") + _accounts(full_day, "chat_backend"):
         rs = sorted(a.requests, key=lambda c: c["request"]["ts"])
-        resent += sum(1 for x, y in zip(rs, rs[1:]) if x["request"]["prompt"] == y["request"]["prompt"]
-                      and y["request"]["ts"] - x["request"]["ts"] <= 60)
+        resent += sum(
+            1
+            for x, y in zip(rs, rs[1:])
+            if x["request"]["prompt"] == y["request"]["prompt"] and y["request"]["ts"] - x["request"]["ts"] <= 60
+        )
     assert resent >= 3
 
 
@@ -432,12 +503,16 @@ def test_new_keys_are_tested_with_hi_by_people_too(full_day: Day) -> None:
 
 def test_campaigns_look_like_the_reports(full_day: Day) -> None:
     fast = _accounts(full_day, "distill_fast")
-    assert all(a.first["account"]["age_days"] < 31 and a.first["account"]["verification"] in ("none", "email", "phone")
-               for a in fast)
+    assert all(
+        a.first["account"]["age_days"] < 31 and a.first["account"]["verification"] in ("none", "email", "phone")
+        for a in fast
+    )
     assert max(len(a.ips) for a in fast) <= 60  # each surrogate stays small
     slow = _accounts(full_day, "distill_slow")
-    assert all(30 <= a.first["account"]["age_days"] <= 1501 and a.first["account"]["verification"] in ("phone", "kyc")
-               for a in slow)
+    assert all(
+        30 <= a.first["account"]["age_days"] <= 1501 and a.first["account"]["verification"] in ("phone", "kyc")
+        for a in slow
+    )
     assert all(len({ip for _, ip in a.ips}) <= 2 for a in slow)  # stable addresses
     assert all(a.first["account"]["payment_fingerprint"] for a in slow)
     agentic = _accounts(full_day, "distill_agentic")
@@ -470,14 +545,29 @@ HAND = [
 
 def _write_hand(d: Path, rows: list[tuple[str, str, str | None, str, str, int]] = HAND) -> tuple[Path, Path, Path]:
     t, g, dec = d / "t.jsonl", d / "g.jsonl", d / "d.jsonl"
-    t.write_text("".join(json.dumps({"request": {"id": r}, "account": {"id": a},
-                                     "usage": {"prompt_tokens": 5, "completion_tokens": tok}}) + "\n"
-                         for r, _, _, a, _, tok in rows))
+    t.write_text(
+        "".join(
+            json.dumps(
+                {"request": {"id": r}, "account": {"id": a}, "usage": {"prompt_tokens": 5, "completion_tokens": tok}}
+            )
+            + "\n"
+            for r, _, _, a, _, tok in rows
+        )
+    )
     # truth and decisions in another order: the scorer joins by id, time order comes from traffic
-    g.write_text("".join(json.dumps({"request_id": r, "population": p, "campaign": c, "account": a,
-                                     "is_campaign": c is not None}) + "\n" for r, p, c, a, _, _ in reversed(rows)))
-    dec.write_text("".join(json.dumps({"request_id": r, "effect": e, "reason": "", "rules": []}) + "\n"
-                           for r, _, _, _, e, _ in sorted(rows)))
+    g.write_text(
+        "".join(
+            json.dumps({"request_id": r, "population": p, "campaign": c, "account": a, "is_campaign": c is not None})
+            + "\n"
+            for r, p, c, a, _, _ in reversed(rows)
+        )
+    )
+    dec.write_text(
+        "".join(
+            json.dumps({"request_id": r, "effect": e, "reason": "", "rules": []}) + "\n"
+            for r, _, _, _, e, _ in sorted(rows)
+        )
+    )
     return t, g, dec
 
 
@@ -525,6 +615,7 @@ def test_scorer_rejects_inconsistent_files(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- CLI
 
+
 def _local_app() -> typer.Typer:
     app = typer.Typer()
     app.command("simulate")(simulate_cmd)
@@ -535,15 +626,35 @@ def _local_app() -> typer.Typer:
 def test_cli_simulate_then_score_in_process(tmp_path: Path) -> None:
     runner, app = CliRunner(), _local_app()
     t, g = tmp_path / "t.jsonl", tmp_path / "g.jsonl"
-    res = runner.invoke(app, ["simulate", "--out", str(t), "--truth", str(g), "--seed", "2", "--scale", "0.01",
-                              "--hours", "12", "--set", "distill_fast.accounts=3000"])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--out",
+            str(t),
+            "--truth",
+            str(g),
+            "--seed",
+            "2",
+            "--scale",
+            "0.01",
+            "--hours",
+            "12",
+            "--set",
+            "distill_fast.accounts=3000",
+        ],
+    )
     assert res.exit_code == 0, res.output
     truth = _read(g)
     assert len(truth) == round(230_000 * 0.01 / 2)
     assert len({x["account"] for x in truth if x["population"] == "distill_fast"}) == 30
     dec = tmp_path / "d.jsonl"
-    dec.write_text("".join(json.dumps({"request_id": x["request_id"],
-                                       "effect": "deny" if x["is_campaign"] else "allow"}) + "\n" for x in truth))
+    dec.write_text(
+        "".join(
+            json.dumps({"request_id": x["request_id"], "effect": "deny" if x["is_campaign"] else "allow"}) + "\n"
+            for x in truth
+        )
+    )
     res = runner.invoke(app, ["score", "--traffic", str(t), "--truth", str(g), "--decisions", str(dec), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
@@ -559,8 +670,19 @@ def test_cli_simulate_then_score_in_process(tmp_path: Path) -> None:
 
 def test_cli_describe_prints_the_world_and_writes_nothing(tmp_path: Path) -> None:
     runner, app = CliRunner(), _local_app()
-    res = runner.invoke(app, ["simulate", "--describe", "--seed", "21", "--set", "coding_agent.accounts=77",
-                              "--out", str(tmp_path / "t.jsonl")])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--describe",
+            "--seed",
+            "21",
+            "--set",
+            "coding_agent.accounts=77",
+            "--out",
+            str(tmp_path / "t.jsonl"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     expected = describe(SimConfig(seed=21).with_overrides({"coding_agent": {"accounts": 77}}))
@@ -581,12 +703,20 @@ def test_simulate_help_states_the_tuning_and_held_out_seeds() -> None:
 def test_policyctl_simulate_and_score_as_subprocesses(tmp_path: Path) -> None:
     policyctl = Path(sys.executable).with_name("policyctl")
     t, g, d = tmp_path / "t.jsonl", tmp_path / "g.jsonl", tmp_path / "d.jsonl"
-    run = subprocess.run([str(policyctl), "simulate", "--out", str(t), "--truth", str(g), "--scale", "0.005",
-                          "--seed", "9"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(policyctl), "simulate", "--out", str(t), "--truth", str(g), "--scale", "0.005", "--seed", "9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "requests in" in run.stderr
     d.write_text("".join(json.dumps({"request_id": x["request_id"], "effect": "allow"}) + "\n" for x in _read(g)))
-    run = subprocess.run([str(policyctl), "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(policyctl), "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "distill-fast" in run.stdout and "false-positive rate 0.00%" in run.stdout

@@ -127,8 +127,7 @@ def test_denied_request_does_not_consume_other_limits(store_env) -> None:
 
     async def body(s) -> None:
         await s.acquire([Hit(TOKENS, keys[1], 100, amount=100)], T0)  # full
-        hits = [Hit(COUNT, keys[0], 10), Hit(PROMPTS, keys[0], 10, member="x"),
-                Hit(TOKENS, keys[1], 100, amount=1)]
+        hits = [Hit(COUNT, keys[0], 10), Hit(PROMPTS, keys[0], 10, member="x"), Hit(TOKENS, keys[1], 100, amount=1)]
         r = await s.acquire(hits, T0 + 1, request_id="q")
         assert [x.over for x in r] == [False, False, True]
         assert [x.committed for x in r] == [False, False, False]
@@ -168,7 +167,7 @@ def test_shadow_hit_never_blocks(store_env) -> None:
 # --- Reads: what a measure that does not apply to a request sees ------------
 
 MEASURED = LimitSpec("seen", Kind.COUNT, W, record=Record.ATTEMPTS)
-MEASURED_READ = LimitSpec("seen", Kind.COUNT, W)                      # same state, record admitted
+MEASURED_READ = LimitSpec("seen", Kind.COUNT, W)  # same state, record admitted
 SCORE = LimitSpec("score", Kind.SUM, W, record=Record.ATTEMPTS, reconcilable=True)
 SCORE_READ = LimitSpec("score", Kind.SUM, W)
 CARDS = LimitSpec("cards", Kind.DISTINCT, W, record=Record.ATTEMPTS)
@@ -177,34 +176,54 @@ CARDS = LimitSpec("cards", Kind.DISTINCT, W, record=Record.ATTEMPTS)
 def test_read_hits_report_the_current_value_and_write_nothing(store_env) -> None:
     async def body(s) -> None:
         # nothing yet: a read says 0 and creates no key
-        r = await s.acquire([Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False),
-                             Hit(SCORE_READ, "a", 1e300, amount=0.0, enforce=False),
-                             Hit(CARDS, "a", 1e300, member=None, enforce=False)], T0, admitted=False, request_id="q0")
+        r = await s.acquire(
+            [
+                Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False),
+                Hit(SCORE_READ, "a", 1e300, amount=0.0, enforce=False),
+                Hit(CARDS, "a", 1e300, member=None, enforce=False),
+            ],
+            T0,
+            admitted=False,
+            request_id="q0",
+        )
         assert [(x.used, x.committed, x.over) for x in r] == [(0, False, False)] * 3
         for spec in (MEASURED, SCORE, CARDS):
             assert await s.ttl(spec, "a", T0) is None
         assert await _receipt_left(s, "q0") is None
         # charges (attempts, in a call that is not admitted: measures record whatever happens)
         for i, card in enumerate(["c1", "c2", "c1"]):
-            r = await s.acquire([Hit(MEASURED, "a", 1e300, enforce=False),
-                                 Hit(SCORE, "a", 1e300, amount=2.5, enforce=False),
-                                 Hit(CARDS, "a", 1e300, member=card, enforce=False)], T0 + 1 + i, admitted=False)
+            r = await s.acquire(
+                [
+                    Hit(MEASURED, "a", 1e300, enforce=False),
+                    Hit(SCORE, "a", 1e300, amount=2.5, enforce=False),
+                    Hit(CARDS, "a", 1e300, member=card, enforce=False),
+                ],
+                T0 + 1 + i,
+                admitted=False,
+            )
             assert all(x.committed and not x.over for x in r)
         assert [x.used for x in r] == [3, 7.5, 2]
         # reads see the same values, and leave them as they are
         for t in (T0 + 5, T0 + 6):
-            r = await s.acquire([Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False),
-                                 Hit(SCORE_READ, "a", 1e300, amount=0.0, enforce=False),
-                                 Hit(CARDS, "a", 1e300, member=None, enforce=False)], t, admitted=False,
-                                request_id="q1")
+            r = await s.acquire(
+                [
+                    Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False),
+                    Hit(SCORE_READ, "a", 1e300, amount=0.0, enforce=False),
+                    Hit(CARDS, "a", 1e300, member=None, enforce=False),
+                ],
+                t,
+                admitted=False,
+                request_id="q1",
+            )
             assert [(x.used, x.committed) for x in r] == [(3, False), (7.5, False), (2, False)]
         assert await _receipt_left(s, "q1") is None  # a read is never reconciled
         # a distinct read never commits, even with record attempts in an admitted call
         (x,) = await s.acquire([Hit(CARDS, "a", 1e300, member=None, enforce=False)], T0 + 7)
         assert (x.used, x.committed) == (2, False)
         # a read of a key in the next bucket slides like any charge
-        (x,) = await s.acquire([Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False)], T0 + W + W / 2,
-                               admitted=False)
+        (x,) = await s.acquire(
+            [Hit(MEASURED_READ, "a", 1e300, amount=0.0, enforce=False)], T0 + W + W / 2, admitted=False
+        )
         assert (x.used, x.committed) == (1.5, False)
 
     store_env.run(body)
@@ -239,7 +258,7 @@ def test_memory_store_is_bounded() -> None:
 
 # --- Receipts: only for reconcilable SUM limits, kept for receipt_ttl ---------
 
-UNRECONCILED = LimitSpec("score", Kind.SUM, W)          # a sum without a `usage` clause
+UNRECONCILED = LimitSpec("score", Kind.SUM, W)  # a sum without a `usage` clause
 DAILY = LimitSpec("daily", Kind.SUM, 86400.0, reconcilable=True)
 
 
@@ -270,8 +289,9 @@ def test_no_receipt_for_limits_that_cannot_be_reconciled(store_env) -> None:
         (x,) = await s.acquire([Hit(UNRECONCILED, "a", 1000, amount=0)], T0 + 2)
         assert x.used == 10  # unchanged
         # a request with both kinds keeps a receipt of the reconcilable charge only
-        await s.acquire([Hit(UNRECONCILED, "b", 1000, amount=10), Hit(TOKENS, "b", 1000, amount=10)], T0,
-                        request_id="q2")
+        await s.acquire(
+            [Hit(UNRECONCILED, "b", 1000, amount=10), Hit(TOKENS, "b", 1000, amount=10)], T0, request_id="q2"
+        )
         assert await _receipt_left(s, "q2") is not None
         assert await s.reconcile("q2", {"score": 500, "tokens": 30}, T0 + 1)
         r = await s.acquire([Hit(UNRECONCILED, "b", 1000, amount=0), Hit(TOKENS, "b", 1000, amount=0)], T0 + 2)

@@ -45,21 +45,29 @@ def test_urls_open_their_backend() -> None:
     assert isinstance(open_store("memory://"), MemoryStore)
     m = open_store("memory://?max_keys=10&max_receipts=5&receipt_ttl=60")
     assert isinstance(m, MemoryStore) and (m.max_keys, m.max_receipts, m.receipt_ttl) == (10, 5, 60.0)
-    for url in ("redis://127.0.0.1:1/0", "rediss://127.0.0.1:1", "unix:///tmp/none.sock",
-                "redis+cluster://127.0.0.1:1", "REDIS://127.0.0.1:1"):
+    for url in (
+        "redis://127.0.0.1:1/0",
+        "rediss://127.0.0.1:1",
+        "unix:///tmp/none.sock",
+        "redis+cluster://127.0.0.1:1",
+        "REDIS://127.0.0.1:1",
+    ):
         s = open_store(url, StoreOptions(deadline=0.5, prefix="p"))
         assert isinstance(s, RedisStore) and s.deadline == 0.5, url  # nothing is connected yet
     assert factory.backend_of("memory://").shared is False
     assert factory.backend_of("redis+cluster://h:1").shared is True
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("nope://x", "'nope://x' is not a store URL (expected one of memory://, redis://"),
-    ("127.0.0.1:6379", "is not a store URL"),
-    ("memory://somewhere", "memory:// takes no host or path"),
-    ("memory://?max_key=1", "unknown option `max_key` (options: max_keys, max_receipts, receipt_ttl)"),
-    ("memory://?max_keys=many", "option `max_keys` takes a number, not 'many'"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nope://x", "'nope://x' is not a store URL (expected one of memory://, redis://"),
+        ("127.0.0.1:6379", "is not a store URL"),
+        ("memory://somewhere", "memory:// takes no host or path"),
+        ("memory://?max_key=1", "unknown option `max_key` (options: max_keys, max_receipts, receipt_ttl)"),
+        ("memory://?max_keys=many", "option `max_keys` takes a number, not 'many'"),
+    ],
+)
 def test_bad_urls_say_why(url: str, message: str) -> None:
     with pytest.raises(StoreURLError) as e:
         open_store(url)
@@ -84,8 +92,9 @@ class TallyStore(Store):
         self.inner = MemoryStore()
         self.calls = 0
 
-    async def acquire(self, hits: Sequence[Hit], now: float, *, admitted: bool = True,
-                      request_id: str | None = None) -> list[HitResult]:
+    async def acquire(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
         self.calls += 1
         return self.inner.acquire_sync(hits, now, admitted=admitted, request_id=request_id)
 
@@ -126,8 +135,16 @@ def test_eval_store_flag_and_its_redis_alias_share_state(tmp_path: Path, redis_s
     account = f"acct-{uuid.uuid4().hex}"  # the session's Redis is shared with other tests
     effects = []
     for i, flag in enumerate(("--store", "--redis", "--store")):
-        r = run("eval", "--policies", str(tmp_path), "--request", "-", flag, redis_server.url,
-                stdin=json.dumps(request(i, account)))
+        r = run(
+            "eval",
+            "--policies",
+            str(tmp_path),
+            "--request",
+            "-",
+            flag,
+            redis_server.url,
+            stdin=json.dumps(request(i, account)),
+        )
         assert r.returncode == 0, r.stderr
         effects.append(json.loads(r.stdout)["effect"])
     assert effects == ["allow", "allow", "throttle"]  # three processes, one store
@@ -137,11 +154,29 @@ def test_eval_rejects_a_bad_store_url(tmp_path: Path) -> None:
     (tmp_path / "main.policy").write_text(PER_HOUR)
     r = run("eval", "--policies", str(tmp_path), "--request", "-", "--store", "mem://", stdin=json.dumps(request(0)))
     assert r.returncode == 2 and "error: --store: 'mem://' is not a store URL" in r.stderr
-    r = run("eval", "--policies", str(tmp_path), "--request", "-", "--store", "memory://", "--redis", "redis://h",
-            stdin=json.dumps(request(0)))
+    r = run(
+        "eval",
+        "--policies",
+        str(tmp_path),
+        "--request",
+        "-",
+        "--store",
+        "memory://",
+        "--redis",
+        "redis://h",
+        stdin=json.dumps(request(0)),
+    )
     assert r.returncode == 2 and "give --store or --redis (the same option), not both" in r.stderr
-    r = run("eval", "--policies", str(tmp_path), "--request", "-", "--store", "memory://?max_keys=5",
-            stdin=json.dumps(request(0)))
+    r = run(
+        "eval",
+        "--policies",
+        str(tmp_path),
+        "--request",
+        "-",
+        "--store",
+        "memory://?max_keys=5",
+        stdin=json.dumps(request(0)),
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["effect"] == "allow"
 
 

@@ -46,7 +46,7 @@ def test_every_example_runs_as_shown(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     seen = blocks()
     assert [k for k, _, _ in seen].count("policy") == 1
-    shown_after: set[int] = set()    # yaml blocks whose output the page shows
+    shown_after: set[int] = set()  # yaml blocks whose output the page shows
     for i, (kind, _, text) in enumerate(seen):
         if kind == "text" and text.startswith("$ policyctl test ") and i > 0 and seen[i - 1][0] == "yaml":
             shown_after.add(i - 1)
@@ -75,8 +75,7 @@ def _keys(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-@pytest.mark.parametrize("model", [TestFile, Case, Step, Expect, LimitExpect, Bound, Usage],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", [TestFile, Case, Step, Expect, LimitExpect, Bound, Usage], ids=lambda m: m.__name__)
 def test_every_key_is_documented_and_used_in_an_example(model: type[BaseModel]) -> None:
     doc = DOC.read_text(encoding="utf-8")
     examples = "\n".join(text for kind, _, text in blocks() if kind == "yaml")

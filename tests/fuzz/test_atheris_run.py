@@ -24,9 +24,20 @@ def test_atheris_finds_nothing_in_a_short_run(tmp_path: Path) -> None:
     for p in (HERE.parents[1] / "policies").glob("*.policy"):
         shutil.copy(p, corpus / p.name)
     out = subprocess.run(
-        [sys.executable, str(HERE / "fuzz_parser.py"), f"-max_total_time={SECONDS}", "-seed=1", "-timeout=20",
-         "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/", str(corpus)],
-        capture_output=True, text=True, timeout=SECONDS + 120, cwd=tmp_path,
+        [
+            sys.executable,
+            str(HERE / "fuzz_parser.py"),
+            f"-max_total_time={SECONDS}",
+            "-seed=1",
+            "-timeout=20",
+            "-rss_limit_mb=2048",
+            f"-artifact_prefix={tmp_path}/",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 120,
+        cwd=tmp_path,
     )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]

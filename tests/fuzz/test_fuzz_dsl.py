@@ -23,8 +23,7 @@ SHIPPED = sorted((ROOT / "policies").glob("*.policy"))
 # Per input: a hang bound, not a speed check. The machines are shared, and a
 # first call may pay one-off costs (grammar build, geo data), so it is wide.
 DEADLINE_MS = 60_000
-FUZZ = settings(max_examples=150, deadline=DEADLINE_MS, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=True)
+FUZZ = settings(max_examples=150, deadline=DEADLINE_MS, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +38,7 @@ def codes(text: str, folder: Path) -> set[str]:
 
 # --- arbitrary and grammar-shaped text -----------------------------------------------------
 
+
 @FUZZ
 @given(st.text(max_size=400))
 def test_arbitrary_text(folder: Path, text: str) -> None:
@@ -52,18 +52,139 @@ def test_arbitrary_bytes_as_latin1_and_utf8(folder: Path, raw: bytes) -> None:
     front_end(raw.decode("utf-8", "replace"), folder)
 
 
-KEYWORDS = ["policy", "rule", "limit", "measure", "let", "data", "deny", "throttle", "flag", "when", "unless", "reason",
-            "status", "header", "shadow", "key", "count", "sum", "distinct", "usage", "window", "max", "record",
-            "on_error", "block", "exempt", "and", "or", "not", "in", "matches", "if", "then", "else", "null",
-            "true", "false", "owner", "retry_after", "admitted", "attempts", "open", "closed"]
-NAMES = ["account.id", "account.age_days", "account.tier", "account.labels", "account.verification",
-         "request.prompt", "request.max_tokens", "client.ip", "client.asn", "usage.prompt_tokens", "api_key.scopes",
-         "measures.x", "measures", "x", "lower", "len", "fingerprint", "template_id", "ip_prefix", "strings", "cidrs", "patterns", "__import__",
-         "open", "eval", "exec", "os", "sys", "__class__", "__builtins__"]
-PUNCT = ["{", "}", "(", ")", "[", "]", ",", ".", ":", "=", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/",
-         "%", "??", "?", "!", "#", '"', "\\", "\n", "\n", "  "]
-LITERALS = ["0", "1", "-1", "10k", "2M", "1e309", "0.5", "1_000", "5y", "1d", "30s", "99999999999999999999999",
-            '"a"', '""', '"\\u0000"', '"\\x"', 'r"\\d+"', 'r"(a*)*"', '"10.0.0.0/8"', '"kyc"', '"\\n"', "'x'"]
+KEYWORDS = [
+    "policy",
+    "rule",
+    "limit",
+    "measure",
+    "let",
+    "data",
+    "deny",
+    "throttle",
+    "flag",
+    "when",
+    "unless",
+    "reason",
+    "status",
+    "header",
+    "shadow",
+    "key",
+    "count",
+    "sum",
+    "distinct",
+    "usage",
+    "window",
+    "max",
+    "record",
+    "on_error",
+    "block",
+    "exempt",
+    "and",
+    "or",
+    "not",
+    "in",
+    "matches",
+    "if",
+    "then",
+    "else",
+    "null",
+    "true",
+    "false",
+    "owner",
+    "retry_after",
+    "admitted",
+    "attempts",
+    "open",
+    "closed",
+]
+NAMES = [
+    "account.id",
+    "account.age_days",
+    "account.tier",
+    "account.labels",
+    "account.verification",
+    "request.prompt",
+    "request.max_tokens",
+    "client.ip",
+    "client.asn",
+    "usage.prompt_tokens",
+    "api_key.scopes",
+    "measures.x",
+    "measures",
+    "x",
+    "lower",
+    "len",
+    "fingerprint",
+    "template_id",
+    "ip_prefix",
+    "strings",
+    "cidrs",
+    "patterns",
+    "__import__",
+    "open",
+    "eval",
+    "exec",
+    "os",
+    "sys",
+    "__class__",
+    "__builtins__",
+]
+PUNCT = [
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ".",
+    ":",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "??",
+    "?",
+    "!",
+    "#",
+    '"',
+    "\\",
+    "\n",
+    "\n",
+    "  ",
+]
+LITERALS = [
+    "0",
+    "1",
+    "-1",
+    "10k",
+    "2M",
+    "1e309",
+    "0.5",
+    "1_000",
+    "5y",
+    "1d",
+    "30s",
+    "99999999999999999999999",
+    '"a"',
+    '""',
+    '"\\u0000"',
+    '"\\x"',
+    'r"\\d+"',
+    'r"(a*)*"',
+    '"10.0.0.0/8"',
+    '"kyc"',
+    '"\\n"',
+    "'x'",
+]
 TOKEN = st.sampled_from(KEYWORDS + NAMES + PUNCT + LITERALS)
 
 
@@ -103,6 +224,7 @@ def test_shipped_policies_pass_the_front_end(tmp_path: Path) -> None:
 
 
 # --- limits: clear errors, no recursion, no hang --------------------------------------------
+
 
 def _rule(cond: str) -> str:
     return f'rule r {{\n  deny when {cond}\n  reason "r"\n}}\n'
@@ -168,7 +290,7 @@ def test_literal_size_limits(folder: Path) -> None:
     items = ", ".join(f'"a{i}"' for i in range(MAX_LITERAL_ITEMS + 1))
     assert "E0105" in codes(_rule(f"account.id in [{items}]"), folder)
     entries = ", ".join(f'"k{i}": {i}' for i in range(MAX_LITERAL_ITEMS + 1))
-    assert "E0105" in codes(_rule(f"({{{entries}}}[account.id ?? \"\"] ?? 0) > 1"), folder)
+    assert "E0105" in codes(_rule(f'({{{entries}}}[account.id ?? ""] ?? 0) > 1'), folder)
     items = ", ".join(f'"a{i}"' for i in range(MAX_LITERAL_ITEMS))
     assert "E0105" not in codes(_rule(f"account.id in [{items}]"), folder)
 
@@ -198,7 +320,7 @@ def test_a_lone_carriage_return_ends_a_line_as_in_files(tmp_path: Path) -> None:
     """Found by atheris: a CR inside a comment. In memory the comment ran on past
     the CR; read back from a file (universal newlines) the CR ended the line and
     the rest became code. Both now read the CR as a line end."""
-    text = "# Layer 3: cross\raccount coordination\nrule x {\r\n  deny when true\r  reason \"r\"\n}\n"
+    text = '# Layer 3: cross\raccount coordination\nrule x {\r\n  deny when true\r  reason "r"\n}\n'
     front_end(text, tmp_path)
     module, diags = parse(text, "cr.policy")
     assert [d.code for d in diags] == ["E0101"]  # `account coordination` is code after the CR

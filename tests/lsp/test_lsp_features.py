@@ -86,7 +86,7 @@ def test_completion_in_expressions_and_after_clause_words() -> None:
     after = _complete("rule r {\n  deny when account.age_days < 7 |\n}\n")
     assert {"and", "or"} <= after and not {"reason", "unless", "account"} & after
     assert _complete("rule r {\n  deny |") == {"when"}
-    assert _complete('data x = |') == set(LOADERS)
+    assert _complete("data x = |") == set(LOADERS)
     assert _complete("limit l {\n  record |") == set(RECORD_MODES)
     assert _complete("limit l {\n  block |") == set(BLOCK_MODES)
     assert _complete("let |") == set() and _complete("rule |") == set()
@@ -105,7 +105,9 @@ def test_completion_offers_the_policys_lets_and_data() -> None:
     a = analyze_folder(root, {}, None)
     items = {c.label: c for c in features.completion("let x = t", 9, a)}
     assert items["trusted"].kind == T.CompletionItemKind.Variable and items["trusted"].detail == "let: bool"
-    assert items["tier_rpm"].kind == T.CompletionItemKind.Constant and items["tier_rpm"].detail == "data: map<string, int>"
+    assert (
+        items["tier_rpm"].kind == T.CompletionItemKind.Constant and items["tier_rpm"].detail == "data: map<string, int>"
+    )
 
 
 def test_policy_root_is_the_folder_of_policy_files(tmp_path: Path) -> None:
@@ -113,7 +115,9 @@ def test_policy_root_is_the_folder_of_policy_files(tmp_path: Path) -> None:
     (tmp_path / "p" / "a.policy").write_text("")
     (tmp_path / "p" / "sub" / "b.policy").write_text("")
     assert policy_root(tmp_path / "p" / "sub" / "b.policy") == (tmp_path / "p").resolve()
-    assert policy_root(tmp_path / "p" / "sub" / "b.policy", [tmp_path / "p" / "sub"]) == (tmp_path / "p" / "sub").resolve()
+    assert (
+        policy_root(tmp_path / "p" / "sub" / "b.policy", [tmp_path / "p" / "sub"]) == (tmp_path / "p" / "sub").resolve()
+    )
     assert policy_root(ROOT / "policies" / "00-identity.policy") == (ROOT / "policies").resolve()
 
 
@@ -140,10 +144,10 @@ def test_did_you_mean_replacements_keep_quotes_for_strings() -> None:
 def test_join_unless_edits() -> None:
     text = (
         "limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n"
-        "  unless if account.tier == \"pro\" then true else false\n"
+        '  unless if account.tier == "pro" then true else false\n'
         "  unless account.age_days > 30\n"
         "  unless api_key.id == null\n"
-        "  reason \"x\"\n}\n"
+        '  reason "x"\n}\n'
     )
     module, _ = parse(text)
     second = text.index("  unless account.age_days") + 2
@@ -151,8 +155,10 @@ def test_join_unless_edits() -> None:
     out = text
     for e in sorted(edits, key=lambda e: e.start, reverse=True):
         out = out[: e.start] + e.text + out[e.end :]
-    assert "  unless (if account.tier == \"pro\" then true else false) or account.age_days > 30 " \
-           "or api_key.id == null\n  reason" in out
+    assert (
+        '  unless (if account.tier == "pro" then true else false) or account.age_days > 30 '
+        "or api_key.id == null\n  reason" in out
+    )
     assert [d.code for d in analyze_buffer("untitled:1", out).diagnostics] == []
     # Only for a second `unless`, not for other duplicated clauses of the block.
     assert features.join_unless(module, text.index("  count")) == []
@@ -169,9 +175,9 @@ def test_join_unless_needs_a_duplicate_unless() -> None:
 
 def test_hover_texts() -> None:
     text = (
-        'let young = account.age_days < 7\n'
+        "let young = account.age_days < 7\n"
         'rule r {\n  deny when young and template_id(request.prompt) == "t"\n  reason "young"\n}\n'
-        'limit l {\n  key account.id\n  distinct fingerprint(request.prompt)\n  window 1h\n  max 50\n'
+        "limit l {\n  key account.id\n  distinct fingerprint(request.prompt)\n  window 1h\n  max 50\n"
         '  reason "many"\n}\n'
     )
     a = analyze_buffer("untitled:1", text)
@@ -188,9 +194,13 @@ def test_hover_texts() -> None:
     assert "template_id(string) -> string" in hover("template_id") and "A signal" in hover("template_id")
     assert "request.prompt: string" in hover("prompt)", 2)
     limit = hover("l {", 0)
-    assert "- window: `1h`" in limit and "- max: `50`" in limit and "- measures: distinct `fingerprint(request.prompt)`" in limit
+    assert (
+        "- window: `1h`" in limit
+        and "- max: `50`" in limit
+        and "- measures: distinct `fingerprint(request.prompt)`" in limit
+    )
     assert "- effect: throttle (default)" in limit and "- block: new (default)" in limit
-    assert "- deny when `young and template_id(request.prompt) == \"t\"`" in hover("r {", 0)
+    assert '- deny when `young and template_id(request.prompt) == "t"`' in hover("r {", 0)
     assert "type `int`" in hover("50")
     here = at(m, text.index("account.id"))
     assert here is not None and here.clause is not None and here.clause.kind == "key"
@@ -202,7 +212,7 @@ MEASURED = (
     "measure card_accounts {\n  key account.payment_fingerprint\n  distinct account.id\n  window 1d\n"
     "  when account.payment_fingerprint != null\n}\n"
     "measure suspicion {\n  key account.id\n  sum if measures.card_accounts > 3 then 2 else 0\n  window 6h\n}\n"
-    "rule shared_card {\n  deny when measures.card_accounts > 3 and measures.suspicion >= 10\n  reason \"shared\"\n}\n"
+    'rule shared_card {\n  deny when measures.card_accounts > 3 and measures.suspicion >= 10\n  reason "shared"\n}\n'
 )
 
 
@@ -253,13 +263,17 @@ def test_signature_at_and_symbols() -> None:
     label = features.signature(f)
     assert [label[a:b] for a, b in features.parameter_offsets(f)] == ["ip", "int"]
 
-    text = ('policy "p" {\n}\nlet a = 1\ndata d = strings("x.txt")\nrule r {\n  deny when a > 0\n  reason "x"\n}\n'
-            'limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n  reason "x"\n}\n')
+    text = (
+        'policy "p" {\n}\nlet a = 1\ndata d = strings("x.txt")\nrule r {\n  deny when a > 0\n  reason "x"\n}\n'
+        'limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n  reason "x"\n}\n'
+    )
     module, _ = parse(text)
     got = [(s.name, s.kind, s.detail) for s in features.symbols(module)]
     assert got == [
-        ("p", T.SymbolKind.Package, "policy"), ("a", T.SymbolKind.Variable, "let"),
-        ("d", T.SymbolKind.Constant, "data"), ("r", T.SymbolKind.Event, "rule deny"),
+        ("p", T.SymbolKind.Package, "policy"),
+        ("a", T.SymbolKind.Variable, "let"),
+        ("d", T.SymbolKind.Constant, "data"),
+        ("r", T.SymbolKind.Event, "rule deny"),
         ("l", T.SymbolKind.Object, "limit per 1m"),
     ]
 

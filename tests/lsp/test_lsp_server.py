@@ -60,12 +60,16 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         assert h is not None and "ip_prefix(ip, int) -> string" in h.contents.value  # type: ignore[union-attr]
 
         # Signature help inside a call; the outline of a file.
-        sig = await s.signature(curi, position_of(ctext, "ip_prefix(client.ip, 24)", delta=len("ip_prefix(client.ip, ")))
+        sig = await s.signature(
+            curi, position_of(ctext, "ip_prefix(client.ip, 24)", delta=len("ip_prefix(client.ip, "))
+        )
         assert sig is not None and sig.signatures[0].label == "ip_prefix(ip, int) -> string"
         assert sig.active_parameter == 1
         outline = await s.symbols(uri)
         assert [(x.name, x.detail) for x in outline][:3] == [
-            ("tier_rpm", "data"), ("tier_daily_tokens", "data"), ("requests_per_minute", "limit throttle per 1m"),
+            ("tier_rpm", "data"),
+            ("tier_daily_tokens", "data"),
+            ("requests_per_minute", "limit throttle per 1m"),
         ]
         assert outline[2].selection_range.start == position_of(text, "requests_per_minute")
 
@@ -85,8 +89,15 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         # Completion: fields after a section, names and functions in an expression,
         # clause keywords at the start of a line in a limit.
         items = await s.complete(uri, position_of(text, "account.tier", delta=8))
-        assert {i.label for i in items} == {"id", "org", "age_days", "verification", "tier", "payment_fingerprint",
-                                            "labels"}
+        assert {i.label for i in items} == {
+            "id",
+            "org",
+            "age_days",
+            "verification",
+            "tier",
+            "payment_fingerprint",
+            "labels",
+        }
         assert next(i for i in items if i.label == "age_days").detail == "float"
         line_start = position_of(text, "  window 1m")
         items = await s.complete(uri, line_start)
@@ -131,8 +142,9 @@ def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
         cdiags = await s.until(lambda: [d for d in s.diagnostics.get(coordination.as_uri(), []) if d.code == "E0201"])
         first = cdiags[0]
         assert first.message == "unknown name `trusted`\nhelp: did you mean `trusty`?"
-        assert first.range == T.Range(position_of(ctext, "unless trusted", delta=7),
-                                      position_of(ctext, "unless trusted", delta=14))
+        assert first.range == T.Range(
+            position_of(ctext, "unless trusted", delta=7), position_of(ctext, "unless trusted", delta=14)
+        )
         assert first.severity == T.DiagnosticSeverity.Error and first.source == "policyctl"
         # The "did you mean" quick fix replaces the misspelt span.
         actions = await s.code_actions(coordination.as_uri(), [first])
@@ -148,8 +160,9 @@ def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
         s.change(iuri, typo)
         diags = await s.diagnostics_for(iuri)
         assert _codes(diags) == ["E0202"]
-        assert diags[0].range == T.Range(position_of(typo, "account.age_day <"),
-                                         position_of(typo, "account.age_day <", delta=15))
+        assert diags[0].range == T.Range(
+            position_of(typo, "account.age_day <"), position_of(typo, "account.age_day <", delta=15)
+        )
         actions = await s.code_actions(iuri, diags)
         assert actions and actions[0].edit is not None and actions[0].edit.changes is not None
         fixed = apply(typo, actions[0].edit.changes[iuri])
@@ -193,12 +206,7 @@ def test_formatting_and_non_ascii_ranges(tmp_path: Path) -> None:
     f = tmp_path / "p" / "main.policy"
     f.parent.mkdir()
     # Characters before the error: é is one UTF-16 unit, 😀 is two (and four UTF-8 bytes).
-    text = (
-        'rule r {\n'
-        '    deny   when "é😀" == account.tierr\n'
-        '  reason "x"\n'
-        '}\n'
-    )
+    text = 'rule r {\n    deny   when "é😀" == account.tierr\n  reason "x"\n}\n'
     f.write_text(text, encoding="utf-8")
 
     async def scenario_utf16(s: Session) -> None:
@@ -301,7 +309,8 @@ def test_measures_across_files(tmp_path: Path) -> None:
         assert (loc.uri, loc.range.start) == (measures.as_uri(), position_of(mtext, "card_accounts"))
         refs = await s.references(uri, use)
         assert [(r.uri, r.range.start) for r in refs] == [
-            (measures.as_uri(), position_of(mtext, "card_accounts")), (uri, position_of(rtext, "measures.")),
+            (measures.as_uri(), position_of(mtext, "card_accounts")),
+            (uri, position_of(rtext, "measures.")),
         ]
         # `measures.` completes the measure names, while the line does not parse yet.
         edit_at = position_of(rtext, " > 3")
@@ -325,7 +334,7 @@ def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_
         'rule young {\n  deny when account.age_days < 1\n  reason "too new"\n}\n',
         encoding="utf-8",
     )
-    other.write_text('let unused_here = 1\n', encoding="utf-8")
+    other.write_text("let unused_here = 1\n", encoding="utf-8")
     (root / "tests" / "main.test.yaml").write_text(
         "cases:\n- name: embargo\n  client: {country: KP}\n  account: {id: a, age_days: 10}\n"
         "  expect: {effect: deny, rules: [kp]}\n",
@@ -340,8 +349,11 @@ def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_
         return out
 
     def server_view(s: Session) -> dict[str, list[tuple[str, int, int]]]:
-        return {uri: [(str(d.code), d.range.start.line, d.range.start.character) for d in ds]
-                for uri, ds in s.diagnostics.items() if ds}
+        return {
+            uri: [(str(d.code), d.range.start.line, d.range.start.character) for d in ds]
+            for uri, ds in s.diagnostics.items()
+            if ds
+        }
 
     async def scenario(s: Session) -> None:
         s.open(main)
@@ -350,8 +362,9 @@ def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_
         assert await s.until(lambda: server_view(s) == expected)
         # A file the editor does not have open changes on disk: the watcher's event rechecks.
         other.write_text("let broken = account.nope\n", encoding="utf-8")
-        s.client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
-            [T.FileEvent(other.as_uri(), T.FileChangeType.Changed)]))
+        s.client.workspace_did_change_watched_files(
+            T.DidChangeWatchedFilesParams([T.FileEvent(other.as_uri(), T.FileChangeType.Changed)])
+        )
         broken = lint_view()
         assert "E0202" in [c for c, _, _ in broken[other.as_uri()]]
         assert await s.until(lambda: server_view(s) == broken)

@@ -21,7 +21,8 @@ class LatencyProxy:
     def __enter__(self) -> LatencyProxy:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._client, "127.0.0.1", 0), self._loop).result(10)
+            asyncio.start_server(self._client, "127.0.0.1", 0), self._loop
+        ).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

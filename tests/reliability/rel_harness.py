@@ -22,8 +22,11 @@ VERIFIED = {"age_days": 30, "verification": "kyc", "tier": "pro"}
 
 
 def ctx(account: str, **request: Any) -> dict[str, Any]:
-    return {"account": {**VERIFIED, "id": account}, "api_key": {"id": "key-1"},
-            "request": {"model": "m", "prompt": "hello", **request}}
+    return {
+        "account": {**VERIFIED, "id": account},
+        "api_key": {"id": "key-1"},
+        "request": {"model": "m", "prompt": "hello", **request},
+    }
 
 
 @dataclass
@@ -90,8 +93,13 @@ class Served:
     def __init__(self, args: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
         self.port, self.log = port, log
         with open(log, "w") as out:
-            self.proc = subprocess.Popen([*POLICYCTL, "serve", "--port", str(port), *args], stdout=out,
-                                         stderr=subprocess.STDOUT, text=True, env=env)
+            self.proc = subprocess.Popen(
+                [*POLICYCTL, "serve", "--port", str(port), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
 
     @property
     def target(self) -> str:
@@ -105,8 +113,10 @@ class Served:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
                 try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
+                    if (
+                        stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status
+                        == health_pb2.HealthCheckResponse.SERVING
+                    ):
                         return self
                 except grpc.RpcError:
                     pass

@@ -81,8 +81,10 @@ def test_processes_and_clients_sharing_redis_respect_one_budget(tmp_path: Path, 
             c["account"]["org"] = "org-other"
             used = next(lim.used for lim in pe.check(c).limits if lim.limit_id == "tokens")
         assert used == 500  # the estimate of 5000 became the real 500, once
-        print(f"\nMEASURED concurrency: servers=3 clients=48 requests={len(effects)} max={MAX} "
-              f"admitted={admitted} duplicate_reports=60 applied=1")
+        print(
+            f"\nMEASURED concurrency: servers=3 clients=48 requests={len(effects)} max={MAX} "
+            f"admitted={admitted} duplicate_reports=60 applied=1"
+        )
     finally:
         for s in servers:
             s.stop()

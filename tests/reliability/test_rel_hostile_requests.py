@@ -35,8 +35,11 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("hostile")
-    s = Served(["--policies", str(write_policy(tmp / "p")), "--no-reload", "--log-level", "warning"],
-               free_port("127.0.0.1"), tmp / "serve.log").wait_ready()
+    s = Served(
+        ["--policies", str(write_policy(tmp / "p")), "--no-reload", "--log-level", "warning"],
+        free_port("127.0.0.1"),
+        tmp / "serve.log",
+    ).wait_ready()
     yield s
     assert s.stop() == 0, s.log.read_text()
 
@@ -57,8 +60,9 @@ def raw(channel: grpc.Channel, method: str, payload: bytes) -> grpc.StatusCode:
         return e.code()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+)
 @given(st.sampled_from(METHODS), st.binary(max_size=3000))
 def test_random_bytes_as_any_message(channel: grpc.Channel, method: str, payload: bytes) -> None:
     assert raw(channel, method, payload) in CLEAN
@@ -66,10 +70,18 @@ def test_random_bytes_as_any_message(channel: grpc.Channel, method: str, payload
 
 def _ext_authz(body: bytes = b"", headers: dict[str, str] | None = None) -> authz.CheckRequest:
     http = attr.AttributeContext.HttpRequest(
-        id="envoy-1", method="POST", path="/v1/chat/completions", host="api.example",
-        headers={"x-account-id": "acct-h", "x-account-verification": "kyc", "x-account-age-days": "40",
-                 **(headers or {})},
-        raw_body=body)
+        id="envoy-1",
+        method="POST",
+        path="/v1/chat/completions",
+        host="api.example",
+        headers={
+            "x-account-id": "acct-h",
+            "x-account-verification": "kyc",
+            "x-account-age-days": "40",
+            **(headers or {}),
+        },
+        raw_body=body,
+    )
     req = authz.CheckRequest()
     req.attributes.request.http.CopyFrom(http)
     return req
@@ -81,8 +93,15 @@ def _hostile_envoy_bodies() -> dict[str, bytes]:
     huge = json.dumps({"messages": [{"role": "user", "content": "x" * 3 * MiB}]}).encode()
     many = json.dumps({"messages": [{"role": "user", "content": "hi"}] * 100_000}).encode()
     bad_utf8 = b'{"messages":[{"role":"user","content":"\xff\xfe\xc3\x28 step by step \xed\xa0\x80"}]}'
-    return {"deep": deep, "deep_obj": deep_obj, "huge": huge, "many": many, "bad_utf8": bad_utf8,
-            "cut": huge[: MiB + 7], "escapes": b'{"prompt":"' + b"\\ud800\\u0000" * 50_000 + b'"}'}
+    return {
+        "deep": deep,
+        "deep_obj": deep_obj,
+        "huge": huge,
+        "many": many,
+        "bad_utf8": bad_utf8,
+        "cut": huge[: MiB + 7],
+        "escapes": b'{"prompt":"' + b"\\ud800\\u0000" * 50_000 + b'"}',
+    }
 
 
 def _invalid_utf8_header() -> bytes:
@@ -127,5 +146,7 @@ def test_hostile_bodies_headers_and_prompts_with_bounded_memory(served: Served, 
     with PolicyClient(served.target, timeout=5) as pe:
         assert pe.check(ctx("after")).allowed  # still serving
     assert grown < 64, f"RSS grew by {grown:.1f} MiB over 5 rounds of hostile requests"
-    print(f"\nMEASURED hostile: answers={ {k: v.name for k, v in first.items()} } "
-          f"rss_base_mib={base:.0f} rss_growth_5_rounds_mib={grown:.1f}")
+    print(
+        f"\nMEASURED hostile: answers={ {k: v.name for k, v in first.items()} } "
+        f"rss_base_mib={base:.0f} rss_growth_5_rounds_mib={grown:.1f}"
+    )

@@ -33,6 +33,7 @@ RULE = 'rule r {{\n  deny when {cond}\n  reason "r"\n}}\n'
 
 # --- a policy can neither run code nor read files outside its folder -----------------------
 
+
 def _load(folder: Path, text: str) -> str:
     (folder / "main.policy").write_text(text)
     with pytest.raises(PolicyError) as info:
@@ -40,13 +41,16 @@ def _load(folder: Path, text: str) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize(("path", "why"), [
-    ("../outside.txt", "leaves the policy folder"),
-    ("data/../../outside.txt", "leaves the policy folder"),
-    ("/etc/passwd", "is absolute"),
-    ("link_out.txt", "leaves the policy folder"),        # a symlink to a file outside
-    ("linkdir/outside.txt", "leaves the policy folder"),  # a file reached through a linked folder
-])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("../outside.txt", "leaves the policy folder"),
+        ("data/../../outside.txt", "leaves the policy folder"),
+        ("/etc/passwd", "is absolute"),
+        ("link_out.txt", "leaves the policy folder"),  # a symlink to a file outside
+        ("linkdir/outside.txt", "leaves the policy folder"),  # a file reached through a linked folder
+    ],
+)
 def test_data_paths_cannot_leave_the_folder(tmp_path: Path, path: str, why: str) -> None:
     (tmp_path / "outside.txt").write_text("secret-value\n")
     folder = tmp_path / "p"
@@ -57,17 +61,20 @@ def test_data_paths_cannot_leave_the_folder(tmp_path: Path, path: str, why: str)
     assert "E0214" in msg and why in msg and "secret-value" not in msg
 
 
-@pytest.mark.parametrize("cond", [
-    '__import__("os").system("touch pwned") == 0',
-    'eval("1") == 1',
-    'exec("x") == null',
-    'open("/etc/passwd") == ""',
-    'account.__class__ == ""',
-    'account.id.__class__ == ""',
-    '"".join(["a"]) == "a"',
-    'request.prompt.format(x=1) == ""',
-    '__builtins__ == null',
-])
+@pytest.mark.parametrize(
+    "cond",
+    [
+        '__import__("os").system("touch pwned") == 0',
+        'eval("1") == 1',
+        'exec("x") == null',
+        'open("/etc/passwd") == ""',
+        'account.__class__ == ""',
+        'account.id.__class__ == ""',
+        '"".join(["a"]) == "a"',
+        'request.prompt.format(x=1) == ""',
+        "__builtins__ == null",
+    ],
+)
 def test_expressions_cannot_reach_python(tmp_path: Path, cond: str) -> None:
     msg = _load(tmp_path, RULE.format(cond=cond))
     assert "error[" in msg
@@ -83,6 +90,7 @@ def test_strings_in_a_policy_stay_strings(tmp_path: Path) -> None:
 
 
 # --- loopback by default --------------------------------------------------------------------
+
 
 def _listening(port: int) -> set[str]:
     """Local addresses listening on `port`, from /proc/net/tcp{,6}."""
@@ -100,8 +108,9 @@ def test_grpc_and_metrics_bind_loopback_by_default(tmp_path: Path) -> None:
     s0 = ServerSettings(policies=tmp_path)
     assert (s0.host, s0.metrics_host, s0.metrics_port) == ("127.0.0.1", "127.0.0.1", None)
     port, metrics = free_port("127.0.0.1"), free_port("127.0.0.1")
-    s = Served(["--policies", str(write_policy(tmp_path / "p")), "--metrics-port", str(metrics)], port,
-               tmp_path / "serve.log").wait_ready()
+    s = Served(
+        ["--policies", str(write_policy(tmp_path / "p")), "--metrics-port", str(metrics)], port, tmp_path / "serve.log"
+    ).wait_ready()
     try:
         # 127.0.0.1 (tcp) and ::ffff:127.0.0.1 (tcp6), as /proc writes them; never 0.0.0.0 or ::
         loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
@@ -114,6 +123,7 @@ def test_grpc_and_metrics_bind_loopback_by_default(tmp_path: Path) -> None:
 
 # --- no prompt text in the decision log unless enabled --------------------------------------
 
+
 def test_decision_log_has_no_prompt_from_any_api(start_server: Callable[..., ServerThread], tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     st = start_server(decision_log=str(path))
@@ -121,8 +131,9 @@ def test_decision_log_has_no_prompt_from_any_api(start_server: Callable[..., Ser
     with PolicyClient(st.target, timeout=5) as pe:
         pe.check(ctx("a", prompt=secret))
     body = json.dumps({"messages": [{"role": "user", "content": secret}]}).encode()
-    http = attr.AttributeContext.HttpRequest(id="e-1", method="POST", path="/v1/chat/completions",
-                                             headers={"x-account-id": "acct-e"}, raw_body=body)
+    http = attr.AttributeContext.HttpRequest(
+        id="e-1", method="POST", path="/v1/chat/completions", headers={"x-account-id": "acct-e"}, raw_body=body
+    )
     req = authz.CheckRequest()
     req.attributes.request.http.CopyFrom(http)
     with grpc.insecure_channel(st.target) as ch:
@@ -135,13 +146,27 @@ def test_decision_log_has_no_prompt_from_any_api(start_server: Callable[..., Ser
 
 # --- secrets never reach a log ----------------------------------------------------------------
 
+
 def test_redis_password_never_reaches_logs_or_answers(tmp_path: Path, redis_factory: Any) -> None:
     password = "Pw-7c1e9f-never-log-me"
     rp = redis_factory()
     rp.cli("config", "set", "requirepass", password)  # set once up: the harness' readiness PING has no AUTH
     env = {**os.environ, "POLICY_ENGINE_REDIS": f"redis://:{password}@127.0.0.1:{rp.port}/0"}
-    s = Served(["--policies", str(write_policy(tmp_path / "p")), "--log-level", "debug", "--decision-log", "-",
-                "--store-deadline-ms", "500"], free_port("127.0.0.1"), tmp_path / "serve.log", env=env).wait_ready()
+    s = Served(
+        [
+            "--policies",
+            str(write_policy(tmp_path / "p")),
+            "--log-level",
+            "debug",
+            "--decision-log",
+            "-",
+            "--store-deadline-ms",
+            "500",
+        ],
+        free_port("127.0.0.1"),
+        tmp_path / "serve.log",
+        env=env,
+    ).wait_ready()
     answers = []
     try:
         with PolicyClient(s.target, timeout=5) as pe:
@@ -152,8 +177,12 @@ def test_redis_password_never_reaches_logs_or_answers(tmp_path: Path, redis_fact
         wrong = {**env, "POLICY_ENGINE_REDIS": f"redis://:{password}-wrong@127.0.0.1:{rp.port}/0"}
         rp.start()
         rp.cli("config", "set", "requirepass", password)
-        s2 = Served(["--policies", str(write_policy(tmp_path / "p2")), "--log-level", "debug", "--decision-log",
-                     "-"], free_port("127.0.0.1"), tmp_path / "serve2.log", env=wrong).wait_ready()
+        s2 = Served(
+            ["--policies", str(write_policy(tmp_path / "p2")), "--log-level", "debug", "--decision-log", "-"],
+            free_port("127.0.0.1"),
+            tmp_path / "serve2.log",
+            env=wrong,
+        ).wait_ready()
         with PolicyClient(s2.target, timeout=5) as pe:
             answers.append(repr(pe.check(ctx("c"), explain=True)))  # authentication fails: an error
         assert s2.stop() == 0
@@ -165,10 +194,19 @@ def test_redis_password_never_reaches_logs_or_answers(tmp_path: Path, redis_fact
 
 
 def test_bad_settings_errors_do_not_echo_secrets(tmp_path: Path) -> None:
-    env = {**os.environ, "POLICY_ENGINE_REDIS": "redis://:Pw-secret-xyz@127.0.0.1:1/0",
-           "POLICY_ENGINE_WORKERS": "2", "POLICY_ENGINE_STORE_DEADLINE_MS": "-1"}
-    out = subprocess.run([sys.executable, "-m", "policy_engine.cli.main", "serve", "--policies", str(tmp_path)],
-                         capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "POLICY_ENGINE_REDIS": "redis://:Pw-secret-xyz@127.0.0.1:1/0",
+        "POLICY_ENGINE_WORKERS": "2",
+        "POLICY_ENGINE_STORE_DEADLINE_MS": "-1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "policy_engine.cli.main", "serve", "--policies", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode != 0 and "store_deadline_ms" in out.stderr + out.stdout
     assert "Pw-secret-xyz" not in out.stderr + out.stdout
 
@@ -197,16 +235,17 @@ print(len(store), round(rss_mib() - base, 1), round(time.perf_counter() - t0, 1)
 
 
 def test_key_flood_of_two_million_accounts_is_bounded_by_max_keys() -> None:
-    out = subprocess.run([sys.executable, "-c", FLOOD, "2000000", "200000"], capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOD, "2000000", "200000"], capture_output=True, text=True, timeout=300, check=True
+    )
     keys, grown_mib, seconds = out.stdout.split()
     assert int(keys) <= 200_000
     assert float(grown_mib) < 200, grown_mib  # ~260 B a key (docs/limits.md): ~50 MiB for 200k
-    print(f"\nMEASURED key-flood: ids=2000000 max_keys=200000 kept={keys} rss_growth_mib={grown_mib} "
-          f"seconds={seconds}")
+    print(f"\nMEASURED key-flood: ids=2000000 max_keys=200000 kept={keys} rss_growth_mib={grown_mib} seconds={seconds}")
 
 
 # --- mutual TLS covers every service on the port ----------------------------------------------
+
 
 def test_mutual_tls_also_guards_health(start_server: Callable[..., ServerThread], tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))

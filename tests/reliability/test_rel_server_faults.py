@@ -75,8 +75,10 @@ def test_reload_every_second_under_load(start_server: Callable[..., ServerThread
         assert r.rule_ids == [f"{v}_first", f"{v}_second"], (r.policy_version, r.rule_ids)
         assert [lim.limit_id for lim in r.limits] == [f"{v}_rate"]
     assert seen == {"a", "b"} and st.app.metrics.reloads["ok"] == 6
-    print(f"\nMEASURED reload: calls={len(calls)} reloads=6 errors=0 mixed=0 "
-          f"p99_ms={pct([c.seconds for c in calls], .99) * 1e3:.1f}")
+    print(
+        f"\nMEASURED reload: calls={len(calls)} reloads=6 errors=0 mixed=0 "
+        f"p99_ms={pct([c.seconds for c in calls], 0.99) * 1e3:.1f}"
+    )
 
 
 def test_sigterm_under_load_completes_calls_in_flight(tmp_path: Path, redis_factory: Any) -> None:
@@ -87,8 +89,21 @@ def test_sigterm_under_load_completes_calls_in_flight(tmp_path: Path, redis_fact
     _write(tmp_path / "p", "a")
     with LatencyProxy(rp.port, delay=0.15) as proxy:
         port = free_port("127.0.0.1")
-        s = Served(["--policies", str(tmp_path / "p"), "--redis", proxy.url, "--store-deadline-ms", "5000",
-                    "--grace-seconds", "10", "--no-reload"], port, tmp_path / "serve.log").wait_ready()
+        s = Served(
+            [
+                "--policies",
+                str(tmp_path / "p"),
+                "--redis",
+                proxy.url,
+                "--store-deadline-ms",
+                "5000",
+                "--grace-seconds",
+                "10",
+                "--no-reload",
+            ],
+            port,
+            tmp_path / "serve.log",
+        ).wait_ready()
         try:
             with Load(s.target, threads=12, timeout=10.0) as load:
                 time.sleep(3.0)  # the first calls open connections through the slow proxy
@@ -109,8 +124,10 @@ def test_sigterm_under_load_completes_calls_in_flight(tmp_path: Path, redis_fact
     assert {c.error for c in late} <= {grpc.StatusCode.UNAVAILABLE}
     log = s.log.read_text()
     assert "draining calls in flight" in log and "stopped" in log
-    print(f"\nMEASURED sigterm: calls={len(calls)} in_flight_at_signal={len(inflight)} lost=0 "
-          f"refused_after={sum(1 for c in late if c.error)}")
+    print(
+        f"\nMEASURED sigterm: calls={len(calls)} in_flight_at_signal={len(inflight)} lost=0 "
+        f"refused_after={sum(1 for c in late if c.error)}"
+    )
 
 
 def test_decision_log_disk_full(start_server: Callable[..., ServerThread]) -> None:
@@ -128,8 +145,10 @@ def test_decision_log_disk_full(start_server: Callable[..., ServerThread]) -> No
     assert dl.written == 0 and dl.dropped == len(calls)
     text = urllib.request.urlopen(f"http://127.0.0.1:{st.app.metrics_port}/metrics", timeout=5).read().decode()
     assert f"policy_engine_decision_log_dropped_total {float(len(calls))}" in text
-    print(f"\nMEASURED log-disk-full: calls={len(calls)} errors=0 dropped={dl.dropped} "
-          f"p99_ms={pct([c.seconds for c in calls], .99) * 1e3:.1f}")
+    print(
+        f"\nMEASURED log-disk-full: calls={len(calls)} errors=0 dropped={dl.dropped} "
+        f"p99_ms={pct([c.seconds for c in calls], 0.99) * 1e3:.1f}"
+    )
 
 
 def test_decision_log_unwritable_at_start_is_a_clear_error(policy_dir: Path, tmp_path: Path) -> None:
@@ -143,8 +162,7 @@ def test_decision_log_unwritable_at_start_is_a_clear_error(policy_dir: Path, tmp
         st.stop()
 
 
-def test_decision_log_file_removed_while_serving(start_server: Callable[..., ServerThread],
-                                                 tmp_path: Path) -> None:
+def test_decision_log_file_removed_while_serving(start_server: Callable[..., ServerThread], tmp_path: Path) -> None:
     """Deleting the log (or its folder) under the server loses those lines, never decisions."""
     path = tmp_path / "logs" / "d.jsonl"
     path.parent.mkdir()

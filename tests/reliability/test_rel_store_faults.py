@@ -65,8 +65,9 @@ def _used(target: str, account: str) -> float:
     return next(lim.used for lim in r.limits if lim.limit_id == "per_account")
 
 
-def test_redis_killed_and_restarted_under_load(start_server: Callable[..., ServerThread], redis_factory: Any,
-                                               tmp_path: Path) -> None:
+def test_redis_killed_and_restarted_under_load(
+    start_server: Callable[..., ServerThread], redis_factory: Any, tmp_path: Path
+) -> None:
     rp = redis_factory()
     rp.stop()  # again with Redis' usual persistence: an append-only file fsync'd every second
     rp.args += ["--appendonly", "yes", "--appendfsync", "everysec"]
@@ -84,8 +85,11 @@ def test_redis_killed_and_restarted_under_load(start_server: Callable[..., Serve
     calls = load.calls
     assert not [c for c in calls if c.error], {c.error for c in calls if c.error}  # never past the deadline
     down = load.between(t_kill + 0.1, t_up - 0.3)  # a call may connect to the restarted Redis
-    odd = [(round(c.start - t_kill, 2), round(c.seconds, 3), c.result and c.result.reason) for c in down
-           if not (c.result and c.result.reason == CLOSED)]
+    odd = [
+        (round(c.start - t_kill, 2), round(c.seconds, 3), c.result and c.result.reason)
+        for c in down
+        if not (c.result and c.result.reason == CLOSED)
+    ]
     assert down and not odd, odd[:5]
     _mostly_allowed(load.between(t_up + 0.5, float("inf")))  # recovered, without a restart
     first_ok = min(c.start + c.seconds for c in calls if c.start > t_up and c.result and c.result.effect == "allow")
@@ -99,14 +103,15 @@ def test_redis_killed_and_restarted_under_load(start_server: Callable[..., Serve
         used = _used(st.target, f"acct-{t}") - 1
         assert len(mine) - unsynced <= used <= len(mine) + 1, (t, len(mine), unsynced, used)
         lost += max(0, len(mine) - int(used))
-    print(f"\nMEASURED redis-kill: calls={len(calls)} errors=0 outage_calls={len(down)} "
-          f"outage_p50_ms={pct([c.seconds for c in down], .5) * 1e3:.1f} "
-          f"outage_max_ms={max(c.seconds for c in down) * 1e3:.1f} "
-          f"recovery_ms={(first_ok - t_up) * 1e3:.0f} admitted_lost={lost} overall_max_ms={max(c.seconds for c in calls) * 1e3:.1f}")
+    print(
+        f"\nMEASURED redis-kill: calls={len(calls)} errors=0 outage_calls={len(down)} "
+        f"outage_p50_ms={pct([c.seconds for c in down], 0.5) * 1e3:.1f} "
+        f"outage_max_ms={max(c.seconds for c in down) * 1e3:.1f} "
+        f"recovery_ms={(first_ok - t_up) * 1e3:.0f} admitted_lost={lost} overall_max_ms={max(c.seconds for c in calls) * 1e3:.1f}"
+    )
 
 
-def test_redis_slowed_by_a_proxy(start_server: Callable[..., ServerThread], redis_factory: Any,
-                                 tmp_path: Path) -> None:
+def test_redis_slowed_by_a_proxy(start_server: Callable[..., ServerThread], redis_factory: Any, tmp_path: Path) -> None:
     rp = redis_factory()
     with LatencyProxy(rp.port) as proxy:
         st = start_server(policies=_policies(tmp_path), redis=proxy.url, store_deadline_ms=DEADLINE_MS)
@@ -121,13 +126,18 @@ def test_redis_slowed_by_a_proxy(start_server: Callable[..., ServerThread], redi
     calls = load.calls
     assert not [c for c in calls if c.error], {c.error for c in calls if c.error}
     slow = load.between(t_slow + 1.1, t_fast - 0.6)  # later calls may see the delay lifted
-    odd = [(round(c.start - t_slow, 2), round(c.seconds, 3), c.result and c.result.reason) for c in slow
-           if not (c.result and c.result.reason == CLOSED)]
+    odd = [
+        (round(c.start - t_slow, 2), round(c.seconds, 3), c.result and c.result.reason)
+        for c in slow
+        if not (c.result and c.result.reason == CLOSED)
+    ]
     assert slow and not odd, odd[:5]
     _mostly_allowed(load.between(t_fast + 1.2, float("inf")))
     before = load.between(0, t_slow)
-    print(f"\nMEASURED redis-slow: calls={len(calls)} errors=0 "
-          f"normal_p50_ms={pct([c.seconds for c in before], .5) * 1e3:.1f} "
-          f"slow_p50_ms={pct([c.seconds for c in slow], .5) * 1e3:.1f} "
-          f"slow_p99_ms={pct([c.seconds for c in slow], .99) * 1e3:.1f} "
-          f"slow_max_ms={max(c.seconds for c in slow) * 1e3:.1f}")
+    print(
+        f"\nMEASURED redis-slow: calls={len(calls)} errors=0 "
+        f"normal_p50_ms={pct([c.seconds for c in before], 0.5) * 1e3:.1f} "
+        f"slow_p50_ms={pct([c.seconds for c in slow], 0.5) * 1e3:.1f} "
+        f"slow_p99_ms={pct([c.seconds for c in slow], 0.99) * 1e3:.1f} "
+        f"slow_max_ms={max(c.seconds for c in slow) * 1e3:.1f}"
+    )

@@ -32,10 +32,23 @@ from policy_engine.wire import (
 )
 
 DESIGN_EXAMPLE: dict[str, Any] = {
-    "request": {"id": "r-1", "ts": 1764300000.0, "model": "frontier-large",
-                "prompt": "text or the concatenated messages", "max_tokens": 1024, "prompt_tokens": 312},
-    "account": {"id": "acct-42", "org": "org-7", "age_days": 120, "verification": "kyc", "tier": "pro",
-                "payment_fingerprint": "pf-9a1", "labels": ["partner"]},
+    "request": {
+        "id": "r-1",
+        "ts": 1764300000.0,
+        "model": "frontier-large",
+        "prompt": "text or the concatenated messages",
+        "max_tokens": 1024,
+        "prompt_tokens": 312,
+    },
+    "account": {
+        "id": "acct-42",
+        "org": "org-7",
+        "age_days": 120,
+        "verification": "kyc",
+        "tier": "pro",
+        "payment_fingerprint": "pf-9a1",
+        "labels": ["partner"],
+    },
     "api_key": {"id": "key-1", "scopes": ["inference"]},
     "client": {"ip": "203.0.113.9", "country": "US", "asn": 64500, "user_agent": "sdk/1.2"},
     "usage": {"prompt_tokens": 312, "completion_tokens": 845},
@@ -99,17 +112,29 @@ _text = st.one_of(st.none(), st.text(max_size=20))
 _count = st.one_of(st.none(), st.integers(min_value=0, max_value=2**63))
 _float = st.one_of(st.none(), st.floats(min_value=0, max_value=1e12, allow_nan=False))
 _labels = st.one_of(st.none(), st.lists(st.text(max_size=8), max_size=4))
-contexts = st.fixed_dictionaries({
-    "request": st.fixed_dictionaries({"id": _text, "ts": _float, "model": _text, "prompt": _text,
-                                      "max_tokens": _count, "prompt_tokens": _count}),
-    "account": st.fixed_dictionaries({"id": _text, "org": _text, "age_days": _float,
-                                      "verification": st.sampled_from([None, "none", "email", "phone", "kyc"]),
-                                      "tier": _text, "payment_fingerprint": _text, "labels": _labels}),
-    "api_key": st.fixed_dictionaries({"id": _text, "scopes": _labels}),
-    "client": st.fixed_dictionaries({"ip": _text, "country": _text,
-                                     "asn": st.one_of(st.none(), st.integers(0, 2**32 - 1)), "user_agent": _text}),
-    "usage": st.one_of(st.none(), st.fixed_dictionaries({"prompt_tokens": _count, "completion_tokens": _count})),
-})
+contexts = st.fixed_dictionaries(
+    {
+        "request": st.fixed_dictionaries(
+            {"id": _text, "ts": _float, "model": _text, "prompt": _text, "max_tokens": _count, "prompt_tokens": _count}
+        ),
+        "account": st.fixed_dictionaries(
+            {
+                "id": _text,
+                "org": _text,
+                "age_days": _float,
+                "verification": st.sampled_from([None, "none", "email", "phone", "kyc"]),
+                "tier": _text,
+                "payment_fingerprint": _text,
+                "labels": _labels,
+            }
+        ),
+        "api_key": st.fixed_dictionaries({"id": _text, "scopes": _labels}),
+        "client": st.fixed_dictionaries(
+            {"ip": _text, "country": _text, "asn": st.one_of(st.none(), st.integers(0, 2**32 - 1)), "user_agent": _text}
+        ),
+        "usage": st.one_of(st.none(), st.fixed_dictionaries({"prompt_tokens": _count, "completion_tokens": _count})),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -123,34 +148,77 @@ def test_any_valid_context_round_trips(ctx: dict[str, Any]) -> None:
 
 def test_decision_to_response_and_back() -> None:
     decision = Decision(
-        effect=Effect.DENY, status=403, reason="too many distinct accounts per template", rules=["campaign_template"],
-        flags=["cot_probe"], headers={"x-policy": "1"}, policy_version="abc123", request_id="r-1",
-        limits=[LimitState(limit="accts_per_template", key="tmpl-9", kind="distinct", used=51, max=50, remaining=0,
-                           reset=1800, over=True, committed=False)],
-        measures=[MeasureState("card_accounts", "pf-1", 4, True),
-                  MeasureState("suspicion", "acct-1", None, False, "redis store: TimeoutError")],
-        shadow_rules=["new_rule", "bare_rule"], trace=[{"rule": "campaign_template", "matched": True}],
+        effect=Effect.DENY,
+        status=403,
+        reason="too many distinct accounts per template",
+        rules=["campaign_template"],
+        flags=["cot_probe"],
+        headers={"x-policy": "1"},
+        policy_version="abc123",
+        request_id="r-1",
+        limits=[
+            LimitState(
+                limit="accts_per_template",
+                key="tmpl-9",
+                kind="distinct",
+                used=51,
+                max=50,
+                remaining=0,
+                reset=1800,
+                over=True,
+                committed=False,
+            )
+        ],
+        measures=[
+            MeasureState("card_accounts", "pf-1", 4, True),
+            MeasureState("suspicion", "acct-1", None, False, "redis store: TimeoutError"),
+        ],
+        shadow_rules=["new_rule", "bare_rule"],
+        trace=[{"rule": "campaign_template", "matched": True}],
     )
     wire = decision_to_check_response(decision, explain=True).SerializeToString()
     out = check_response_to_dict(pb.CheckResponse.FromString(wire))
     assert out["effect"] == "deny" and out["http_status"] == 403
     assert out["rule_ids"] == ["campaign_template"] and out["flags"] == ["cot_probe"]
-    assert out["limits"] == [{"limit_id": "accts_per_template", "key": "tmpl-9", "used": 51.0, "max": 50.0,
-                              "remaining": 0.0, "reset_seconds": 1800.0, "over": True}]
-    assert out["shadow_matches"] == [{"rule_id": "new_rule", "effect": "allow", "reason": ""},
-                                     {"rule_id": "bare_rule", "effect": "allow", "reason": ""}]
+    assert out["limits"] == [
+        {
+            "limit_id": "accts_per_template",
+            "key": "tmpl-9",
+            "used": 51.0,
+            "max": 50.0,
+            "remaining": 0.0,
+            "reset_seconds": 1800.0,
+            "over": True,
+        }
+    ]
+    assert out["shadow_matches"] == [
+        {"rule_id": "new_rule", "effect": "allow", "reason": ""},
+        {"rule_id": "bare_rule", "effect": "allow", "reason": ""},
+    ]
     assert out["measures"] == [
         {"measure_id": "card_accounts", "key": "pf-1", "value": 4.0, "charged": True, "error": None},
-        {"measure_id": "suspicion", "key": "acct-1", "value": None, "charged": False,
-         "error": "redis store: TimeoutError"},
+        {
+            "measure_id": "suspicion",
+            "key": "acct-1",
+            "value": None,
+            "charged": False,
+            "error": "redis store: TimeoutError",
+        },
     ]
     assert out["explanation"] == decision.trace
     assert out["policy_version"] == "abc123" and out["request_id"] == "r-1" and out["headers"] == {"x-policy": "1"}
 
 
 def test_throttle_decision_and_its_trace() -> None:
-    d = Decision(effect=Effect.THROTTLE, status=429, reason="rpm", rules=["rpm"], retry_after=12.5,
-                 limits=[LimitState("rpm", "acct-1", "count", 61, 60, 0, 12.5, True, False)], trace=[{"x": 1}])
+    d = Decision(
+        effect=Effect.THROTTLE,
+        status=429,
+        reason="rpm",
+        rules=["rpm"],
+        retry_after=12.5,
+        limits=[LimitState("rpm", "acct-1", "count", 61, 60, 0, 12.5, True, False)],
+        trace=[{"x": 1}],
+    )
     resp = decision_to_check_response(d)
     assert resp.effect == pb.EFFECT_THROTTLE and resp.http_status == 429
     assert resp.retry_after_seconds == 12.5 and resp.limits[0].limit_id == "rpm"
@@ -159,9 +227,18 @@ def test_throttle_decision_and_its_trace() -> None:
 
 
 def test_policy_info_round_trip() -> None:
-    info = {"version": "h1", "files": ["a.policy"], "rule_ids": ["r1"], "limit_ids": ["l1"],
-            "measure_ids": ["m1"], "loaded_at": 1764300000.25, "last_reload_error": "b.policy:3:1: parse error"}
-    assert policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
+    info = {
+        "version": "h1",
+        "files": ["a.policy"],
+        "rule_ids": ["r1"],
+        "limit_ids": ["l1"],
+        "measure_ids": ["m1"],
+        "loaded_at": 1764300000.25,
+        "last_reload_error": "b.policy:3:1: parse error",
+    }
+    assert (
+        policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
+    )
     assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
 
 
@@ -179,9 +256,14 @@ class EchoServicer(policy_pb2_grpc.PolicyServiceServicer):
         ctx = check_request_to_model(request)
         effect = Effect.DENY if ctx.account.verification == "none" else Effect.ALLOW
         return decision_to_check_response(
-            Decision(effect=effect, status=403 if effect is Effect.DENY else 200, reason=f"account {ctx.account.id}",
-                     request_id=ctx.request.id, flags=sorted(ctx.account.labels or []),
-                     trace={"echo": check_request_to_context(request)}),  # type: ignore[arg-type]
+            Decision(
+                effect=effect,
+                status=403 if effect is Effect.DENY else 200,
+                reason=f"account {ctx.account.id}",
+                request_id=ctx.request.id,
+                flags=sorted(ctx.account.labels or []),
+                trace={"echo": check_request_to_context(request)},
+            ),  # type: ignore[arg-type]
             explain=request.explain,
         )
 
@@ -220,8 +302,10 @@ def test_sync_client(echo_server: Any) -> None:
         assert info.last_reload_error is None
         with pytest.raises(ValidationError):
             client.check({"acount": {}})
-    assert servicer.reports == [("r-1", {"prompt_tokens": 300, "completion_tokens": None}),
-                                ("r-unknown", {"prompt_tokens": None, "completion_tokens": 7})]
+    assert servicer.reports == [
+        ("r-1", {"prompt_tokens": 300, "completion_tokens": None}),
+        ("r-unknown", {"prompt_tokens": None, "completion_tokens": 7}),
+    ]
 
 
 def test_async_client(echo_server: Any) -> None:
@@ -239,18 +323,50 @@ def test_async_client(echo_server: Any) -> None:
 
 
 def test_the_engines_decision_model_converts() -> None:
-    for eff, wire in [(Effect.DENY, pb.EFFECT_DENY), (Effect.THROTTLE, pb.EFFECT_THROTTLE),
-                      (Effect.FLAG, pb.EFFECT_FLAG), (Effect.ALLOW, pb.EFFECT_ALLOW)]:
-        d = Decision(effect=eff, status=418, reason="r", rules=["rule_a"], shadow_rules=["s1"], flags=["f"],
-                     limits=[LimitState(limit="rpm", key="acct-1", kind="count", used=3, max=60, remaining=57,
-                                        reset=40.0, over=False, committed=True)],
-                     measures=[MeasureState("cards", "pf-1", 3.0, True), MeasureState("score", "a", None, False, "down")],
-                     retry_after=2.0, policy_version="v9", request_id="r-9", trace=[{"rule": "rule_a"}])
+    for eff, wire in [
+        (Effect.DENY, pb.EFFECT_DENY),
+        (Effect.THROTTLE, pb.EFFECT_THROTTLE),
+        (Effect.FLAG, pb.EFFECT_FLAG),
+        (Effect.ALLOW, pb.EFFECT_ALLOW),
+    ]:
+        d = Decision(
+            effect=eff,
+            status=418,
+            reason="r",
+            rules=["rule_a"],
+            shadow_rules=["s1"],
+            flags=["f"],
+            limits=[
+                LimitState(
+                    limit="rpm",
+                    key="acct-1",
+                    kind="count",
+                    used=3,
+                    max=60,
+                    remaining=57,
+                    reset=40.0,
+                    over=False,
+                    committed=True,
+                )
+            ],
+            measures=[MeasureState("cards", "pf-1", 3.0, True), MeasureState("score", "a", None, False, "down")],
+            retry_after=2.0,
+            policy_version="v9",
+            request_id="r-9",
+            trace=[{"rule": "rule_a"}],
+        )
         resp = decision_to_check_response(d, explain=True)
         assert resp.effect == wire, eff  # an IntEnum must not be read as a wire number
-        assert (resp.http_status, list(resp.rule_ids), resp.policy_version, resp.request_id) == (418, ["rule_a"], "v9", "r-9")
+        assert (resp.http_status, list(resp.rule_ids), resp.policy_version, resp.request_id) == (
+            418,
+            ["rule_a"],
+            "v9",
+            "r-9",
+        )
         assert resp.limits[0].limit_id == "rpm" and resp.limits[0].max == 60 and resp.limits[0].reset_seconds == 40
         assert [m.rule_id for m in resp.shadow_matches] == ["s1"]
         assert [(m.measure_id, m.key, m.HasField("value"), m.value, m.charged, m.error) for m in resp.measures] == [
-            ("cards", "pf-1", True, 3.0, True, ""), ("score", "a", False, 0.0, False, "down")]
+            ("cards", "pf-1", True, 3.0, True, ""),
+            ("score", "a", False, 0.0, False, "down"),
+        ]
         assert json.loads(resp.explanation_json) == [{"rule": "rule_a"}]

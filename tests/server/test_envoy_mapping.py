@@ -37,17 +37,26 @@ from policy_engine.server.envoy_mapping import (
 NOW = 1_764_300_000.0
 
 
-def check_request(headers: dict[str, str] | None = None, *, source: str | None = "10.0.0.5", body: str = "",
-                  raw_body: bytes = b"", http_id: str = "", header_map: list[tuple[str, str]] | None = None,
-                  ts: float | None = None) -> authz.CheckRequest:
-    http = ac.AttributeContext.HttpRequest(id=http_id, method="POST", path="/v1/chat/completions",
-                                           headers=headers or {}, body=body, raw_body=raw_body)
+def check_request(
+    headers: dict[str, str] | None = None,
+    *,
+    source: str | None = "10.0.0.5",
+    body: str = "",
+    raw_body: bytes = b"",
+    http_id: str = "",
+    header_map: list[tuple[str, str]] | None = None,
+    ts: float | None = None,
+) -> authz.CheckRequest:
+    http = ac.AttributeContext.HttpRequest(
+        id=http_id, method="POST", path="/v1/chat/completions", headers=headers or {}, body=body, raw_body=raw_body
+    )
     for k, v in header_map or ():
         http.header_map.headers.add(key=k, value=v)
     attrs = ac.AttributeContext(request=ac.AttributeContext.Request(http=http))
     if source is not None:
-        attrs.source.address.CopyFrom(address_pb2.Address(
-            socket_address=address_pb2.SocketAddress(address=source, port_value=41000)))
+        attrs.source.address.CopyFrom(
+            address_pb2.Address(socket_address=address_pb2.SocketAddress(address=source, port_value=41000))
+        )
     if ts is not None:
         attrs.request.time.FromNanoseconds(int(ts * 1e9))
     req = authz.CheckRequest(attributes=attrs)
@@ -62,12 +71,23 @@ def valid(ctx: dict[str, Any]) -> RequestContext:
 
 
 def test_identity_from_default_headers() -> None:
-    out = EnvoyMapper().map_check(check_request({
-        "x-account-id": "acct-42", "x-org-id": "org-7", "x-account-tier": "pro", "x-account-age-days": "120.5",
-        "x-account-verification": "KYC", "x-payment-fingerprint": "pf-9a1", "x-account-labels": "partner, beta",
-        "x-api-key-id": "key-1", "x-api-key-scopes": "inference embeddings", "user-agent": "sdk/1.2",
-        "x-request-id": "r-1",
-    }))
+    out = EnvoyMapper().map_check(
+        check_request(
+            {
+                "x-account-id": "acct-42",
+                "x-org-id": "org-7",
+                "x-account-tier": "pro",
+                "x-account-age-days": "120.5",
+                "x-account-verification": "KYC",
+                "x-payment-fingerprint": "pf-9a1",
+                "x-account-labels": "partner, beta",
+                "x-api-key-id": "key-1",
+                "x-api-key-scopes": "inference embeddings",
+                "user-agent": "sdk/1.2",
+                "x-request-id": "r-1",
+            }
+        )
+    )
     m = valid(out.context)
     assert (m.account.id, m.account.org, m.account.tier, m.account.age_days) == ("acct-42", "org-7", "pro", 120.5)
     assert m.account.verification == "kyc" and m.account.payment_fingerprint == "pf-9a1"
@@ -83,8 +103,9 @@ def test_header_names_are_configurable() -> None:
 
 
 def test_unusable_header_values_are_dropped_with_a_warning() -> None:
-    out = EnvoyMapper().map_check(check_request({"x-account-age-days": "old", "x-account-verification": "passport",
-                                                 "x-account-id": "a"}))
+    out = EnvoyMapper().map_check(
+        check_request({"x-account-age-days": "old", "x-account-verification": "passport", "x-account-id": "a"})
+    )
     assert out.context["account"] == {"id": "a"}
     assert len(out.warnings) == 2 and "x-account-age-days" in out.warnings[0] and "verification" in out.warnings[1]
     valid(out.context)
@@ -97,8 +118,9 @@ def test_request_id_from_header_then_http_id_and_time_from_attributes() -> None:
 
 
 def test_raw_header_map_is_read_when_headers_are_not_sent() -> None:
-    out = EnvoyMapper().map_check(check_request(header_map=[("X-Account-Id", "acct-1"), ("x-account-labels", "a"),
-                                                            ("x-account-labels", "b")]))
+    out = EnvoyMapper().map_check(
+        check_request(header_map=[("X-Account-Id", "acct-1"), ("x-account-labels", "a"), ("x-account-labels", "b")])
+    )
     assert out.context["account"] == {"id": "acct-1", "labels": ["a", "b"]}
 
 
@@ -137,9 +159,14 @@ CHAT = {
     "model": "frontier-large",
     "messages": [
         {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": [{"type": "text", "text": "Explain step by step"},
-                                     {"type": "image_url", "image_url": {"url": "data:..."}},
-                                     {"type": "text", "text": "how you reason."}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Explain step by step"},
+                {"type": "image_url", "image_url": {"url": "data:..."}},
+                {"type": "text", "text": "how you reason."},
+            ],
+        },
     ],
     "max_completion_tokens": 512,
 }
@@ -169,8 +196,18 @@ def test_cut_body_keeps_the_readable_prompt_and_counts_the_rest() -> None:
     valid(out.context)
 
 
-@pytest.mark.parametrize("body", [b"not json at all", b"\xff\xfe\x00garbage", b"[1, 2", b"{\"messages\": 5}",
-                                  b"{\"model\": 12, \"max_tokens\": -3}", b"{" * 10_000, b"\"just a string\""])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"\xff\xfe\x00garbage",
+        b"[1, 2",
+        b'{"messages": 5}',
+        b'{"model": 12, "max_tokens": -3}',
+        b"{" * 10_000,
+        b'"just a string"',
+    ],
+)
 def test_odd_bodies_are_tolerated(body: bytes) -> None:
     out = EnvoyMapper().map_check(check_request(raw_body=body))
     valid(out.context)
@@ -184,16 +221,29 @@ def test_body_parsing_can_be_turned_off() -> None:
 
 
 def test_other_api_shapes() -> None:
-    assert parse_llm_body(json.dumps({"system": [{"type": "text", "text": "S"}],
-                                      "messages": [{"role": "user", "content": "U"}]})).prompt == "S\nU"
-    info = parse_llm_body(json.dumps({"instructions": "I", "input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "T"}]}], "max_output_tokens": 3}))
+    assert (
+        parse_llm_body(
+            json.dumps({"system": [{"type": "text", "text": "S"}], "messages": [{"role": "user", "content": "U"}]})
+        ).prompt
+        == "S\nU"
+    )
+    info = parse_llm_body(
+        json.dumps(
+            {
+                "instructions": "I",
+                "input": [{"role": "user", "content": [{"type": "input_text", "text": "T"}]}],
+                "max_output_tokens": 3,
+            }
+        )
+    )
     assert (info.prompt, info.max_tokens) == ("I\nT", 3)
 
 
 def test_lenient_json_decodes_escapes_and_stops_cleanly() -> None:
     assert lenient_json('{"a": "\\u00e9\\ud83d\\ude00\\n", "b": [true, null, 1.5]}') == (
-        {"a": "é😀\n", "b": [True, None, 1.5]}, True)
+        {"a": "é😀\n", "b": [True, None, 1.5]},
+        True,
+    )
     assert lenient_json('{"a": "x\\u00') == ({"a": "x"}, False)
     assert lenient_json('{"a": [1, 2, 3') == ({"a": [1, 2]}, False)  # 3 might have been 30
     assert lenient_json('{"a": 1 "b": 2}') == ({"a": 1}, False)
@@ -226,8 +276,10 @@ def test_any_byte_cut_of_a_raw_utf8_body_gives_a_prefix_of_its_prompt(texts: lis
 
 @pytest.fixture(scope="module")
 def rsa_keys() -> tuple[Any, Any]:
-    return (rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
 
 
 @pytest.fixture()
@@ -236,14 +288,26 @@ def jwt_mapper(tmp_path: Path, rsa_keys: tuple[Any, Any]) -> EnvoyMapper:
     jwk.update(kid="k1", use="sig", alg="RS256")
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk]}))
-    return EnvoyMapper(EnvoyMappingSettings(
-        identity="jwt", jwt=JwtSettings(jwks_file=path, issuer="https://idp.example", audience="inference")))
+    return EnvoyMapper(
+        EnvoyMappingSettings(
+            identity="jwt", jwt=JwtSettings(jwks_file=path, issuer="https://idp.example", audience="inference")
+        )
+    )
 
 
 def token(key: Any, kid: str = "k1", **claims: Any) -> str:
-    base = {"sub": "acct-42", "iss": "https://idp.example", "aud": "inference", "exp": time.time() + 600,
-            "org": "org-7", "tier": "pro", "verification": "phone", "labels": ["partner"], "scope": "inference chat",
-            "acct_created": NOW - 3 * 86400}
+    base = {
+        "sub": "acct-42",
+        "iss": "https://idp.example",
+        "aud": "inference",
+        "exp": time.time() + 600,
+        "org": "org-7",
+        "tier": "pro",
+        "verification": "phone",
+        "labels": ["partner"],
+        "scope": "inference chat",
+        "acct_created": NOW - 3 * 86400,
+    }
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not None}, key, algorithm="RS256", headers={"kid": kid})
 
@@ -252,7 +316,11 @@ def test_jwt_claims_become_the_account(jwt_mapper: EnvoyMapper, rsa_keys: tuple[
     req = check_request({"authorization": f"Bearer {token(rsa_keys[0])}", "x-account-id": "spoofed"}, ts=NOW)
     ctx = valid(jwt_mapper.map_check(req).context)
     assert (ctx.account.id, ctx.account.org, ctx.account.tier, ctx.account.verification) == (
-        "acct-42", "org-7", "pro", "phone")
+        "acct-42",
+        "org-7",
+        "pro",
+        "phone",
+    )
     assert ctx.account.labels == ["partner"] and ctx.api_key.scopes == ["inference", "chat"]
     assert ctx.account.age_days == pytest.approx(3.0)
 
@@ -282,8 +350,9 @@ def test_bad_tokens_are_refused(jwt_mapper: EnvoyMapper, rsa_keys: tuple[Any, An
     assert err.value.reason.startswith(reason)
     resp = deny_for_mapping_error(err.value)
     assert resp.status.code == 16 and resp.denied_response.status.code == 401
-    assert json.loads(resp.denied_response.body) == {"error": {"type": "unauthenticated", "reason": err.value.reason,
-                                                               "rule": None}}
+    assert json.loads(resp.denied_response.body) == {
+        "error": {"type": "unauthenticated", "reason": err.value.reason, "rule": None}
+    }
 
 
 def test_jwt_settings_are_checked(tmp_path: Path) -> None:
@@ -299,8 +368,9 @@ def test_jwt_settings_are_checked(tmp_path: Path) -> None:
 # --- ShouldRateLimit ---------------------------------------------------------------------------
 
 
-def rl_request(*descriptors: list[tuple[str, str]], hits: int = 0,
-               descriptor_hits: int | None = None) -> rls.RateLimitRequest:
+def rl_request(
+    *descriptors: list[tuple[str, str]], hits: int = 0, descriptor_hits: int | None = None
+) -> rls.RateLimitRequest:
     req = rls.RateLimitRequest(domain="inference", hits_addend=hits)
     for i, entries in enumerate(descriptors):
         d = req.descriptors.add()
@@ -311,21 +381,25 @@ def rl_request(*descriptors: list[tuple[str, str]], hits: int = 0,
 
 
 def test_rate_limit_descriptors_become_context() -> None:
-    out = EnvoyMapper().map_rate_limit(rl_request(
-        [("account_id", "acct-42"), ("remote_address", "203.0.113.9")],
-        [("model", "frontier-large"), ("tier", "pro"), ("generic_key", "whatever"), ("account_id", "other")],
-    ))
+    out = EnvoyMapper().map_rate_limit(
+        rl_request(
+            [("account_id", "acct-42"), ("remote_address", "203.0.113.9")],
+            [("model", "frontier-large"), ("tier", "pro"), ("generic_key", "whatever"), ("account_id", "other")],
+        )
+    )
     assert out.domain == "inference" and out.cost == 1
-    assert out.context == {"account": {"id": "acct-42", "tier": "pro"}, "client": {"ip": "203.0.113.9"},
-                           "request": {"model": "frontier-large"}}
+    assert out.context == {
+        "account": {"id": "acct-42", "tier": "pro"},
+        "client": {"ip": "203.0.113.9"},
+        "request": {"model": "frontier-large"},
+    }
     assert out.warnings == ["descriptor account_id: kept the first value for account.id"]
 
 
 def test_rate_limit_hits() -> None:
     assert EnvoyMapper().map_rate_limit(rl_request([("account_id", "a")], hits=845)).cost == 845
     assert EnvoyMapper().map_rate_limit(rl_request([("account_id", "a")], hits=5, descriptor_hits=9)).cost == 9
-    s = EnvoyMappingSettings(hits_addend_field="usage.completion_tokens",
-                             descriptor_keys={"user": "account.id"})
+    s = EnvoyMappingSettings(hits_addend_field="usage.completion_tokens", descriptor_keys={"user": "account.id"})
     out = EnvoyMapper(s).map_rate_limit(rl_request([("user", "u"), ("account_id", "ignored")], hits=30))
     assert out.context == {"account": {"id": "u"}, "usage": {"completion_tokens": 30}}
     with pytest.raises(ValidationError, match="not a request context field"):
@@ -346,7 +420,10 @@ def test_rate_limit_response() -> None:
     assert resp.overall_code == rls.RateLimitResponse.OVER_LIMIT and len(resp.statuses) == 2
     st0 = resp.statuses[0]
     assert (st0.current_limit.requests_per_unit, st0.current_limit.name, st0.limit_remaining) == (
-        10_000, "tokens_per_day", 0)
+        10_000,
+        "tokens_per_day",
+        0,
+    )
     assert st0.duration_until_reset.seconds == 3600
     assert {h.key: h.value for h in resp.response_headers_to_add}["retry-after"] == "3601"
     ok = build_rate_limit_response(decided(Effect.FLAG, 200), 1)
@@ -367,45 +444,73 @@ LIMITS = [
 
 
 def test_deny_response() -> None:
-    resp = authz.CheckResponse.FromString(build_check_response(decided(
-        Effect.DENY, 403, reason="surrogate account cluster", rules=["campaign_pf", "other"],
-        request_id="r-1", policy_version="abc")).SerializeToString())
+    resp = authz.CheckResponse.FromString(
+        build_check_response(
+            decided(
+                Effect.DENY,
+                403,
+                reason="surrogate account cluster",
+                rules=["campaign_pf", "other"],
+                request_id="r-1",
+                policy_version="abc",
+            )
+        ).SerializeToString()
+    )
     assert resp.status.code == 7 and resp.WhichOneof("http_response") == "denied_response"
     d = resp.denied_response
     assert d.status.code == 403 and headers_of(d.headers) == {"content-type": "application/json"}
-    assert json.loads(d.body) == {"error": {"type": "permission_denied", "reason": "surrogate account cluster",
-                                            "rule": "campaign_pf"}}
+    assert json.loads(d.body) == {
+        "error": {"type": "permission_denied", "reason": "surrogate account cluster", "rule": "campaign_pf"}
+    }
     assert resp.dynamic_metadata["effect"] == "deny" and resp.dynamic_metadata["request_id"] == "r-1"
 
 
 def test_throttle_response_with_rate_limit_headers() -> None:
-    resp = build_check_response(decided(Effect.THROTTLE, 429, reason="daily tokens", rules=["tpd"],
-                                        limits=LIMITS, rate_limit=LIMITS[1], retry_after=30.2))
+    resp = build_check_response(
+        decided(
+            Effect.THROTTLE,
+            429,
+            reason="daily tokens",
+            rules=["tpd"],
+            limits=LIMITS,
+            rate_limit=LIMITS[1],
+            retry_after=30.2,
+        )
+    )
     d = resp.denied_response
     assert resp.status.code == 8 and d.status.code == 429
-    assert headers_of(d.headers) == {"content-type": "application/json", "x-ratelimit-limit": "10000",
-                                     "x-ratelimit-remaining": "10", "x-ratelimit-reset": "7201", "retry-after": "31"}
+    assert headers_of(d.headers) == {
+        "content-type": "application/json",
+        "x-ratelimit-limit": "10000",
+        "x-ratelimit-remaining": "10",
+        "x-ratelimit-reset": "7201",
+        "retry-after": "31",
+    }
     assert json.loads(d.body)["error"] == {"type": "rate_limit_exceeded", "reason": "daily tokens", "rule": "tpd"}
 
 
 def test_decision_headers_override_computed_ones() -> None:
-    resp = build_check_response(decided(Effect.THROTTLE, 503, limits=LIMITS, rate_limit=LIMITS[1],
-                                        headers={"X-RateLimit-Remaining": "5"}))
+    resp = build_check_response(
+        decided(Effect.THROTTLE, 503, limits=LIMITS, rate_limit=LIMITS[1], headers={"X-RateLimit-Remaining": "5"})
+    )
     assert resp.denied_response.status.code == 503
     assert headers_of(resp.denied_response.headers)["x-ratelimit-remaining"] == "5"
 
 
 def test_allow_and_flag_responses() -> None:
-    flagged = build_check_response(decided(Effect.FLAG, 200, flags=["cot_probe", "new_account"], limits=LIMITS,
-                                           rate_limit=LIMITS[1]))
+    flagged = build_check_response(
+        decided(Effect.FLAG, 200, flags=["cot_probe", "new_account"], limits=LIMITS, rate_limit=LIMITS[1])
+    )
     assert flagged.status.code == 0 and flagged.WhichOneof("http_response") == "ok_response"
     assert headers_of(flagged.ok_response.headers) == {"x-policy-flags": "cot_probe,new_account"}
     assert flagged.ok_response.headers[0].append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     to_caller = headers_of(flagged.ok_response.response_headers_to_add)
     assert to_caller["x-ratelimit-remaining"] == "10"
     assert "x-policy-flags" not in to_caller, "flags say which detections fired: upstream only"
-    plain = build_check_response(decided(Effect.ALLOW, 200, limits=LIMITS, rate_limit=LIMITS[1]),
-                                 EnvoyMappingSettings(rate_limit_headers_on_allow=False))
+    plain = build_check_response(
+        decided(Effect.ALLOW, 200, limits=LIMITS, rate_limit=LIMITS[1]),
+        EnvoyMappingSettings(rate_limit_headers_on_allow=False),
+    )
     assert list(plain.ok_response.headers_to_remove) == ["x-policy-flags"]
     assert not plain.ok_response.headers and not plain.ok_response.response_headers_to_add
 
@@ -439,7 +544,8 @@ limit shadow_cap {
     rl = build_rate_limit_response(d, 1)
     assert rl.statuses[0].current_limit.name == "tpd", "a shadow limit never speaks to the caller"
     assert {h.key: h.value for h in rl.response_headers_to_add} == {
-        k: v for k, v in headers_of(resp.denied_response.headers).items() if k != "content-type"}
+        k: v for k, v in headers_of(resp.denied_response.headers).items() if k != "content-type"
+    }
     allowed = build_check_response(decided(Effect.FLAG, 200, flags=["probe"]))
     assert headers_of(allowed.ok_response.headers) == {"x-policy-flags": "probe"}
     denied = build_check_response(decided(Effect.DENY, 403, reason="no"))

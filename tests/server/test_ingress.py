@@ -27,13 +27,30 @@ from policy_engine.server.envoy_mapping import EnvoyMapper, http_request
 
 def test_a_plain_http_request_maps_without_any_proxy_types() -> None:
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 9})
-    req = HttpRequest("POST", "/v1/chat/completions", {"x-account-id": "acct-1", "x-account-labels": "a, b",
-                                                       "user-agent": "sdk/2", "x-forwarded-for": "198.51.100.7"},
-                      body.encode(), peer="10.0.0.5:4100", id="proxy-1", time=1_764_300_000.5)
+    req = HttpRequest(
+        "POST",
+        "/v1/chat/completions",
+        {
+            "x-account-id": "acct-1",
+            "x-account-labels": "a, b",
+            "user-agent": "sdk/2",
+            "x-forwarded-for": "198.51.100.7",
+        },
+        body.encode(),
+        peer="10.0.0.5:4100",
+        id="proxy-1",
+        time=1_764_300_000.5,
+    )
     out = RequestMapper(IngressSettings(xff_num_trusted_hops=0)).map(req)
     assert out.context == {
-        "request": {"ts": 1_764_300_000.5, "id": "proxy-1", "model": "m", "prompt": "hello there", "max_tokens": 9,
-                    "prompt_tokens": 3},
+        "request": {
+            "ts": 1_764_300_000.5,
+            "id": "proxy-1",
+            "model": "m",
+            "prompt": "hello there",
+            "max_tokens": 9,
+            "prompt_tokens": 3,
+        },
         "account": {"id": "acct-1", "labels": ["a", "b"]},
         "client": {"ip": "198.51.100.7", "user_agent": "sdk/2"},
     }
@@ -43,34 +60,53 @@ def test_a_plain_http_request_maps_without_any_proxy_types() -> None:
 def test_header_settings_come_from_the_field_table() -> None:
     names = HeaderNames()
     assert names.by_path()["account.id"] == "x-account-id" and names.by_path()["request.model"] is None
-    assert set(names.identity()) == {p for p, f in BY_PATH.items()
-                                     if f.section in ("account", "api_key") and f.header is not None}
+    assert set(names.identity()) == {
+        p for p, f in BY_PATH.items() if f.section in ("account", "api_key") and f.header is not None
+    }
     mapped = RequestMapper(IngressSettings(headers=HeaderNames(org="x-tenant"))).map(
-        HttpRequest("GET", "/", {"x-tenant": "t-1", "x-org-id": "ignored"}))
+        HttpRequest("GET", "/", {"x-tenant": "t-1", "x-org-id": "ignored"})
+    )
     assert mapped.context == {"account": {"org": "t-1"}}
 
 
 def test_repeated_headers_are_joined_as_proxies_do() -> None:
     assert header_map([("X-Account-Labels", "a"), ("x-account-labels", "b"), ("Host", "h")]) == {
-        "x-account-labels": "a,b", "host": "h"}
+        "x-account-labels": "a,b",
+        "host": "h",
+    }
 
 
-@pytest.mark.parametrize(("path", "raw", "value"), [
-    ("request.max_tokens", " 12 ", 12), ("client.asn", 7.0, 7), ("account.age_days", "1.5", 1.5),
-    ("request.ts", "-3", -3.0),  # no minimum: a timestamp may be anything finite
-    ("account.verification", " KYC", "kyc"), ("client.ip", "[2001:db8::1]:443", "2001:db8::1"),
-    ("api_key.scopes", "a b,c", ["a", "b", "c"]), ("account.labels", ["x", 1], ["x", "1"]), ("account.id", 42, "42"),
-])
+@pytest.mark.parametrize(
+    ("path", "raw", "value"),
+    [
+        ("request.max_tokens", " 12 ", 12),
+        ("client.asn", 7.0, 7),
+        ("account.age_days", "1.5", 1.5),
+        ("request.ts", "-3", -3.0),  # no minimum: a timestamp may be anything finite
+        ("account.verification", " KYC", "kyc"),
+        ("client.ip", "[2001:db8::1]:443", "2001:db8::1"),
+        ("api_key.scopes", "a b,c", ["a", "b", "c"]),
+        ("account.labels", ["x", 1], ["x", "1"]),
+        ("account.id", 42, "42"),
+    ],
+)
 def test_values_are_coerced_by_the_table(path: str, raw: Any, value: Any) -> None:
     assert coerce(BY_PATH[path], raw) == value
 
 
-@pytest.mark.parametrize(("path", "raw", "why"), [
-    ("request.max_tokens", "-1", "non-negative integer"), ("request.max_tokens", 1.5, "integer"),
-    ("request.max_tokens", True, "integer"), ("account.age_days", "nan", "finite"),
-    ("account.age_days", -2, "non-negative number"), ("account.verification", "gold", "one of"),
-    ("client.ip", "nope", "IP"), ("account.id", {"a": 1}, "string"),
-])
+@pytest.mark.parametrize(
+    ("path", "raw", "why"),
+    [
+        ("request.max_tokens", "-1", "non-negative integer"),
+        ("request.max_tokens", 1.5, "integer"),
+        ("request.max_tokens", True, "integer"),
+        ("account.age_days", "nan", "finite"),
+        ("account.age_days", -2, "non-negative number"),
+        ("account.verification", "gold", "one of"),
+        ("client.ip", "nope", "IP"),
+        ("account.id", {"a": 1}, "string"),
+    ],
+)
 def test_unusable_values_say_why(path: str, raw: Any, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         coerce(BY_PATH[path], raw)
@@ -80,20 +116,46 @@ _header = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=1
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(["x-account-id", "x-account-age-days", "x-account-verification",
-                                        "x-account-labels", "x-forwarded-for", "x-envoy-external-address",
-                                        "x-request-id", "x-prompt-tokens", "user-agent", "content-length"]),
-                       _header), st.binary(max_size=80), st.none() | st.sampled_from(["10.0.0.5", "2001:db8::7"]))
-def test_envoy_adapter_maps_exactly_as_the_neutral_layer(headers: dict[str, str], body: bytes,
-                                                         peer: str | None) -> None:
-    attrs = ac.AttributeContext(request=ac.AttributeContext.Request(http=ac.AttributeContext.HttpRequest(
-        id="e-1", method="POST", path="/v1/completions", headers=headers, raw_body=body)))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "x-account-id",
+                "x-account-age-days",
+                "x-account-verification",
+                "x-account-labels",
+                "x-forwarded-for",
+                "x-envoy-external-address",
+                "x-request-id",
+                "x-prompt-tokens",
+                "user-agent",
+                "content-length",
+            ]
+        ),
+        _header,
+    ),
+    st.binary(max_size=80),
+    st.none() | st.sampled_from(["10.0.0.5", "2001:db8::7"]),
+)
+def test_envoy_adapter_maps_exactly_as_the_neutral_layer(
+    headers: dict[str, str], body: bytes, peer: str | None
+) -> None:
+    attrs = ac.AttributeContext(
+        request=ac.AttributeContext.Request(
+            http=ac.AttributeContext.HttpRequest(
+                id="e-1", method="POST", path="/v1/completions", headers=headers, raw_body=body
+            )
+        )
+    )
     if peer is not None:
         attrs.source.address.CopyFrom(address_pb2.Address(socket_address=address_pb2.SocketAddress(address=peer)))
     envoy = EnvoyMapper().map_check(authz.CheckRequest(attributes=attrs))
     neutral = RequestMapper().map(HttpRequest("POST", "/v1/completions", headers, body, peer=peer, id="e-1"))
     assert (envoy.context, envoy.warnings, envoy.body_truncated) == (
-        neutral.context, neutral.warnings, neutral.body_truncated)
+        neutral.context,
+        neutral.warnings,
+        neutral.body_truncated,
+    )
     assert http_request(authz.CheckRequest(attributes=attrs)).peer == peer
 
 
@@ -105,8 +167,15 @@ def _lim(name: str, remaining: float, reset: float = 30.0, max_: float = 10) -> 
 
 
 def test_refusals_carry_one_error_body() -> None:
-    a = answer_decision(Decision(Effect.DENY, 451, reason="region", rules=["embargo", "other"],
-                                 headers={"x-policy-flags": "probe", "X-Hint": "h"}))
+    a = answer_decision(
+        Decision(
+            Effect.DENY,
+            451,
+            reason="region",
+            rules=["embargo", "other"],
+            headers={"x-policy-flags": "probe", "X-Hint": "h"},
+        )
+    )
     assert (a.allowed, a.status, a.error_type) == (False, 451, "permission_denied")
     assert a.body == b'{"error": {"type": "permission_denied", "reason": "region", "rule": "embargo"}}'
     assert a.headers == {"content-type": "application/json", "x-hint": "h"}, "flags never reach the caller"
@@ -115,8 +184,15 @@ def test_refusals_carry_one_error_body() -> None:
 
 
 def test_admitted_requests_pass_flags_upstream_only() -> None:
-    flagged = answer("flag", 200, "", ["probe"], ["probe", "young"], {"x-policy-flags": "probe,young",
-                                                                      "x-ratelimit-limit": "10"}, flags_header="x-f")
+    flagged = answer(
+        "flag",
+        200,
+        "",
+        ["probe"],
+        ["probe", "young"],
+        {"x-policy-flags": "probe,young", "x-ratelimit-limit": "10"},
+        flags_header="x-f",
+    )
     assert flagged.allowed and flagged.upstream == {"x-f": "probe,young"} and flagged.remove_upstream == ()
     assert flagged.headers == {"x-ratelimit-limit": "10"} and flagged.body == b""
     plain = answer("allow", 200, "", [], [], {"x-ratelimit-limit": "10"}, headers_on_allow=False)
@@ -124,11 +200,22 @@ def test_admitted_requests_pass_flags_upstream_only() -> None:
 
 
 def test_rate_limit_headers_round_seconds_up_and_yield_to_a_policy() -> None:
-    d = Decision(Effect.THROTTLE, 429, retry_after=30.2, rate_limit=_lim("rpm", -1.5, reset=59.01, max_=2.5),
-                 flags=["f"], headers={"X-RateLimit-Limit": "mine"})
+    d = Decision(
+        Effect.THROTTLE,
+        429,
+        retry_after=30.2,
+        rate_limit=_lim("rpm", -1.5, reset=59.01, max_=2.5),
+        flags=["f"],
+        headers={"X-RateLimit-Limit": "mine"},
+    )
     finish_headers(d)
-    assert d.headers == {"X-RateLimit-Limit": "mine", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "60",
-                         "retry-after": "31", "x-policy-flags": "f"}
+    assert d.headers == {
+        "X-RateLimit-Limit": "mine",
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": "60",
+        "retry-after": "31",
+        "x-policy-flags": "f",
+    }
 
 
 def test_the_engine_picks_one_limit_for_the_headers(make_policy: Any) -> None:
@@ -173,8 +260,10 @@ limit watch {
     assert d.rate_limit is not None and d.rate_limit.limit == "narrow", "closest to its max; distinct and flag never"
     assert d.headers["x-ratelimit-limit"] == "3" and d.headers["x-ratelimit-remaining"] == "2"
     d = p.decide({"account": acct, "request": {"model": "other"}}, now=11.0)
-    assert d.effect is Effect.DENY and d.rate_limit is not None and d.rate_limit.limit == "spread", \
+    assert d.effect is Effect.DENY and d.rate_limit is not None and d.rate_limit.limit == "spread", (
         "the limit that refused speaks, whatever its kind"
+    )
     d = p.decide({"account": {"id": "b", "tier": "blocked"}}, now=12.0)
-    assert d.effect is Effect.DENY and d.rate_limit is None and "x-ratelimit-limit" not in d.headers, \
+    assert d.effect is Effect.DENY and d.rate_limit is None and "x-ratelimit-limit" not in d.headers, (
         "a rule's deny is not about a budget"
+    )

@@ -12,11 +12,7 @@ COMMITTED = ROOT / "policy_engine" / "proto"
 
 
 def _tree(root: Path) -> dict[str, Path]:
-    return {
-        p.relative_to(root).as_posix(): p
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
 def test_committed_stubs_match_a_fresh_generation(tmp_path: Path) -> None:

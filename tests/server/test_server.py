@@ -65,8 +65,12 @@ def test_check_allow_flag_deny_throttle(server: ServerThread) -> None:
 
 def test_report_reconciles_once(server: ServerThread) -> None:
     with PolicyClient(server.target, timeout=5) as pe:
-        r = pe.check({**ctx("acct-r", max_tokens=5000), "request": {"id": "req-1", "model": "m", "prompt": "x",
-                                                                     "max_tokens": 5000}})
+        r = pe.check(
+            {
+                **ctx("acct-r", max_tokens=5000),
+                "request": {"id": "req-1", "model": "m", "prompt": "x", "max_tokens": 5000},
+            }
+        )
         assert r.request_id == "req-1"
         assert next(lim for lim in r.limits if lim.limit_id == "tokens_day").used == 5000
         assert pe.report("req-1", prompt_tokens=100, completion_tokens=900) is True
@@ -98,8 +102,9 @@ rule shared_card {
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
-def test_check_with_a_rule_that_reads_measures(start_server: Callable[..., ServerThread], tmp_path: Path,
-                                                store: str, request: pytest.FixtureRequest) -> None:
+def test_check_with_a_rule_that_reads_measures(
+    start_server: Callable[..., ServerThread], tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     folder = tmp_path / "measured"
     folder.mkdir()
     (folder / "main.policy").write_text(MEASURES_POLICY)
@@ -110,15 +115,22 @@ def test_check_with_a_rule_that_reads_measures(start_server: Callable[..., Serve
     st = start_server(policies=folder, **extra)
 
     def check(account: str, age: float, explain: bool = False) -> Any:
-        return pe.check({"account": {"id": account, "age_days": age, "payment_fingerprint": "pf-1"},
-                         "request": {"model": "m", "prompt": "hi"}}, explain=explain)
+        return pe.check(
+            {
+                "account": {"id": account, "age_days": age, "payment_fingerprint": "pf-1"},
+                "request": {"model": "m", "prompt": "hi"},
+            },
+            explain=explain,
+        )
 
     with PolicyClient(st.target, timeout=5) as pe:
         assert pe.get_policy().measure_ids == ["card_accounts", "young_requests"]
         r = check("old-1", 400)
         assert r.effect == "allow"
         assert [(m.measure_id, m.key, m.value, m.charged, m.error) for m in r.measures] == [
-            ("card_accounts", "pf-1", 1.0, True, None), ("young_requests", "pf-1", 0.0, False, None)]
+            ("card_accounts", "pf-1", 1.0, True, None),
+            ("young_requests", "pf-1", 0.0, False, None),
+        ]
         assert check("old-2", 400).effect == "allow"
         r = check("old-3", 400)  # three accounts, but no young one yet: the measures disagree
         assert r.effect == "allow" and [m.value for m in r.measures] == [3.0, 0.0]
@@ -152,10 +164,13 @@ def _raw_call(target: str, method: str, payload: bytes) -> grpc.RpcError:
     return info.value
 
 
-@pytest.mark.parametrize(("field", "value", "expect"), [
-    ("verification", "bogus", "$.account.verification"),
-    ("age_days", -1.0, "$.account.age_days"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expect"),
+    [
+        ("verification", "bogus", "$.account.verification"),
+        ("age_days", -1.0, "$.account.age_days"),
+    ],
+)
 def test_invalid_context_is_invalid_argument(server: ServerThread, field: str, value: Any, expect: str) -> None:
     req = pb.CheckRequest()
     setattr(req.account, field, value)
@@ -164,11 +179,14 @@ def test_invalid_context_is_invalid_argument(server: ServerThread, field: str, v
     assert expect in err.details() and err.details().startswith("Check: ")
 
 
-@pytest.mark.parametrize("method", [
-    "/policyengine.v1.PolicyService/Check",
-    "/envoy.service.auth.v3.Authorization/Check",
-    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
-])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/policyengine.v1.PolicyService/Check",
+        "/envoy.service.auth.v3.Authorization/Check",
+        "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+    ],
+)
 def test_random_bytes_are_invalid_argument(server: ServerThread, method: str) -> None:
     garbage = bytes(range(256)) * 3  # wire types and lengths that cannot parse
     err = _raw_call(server.target, method, garbage)
@@ -198,7 +216,11 @@ def test_message_size_limit(start_server: Callable[..., ServerThread]) -> None:
 def _ext_authz(headers: dict[str, str], body: dict[str, Any] | None = None) -> authz.CheckRequest:
     raw = json.dumps(body).encode() if body is not None else b""
     http = attr.AttributeContext.HttpRequest(
-        id="envoy-1", method="POST", path="/v1/chat/completions", host="api.example", headers=headers,
+        id="envoy-1",
+        method="POST",
+        path="/v1/chat/completions",
+        host="api.example",
+        headers=headers,
         raw_body=raw,
     )
     req = authz.CheckRequest()
@@ -207,8 +229,13 @@ def _ext_authz(headers: dict[str, str], body: dict[str, Any] | None = None) -> a
     return req
 
 
-IDENTITY = {"x-account-id": "acct-env", "x-account-age-days": "40", "x-account-verification": "kyc",
-            "x-account-tier": "pro", "user-agent": "sdk/1.0"}
+IDENTITY = {
+    "x-account-id": "acct-env",
+    "x-account-age-days": "40",
+    "x-account-verification": "kyc",
+    "x-account-tier": "pro",
+    "user-agent": "sdk/1.0",
+}
 
 
 def test_ext_authz_with_headers_and_body(server: ServerThread) -> None:
@@ -224,7 +251,10 @@ def test_ext_authz_with_headers_and_body(server: ServerThread) -> None:
         resp = stub.Check(_ext_authz(IDENTITY, {**chat, "model": "legacy-model"}), timeout=5)
         assert resp.status.code == 7 and resp.denied_response.status.code == 403
         assert json.loads(resp.denied_response.body)["error"] == {
-            "type": "permission_denied", "reason": "model not offered", "rule": "blocked_model"}
+            "type": "permission_denied",
+            "reason": "model not offered",
+            "rule": "blocked_model",
+        }
 
         for _ in range(2):
             stub.Check(_ext_authz(IDENTITY, chat), timeout=5)
@@ -236,11 +266,18 @@ def test_ext_authz_with_headers_and_body(server: ServerThread) -> None:
 
 
 def test_should_rate_limit(server: ServerThread) -> None:
-    req = rls.RateLimitRequest(domain="inference", descriptors=[ratelimit_pb2.RateLimitDescriptor(entries=[
-        ratelimit_pb2.RateLimitDescriptor.Entry(key="account_id", value="acct-rl"),
-        ratelimit_pb2.RateLimitDescriptor.Entry(key="verification", value="kyc"),
-        ratelimit_pb2.RateLimitDescriptor.Entry(key="account_age_days", value="90"),
-    ])])
+    req = rls.RateLimitRequest(
+        domain="inference",
+        descriptors=[
+            ratelimit_pb2.RateLimitDescriptor(
+                entries=[
+                    ratelimit_pb2.RateLimitDescriptor.Entry(key="account_id", value="acct-rl"),
+                    ratelimit_pb2.RateLimitDescriptor.Entry(key="verification", value="kyc"),
+                    ratelimit_pb2.RateLimitDescriptor.Entry(key="account_age_days", value="90"),
+                ]
+            )
+        ],
+    )
     with grpc.insecure_channel(server.target) as ch:
         stub = rls_grpc.RateLimitServiceStub(ch)
         codes = [stub.ShouldRateLimit(req, timeout=5).overall_code for _ in range(4)]
@@ -257,8 +294,9 @@ def test_access_log_usage_reports(server: ServerThread) -> None:
     entry.request.request_id = "al-1"
     entry.response.response_headers["x-usage-prompt-tokens"] = "10"
     entry.response.response_headers["x-usage-completion-tokens"] = "20"
-    msg = als_pb2.StreamAccessLogsMessage(http_logs=als_pb2.StreamAccessLogsMessage.HTTPAccessLogEntries(
-        log_entry=[entry]))
+    msg = als_pb2.StreamAccessLogsMessage(
+        http_logs=als_pb2.StreamAccessLogsMessage.HTTPAccessLogEntries(log_entry=[entry])
+    )
     msg.identifier.log_name = "usage"
     with grpc.insecure_channel(server.target) as ch:
         als_pb2_grpc.AccessLogServiceStub(ch).StreamAccessLogs(iter([msg]), timeout=5)
@@ -274,16 +312,29 @@ def test_health_and_reflection(server: ServerThread) -> None:
     with grpc.insecure_channel(server.target) as ch:
         health = health_pb2_grpc.HealthStub(ch)
         for service in ("", "policyengine.v1.PolicyService", "envoy.service.auth.v3.Authorization"):
-            assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert (
+                health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         refl = reflection_pb2_grpc.ServerReflectionStub(ch)
-        answers = list(refl.ServerReflectionInfo(iter([
-            reflection_pb2.ServerReflectionRequest(list_services=""),
-            reflection_pb2.ServerReflectionRequest(file_containing_symbol="policyengine.v1.PolicyService"),
-        ]), timeout=5))
+        answers = list(
+            refl.ServerReflectionInfo(
+                iter(
+                    [
+                        reflection_pb2.ServerReflectionRequest(list_services=""),
+                        reflection_pb2.ServerReflectionRequest(file_containing_symbol="policyengine.v1.PolicyService"),
+                    ]
+                ),
+                timeout=5,
+            )
+        )
     names = {s.name for s in answers[0].list_services_response.service}
-    assert {"policyengine.v1.PolicyService", "envoy.service.auth.v3.Authorization",
-            "envoy.service.ratelimit.v3.RateLimitService", "grpc.health.v1.Health"} <= names
+    assert {
+        "policyengine.v1.PolicyService",
+        "envoy.service.auth.v3.Authorization",
+        "envoy.service.ratelimit.v3.RateLimitService",
+        "grpc.health.v1.Health",
+    } <= names
     assert answers[1].file_descriptor_response.file_descriptor_proto  # the descriptor bytes
 
 
@@ -310,8 +361,11 @@ def test_broken_edit_keeps_serving_good_edit_is_picked_up(server: ServerThread, 
         assert pe.check(ctx(model="legacy-model")).effect == "deny"  # the old version decides
         assert server.app.metrics.reloads["error"] >= 1
 
-        (policy_dir / "main.policy").write_text(POLICY.replace('"legacy-model"', '"x"').replace(
-            "request.model in blocked_models", 'request.model == "other-model"'))
+        (policy_dir / "main.policy").write_text(
+            POLICY.replace('"legacy-model"', '"x"').replace(
+                "request.model in blocked_models", 'request.model == "other-model"'
+            )
+        )
         _wait_for(lambda: pe.get_policy().version != v1)
         info = pe.get_policy()
         assert info.last_reload_error is None

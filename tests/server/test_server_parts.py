@@ -26,13 +26,14 @@ from policy_engine.wire import check_request_to_model, context_to_check_request
 def test_flags_beat_environment_beat_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pe.toml").write_text(
         '[server]\npolicies = "pol"\nport = 1111\nmetrics_port = 2222\ndecision_log = "d.jsonl"\n'
-        '[server.envoy]\nxff_num_trusted_hops = 2\n')
+        "[server.envoy]\nxff_num_trusted_hops = 2\n"
+    )
     monkeypatch.setenv("POLICY_ENGINE_METRICS_PORT", "3333")
     monkeypatch.setenv("POLICY_ENGINE_ENVOY__FLAGS_HEADER", "x-flags")
     s = load_settings(tmp_path / "pe.toml", port=4444, redis=None)
-    assert s.port == 4444                    # flag
-    assert s.metrics_port == 3333            # environment over the file
-    assert s.policies == tmp_path / "pol"    # relative to the file
+    assert s.port == 4444  # flag
+    assert s.metrics_port == 3333  # environment over the file
+    assert s.policies == tmp_path / "pol"  # relative to the file
     assert s.decision_log == str(tmp_path / "d.jsonl")
     assert s.envoy.xff_num_trusted_hops == 2 and s.envoy.flags_header == "x-flags"
     assert s.host == "127.0.0.1" and s.redis is None and s.workers == 1
@@ -62,21 +63,39 @@ def _slots(c: Context) -> dict[str, Any]:
 
 
 opt_text = st.none() | st.text(max_size=20)
-contexts = st.fixed_dictionaries({
-    "request": st.fixed_dictionaries({
-        "id": opt_text, "ts": st.none() | st.floats(0, 2e9), "model": opt_text, "prompt": opt_text,
-        "max_tokens": st.none() | st.integers(0, 10**9), "prompt_tokens": st.none() | st.integers(0, 10**9)}),
-    "account": st.fixed_dictionaries({
-        "id": opt_text, "org": opt_text, "age_days": st.none() | st.floats(0, 1e5),
-        "verification": st.none() | st.sampled_from(["none", "email", "phone", "kyc"]),
-        "tier": opt_text, "payment_fingerprint": opt_text,
-        "labels": st.none() | st.lists(st.text(max_size=5), max_size=3)}),
-    "api_key": st.fixed_dictionaries({"id": opt_text, "scopes": st.none() | st.lists(st.text(max_size=5))}),
-    "client": st.fixed_dictionaries({"ip": opt_text, "country": opt_text,
-                                     "asn": st.none() | st.integers(0, 2**32 - 1), "user_agent": opt_text}),
-    "usage": st.none() | st.fixed_dictionaries({"prompt_tokens": st.none() | st.integers(0, 10**6),
-                                                "completion_tokens": st.none() | st.integers(0, 10**6)}),
-})
+contexts = st.fixed_dictionaries(
+    {
+        "request": st.fixed_dictionaries(
+            {
+                "id": opt_text,
+                "ts": st.none() | st.floats(0, 2e9),
+                "model": opt_text,
+                "prompt": opt_text,
+                "max_tokens": st.none() | st.integers(0, 10**9),
+                "prompt_tokens": st.none() | st.integers(0, 10**9),
+            }
+        ),
+        "account": st.fixed_dictionaries(
+            {
+                "id": opt_text,
+                "org": opt_text,
+                "age_days": st.none() | st.floats(0, 1e5),
+                "verification": st.none() | st.sampled_from(["none", "email", "phone", "kyc"]),
+                "tier": opt_text,
+                "payment_fingerprint": opt_text,
+                "labels": st.none() | st.lists(st.text(max_size=5), max_size=3),
+            }
+        ),
+        "api_key": st.fixed_dictionaries({"id": opt_text, "scopes": st.none() | st.lists(st.text(max_size=5))}),
+        "client": st.fixed_dictionaries(
+            {"ip": opt_text, "country": opt_text, "asn": st.none() | st.integers(0, 2**32 - 1), "user_agent": opt_text}
+        ),
+        "usage": st.none()
+        | st.fixed_dictionaries(
+            {"prompt_tokens": st.none() | st.integers(0, 10**6), "completion_tokens": st.none() | st.integers(0, 10**6)}
+        ),
+    }
+)
 
 
 @hsettings(max_examples=150, deadline=None)
@@ -86,11 +105,14 @@ def test_fast_reader_equals_the_pydantic_path(data: dict[str, Any]) -> None:
     assert _slots(context_from_check_request(msg)) == _slots(Context.from_model(check_request_to_model(msg)))
 
 
-@pytest.mark.parametrize(("field", "value", "path"), [
-    ("verification", "KYC", "$.account.verification"),
-    ("age_days", -0.5, "$.account.age_days"),
-    ("age_days", float("nan"), "$.account.age_days"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("verification", "KYC", "$.account.verification"),
+        ("age_days", -0.5, "$.account.age_days"),
+        ("age_days", float("nan"), "$.account.age_days"),
+    ],
+)
 def test_fast_reader_refuses_what_the_schema_refuses(field: str, value: Any, path: str) -> None:
     msg = pb.CheckRequest()
     setattr(msg.account, field, value)
@@ -147,7 +169,8 @@ def test_the_response_carries_every_part_of_a_decision(make_policy: Any) -> None
         {"account": acct, "request": {"model": "m", "prompt": "go step by step", "max_tokens": 9000}},
         {"account": acct, "request": {"model": "legacy-model"}},
         {"account": {"id": "new", "age_days": 0, "verification": "none"}},
-        {"account": acct}, {"account": acct},  # throttled from here
+        {"account": acct},
+        {"account": acct},  # throttled from here
     ]
     effects = set()
     for explain in (False, True):
@@ -159,21 +182,27 @@ def test_the_response_carries_every_part_of_a_decision(make_policy: Any) -> None
             assert (back["effect"], back["http_status"], back["reason"]) == (d.effect.label, d.status, d.reason or "")
             assert (back["rule_ids"], back["flags"], back["headers"]) == (d.rules, d.flags, d.headers)
             assert [m["rule_id"] for m in back["shadow_matches"]] == d.shadow_rules
-            assert [(x["limit_id"], x["key"], x["used"], x["max"], x["remaining"], x["reset_seconds"], x["over"])
-                    for x in back["limits"]] == [(s.limit, s.key, s.used, s.max, s.remaining, s.reset, s.over)
-                                                 for s in d.limits]
+            assert [
+                (x["limit_id"], x["key"], x["used"], x["max"], x["remaining"], x["reset_seconds"], x["over"])
+                for x in back["limits"]
+            ] == [(s.limit, s.key, s.used, s.max, s.remaining, s.reset, s.over) for s in d.limits]
             assert (back["policy_version"], back["request_id"]) == (d.policy_version, d.request_id or "")
             assert back["retry_after_seconds"] == (d.retry_after or 0.0)
             assert back["explanation"] == (json.loads(json.dumps(d.trace, default=str)) if explain else None)
     assert effects == {"allow", "flag", "deny", "throttle"}
     # measures, charged and read
-    m = make_policy(POLICY.replace('rule cot_probe {', 'measure seen {\n  key account.id\n  count\n  window 1h\n'
-                                   '  when account.age_days < 10\n}\n\nrule cot_probe {'),
-                    files={"data/blocked_models.txt": "legacy-model\n"})
+    m = make_policy(
+        POLICY.replace(
+            "rule cot_probe {",
+            "measure seen {\n  key account.id\n  count\n  window 1h\n"
+            "  when account.age_days < 10\n}\n\nrule cot_probe {",
+        ),
+        files={"data/blocked_models.txt": "legacy-model\n"},
+    )
     for req in ({"account": acct}, {"account": {**acct, "age_days": 50}}):
         d = m.decide(req)
         back = check_response_to_dict(decision_to_check_response(d))
-        assert d.measures and [(x["measure_id"], x["key"], x["value"], x["charged"], x["error"])
-                               for x in back["measures"]] == [(s.measure, s.key, s.value, s.charged, s.error)
-                                                              for s in d.measures]
+        assert d.measures and [
+            (x["measure_id"], x["key"], x["value"], x["charged"], x["error"]) for x in back["measures"]
+        ] == [(s.measure, s.key, s.value, s.charged, s.error) for s in d.measures]
     assert [x.charged for x in d.measures] == [False]

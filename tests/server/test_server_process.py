@@ -46,8 +46,10 @@ class Served:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
                 try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
+                    if (
+                        stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status
+                        == health_pb2.HealthCheckResponse.SERVING
+                    ):
                         return
                 except grpc.RpcError:
                     pass
@@ -73,8 +75,13 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         port = free_port("127.0.0.1")
         log = tmp_path / f"serve-{port}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([*POLICYCTL, "serve", "--port", str(port), *args], stdout=out,
-                                    stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+            proc = subprocess.Popen(
+                [*POLICYCTL, "serve", "--port", str(port), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=tmp_path,
+            )
         s = Served(proc, port, log)
         started.append(s)
         if wait:
@@ -124,8 +131,9 @@ def test_sighup_reloads(serve: Any, tmp_path: Path) -> None:
 
 def _decisions(metrics_port: int) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("policy_engine_decisions_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("policy_engine_decisions_total{")
+    )
 
 
 def test_two_workers_share_a_port_and_redis(serve: Any, tmp_path: Path, redis_factory: Any) -> None:

@@ -23,24 +23,36 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-          issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, server: bool = False) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    server: bool = False,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    b = (x509.CertificateBuilder()
-         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-         .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-         .public_key(key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now - dt.timedelta(minutes=5))
-         .not_valid_after(now + dt.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if server:
-        b = b.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        b = b.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     elif not ca:
         b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
@@ -62,8 +74,11 @@ class Pki:
         self.ca_pem = self.ca.public_bytes(pem)
         self.client = (_pem_key(client_key), client.public_bytes(pem))
         self.stranger = (_pem_key(stranger_key), stranger.public_bytes(pem))
-        self.files = {"tls_cert": folder / "server.pem", "tls_key": folder / "server.key",
-                      "tls_client_ca": folder / "ca.pem"}
+        self.files = {
+            "tls_cert": folder / "server.pem",
+            "tls_key": folder / "server.key",
+            "tls_client_ca": folder / "ca.pem",
+        }
         self.files["tls_cert"].write_bytes(server.public_bytes(pem))
         self.files["tls_key"].write_bytes(_pem_key(server_key))
         self.files["tls_client_ca"].write_bytes(self.ca_pem)
@@ -84,8 +99,9 @@ def test_tls_server(start_server: Callable[..., ServerThread], tmp_path: Path) -
             PolicyClient(st.target, channel=ch, timeout=2).get_policy()
 
 
-def test_mutual_tls_accepts_a_client_cert_and_refuses_without(start_server: Callable[..., ServerThread],
-                                                              tmp_path: Path) -> None:
+def test_mutual_tls_accepts_a_client_cert_and_refuses_without(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
     pki = Pki(tmp_path)
     st = start_server(**pki.files)
     target = f"localhost:{st.port}"

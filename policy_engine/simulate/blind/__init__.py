@@ -6,7 +6,6 @@ default world (docs/simulation.md, "Files"); docs/worlds.md says what it
 models, from which public reports, and what it leaves out.
 """
 
-from policy_engine.simulate.blind.world import (BlindConfig, describe, draw_params, generate, population_names,
-                                                write)
+from policy_engine.simulate.blind.world import BlindConfig, describe, draw_params, generate, population_names, write
 
 __all__ = ["BlindConfig", "describe", "draw_params", "generate", "population_names", "write"]

@@ -15,8 +15,22 @@ from policy_engine.simulate.blind import lexicon as lx
 from policy_engine.simulate.blind import nets
 from policy_engine.simulate.blind import textgen as tg
 from policy_engine.simulate.blind.common import Draw, World, account, card, session_sizes, user_agent, verification
-from policy_engine.simulate.blind.core import (DAY, HOUR, LARGE, MEDIUM, MINUTE, NEW_LARGE, Account, Prompt, Req,
-                                               budget_split, completion, pick, prompt, sample_time)
+from policy_engine.simulate.blind.core import (
+    DAY,
+    HOUR,
+    LARGE,
+    MEDIUM,
+    MINUTE,
+    NEW_LARGE,
+    Account,
+    Prompt,
+    Req,
+    budget_split,
+    completion,
+    pick,
+    prompt,
+    sample_time,
+)
 from policy_engine.simulate.blind.honest import agent_head, agent_loop
 from policy_engine.simulate.network import Endpoint
 
@@ -64,20 +78,34 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 FAMILIES: tuple[str, ...] = tuple(TEMPLATES)
 _COMPLETION: dict[str, float] = {"reasoning": 1500, "coding": 1800, "tool_use": 700, "rubric": 600, "cot": 1800}
-_TOOLS_JSON = ('[{"name": "search", "parameters": {"query": "string"}}, {"name": "calculator", "parameters": '
-               '{"expression": "string"}}, {"name": "send_email", "parameters": {"to": "string", "body": "string"}}, '
-               '{"name": "sql", "parameters": {"query": "string"}}]')
+_TOOLS_JSON = (
+    '[{"name": "search", "parameters": {"query": "string"}}, {"name": "calculator", "parameters": '
+    '{"expression": "string"}}, {"name": "send_email", "parameters": {"to": "string", "body": "string"}}, '
+    '{"name": "sql", "parameters": {"query": "string"}}]'
+)
 
 
 def _fill(rng: random.Random, template: str) -> str:
     q = tg.problem(rng)
     return template.format(
-        p=q, q=q, a=rng.randint(2, 9999), lang=rng.choice(lx.CODE_LANGS[:8]), task=tg.code_task(rng), code=tg.code(rng),
-        tools=_TOOLS_JSON, req=rng.choice(("find last quarter's top 3 customers and email them a thank-you note",
-                                           "compute the compound growth of our revenue table and summarize it",
-                                           f"look up {rng.choice(lx.SUBTOPICS)[1]} and write a short brief",
-                                           f"book a meeting with {rng.choice(lx.NAMES)} and attach the latest report")),
-        r=tg.prose(rng, rng.randint(2, 6)), r2=tg.prose(rng, rng.randint(2, 6)))
+        p=q,
+        q=q,
+        a=rng.randint(2, 9999),
+        lang=rng.choice(lx.CODE_LANGS[:8]),
+        task=tg.code_task(rng),
+        code=tg.code(rng),
+        tools=_TOOLS_JSON,
+        req=rng.choice(
+            (
+                "find last quarter's top 3 customers and email them a thank-you note",
+                "compute the compound growth of our revenue table and summarize it",
+                f"look up {rng.choice(lx.SUBTOPICS)[1]} and write a short brief",
+                f"book a meeting with {rng.choice(lx.NAMES)} and attach the latest report",
+            )
+        ),
+        r=tg.prose(rng, rng.randint(2, 6)),
+        r2=tg.prose(rng, rng.randint(2, 6)),
+    )
 
 
 def _lang_of(text: str) -> str:
@@ -96,12 +124,33 @@ def pivot_model(rng: random.Random, w: World, ts: float, large: float, pivot_sha
 # --- where fleets connect from -------------------------------------------------
 
 _CHEAP_EXITS: tuple[tuple[str, float], ...] = (
-    ("US", 0.25), ("BR", 0.08), ("IN", 0.08), ("ID", 0.06), ("VN", 0.06), ("TR", 0.05), ("MX", 0.05), ("GB", 0.05),
-    ("DE", 0.05), ("FR", 0.04), ("JP", 0.04), ("KR", 0.04), ("CA", 0.04), ("PL", 0.03), ("ES", 0.03), ("IT", 0.03),
+    ("US", 0.25),
+    ("BR", 0.08),
+    ("IN", 0.08),
+    ("ID", 0.06),
+    ("VN", 0.06),
+    ("TR", 0.05),
+    ("MX", 0.05),
+    ("GB", 0.05),
+    ("DE", 0.05),
+    ("FR", 0.04),
+    ("JP", 0.04),
+    ("KR", 0.04),
+    ("CA", 0.04),
+    ("PL", 0.03),
+    ("ES", 0.03),
+    ("IT", 0.03),
     ("AU", 0.02),
 )
-_US_HEAVY: tuple[tuple[str, float], ...] = (("US", 0.65), ("CA", 0.07), ("GB", 0.08), ("DE", 0.06), ("JP", 0.05),
-                                            ("SG", 0.05), ("AU", 0.04))
+_US_HEAVY: tuple[tuple[str, float], ...] = (
+    ("US", 0.65),
+    ("CA", 0.07),
+    ("GB", 0.08),
+    ("DE", 0.06),
+    ("JP", 0.05),
+    ("SG", 0.05),
+    ("AU", 0.04),
+)
 
 
 # The operators' own networks, seen only when a worker bypasses its proxy.
@@ -185,13 +234,32 @@ class DistillFast:
         mode = d.c(("burner", "spread", "mixed"))
         clustered = d.c(("own-org", "own-org", "clustered")) == "clustered"
         pivots = d.c(("stays", "pivots")) == "pivots"
-        return cls(share=d.u(.05, .18), mode=mode, accounts=d.i(1500, 8000), unverified=d.u(0, .2), phone=d.u(0, .6),
-                   paid=d.u(0, .7), accounts_per_card=d.i(1, 40), accounts_per_org=d.i(5, 50) if clustered else 1,
-                   proxy=d.c(("rotating", "sticky", "hosting", "mobile", "mixed")), exits=d.c(("cheap", "us_heavy")),
-                   hosting_blocks=d.i(3, 30), gap_s=d.logu(3, 120), schedule=d.c(("flat", "operator_day")),
-                   families=d.mix(FAMILIES, 0.7), templates=d.i(3, 12), paraphrase=d.u(0, .6), zh=d.u(0, .3),
-                   large=d.u(.7, 1.0), pivot_share=d.u(.35, .6) if pivots else 0.0, pivot_lag_h=d.u(.5, 10),
-                   resale=d.u(.05, .4), leak=d.u(0, .005), ua_rotate=d.u(0, .5), burst=d.i(1, 4))
+        return cls(
+            share=d.u(0.05, 0.18),
+            mode=mode,
+            accounts=d.i(1500, 8000),
+            unverified=d.u(0, 0.2),
+            phone=d.u(0, 0.6),
+            paid=d.u(0, 0.7),
+            accounts_per_card=d.i(1, 40),
+            accounts_per_org=d.i(5, 50) if clustered else 1,
+            proxy=d.c(("rotating", "sticky", "hosting", "mobile", "mixed")),
+            exits=d.c(("cheap", "us_heavy")),
+            hosting_blocks=d.i(3, 30),
+            gap_s=d.logu(3, 120),
+            schedule=d.c(("flat", "operator_day")),
+            families=d.mix(FAMILIES, 0.7),
+            templates=d.i(3, 12),
+            paraphrase=d.u(0, 0.6),
+            zh=d.u(0, 0.3),
+            large=d.u(0.7, 1.0),
+            pivot_share=d.u(0.35, 0.6) if pivots else 0.0,
+            pivot_lag_h=d.u(0.5, 10),
+            resale=d.u(0.05, 0.4),
+            leak=d.u(0, 0.005),
+            ua_rotate=d.u(0, 0.5),
+            burst=d.i(1, 4),
+        )
 
     def build(self, w: World, budget: float) -> None:
         rng = w.rng(self.NAME)
@@ -211,8 +279,13 @@ class DistillFast:
                 continue
             r = w.rng(self.NAME, i)
             burner = self.mode == "burner" or (self.mode == "mixed" and r.random() < 0.5)
-            first = sample_time(r, w.window.start, w.window.end, "flat" if self.schedule == "flat" else "work",
-                                8.0 if self.schedule == "operator_day" else 0.0)
+            first = sample_time(
+                r,
+                w.window.start,
+                w.window.end,
+                "flat" if self.schedule == "flat" else "work",
+                8.0 if self.schedule == "operator_day" else 0.0,
+            )
             if burner:
                 signup = first - r.uniform(1, 30) * MINUTE
             else:
@@ -221,20 +294,44 @@ class DistillFast:
                 signup = batch_ts + r.uniform(0, 15) * MINUTE  # accounts are made in batches
             paid = r.random() < self.paid
             mode = self.proxy if self.proxy != "mixed" else r.choice(("rotating", "sticky", "hosting", "mobile"))
-            acct = account(w, r, self.NAME, i, signup_ts=signup, verif=verification(r, self.unverified, self.phone, 0.0),
-                           tier="pro" if paid else "free",
-                           payment=card(w, self.NAME, f"c{i // self.accounts_per_card}") if paid else None,
-                           org=w.ids.make("org", self.NAME, f"o{i // self.accounts_per_org}"), campaign=self.CAMPAIGN)
-            worker = _Worker(acct, Exit(mode, countries, r.choice(blocks) if blocks else None), user_agent(r, 0.9, 0.0),
-                             picked + (zh if r.random() < self.zh else ()))
+            acct = account(
+                w,
+                r,
+                self.NAME,
+                i,
+                signup_ts=signup,
+                verif=verification(r, self.unverified, self.phone, 0.0),
+                tier="pro" if paid else "free",
+                payment=card(w, self.NAME, f"c{i // self.accounts_per_card}") if paid else None,
+                org=w.ids.make("org", self.NAME, f"o{i // self.accounts_per_org}"),
+                campaign=self.CAMPAIGN,
+            )
+            worker = _Worker(
+                acct,
+                Exit(mode, countries, r.choice(blocks) if blocks else None),
+                user_agent(r, 0.9, 0.0),
+                picked + (zh if r.random() < self.zh else ()),
+            )
             if burner:
                 w.add(first, partial(self._burn, w, worker, first, k, r.getrandbits(64)))
             else:
                 sizes = session_sizes(r, k, self.burst, 0.5)
-                for s, m in zip(sorted(max(signup, sample_time(r, w.window.start, w.window.end,
-                                                               "flat" if self.schedule == "flat" else "work",
-                                                               8.0 if self.schedule == "operator_day" else 0.0))
-                                       for _ in sizes), sizes):
+                for s, m in zip(
+                    sorted(
+                        max(
+                            signup,
+                            sample_time(
+                                r,
+                                w.window.start,
+                                w.window.end,
+                                "flat" if self.schedule == "flat" else "work",
+                                8.0 if self.schedule == "operator_day" else 0.0,
+                            ),
+                        )
+                        for _ in sizes
+                    ),
+                    sizes,
+                ):
                     w.add(s, partial(self._burn, w, worker, s, m, r.getrandbits(64)))
 
     def _burn(self, w: World, wk: _Worker, start: float, n: int, seed: int) -> Iterator[Req]:
@@ -248,20 +345,42 @@ class DistillFast:
             key = wk.acct.keys[0]
             if rng.random() < self.resale:
                 pr, mt, med = _resale(rng)
-                yield Req(t, wk.acct, key, ep, ua, pivot_model(rng, w, t, 0.5, 0.0, 0), pr, mt,
-                          completion(rng, med, 0.8, mt), self.RESALE)
+                yield Req(
+                    t,
+                    wk.acct,
+                    key,
+                    ep,
+                    ua,
+                    pivot_model(rng, w, t, 0.5, 0.0, 0),
+                    pr,
+                    mt,
+                    completion(rng, med, 0.8, mt),
+                    self.RESALE,
+                )
             else:
                 family, template = wk.templates[rng.randrange(len(wk.templates))]
                 text = _fill(rng, template)
                 if rng.random() < self.paraphrase and _lang_of(text) == "en":
                     text = tg.paraphrase(rng, text)
                 mt = rng.choice((4096, 8192, 16000, 32000))
-                yield Req(t, wk.acct, key, ep, ua, pivot_model(rng, w, t, self.large, self.pivot_share, self.pivot_lag_h),
-                          prompt(text, _lang_of(text)), mt, completion(rng, _COMPLETION[family], 0.5, mt), self.NAME)
+                yield Req(
+                    t,
+                    wk.acct,
+                    key,
+                    ep,
+                    ua,
+                    pivot_model(rng, w, t, self.large, self.pivot_share, self.pivot_lag_h),
+                    prompt(text, _lang_of(text)),
+                    mt,
+                    completion(rng, _COMPLETION[family], 0.5, mt),
+                    self.NAME,
+                )
             t += rng.lognormvariate(math.log(self.gap_s), 0.7) if rng.random() > 0.3 else rng.uniform(0.05, 1.5)
 
 
-def _pick_template(rng: random.Random, fam: tuple[tuple[str, float], ...], pool: list[tuple[str, str]]) -> tuple[str, str]:
+def _pick_template(
+    rng: random.Random, fam: tuple[tuple[str, float], ...], pool: list[tuple[str, str]]
+) -> tuple[str, str]:
     family = pick(rng, fam)
     return rng.choice([x for x in pool if x[0] == family])
 
@@ -305,25 +424,42 @@ class DistillSlow:
     @classmethod
     def draw(cls, d: Draw) -> DistillSlow:
         pivots = d.c(("stays", "pivots")) == "pivots"
-        return cls(share=d.u(.01, .04), accounts=d.i(15, 60), orgs=d.i(0, 4), business=d.u(.2, .7), kyc=d.u(.2, .8),
-                   pacing=d.c(("human", "scripted")), gap_s=d.logu(30, 300), style=d.c(("freeform", "wrapper")),
-                   stepwise=d.u(.3, .9), order=d.c(("sequential", "interleaved")), deeper=d.u(0, .4),
-                   pivot_share=d.u(.2, .6) if pivots else 0.0, pivot_lag_h=d.u(.5, 10))
+        return cls(
+            share=d.u(0.01, 0.04),
+            accounts=d.i(15, 60),
+            orgs=d.i(0, 4),
+            business=d.u(0.2, 0.7),
+            kyc=d.u(0.2, 0.8),
+            pacing=d.c(("human", "scripted")),
+            gap_s=d.logu(30, 300),
+            style=d.c(("freeform", "wrapper")),
+            stepwise=d.u(0.3, 0.9),
+            order=d.c(("sequential", "interleaved")),
+            deeper=d.u(0, 0.4),
+            pivot_share=d.u(0.2, 0.6) if pivots else 0.0,
+            pivot_lag_h=d.u(0.5, 10),
+        )
 
     def build(self, w: World, budget: float) -> None:
         rng = w.rng(self.NAME)
         n = w.count(self.accounts)
         countries = rng.sample(("US", "GB", "DE", "CA", "SG", "JP", "NL", "FR"), rng.randint(1, 3))
-        orgs = [(w.ids.make("org", self.NAME, o), card(w, self.NAME, f"org{o}"), rng.choice(countries))
-                for o in range(self.orgs)]
+        orgs = [
+            (w.ids.make("org", self.NAME, o), card(w, self.NAME, f"org{o}"), rng.choice(countries))
+            for o in range(self.orgs)
+        ]
         offices = {o[0]: _stable_office(rng, o[2]) for o in orgs}
         items = [(s, q, f) for s in lx.SUBTOPICS for q in lx.QUESTION_KINDS for f in _FACETS]
         if self.order == "interleaved":
             rng.shuffle(items)
         slice_len = max(1, len(items) // n)  # each account walks its own part of the curriculum
-        wrapper = rng.choice(("Provide a comprehensive, expert-level answer. {q}",
-                              "{q} Be thorough and include worked examples.",
-                              "As a senior professor, answer in depth: {q}"))
+        wrapper = rng.choice(
+            (
+                "Provide a comprehensive, expert-level answer. {q}",
+                "{q} Be thorough and include worked examples.",
+                "As a senior professor, answer in depth: {q}",
+            )
+        )
         for i, k in enumerate(budget_split(rng, budget, [rng.uniform(0.6, 1.4) for _ in range(n)])):
             if k == 0:
                 continue
@@ -334,22 +470,41 @@ class DistillSlow:
                 ep = offices[org[0]].pick(r)
             else:
                 ep = w.net.home(r, cc)  # a home line that never changes all day
-            acct = account(w, r, self.NAME, i, signup_ts=w.window.start - r.uniform(180, 2000) * DAY,
-                           verif="kyc" if r.random() < self.kyc else "phone",
-                           tier="enterprise" if org and r.random() < 0.5 else "pro",
-                           payment=org[1] if org else card(w, self.NAME, i), org=org[0] if org else None,
-                           campaign=self.CAMPAIGN)
+            acct = account(
+                w,
+                r,
+                self.NAME,
+                i,
+                signup_ts=w.window.start - r.uniform(180, 2000) * DAY,
+                verif="kyc" if r.random() < self.kyc else "phone",
+                tier="enterprise" if org and r.random() < 0.5 else "pro",
+                payment=org[1] if org else card(w, self.NAME, i),
+                org=org[0] if org else None,
+                campaign=self.CAMPAIGN,
+            )
             ua = r.choice(lx.SDK_AGENTS[:10])
             sizes = session_sizes(r, k, max(4, k / r.randint(1, 3)), 0.3)
             part = _Slice(items, i * slice_len, slice_len)
             done = 0
-            for s, m in zip(sorted(sample_time(r, w.window.start, w.window.end, "work", nets.TZ.get(cc, 0))
-                                   for _ in sizes), sizes):
+            for s, m in zip(
+                sorted(sample_time(r, w.window.start, w.window.end, "work", nets.TZ.get(cc, 0)) for _ in sizes), sizes
+            ):
                 w.add(s, partial(self._session, w, acct, ep, ua, part, done, wrapper, s, m, r.getrandbits(64)))
                 done += m
 
-    def _session(self, w: World, acct: Account, ep: Endpoint, ua: str, part: _Slice, done: int, wrapper: str,
-                 start: float, n: int, seed: int) -> Iterator[Req]:
+    def _session(
+        self,
+        w: World,
+        acct: Account,
+        ep: Endpoint,
+        ua: str,
+        part: _Slice,
+        done: int,
+        wrapper: str,
+        start: float,
+        n: int,
+        seed: int,
+    ) -> Iterator[Req]:
         rng = random.Random(seed)
         t = start
         for j in range(n):
@@ -363,18 +518,40 @@ class DistillSlow:
                 q += " Reason step by step and show your full reasoning."
             text = wrapper.format(q=q) if self.style == "wrapper" else tg.paraphrase(rng, q)
             mt = rng.choice((8192, 16000))
-            yield Req(t, acct, acct.keys[0], ep, ua, pivot_model(rng, w, t, 0.95, self.pivot_share, self.pivot_lag_h),
-                      prompt(text), mt, completion(rng, 2000, 0.45, mt), self.NAME)
+            yield Req(
+                t,
+                acct,
+                acct.keys[0],
+                ep,
+                ua,
+                pivot_model(rng, w, t, 0.95, self.pivot_share, self.pivot_lag_h),
+                prompt(text),
+                mt,
+                completion(rng, 2000, 0.45, mt),
+                self.NAME,
+            )
             sigma = 0.8 if self.pacing == "human" else 0.1
             t += rng.lognormvariate(math.log(self.gap_s), sigma)
 
 
 # Angles a curriculum crosses every (subtopic, question kind) with.
 _FACETS: tuple[str, ...] = (
-    "", "Focus on intuition.", "Include a numerical example.", "Relate it to {d}.", "Aim at a first-year student.",
-    "Aim at a specialist.", "Cover the history briefly.", "List {k} common exam mistakes.", "Give {k} exercises.",
-    "Use an analogy.", "Discuss limitations.", "Compare with a related idea from {d}.", "Mention open questions.",
-    "Keep it under {k}00 words.", "Use a table where helpful.", "End with a short quiz.",
+    "",
+    "Focus on intuition.",
+    "Include a numerical example.",
+    "Relate it to {d}.",
+    "Aim at a first-year student.",
+    "Aim at a specialist.",
+    "Cover the history briefly.",
+    "List {k} common exam mistakes.",
+    "Give {k} exercises.",
+    "Use an analogy.",
+    "Discuss limitations.",
+    "Compare with a related idea from {d}.",
+    "Mention open questions.",
+    "Keep it under {k}00 words.",
+    "Use a table where helpful.",
+    "End with a short quiz.",
 )
 
 
@@ -426,25 +603,49 @@ class DistillAgentic:
 
     @classmethod
     def draw(cls, d: Draw) -> DistillAgentic:
-        return cls(share=d.u(.03, .10), accounts=d.i(40, 400), fresh=d.u(0, .5), phone=d.u(.1, .7),
-                   accounts_per_card=d.i(1, 20), network=d.c(("hosting", "sticky", "mixed")), copy_tool=d.u(.3, 1.0),
-                   parallel=d.i(1, 6), session_steps=d.u(40, 300), gap_s=d.u(2, 8), ctx_start_k=d.u(8, 25),
-                   growth_tokens=d.u(500, 3000), compact_at_k=d.u(100, 190), think=d.u(300, 1200),
-                   pivot_share=d.u(.4, .6), pivot_lag_h=d.u(.5, 10))
+        return cls(
+            share=d.u(0.03, 0.10),
+            accounts=d.i(40, 400),
+            fresh=d.u(0, 0.5),
+            phone=d.u(0.1, 0.7),
+            accounts_per_card=d.i(1, 20),
+            network=d.c(("hosting", "sticky", "mixed")),
+            copy_tool=d.u(0.3, 1.0),
+            parallel=d.i(1, 6),
+            session_steps=d.u(40, 300),
+            gap_s=d.u(2, 8),
+            ctx_start_k=d.u(8, 25),
+            growth_tokens=d.u(500, 3000),
+            compact_at_k=d.u(100, 190),
+            think=d.u(300, 1200),
+            pivot_share=d.u(0.4, 0.6),
+            pivot_lag_h=d.u(0.5, 10),
+        )
 
     def build(self, w: World, budget: float) -> None:
         rng = w.rng(self.NAME)
         n = w.count(self.accounts)
-        blocks = [nets.slash24(rng, nets.hosting(rng, nets.VPS_ASNS + nets.MAJOR_CLOUD_ASNS)) for _ in range(rng.randint(2, 12))]
+        blocks = [
+            nets.slash24(rng, nets.hosting(rng, nets.VPS_ASNS + nets.MAJOR_CLOUD_ASNS))
+            for _ in range(rng.randint(2, 12))
+        ]
         for i, k in enumerate(budget_split(rng, budget, [rng.lognormvariate(0, 0.5) for _ in range(n)])):
             if k == 0:
                 continue
             r = w.rng(self.NAME, i)
             age = r.uniform(0.2, 5) if r.random() < self.fresh else r.uniform(5, 300)
-            acct = account(w, r, self.NAME, i, signup_ts=w.window.start - age * DAY,
-                           verif="phone" if r.random() < self.phone else "email", tier="pro",
-                           payment=card(w, self.NAME, f"c{i // self.accounts_per_card}"), campaign=self.CAMPAIGN,
-                           keys=r.randint(1, 3))
+            acct = account(
+                w,
+                r,
+                self.NAME,
+                i,
+                signup_ts=w.window.start - age * DAY,
+                verif="phone" if r.random() < self.phone else "email",
+                tier="pro",
+                payment=card(w, self.NAME, f"c{i // self.accounts_per_card}"),
+                campaign=self.CAMPAIGN,
+                keys=r.randint(1, 3),
+            )
             mode = self.network if self.network != "mixed" else r.choice(("hosting", "sticky"))
             ex = Exit("hosting" if mode == "hosting" else "sticky", _US_HEAVY, r.choice(blocks))
             tool = r.randrange(4) if r.random() < self.copy_tool else 4 + r.randrange(3)  # 4-6: own harnesses
@@ -453,21 +654,41 @@ class DistillAgentic:
             starts: list[float] = []
             for g in range(0, len(sizes), self.parallel):  # `parallel` sessions launched together, around the clock
                 s = sample_time(r, w.window.start, w.window.end, "flat", 0)
-                starts += [s + r.uniform(0, 120) for _ in sizes[g:g + self.parallel]]
+                starts += [s + r.uniform(0, 120) for _ in sizes[g : g + self.parallel]]
             for s, m in sorted(zip(starts, sizes)):
                 w.add(s, partial(self._session, w, acct, ex, ua, tool, s, m, r.getrandbits(64)))
 
-    def _session(self, w: World, acct: Account, ex: Exit, ua: str, tool: int, start: float, n: int,
-                 seed: int) -> Iterator[Req]:
+    def _session(
+        self, w: World, acct: Account, ex: Exit, ua: str, tool: int, start: float, n: int, seed: int
+    ) -> Iterator[Req]:
         rng = random.Random(seed)
         head = agent_head(tool, tg.agent_env(rng))
         model = pivot_model(rng, w, start, 0.9, self.pivot_share, self.pivot_lag_h)
         mt = rng.choice((16000, 32000))
         ep = ex.endpoint(rng, w, start, 0.0)
-        yield from agent_loop(w, rng, acct, rng.choice(acct.keys), ep, ua, model, head, n, start, mt, self.NAME,
-                              ctx_start_k=self.ctx_start_k, growth=self.growth_tokens, compact_at_k=self.compact_at_k,
-                              compact_to_k=self.ctx_start_k * 1.5, gap_s=self.gap_s, pause_p=0.0, pause_s=1.0,
-                              subagent_p=0.05, think=self.think)
+        yield from agent_loop(
+            w,
+            rng,
+            acct,
+            rng.choice(acct.keys),
+            ep,
+            ua,
+            model,
+            head,
+            n,
+            start,
+            mt,
+            self.NAME,
+            ctx_start_k=self.ctx_start_k,
+            growth=self.growth_tokens,
+            compact_at_k=self.compact_at_k,
+            compact_to_k=self.ctx_start_k * 1.5,
+            gap_s=self.gap_s,
+            pause_p=0.0,
+            pause_s=1.0,
+            subagent_p=0.05,
+            think=self.think,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -493,9 +714,16 @@ class GuardrailProbe:
     @classmethod
     def draw(cls, d: Draw) -> GuardrailProbe:
         langs = tuple(d.rng.sample(tuple(lx.WRAPPER_TRANSLATIONS), d.i(1, 5)))
-        return cls(share=d.u(.003, .015), accounts=d.i(8, 80), fresh=d.u(.3, .9),
-                   strategies=d.mix(("pair", "ladder", "extraction", "encoding")), languages=langs,
-                   automated=d.u(.3, .9), network=d.c(("vpn", "rotating", "hosting", "mixed")), pair_iters=d.i(3, 20))
+        return cls(
+            share=d.u(0.003, 0.015),
+            accounts=d.i(8, 80),
+            fresh=d.u(0.3, 0.9),
+            strategies=d.mix(("pair", "ladder", "extraction", "encoding")),
+            languages=langs,
+            automated=d.u(0.3, 0.9),
+            network=d.c(("vpn", "rotating", "hosting", "mixed")),
+            pair_iters=d.i(3, 20),
+        )
 
     def build(self, w: World, budget: float) -> None:
         rng = w.rng(self.NAME)
@@ -509,20 +737,40 @@ class GuardrailProbe:
             fresh = r.random() < self.fresh
             auto = r.random() < self.automated
             sizes = session_sizes(r, k, 40 if auto else 12, 0.6)
-            starts = sorted(sample_time(r, w.window.start, w.window.end, "flat" if auto else "dev", r.choice((0.0, 3.0, 8.0)))
-                            for _ in sizes)
+            starts = sorted(
+                sample_time(r, w.window.start, w.window.end, "flat" if auto else "dev", r.choice((0.0, 3.0, 8.0)))
+                for _ in sizes
+            )
             signup = starts[0] - r.uniform(5, 600) * MINUTE if fresh else w.window.start - r.uniform(3, 200) * DAY
-            acct = account(w, r, self.NAME, i, signup_ts=signup, verif=verification(r, 0.3 if fresh else 0.05, 0.1, 0.0),
-                           tier="free" if fresh or r.random() < 0.5 else "pro",
-                           payment=None if fresh else card(w, self.NAME, i), campaign=self.CAMPAIGN)
+            acct = account(
+                w,
+                r,
+                self.NAME,
+                i,
+                signup_ts=signup,
+                verif=verification(r, 0.3 if fresh else 0.05, 0.1, 0.0),
+                tier="free" if fresh or r.random() < 0.5 else "pro",
+                payment=None if fresh else card(w, self.NAME, i),
+                campaign=self.CAMPAIGN,
+            )
             mode = self.network if self.network != "mixed" else r.choice(("vpn", "rotating", "hosting"))
             ua = user_agent(r, 0.8 if auto else 0.4, 0.0)
             for s, m in zip(starts, sizes):
                 w.add(s, partial(self._session, w, acct, mode, block, ua, strategies, auto, s, m, r.getrandbits(64)))
 
-    def _session(self, w: World, acct: Account, mode: str, block: nets.Net, ua: str,
-                 strategies: tuple[tuple[str, float], ...], auto: bool, start: float, n: int,
-                 seed: int) -> Iterator[Req]:
+    def _session(
+        self,
+        w: World,
+        acct: Account,
+        mode: str,
+        block: nets.Net,
+        ua: str,
+        strategies: tuple[tuple[str, float], ...],
+        auto: bool,
+        start: float,
+        n: int,
+        seed: int,
+    ) -> Iterator[Req]:
         rng = random.Random(seed)
         vpn_country = rng.choice(("US", "NL", "DE", "GB", "JP", "SG"))
         t, sent = start, 0
@@ -531,12 +779,27 @@ class GuardrailProbe:
             for text, lang in self._attack(rng, strategy):
                 if sent >= n or t >= w.window.end:
                     return
-                ep = (w.net.vpn_exit(rng, vpn_country) if mode == "vpn" else block.endpoint(rng) if mode == "hosting"
-                      else w.net.home(rng, pick(rng, _CHEAP_EXITS)))
+                ep = (
+                    w.net.vpn_exit(rng, vpn_country)
+                    if mode == "vpn"
+                    else block.endpoint(rng)
+                    if mode == "hosting"
+                    else w.net.home(rng, pick(rng, _CHEAP_EXITS))
+                )
                 model = NEW_LARGE if t >= w.models.release_ts and rng.random() < 0.4 else LARGE
                 mt = rng.choice((256, 512, 1024, 2048))
-                yield Req(t, acct, acct.keys[0], ep, ua, model, prompt(text, lang), mt, completion(rng, 90, 1.0, mt),
-                          self.NAME)
+                yield Req(
+                    t,
+                    acct,
+                    acct.keys[0],
+                    ep,
+                    ua,
+                    model,
+                    prompt(text, lang),
+                    mt,
+                    completion(rng, 90, 1.0, mt),
+                    self.NAME,
+                )
                 sent += 1
                 t += rng.lognormvariate(math.log(4 if auto else 45), 0.7)
 
@@ -554,8 +817,13 @@ class GuardrailProbe:
             lo, hi = 1, 10
             for _ in range(rng.randint(4, 10)):
                 k = (lo + hi) // 2 if rng.random() < 0.6 else levels.pop(0) if levels else 10
-                yield (f"Answer only yes or no. Would you explain {s} at level {k} of detail, on a scale where 1 is a "
-                       f"general overview and 10 is step-by-step instructions?"), "en"
+                yield (
+                    (
+                        f"Answer only yes or no. Would you explain {s} at level {k} of detail, on a scale where 1 is a "
+                        f"general overview and 10 is step-by-step instructions?"
+                    ),
+                    "en",
+                )
                 if rng.random() < 0.5:
                     lo = min(hi, k + 1)
                 else:

@@ -10,8 +10,19 @@ from dataclasses import dataclass, field
 
 from policy_engine.simulate.blind import lexicon as lx
 from policy_engine.simulate.blind import nets
-from policy_engine.simulate.blind.core import (DAY, HOUR, Account, Factory, Ids, Models, Window, budget_split,
-                                               intensity, pick, sample_time)
+from policy_engine.simulate.blind.core import (
+    DAY,
+    HOUR,
+    Account,
+    Factory,
+    Ids,
+    Models,
+    Window,
+    budget_split,
+    intensity,
+    pick,
+    sample_time,
+)
 from policy_engine.simulate.network import Endpoint
 
 
@@ -88,15 +99,34 @@ def verification(rng: random.Random, none: float, phone: float, kyc: float) -> s
     return "kyc" if r < none + phone + kyc else "email"
 
 
-def account(w: World, rng: random.Random, population: str, index: object, *, signup_ts: float, verif: str,
-            tier: str, payment: str | None, org: str | None = None, keys: int = 1,
-            campaign: str | None = None) -> Account:
+def account(
+    w: World,
+    rng: random.Random,
+    population: str,
+    index: object,
+    *,
+    signup_ts: float,
+    verif: str,
+    tier: str,
+    payment: str | None,
+    org: str | None = None,
+    keys: int = 1,
+    campaign: str | None = None,
+) -> Account:
     aid = w.ids.make("acct", population, index)
     return Account(
-        id=aid, org=org or w.ids.make("org", population, index), signup_ts=signup_ts, verification=verif,
-        tier=tier, payment=payment, labels=labels(rng), scopes=scopes(rng),
+        id=aid,
+        org=org or w.ids.make("org", population, index),
+        signup_ts=signup_ts,
+        verification=verif,
+        tier=tier,
+        payment=payment,
+        labels=labels(rng),
+        scopes=scopes(rng),
         keys=tuple(w.ids.make("key", population, index, k) for k in range(max(1, keys))),
-        population=population, campaign=campaign)
+        population=population,
+        campaign=campaign,
+    )
 
 
 def card(w: World, population: str, index: object) -> str:
@@ -130,13 +160,41 @@ def country(rng: random.Random) -> str:
 
 
 _DEV_COUNTRIES: tuple[tuple[str, float], ...] = (
-    ("US", 0.30), ("IN", 0.08), ("GB", 0.06), ("DE", 0.06), ("FR", 0.04), ("CA", 0.04), ("JP", 0.04), ("BR", 0.05),
-    ("KR", 0.03), ("ES", 0.03), ("IT", 0.02), ("NL", 0.02), ("PL", 0.02), ("MX", 0.02), ("TR", 0.02),
-    ("ID", 0.02), ("VN", 0.02), ("AU", 0.02), ("SG", 0.01), ("CH", 0.01),
+    ("US", 0.30),
+    ("IN", 0.08),
+    ("GB", 0.06),
+    ("DE", 0.06),
+    ("FR", 0.04),
+    ("CA", 0.04),
+    ("JP", 0.04),
+    ("BR", 0.05),
+    ("KR", 0.03),
+    ("ES", 0.03),
+    ("IT", 0.02),
+    ("NL", 0.02),
+    ("PL", 0.02),
+    ("MX", 0.02),
+    ("TR", 0.02),
+    ("ID", 0.02),
+    ("VN", 0.02),
+    ("AU", 0.02),
+    ("SG", 0.01),
+    ("CH", 0.01),
 )
 NATIVE_LANG: dict[str, str] = {
-    "DE": "de", "FR": "fr", "ES": "es", "IT": "it", "BR": "pt", "MX": "es", "PL": "pl", "TR": "tr", "JP": "ja",
-    "KR": "ko", "ID": "id", "VN": "vi", "CH": "de",
+    "DE": "de",
+    "FR": "fr",
+    "ES": "es",
+    "IT": "it",
+    "BR": "pt",
+    "MX": "es",
+    "PL": "pl",
+    "TR": "tr",
+    "JP": "ja",
+    "KR": "ko",
+    "ID": "id",
+    "VN": "vi",
+    "CH": "de",
 }
 
 
@@ -177,8 +235,15 @@ class Places:
         return ep
 
 
-def places(rng: random.Random, w: World, home_country: str, office: nets.Pool | None, p_mobile: float,
-           p_vpn: float, p_office: float) -> Places:
+def places(
+    rng: random.Random,
+    w: World,
+    home_country: str,
+    office: nets.Pool | None,
+    p_mobile: float,
+    p_vpn: float,
+    p_office: float,
+) -> Places:
     vpn_country = home_country if rng.random() < 0.6 else rng.choice(("US", "US", "NL", "DE", "GB", "SG", "JP", "CH"))
     return Places(home_country, w.net.home(rng, home_country), office, p_mobile, p_vpn, p_office, vpn_country)
 
@@ -189,8 +254,9 @@ def office_pool(rng: random.Random, country: str, size: int) -> nets.Pool:
     return nets.Pool(rng, blocks, size)
 
 
-def cloud_pool(rng: random.Random, size: int, asns: tuple[int, ...] | None = None,
-               country: str | None = None) -> nets.Pool:
+def cloud_pool(
+    rng: random.Random, size: int, asns: tuple[int, ...] | None = None, country: str | None = None
+) -> nets.Pool:
     """A backend's NAT gateway: a few addresses in one hosting /24."""
     block = nets.slash24(rng, nets.hosting(rng, asns, country))
     return nets.Pool(rng, [block], size)
@@ -213,8 +279,9 @@ def session_starts(rng: random.Random, w: World, sizes: list[int], profile: str,
     return sorted(sample_time(rng, w.window.start, w.window.end, profile, tz) for _ in sizes)
 
 
-def stream_times(rng: random.Random, n: int, window: Window, profile: str, tz: float, shape: float = 1.0,
-                 noise: float = 0.0) -> Iterator[float]:
+def stream_times(
+    rng: random.Random, n: int, window: Window, profile: str, tz: float, shape: float = 1.0, noise: float = 0.0
+) -> Iterator[float]:
     """About `n` sorted arrival times over the window following the profile,
     made an hour at a time so a busy backend does not hold its day in memory.
 
@@ -223,8 +290,12 @@ def stream_times(rng: random.Random, n: int, window: Window, profile: str, tz: f
     profile (lognormal sigma)."""
     slots = max(1, math.ceil(window.seconds / HOUR))
     edges = [window.start + i * HOUR for i in range(slots)] + [window.end]
-    weights = [intensity(profile, (edges[i] + edges[i + 1]) / 2, tz) * (edges[i + 1] - edges[i])
-               * (rng.lognormvariate(0.0, noise) if noise else 1.0) for i in range(slots)]
+    weights = [
+        intensity(profile, (edges[i] + edges[i + 1]) / 2, tz)
+        * (edges[i + 1] - edges[i])
+        * (rng.lognormvariate(0.0, noise) if noise else 1.0)
+        for i in range(slots)
+    ]
     for i, k in enumerate(budget_split(rng, n, weights)):
         lo, hi = edges[i], edges[i + 1]
         if shape >= 1.0:
@@ -235,5 +306,3 @@ def stream_times(rng: random.Random, n: int, window: Window, profile: str, tz: f
         for g in gaps[:-1]:
             acc += g
             yield lo + acc * scale
-
-

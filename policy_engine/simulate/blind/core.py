@@ -98,8 +98,11 @@ def join(*parts: Prompt, sep: str = "\n\n") -> Prompt:
 def elide(text: str, chars: int, tokens: int) -> Prompt:
     if len(text) <= RENDER_LIMIT:
         return Prompt(text, chars, tokens)
-    return Prompt(f"{text[:HEAD_CHARS]}\n[... {chars - HEAD_CHARS - TAIL_CHARS:,} characters omitted ...]\n"
-                  f"{text[-TAIL_CHARS:]}", chars, tokens)
+    return Prompt(
+        f"{text[:HEAD_CHARS]}\n[... {chars - HEAD_CHARS - TAIL_CHARS:,} characters omitted ...]\n{text[-TAIL_CHARS:]}",
+        chars,
+        tokens,
+    )
 
 
 def context_prompt(head: Prompt, history_chars: int, history_tokens: int, tail: Prompt) -> Prompt:
@@ -140,20 +143,140 @@ def completion(rng: random.Random, median: float, sigma: float, max_tokens: int,
 # Relative activity by local hour (0-23).
 PROFILES: dict[str, tuple[float, ...]] = {
     # people at work: office hours, a lunch dip, a little evening
-    "work": (.04, .03, .02, .02, .02, .04, .10, .30, .65, .90, 1.0, .95, .75, .90, 1.0, .95, .85, .60, .35, .25,
-             .20, .15, .10, .06),
+    "work": (
+        0.04,
+        0.03,
+        0.02,
+        0.02,
+        0.02,
+        0.04,
+        0.10,
+        0.30,
+        0.65,
+        0.90,
+        1.0,
+        0.95,
+        0.75,
+        0.90,
+        1.0,
+        0.95,
+        0.85,
+        0.60,
+        0.35,
+        0.25,
+        0.20,
+        0.15,
+        0.10,
+        0.06,
+    ),
     # developers and researchers: late mornings to late evenings
-    "dev": (.25, .15, .08, .05, .04, .05, .08, .18, .40, .65, .85, .95, .85, .95, 1.0, 1.0, .95, .85, .75, .70,
-            .75, .70, .55, .40),
+    "dev": (
+        0.25,
+        0.15,
+        0.08,
+        0.05,
+        0.04,
+        0.05,
+        0.08,
+        0.18,
+        0.40,
+        0.65,
+        0.85,
+        0.95,
+        0.85,
+        0.95,
+        1.0,
+        1.0,
+        0.95,
+        0.85,
+        0.75,
+        0.70,
+        0.75,
+        0.70,
+        0.55,
+        0.40,
+    ),
     # consumers: evenings
-    "leisure": (.35, .22, .12, .07, .05, .06, .12, .25, .38, .48, .55, .60, .65, .62, .62, .65, .70, .78, .88, .97,
-                1.0, .95, .80, .55),
+    "leisure": (
+        0.35,
+        0.22,
+        0.12,
+        0.07,
+        0.05,
+        0.06,
+        0.12,
+        0.25,
+        0.38,
+        0.48,
+        0.55,
+        0.60,
+        0.65,
+        0.62,
+        0.62,
+        0.65,
+        0.70,
+        0.78,
+        0.88,
+        0.97,
+        1.0,
+        0.95,
+        0.80,
+        0.55,
+    ),
     # students: daytime and late nights
-    "student": (.45, .35, .22, .10, .05, .05, .08, .20, .45, .70, .85, .90, .80, .90, .95, .95, .90, .80, .75, .80,
-                .90, 1.0, .90, .70),
+    "student": (
+        0.45,
+        0.35,
+        0.22,
+        0.10,
+        0.05,
+        0.05,
+        0.08,
+        0.20,
+        0.45,
+        0.70,
+        0.85,
+        0.90,
+        0.80,
+        0.90,
+        0.95,
+        0.95,
+        0.90,
+        0.80,
+        0.75,
+        0.80,
+        0.90,
+        1.0,
+        0.90,
+        0.70,
+    ),
     # machines with a slight daytime lean (a backend serving a region)
-    "backend": (.45, .40, .38, .36, .36, .40, .50, .65, .80, .92, 1.0, 1.0, .98, 1.0, 1.0, .98, .94, .88, .80, .72,
-                .66, .60, .54, .50),
+    "backend": (
+        0.45,
+        0.40,
+        0.38,
+        0.36,
+        0.36,
+        0.40,
+        0.50,
+        0.65,
+        0.80,
+        0.92,
+        1.0,
+        1.0,
+        0.98,
+        1.0,
+        1.0,
+        0.98,
+        0.94,
+        0.88,
+        0.80,
+        0.72,
+        0.66,
+        0.60,
+        0.54,
+        0.50,
+    ),
     "flat": (1.0,) * 24,
 }
 
@@ -204,8 +327,9 @@ class Models:
 
     release_ts: float
 
-    def pick(self, rng: random.Random, ts: float, weights: tuple[float, float, float], adopt: float,
-             adopt_hours: float) -> str:
+    def pick(
+        self, rng: random.Random, ts: float, weights: tuple[float, float, float], adopt: float, adopt_hours: float
+    ) -> str:
         """A model for a request at `ts`: base weights over (large, medium, small);
         after the release, a share rising to `adopt` (time constant
         `adopt_hours`) moves to the new model."""

@@ -67,9 +67,13 @@ def draw_params(seed: int) -> WorldParams:
     draws from its own stream, so adding one does not shift the others."""
     d = Draw(random.Random(f"{seed}|world"))
     return WorldParams(
-        requests_per_day=d.i(150_000, 250_000), release_at=d.u(0.15, 0.6), cgnat_size=d.i(8, 256),
-        vpn_exit_size=d.i(1, 8), age_median_days=d.u(150, 700),
-        populations={cls.NAME: cls.draw(Draw(random.Random(f"{seed}|params|{cls.NAME}"))) for cls in POPULATIONS})
+        requests_per_day=d.i(150_000, 250_000),
+        release_at=d.u(0.15, 0.6),
+        cgnat_size=d.i(8, 256),
+        vpn_exit_size=d.i(1, 8),
+        age_median_days=d.u(150, 700),
+        populations={cls.NAME: cls.draw(Draw(random.Random(f"{seed}|params|{cls.NAME}"))) for cls in POPULATIONS},
+    )
 
 
 def _budgets(config: BlindConfig, params: WorldParams) -> dict[str, float]:
@@ -87,19 +91,34 @@ def describe(config: BlindConfig) -> dict[str, Any]:
     window = Window(config.start_ts, config.start_ts + config.hours * 3600.0)
     pops = {}
     for name, p in params.populations.items():
-        pops[name] = {"campaign": type(p).CAMPAIGN, "expected_requests": round(budgets[name]),
-                      **dataclasses.asdict(p)}  # type: ignore[call-overload]
-    return {"world": "blind", "seed": config.seed, "scale": config.scale, "hours": config.hours,
-            "start_ts": config.start_ts, "requests_per_day": params.requests_per_day,
-            "new_model_release_ts": round(window.at(params.release_at), 3), "cgnat_size": params.cgnat_size,
-            "vpn_exit_size": params.vpn_exit_size, "age_median_days": params.age_median_days, "populations": pops}
+        pops[name] = {"campaign": type(p).CAMPAIGN, "expected_requests": round(budgets[name]), **dataclasses.asdict(p)}  # type: ignore[call-overload]
+    return {
+        "world": "blind",
+        "seed": config.seed,
+        "scale": config.scale,
+        "hours": config.hours,
+        "start_ts": config.start_ts,
+        "requests_per_day": params.requests_per_day,
+        "new_model_release_ts": round(window.at(params.release_at), 3),
+        "cgnat_size": params.cgnat_size,
+        "vpn_exit_size": params.vpn_exit_size,
+        "age_median_days": params.age_median_days,
+        "populations": pops,
+    }
 
 
 def _world(config: BlindConfig, params: WorldParams) -> World:
     window = Window(config.start_ts, config.start_ts + config.hours * 3600.0)
     net = nets.Network(random.Random(f"{config.seed}|network"), params.cgnat_size, params.vpn_exit_size)
-    w = World(config.seed, config.scale, window, Ids(config.seed), net, Models(window.at(params.release_at)),
-              params.age_median_days)
+    w = World(
+        config.seed,
+        config.scale,
+        window,
+        Ids(config.seed),
+        net,
+        Models(window.at(params.release_at)),
+        params.age_median_days,
+    )
     for name, budget in _budgets(config, params).items():
         params.populations[name].build(w, budget)
     w.starts.sort(key=lambda s: s[0])  # stable: ties keep build order
@@ -112,11 +131,23 @@ def _context(req: Req, request_id: str, rng: random.Random) -> dict[str, Any]:
     estimate = max(1, math.ceil(req.prompt.chars / 4))
     billed = max(1, round(req.prompt.tokens * rng.uniform(0.97, 1.03)) + rng.randint(3, 12))
     return {
-        "request": {"id": request_id, "ts": round(req.ts, 3), "model": req.model, "prompt": req.prompt.text,
-                    "max_tokens": req.max_tokens, "prompt_tokens": estimate},
-        "account": {"id": a.id, "org": a.org, "age_days": round(max(0.0, (req.ts - a.signup_ts) / DAY), 4),
-                    "verification": a.verification, "tier": a.tier, "payment_fingerprint": a.payment,
-                    "labels": list(a.labels)},
+        "request": {
+            "id": request_id,
+            "ts": round(req.ts, 3),
+            "model": req.model,
+            "prompt": req.prompt.text,
+            "max_tokens": req.max_tokens,
+            "prompt_tokens": estimate,
+        },
+        "account": {
+            "id": a.id,
+            "org": a.org,
+            "age_days": round(max(0.0, (req.ts - a.signup_ts) / DAY), 4),
+            "verification": a.verification,
+            "tier": a.tier,
+            "payment_fingerprint": a.payment,
+            "labels": list(a.labels),
+        },
         "api_key": {"id": req.key, "scopes": list(a.scopes)},
         "client": {"ip": ep.ip, "country": ep.country, "asn": ep.asn, "user_agent": req.ua},
         "usage": {"prompt_tokens": billed, "completion_tokens": min(req.completion, req.max_tokens)},
@@ -131,8 +162,16 @@ def generate(config: BlindConfig) -> Iterator[tuple[dict[str, Any], dict[str, An
         ctx = _context(req, f"r-{i:07d}", rng)
         RequestContext.model_validate(ctx)
         campaign = req.account.campaign
-        yield ctx, {"request_id": ctx["request"]["id"], "population": req.population, "campaign": campaign,
-                    "account": req.account.id, "is_campaign": campaign is not None}
+        yield (
+            ctx,
+            {
+                "request_id": ctx["request"]["id"],
+                "population": req.population,
+                "campaign": campaign,
+                "account": req.account.id,
+                "is_campaign": campaign is not None,
+            },
+        )
 
 
 def population_names() -> list[str]:
