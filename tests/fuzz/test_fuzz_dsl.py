@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.checker import MAX_LITERAL_ITEMS
+from dsl.typecheck import MAX_LITERAL_ITEMS
 from dsl.parser import MAX_EXPR_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES, parse
 from dsl_front import front_end
 
