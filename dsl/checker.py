@@ -27,6 +27,7 @@ from dsl.checked import (
 from dsl.diagnostics import Diagnostic, did_you_mean, without_suppressed
 from dsl.fold import const_value
 from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
+from dsl.keywords import CLAUSES
 from dsl.lower import lower
 from dsl.semantic import analyze
 from dsl.schema import MEASURES, SCHEMA
@@ -48,24 +49,7 @@ from dsl.types import (
 
 MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
-LIMIT_CLAUSES_ONCE = (
-    "key",
-    "count",
-    "sum",
-    "distinct",
-    "usage",
-    "window",
-    "max",
-    "when",
-    "unless",
-    "effect",
-    "reason",
-    "status",
-    "record",
-    "on_error",
-    "block",
-    "shadow",
-)
+LIMIT_CLAUSES_ONCE = ("effect", *(c for c in CLAUSES if c not in ("header", "retry_after")))
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
 
 

@@ -8,33 +8,11 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
 from dsl.functions import FUNCTIONS, LOADERS
+from dsl.keywords import CLAUSES, DECLARATIONS, EFFECTS, MODES
 from dsl.schema import MEASURES, SCHEMA
 
-DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure")
-CLAUSES = (
-    "when",
-    "unless",
-    "reason",
-    "status",
-    "retry_after",
-    "header",
-    "shadow",
-    "key",
-    "count",
-    "sum",
-    "distinct",
-    "usage",
-    "window",
-    "max",
-    "record",
-    "on_error",
-    "block",
-)
-EFFECTS = ("deny", "throttle", "flag")
 OPERATORS = ("and", "or", "not", "in", "matches", "if", "then", "else")
 CONSTANTS = ("true", "false", "null")
-# Values of `record`, `on_error` and `block`.
-MODES = ("admitted", "attempts", "open", "closed", "new")
 
 _END = r"(?![A-Za-z0-9_])"
 

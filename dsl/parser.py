@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from dsl import ast as A
 from dsl.diagnostics import Diagnostic
+from dsl.keywords import CLAUSES, DECLARATIONS, EFFECTS
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_NESTING = 64
@@ -291,34 +292,7 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
     return Diagnostic("E0101", str(e).splitlines()[0], _point(source, line, col, pos))
 
 
-_CLAUSE_WORDS = {
-    "reason",
-    "status",
-    "header",
-    "unless",
-    "when",
-    "shadow",
-    "retry_after",
-    "key",
-    "count",
-    "sum",
-    "distinct",
-    "usage",
-    "window",
-    "max",
-    "record",
-    "on_error",
-    "block",
-    "deny",
-    "throttle",
-    "flag",
-    "rule",
-    "limit",
-    "measure",
-    "let",
-    "data",
-    "policy",
-}
+_CLAUSE_WORDS = {*CLAUSES, *EFFECTS, *DECLARATIONS}
 
 
 def _previous_token(e: UnexpectedToken) -> Token | None:

@@ -13,7 +13,7 @@ from lsprotocol import types as T
 
 from dsl import ast as A
 from dsl import formatter as F
-from dsl import lexer
+from dsl import keywords as K
 from dsl.checked import BLOCK_MODES, DEFAULT_BLOCK, DEFAULT_LIMIT_EFFECT, DEFAULT_ON_ERROR, DEFAULT_RECORD
 from dsl.checked import FAIL_MODES, RECORD_MODES
 from dsl.diagnostics import Diagnostic
@@ -32,7 +32,7 @@ _WORD_END = re.compile(r"[A-Za-z_]\w*$")
 _DOTTED_END = re.compile(r"([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)?$")
 _PREV_WORDS = re.compile(r"([A-Za-z_]\w*)\s+(?:([A-Za-z_]\w*)\s*=\s*)?$")
 # Words that start a declaration or a clause: offered only where a line starts.
-_LINE_STARTS = set(lexer.DECLARATIONS) | set(lexer.CLAUSES) | set(lexer.EFFECTS)
+_LINE_STARTS = set(K.DECLARATIONS) | set(K.CLAUSES) | set(K.EFFECTS)
 # The value after these clause words is a mode, not an expression.
 _MODES = {"record": RECORD_MODES, "on_error": FAIL_MODES, "block": BLOCK_MODES}
 _NAMING = {"let", "data", "rule", "limit", "measure"}

@@ -13,7 +13,8 @@ import pytest
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
 
 from dsl.functions import FUNCTIONS, LOADERS
-from dsl.lexer import DECLARATIONS, PolicyLexer
+from dsl.keywords import DECLARATIONS
+from dsl.lexer import PolicyLexer
 from dsl.schema import MEASURES, SCHEMA
 
 ROOT = Path(__file__).parents[2]

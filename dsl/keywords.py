@@ -1,0 +1,18 @@
+"""The language's reserved words, once: the parser, the checker and the Pygments
+lexer read them from here (the TextMate grammar spells them out, and a test keeps
+it in step)."""
+
+from __future__ import annotations
+
+from dsl.checked import BLOCK_MODES, EFFECTS, FAIL_MODES, RECORD_MODES
+
+DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure")
+# The words that start a clause of a rule, limit or measure body (besides the effects).
+CLAUSES = (
+    "when", "unless", "reason", "status", "retry_after", "header", "shadow",
+    "key", "count", "sum", "distinct", "usage", "window", "max", "record", "on_error", "block",
+)  # fmt: skip
+# The values of `record`, `on_error` and `block` that are not clause words themselves.
+MODES = tuple(m for m in (*RECORD_MODES, *FAIL_MODES, *BLOCK_MODES) if m not in CLAUSES)
+
+__all__ = ["CLAUSES", "DECLARATIONS", "EFFECTS", "MODES"]
