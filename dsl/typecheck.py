@@ -346,14 +346,7 @@ class Types:
             if ot == VERIFICATION or ot in (ANY, NULL):
                 return
             if isinstance(other, A.Literal) and other.kind == "string":
-                if other.value not in VERIFICATION_LEVELS:
-                    self.s.error(
-                        "E0208",
-                        f"`{other.value}` is not a verification level",
-                        other.span,
-                        did_you_mean(other.value, VERIFICATION_LEVELS) or "levels: none < email < phone < kyc",
-                    )
-                self.s.out.rank_literals.add(id(other))
+                self._level(other, "levels: none < email < phone < kyc")
                 return
             self.s.error("E0205", f'verification compares with a level such as "phone", not {ot}', other.span)
             return
@@ -370,6 +363,17 @@ class Types:
         if {a, b} == {DURATION, FLOAT} or {a, b} == {DURATION, INT}:
             hint = "account.age_days is a number of days: compare it with a plain number (e.g. 7), not a duration"
         self.s.error("E0205", f"cannot compare {a} with {b} using `{e.op}`", e.span, hint)
+
+    def _level(self, lit: A.Literal, hint: str | None) -> None:
+        """A string compared with a verification level: it must name one (compiled as its rank)."""
+        if lit.value not in VERIFICATION_LEVELS:
+            self.s.error(
+                "E0208",
+                f"`{lit.value}` is not a verification level",
+                lit.span,
+                did_you_mean(lit.value, VERIFICATION_LEVELS) or hint,
+            )
+        self.s.out.rank_literals.add(id(lit))
 
     def _arith(self, e: A.Binary, a: Type, b: Type) -> Type:
         op = e.op
@@ -440,14 +444,7 @@ class Types:
         if a == VERIFICATION and isinstance(right, A.ListLit):
             for item in right.items:
                 if isinstance(item, A.Literal) and item.kind == "string":
-                    if item.value not in VERIFICATION_LEVELS:
-                        self.s.error(
-                            "E0208",
-                            f"`{item.value}` is not a verification level",
-                            item.span,
-                            did_you_mean(item.value, VERIFICATION_LEVELS),
-                        )
-                    self.s.out.rank_literals.add(id(item))
+                    self._level(item, None)
             return BOOL, const
         if not (assignable(a, elem) or assignable(elem, a) or (is_numeric(a) and is_numeric(elem))):
             self.s.error("E0205", f"a {a} is never in a collection of {elem}", e.left.span)
