@@ -83,12 +83,7 @@ def simulate_cmd(
     if describe:
         typer.echo(json.dumps(generator.describe(config), indent=2))
         return
-    if out is None or truth is None:
-        raise _fail("--out and --truth are required (or --describe)")
-    for path in (out, truth):
-        if not path.parent.is_dir():
-            raise _fail(f"{path}: folder {path.parent} does not exist")
-    summary = write(config, out, truth)
+    summary = write(config, *_targets(out, truth, "--out and --truth are required (or --describe)"))
     _print_summary(summary, seed, [spec.name for spec in config.specs])
 
 
@@ -106,13 +101,18 @@ def _simulate_blind(
     if describe:
         typer.echo(json.dumps(blind.describe(config), indent=2))
         return
+    summary = blind.write(config, *_targets(out, truth, "--out and --truth are required"))
+    _print_summary(summary, seed, blind.population_names())
+
+
+def _targets(out: Path | None, truth: Path | None, missing: str) -> tuple[Path, Path]:
+    """--out and --truth, both given and in folders that exist."""
     if out is None or truth is None:
-        raise _fail("--out and --truth are required")
+        raise _fail(missing)
     for path in (out, truth):
         if not path.parent.is_dir():
             raise _fail(f"{path}: folder {path.parent} does not exist")
-    summary = blind.write(config, out, truth)
-    _print_summary(summary, seed, blind.population_names())
+    return out, truth
 
 
 def _print_summary(summary: GenerateSummary, seed: int, names: list[str]) -> None:
