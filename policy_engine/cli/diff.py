@@ -23,7 +23,7 @@ from policy_engine.cli.common import EXIT_OK, err, load_or_exit, require_file
 from policy_engine.decision import Decision
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import EFFECTS, LineError, SyncReplayer, read_traffic
-from policy_engine.state.memory import MemoryStore
+from policy_engine.state.factory import open_store
 
 EXAMPLES = 5  # request ids kept per transition
 TOP_ACCOUNTS = 20
@@ -127,7 +127,7 @@ def _ordered(transitions: Counter[tuple[str, str]]) -> list[tuple[tuple[str, str
 def diff_traffic(old: PolicySet, new: PolicySet, traffic: Path, on_error: Any = None) -> DiffResult:
     """Replay `traffic` through both policies (fresh memory stores) and compare."""
     result = DiffResult(old, new)
-    ra, rb = SyncReplayer(old, MemoryStore()), SyncReplayer(new, MemoryStore())
+    ra, rb = SyncReplayer(old, open_store()), SyncReplayer(new, open_store())
     for _, item in read_traffic(traffic):
         if isinstance(item, LineError):
             result.invalid += 1
