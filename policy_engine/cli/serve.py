@@ -1,4 +1,5 @@
-"""`policyctl serve`: the gRPC server (our PolicyService, Envoy ext_authz, rate limit and access log)."""
+"""`policyctl serve`: the gRPC server (our PolicyService, Envoy ext_authz, rate limit and access log)
+and, with --http-port, HTTP forward-auth for nginx, Caddy and Traefik."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ def serve_cmd(
     redis: RedisOption = None,
     workers: int | None = typer.Option(
         None, "--workers", help="Server processes on one port (needs a shared --store)."
+    ),
+    http_port: int | None = typer.Option(
+        None, "--http-port", help="HTTP forward-auth port for nginx, Caddy, Traefik (default: off)."
+    ),
+    http_host: str | None = typer.Option(None, "--http-host", help="Address the HTTP port binds (default: 127.0.0.1)."),
+    usage_log: list[Path] | None = typer.Option(
+        None, "--usage-log", help="A proxy's JSON access log to read usage reports from (repeatable)."
     ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) (default: off)"
@@ -47,7 +55,7 @@ def serve_cmd(
         None, "--config", help="TOML settings file (keys at the top level or in a server table)."
     ),
 ) -> None:
-    """Serve decisions over gRPC. Flags > POLICY_ENGINE_* environment > --config file."""
+    """Serve decisions over gRPC (and HTTP forward-auth with --http-port). Flags > POLICY_ENGINE_* environment > --config file."""
     from policy_engine.server.app import ServerError, serve
     from policy_engine.server.settings import SettingsError, load_settings
 
@@ -60,6 +68,9 @@ def serve_cmd(
             store=store,
             redis=redis,
             workers=workers,
+            http_port=http_port,
+            http_host=http_host,
+            usage_logs=usage_log or None,
             metrics_port=metrics_port,
             decision_log=decision_log,
             decision_log_prompts=decision_log_prompts,

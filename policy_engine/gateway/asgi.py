@@ -31,7 +31,6 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -44,6 +43,7 @@ from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.mapping import RequestMapper
 from policy_engine.ingress.network import EXTERNAL_ADDRESS_HEADER
 from policy_engine.ingress.settings import IngressSettings
+from policy_engine.ingress.usage import Usage, count, usage_from_json
 
 log = logging.getLogger("policy_engine.gateway")
 
@@ -57,35 +57,6 @@ MODEL_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses")
 # Headers only a proxy in front may set; from a caller they would be forged.
 _PROXY_ONLY = frozenset({EXTERNAL_ADDRESS_HEADER, "x-policy-flags", "x-policy-unchecked"})
 _SSE_USAGE = re.compile(rb'^data:\s*(\{.*"usage".*\})\s*$', re.MULTILINE)
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.prompt_tokens is not None or self.completion_tokens is not None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value if isinstance(value, int) and value >= 0 else None
-
-
-def usage_from_json(doc: Any) -> Usage:
-    u = doc.get("usage") if isinstance(doc, dict) else None
-    if not isinstance(u, dict):
-        return Usage()
-    # OpenAI chat/completions names, then the responses API's.
-    return Usage(
-        _count(u.get("prompt_tokens", u.get("input_tokens"))),
-        _count(u.get("completion_tokens", u.get("output_tokens"))),
-    )
 
 
 class _UsageTap:
@@ -105,9 +76,9 @@ class _UsageTap:
         for name, value in message.get("headers", []):
             key = name.decode("latin-1").lower()
             if key == self.prompt_header:
-                self.headers.prompt_tokens = _count(value.decode("latin-1"))
+                self.headers.prompt_tokens = count(value.decode("latin-1"))
             elif key == self.completion_header:
-                self.headers.completion_tokens = _count(value.decode("latin-1"))
+                self.headers.completion_tokens = count(value.decode("latin-1"))
             elif key == "content-type":
                 ctype = value.decode("latin-1").lower()
                 self.kind = "sse" if "text/event-stream" in ctype else "json" if "json" in ctype else ""

@@ -18,6 +18,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from policy_engine.engine import Engine
 from policy_engine.policyset import load_policy_set
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.envoy_mapping import EnvoyMapper
+from policy_engine.server.http_api import HttpApi, HttpServer, ssl_context
 from policy_engine.server.metrics import Metrics
 from policy_engine.server.reload import Reloader
 from policy_engine.server.servicers import (
@@ -47,6 +49,7 @@ from policy_engine.server.servicers import (
     generic_handlers,
 )
 from policy_engine.server.settings import ServerSettings
+from policy_engine.server.usage_logs import UsageLogs
 from policy_engine.state.base import Store
 from policy_engine.state.factory import StoreOptions, open_store
 
@@ -71,25 +74,39 @@ class ServerApp:
     health: health.aio.HealthServicer
     decision_log: DecisionLog | None
     access_log: AccessLogServicer
+    http: HttpServer | None = None
+    usage_logs: UsageLogs | None = None
     metrics_port: int | None = None
     worker: int = 0
+    serving: bool = False
+
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http is not None else None
 
     async def start(self) -> None:
         await self.server.start()
         self.reloader.start()
         for name in ("", *SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.serving = True
         s = self.settings
         if s.metrics_port is not None:
             self.metrics_port = self.metrics.serve(
                 s.metrics_host, s.metrics_port + self.worker if s.metrics_port else 0
             )
+        if self.usage_logs is not None:
+            self.usage_logs.start()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let calls in flight finish (up to `grace` seconds), release everything."""
         grace = self.settings.grace_seconds if grace is None else grace
+        self.serving = False
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        if self.usage_logs is not None:
+            await self.usage_logs.close()
+        # Both listeners drain at once: calls in flight get the same grace on either.
+        await asyncio.gather(self.server.stop(grace), *([self.http.stop()] if self.http is not None else []))
         await self.reloader.close()
         if self.decision_log is not None:
             await asyncio.to_thread(self.decision_log.close)
@@ -187,7 +204,31 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
         raise ServerError(f"cannot listen on {s.address}")
     app = ServerApp(server, port, s, engine, store, metrics, reloader, health_s, dlog, access_log, worker=worker)
     app_ref.append(app)
+    if s.http_port is not None:
+        app.http = await _bind_http(app, decider)
+    if s.usage_logs and worker == 0:  # one reader per machine: workers would report each line N times
+        app.usage_logs = UsageLogs(
+            list(s.usage_logs),
+            engine.report,
+            (s.usage_prompt_tokens_header, s.usage_completion_tokens_header),
+            s.usage_log_poll_ms / 1000,
+        )
     return app, port
+
+
+async def _bind_http(app: ServerApp, decider: Decider) -> HttpServer:
+    """The forward-auth listener, bound now so that a taken port fails at start like gRPC's."""
+    s = app.settings
+    assert s.http_port is not None
+    http = HttpServer(HttpApi(decider, s.http, lambda: app.serving), s.http, s.grace_seconds)
+    try:
+        tls = ssl_context(s.tls_cert, s.tls_key, s.tls_client_ca) if s.tls_cert and s.tls_key else None
+        await http.start(s.http_host, s.http_port, tls, reuse_port=s.workers > 1)
+    except (OSError, ssl.SSLError) as e:
+        await http.stop()
+        await app.store.close()
+        raise ServerError(f"HTTP: cannot listen on {s.http_host}:{s.http_port}: {e}") from e
+    return http
 
 
 # --- running it ---------------------------------------------------------------------------
@@ -211,12 +252,14 @@ async def run(settings: ServerSettings, *, worker: int = 0) -> None:
     loop.add_signal_handler(signal.SIGHUP, app.reloader.trigger)
     tls = " (mutual TLS)" if settings.tls_client_ca else " (TLS)" if settings.tls_cert else ""
     metrics = f", metrics on {settings.metrics_host}:{app.metrics_port}" if app.metrics_port else ""
+    http = f", HTTP forward-auth on {settings.http_host}:{app.http_port}" if app.http_port else ""
     log.info(
-        "serving policy %s on %s:%d%s%s, store %s, pid %d",
+        "serving policy %s on %s:%d%s%s%s, store %s, pid %d",
         app.engine.policy.version,
         settings.host,
         port,
         tls,
+        http,
         metrics,
         app.store.backend,
         os.getpid(),
@@ -251,6 +294,8 @@ def supervise(settings: ServerSettings) -> int:
     _configure_logging(settings, None)
     if settings.port == 0:
         settings = settings.model_copy(update={"port": free_port(settings.host)})
+    if settings.http_port == 0:
+        settings = settings.model_copy(update={"http_port": free_port(settings.http_host)})
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker_main, args=(settings, i), name=f"policy-engine-worker-{i}")

@@ -6,8 +6,12 @@
     store = "redis://127.0.0.1:6379/0"   # `redis`, its former name, is still accepted
     metrics_port = 9464
     decision_log = "decisions.jsonl"
+    http_port = 8181             # forward-auth for nginx, Caddy, Traefik (docs/gateways.md)
+    usage_logs = ["access.json"] # proxies' JSON access logs carrying usage
     [server.envoy]               # EnvoyMappingSettings (docs/grpc.md)
     xff_num_trusted_hops = 1
+    [server.http]                # HttpSettings: forward-auth reading
+    xff_num_trusted_hops = 0
 
 Nested values come from the environment with `__` between levels, e.g.
 `POLICY_ENGINE_ENVOY__XFF_NUM_TRUSTED_HOPS=1`.
@@ -22,6 +26,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from policy_engine.ingress.settings import HeaderNames, IngressSettings
 from policy_engine.server.envoy_mapping import EnvoyMappingSettings
 from policy_engine.state.factory import backend_of
 
@@ -30,6 +35,22 @@ MiB = 1 << 20
 
 class SettingsError(ValueError):
     """Settings that cannot work together, or a config file that cannot be read."""
+
+
+class HttpSettings(IngressSettings):
+    """`[server.http]`: how forward-auth calls are read. The ingress settings, with the
+    defaults of a proxy in front: the client is the proxy's X-Forwarded-For entry, and
+    the engine mints request ids."""
+
+    trust_envoy_external_address: bool = False
+    xff_num_trusted_hops: int | None = Field(default=0, ge=0)
+    headers: HeaderNames = HeaderNames.model_validate({"request_id": None})
+    # The original body, base64, from a proxy that cannot send it as the body (Caddy).
+    body_header: str = "x-policy-body"
+    # The largest header aiohttp accepts: bounds `body_header` (base64 is 4/3 of the body).
+    max_header_bytes: int = Field(default=2 * MiB, ge=8190)
+    # Reading, mapping and deciding one check; later: 503.
+    deadline_ms: float = Field(default=1000.0, gt=0)
 
 
 class ServerSettings(BaseSettings):
@@ -61,6 +82,13 @@ class ServerSettings(BaseSettings):
     usage_prompt_tokens_header: str = "x-usage-prompt-tokens"
     usage_completion_tokens_header: str = "x-usage-completion-tokens"
     envoy: EnvoyMappingSettings = EnvoyMappingSettings()
+    # HTTP forward-auth for nginx, Caddy and Traefik (None: off); TLS as for gRPC.
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http: HttpSettings = HttpSettings()
+    # Proxies' JSON access logs to follow for usage reports (request id + x-usage-* headers).
+    usage_logs: list[Path] = Field(default_factory=list)
+    usage_log_poll_ms: int = Field(default=100, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("store", "redis")
@@ -123,6 +151,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         value = section.get(key)
         if isinstance(value, str) and value != "-" and not Path(value).is_absolute():
             section[key] = str(path.parent / value)
+    logs = section.get("usage_logs")
+    if isinstance(logs, list):
+        section["usage_logs"] = [
+            str(path.parent / v) if isinstance(v, str) and not Path(v).is_absolute() else v for v in logs
+        ]
     return section
 
 

@@ -73,9 +73,9 @@ class Proc:
                 self.proc.wait(timeout)
 
 
-def spawn(name: str, args: list[str], log: Path, cwd: Path) -> Proc:
+def spawn(name: str, args: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> Proc:
     with open(log, "wb") as out:
-        p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
+        p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
     return Proc(name, p, log)
 
 
@@ -214,6 +214,11 @@ class EngineProc:
     proc: Proc
     port: int
     folder: Path
+    http_port: int | None = None
+
+    @property
+    def http_target(self) -> str:
+        return f"{HOST}:{self.http_port}"
 
     @property
     def target(self) -> str:
@@ -231,23 +236,26 @@ class EngineProc:
             return r.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def start_engine(folder: Path, policies: Path, envoy_settings: dict[str, Any] | None = None) -> EngineProc:
+def start_engine(
+    folder: Path, policies: Path, envoy_settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> EngineProc:
+    """`policyctl serve` on free ports; `extra` adds server settings (`http_port` 0 picks a free one)."""
     port = free_port(HOST)
+    settings: dict[str, Any] = {
+        "policies": str(policies),
+        "host": HOST,
+        "port": port,
+        "reload": False,
+        "log_level": "warning",
+        "envoy": envoy_settings or {},
+        **(extra or {}),
+    }
+    if settings.get("http_port") == 0:
+        settings["http_port"] = free_port(HOST)
     config = folder / f"engine-{port}.toml"
-    config.write_text(
-        to_toml(
-            {
-                "policies": str(policies),
-                "host": HOST,
-                "port": port,
-                "reload": False,
-                "log_level": "warning",
-                "envoy": envoy_settings or {},
-            }
-        )
-    )
+    config.write_text(to_toml(settings))
     p = spawn("engine", [*POLICYCTL, "serve", "--config", str(config)], folder / f"engine-{port}.log", folder)
-    eng = EngineProc(p, port, folder)
+    eng = EngineProc(p, port, folder, settings.get("http_port"))
     wait_until(p, eng.serving, "serving gRPC health")
     return eng
 
@@ -330,11 +338,13 @@ class Stack:
     folder: Path
     started: list[Proc] = field(default_factory=list)
 
-    def engine(self, policy: str | Path, envoy_settings: dict[str, Any] | None = None) -> EngineProc:
+    def engine(
+        self, policy: str | Path, envoy_settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+    ) -> EngineProc:
         folder = (
             policy if isinstance(policy, Path) else write_policy(self.folder / f"policy-{len(self.started)}", policy)
         )
-        e = start_engine(self.folder, folder, envoy_settings)
+        e = start_engine(self.folder, folder, envoy_settings, extra)
         self.started.append(e.proc)
         return e
 
