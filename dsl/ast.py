@@ -178,6 +178,8 @@ class Clause:
     limits), unless, when, reason (text), status (text), retry_after (text),
     header (text = header name, exprs = [value]), shadow, key (exprs), count,
     sum, distinct, usage, window, max (exprs = [expr]), record, on_error, block (text).
+    A calendar window (`window calendar month in "Europe/Paris"`) is a window
+    clause with text = the unit and exprs = [the time zone literal] or [].
     """
 
     kind: str

@@ -22,12 +22,14 @@ MeasureKind = Literal["count", "sum", "distinct"]
 RecordMode = Literal["admitted", "attempts"]
 FailMode = Literal["open", "closed"]
 BlockMode = Literal["new", "key"]
+CalendarUnit = Literal["day", "week", "month"]
 
 EFFECTS: tuple[EffectName, ...] = get_args(EffectName)
 MEASURE_KINDS: tuple[MeasureKind, ...] = get_args(MeasureKind)
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 FAIL_MODES: tuple[FailMode, ...] = get_args(FailMode)
 BLOCK_MODES: tuple[BlockMode, ...] = get_args(BlockMode)
+CALENDAR_UNITS: tuple[CalendarUnit, ...] = get_args(CalendarUnit)
 
 # --- defaults: what a block means when it leaves a clause out --------------------------
 DEFAULT_STATUS: dict[str, int] = {"deny": 403, "throttle": 429, "flag": 200}  # by effect name
@@ -36,6 +38,22 @@ DEFAULT_RETRY_AFTER = 60.0  # seconds, for a throttle rule without retry_after
 DEFAULT_RECORD: RecordMode = "admitted"  # budgets count what the policy admits
 DEFAULT_ON_ERROR: FailMode = "open"  # a store failure does not refuse the request
 DEFAULT_BLOCK: BlockMode = "new"  # distinct: refuse only values beyond the max
+DEFAULT_TIME_ZONE = "UTC"  # a calendar window without `in "..."`
+# A calendar period's longest length in seconds: what a calendar window stands for where a
+# length is needed (receipts are kept at most two of them; traces show it).
+CALENDAR_SECONDS: dict[CalendarUnit, float] = {"day": 90_000.0, "week": 608_400.0, "month": 2_682_000.0}
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarWindow:
+    """`window calendar month in "Europe/Paris"`: the period resets at local midnight
+    (of the day, of Monday, of the 1st) in `zone`, an IANA time zone name."""
+
+    unit: CalendarUnit
+    zone: str
+
+    def __str__(self) -> str:
+        return f'calendar {self.unit} in "{self.zone}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +88,10 @@ class Measuring:
     amount: A.Expr | None  # sum: the cost
     member: A.Expr | None  # distinct: the value counted
     usage: A.Expr | None  # sum: the actual cost, from `usage.*` at report time
-    window: float  # seconds
+    window: float  # seconds; a calendar window's longest period (CALENDAR_SECONDS)
     when: tuple[A.Expr, ...]
     unless: tuple[A.Expr, ...]
+    calendar: CalendarWindow | None  # None: a sliding window of `window` seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from dsl import ast as A
 from dsl import data as D
 from dsl.checked import (
     BLOCK_MODES,
+    CALENDAR_UNITS,
     FAIL_MODES,
     RECORD_MODES,
     CheckedPolicy,
@@ -32,6 +33,7 @@ from dsl.lower import lower
 from dsl.semantic import analyze
 from dsl.schema import MEASURES, SCHEMA
 from dsl.typecheck import Scope, Types
+from dsl.zones import zone, zone_hint
 from dsl.types import (
     ANY,
     CIDR_SET,
@@ -389,6 +391,8 @@ class _Checker:
         window = b.find("window")
         if window is None:
             self.error("E0210", f"{what} `{b.name}` has no window", b.name_span, "add e.g. `window 1m` or `window 1d`")
+        elif window.text is not None:
+            self._check_calendar(window)
         else:
             self._check_window(window.exprs[0])
         for c in b.find_all("when") + b.find_all("unless"):
@@ -499,6 +503,17 @@ class _Checker:
             reads[cycle[0]][cycle[1 % len(cycle)]],
             f"{where}; a measure can read only measures that do not read it back",
         )
+
+    def _check_calendar(self, c: A.Clause) -> None:
+        """`window calendar UNIT [in "Zone/Name"]`."""
+        if c.text not in CALENDAR_UNITS:
+            hint = did_you_mean(c.text or "", CALENDAR_UNITS) or "calendar windows are day, week and month"
+            if c.text in ("hour", "minute", "second"):
+                hint = f"a sliding window counts the last {c.text}: `window 1{c.text[0]}`"
+            self.error("E0213", f"`calendar {c.text}`: expected day, week or month", c.text_span, hint)
+        for z in c.exprs:
+            if isinstance(z, A.Literal) and isinstance(z.value, str) and zone(z.value) is None:
+                self.error("E0213", f"unknown time zone `{z.value}`", z.span, zone_hint(z.value))
 
     def _check_window(self, e: A.Expr) -> None:
         t = self.types.expr(e)

@@ -119,6 +119,9 @@ def clause(c: A.Clause) -> str:
         return f"header {quote(c.text or '')} = {expr(c.exprs[0])}"
     if k in ("status", "retry_after", "record", "on_error", "block"):
         return f"{k} {c.text}"
+    if k == "window" and c.text is not None:
+        zone = "".join(f" in {expr(z)}" for z in c.exprs)
+        return f"window calendar {c.text}{zone}"
     return f"{k} {expr(c.exprs[0])}"
 
 

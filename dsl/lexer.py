@@ -8,7 +8,7 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
 from dsl.functions import FUNCTIONS, LOADERS
-from dsl.keywords import CLAUSES, DECLARATIONS, EFFECTS, MODES
+from dsl.keywords import CALENDAR, CALENDAR_UNITS, CLAUSES, DECLARATIONS, EFFECTS, MODES
 from dsl.schema import MEASURES, SCHEMA
 
 OPERATORS = ("and", "or", "not", "in", "matches", "if", "then", "else")
@@ -38,6 +38,11 @@ class PolicyLexer(RegexLexer):
             (r"\b(" + "|".join(SCHEMA) + r")(\.)([A-Za-z_]\w*)", bygroups(Name.Builtin, Punctuation, Name.Attribute)),
             # `measures.card_accounts` reads a measure
             (r"\b(" + MEASURES + r")(\.)([A-Za-z_]\w*)", bygroups(Name.Builtin.Pseudo, Punctuation, Name.Variable)),
+            # `window calendar month in "Europe/Paris"`: the unit is a word of the clause, not a name
+            (
+                r"\b(" + CALENDAR + r")(\s+)(" + "|".join(CALENDAR_UNITS) + r")\b",
+                bygroups(Keyword, Whitespace, Name.Constant),
+            ),
             (words(DECLARATIONS, suffix=r"\b"), Keyword.Declaration),
             (words(EFFECTS, suffix=r"\b"), Keyword.Reserved),
             (words(CLAUSES, suffix=r"\b"), Keyword),

@@ -12,16 +12,20 @@ from typing import Any, TypeVar
 from dsl import ast as A
 from dsl.checked import (
     BLOCK_MODES,
+    CALENDAR_SECONDS,
+    CALENDAR_UNITS,
     DEFAULT_BLOCK,
     DEFAULT_LIMIT_EFFECT,
     DEFAULT_ON_ERROR,
     DEFAULT_RECORD,
     DEFAULT_RETRY_AFTER,
     DEFAULT_STATUS,
+    DEFAULT_TIME_ZONE,
     EFFECTS,
     FAIL_MODES,
     MEASURE_KINDS,
     RECORD_MODES,
+    CalendarWindow,
     CheckedLimit,
     CheckedMeasure,
     CheckedPolicy,
@@ -31,6 +35,7 @@ from dsl.checked import (
 )
 from dsl.fold import Lets, const_value, is_number
 from dsl.parser import parse_duration
+from dsl.zones import zone
 
 
 def lower(out: CheckedPolicy) -> None:
@@ -99,11 +104,17 @@ def _lower_measuring(b: A.Limit | A.Measure, lets: Lets) -> dict[str, Any] | Non
     what = next((c for c in b.clauses if c.kind in MEASURE_KINDS), None)
     kind = _word(what, MEASURE_KINDS, None, by_kind=True)
     key, window = b.find("key"), b.find("window")
-    if what is None or kind is None or key is None or window is None or not window.exprs:
+    if what is None or kind is None or key is None or window is None:
         return None
-    ok, seconds = const_value(window.exprs[0], lets)
-    if not ok or not is_number(seconds):
+    calendar = _calendar(window)
+    if calendar is not None:
+        seconds: object = CALENDAR_SECONDS[calendar.unit]
+    elif window.text is not None or not window.exprs:
         return None
+    else:
+        ok, seconds = const_value(window.exprs[0], lets)
+        if not ok or not is_number(seconds):
+            return None
     usage = b.find("usage")
     return {
         "name": b.name,
@@ -116,7 +127,17 @@ def _lower_measuring(b: A.Limit | A.Measure, lets: Lets) -> dict[str, Any] | Non
         "window": float(seconds),  # type: ignore[arg-type]
         "when": _exprs(b, "when"),
         "unless": _exprs(b, "unless"),
+        "calendar": calendar,
     }
+
+
+def _calendar(c: A.Clause) -> CalendarWindow | None:
+    """The calendar window of a `window calendar ...` clause (None: a sliding window, or an invalid one)."""
+    unit = _word(c, CALENDAR_UNITS, None)
+    if unit is None:
+        return None
+    name = c.exprs[0].value if c.exprs and isinstance(c.exprs[0], A.Literal) else DEFAULT_TIME_ZONE
+    return CalendarWindow(unit, name) if isinstance(name, str) and zone(name) is not None else None
 
 
 Word = TypeVar("Word", bound=str)

@@ -483,6 +483,12 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
 
         return build
 
+    def calendar_window_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        """`window calendar month in "Europe/Paris"`: text is the unit, exprs the time zone (if given)."""
+        unit, *zone = ch
+        exprs: list[A.Expr] = [A.Literal(_tok_span(self.source, z), self._str(z), "string") for z in zone]
+        return A.Clause("window", self._s(meta), exprs, str(unit), _tok_span(self.source, unit))
+
     status_clause = _word_clause("status")
     retry_clause = _word_clause("retry_after")
     record_clause = _word_clause("record")

@@ -196,6 +196,7 @@ class _Semantic:
                 tuple(norm(k, self.c) for k in lim.key),
                 norm(what, self.c) if what is not None else "",
                 lim.window,
+                lim.calendar,
                 self._norms(lim.when),
                 self._norms(lim.unless),
                 lim.record,

@@ -45,7 +45,7 @@ from dsl.parser import parse_number
 from policy_engine.context import Context
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import LineError, ReplayStats, SyncReplayer, limit_key_texts, read_traffic
-from policy_engine.state.base import Hit, HitResult, Store, SyncStore
+from policy_engine.state.base import Hit, HitResult, LimitSpec, Store, SyncStore
 from policy_engine.state.memory import MemoryStore
 
 OBSERVE_MAXIMUM = sys.float_info.max  # what every limit hit is sent with: nothing exceeds it
@@ -202,6 +202,7 @@ class ItemInfo:
     key: str  # the key expression as written
     window: float  # seconds
     effect: str | None = None  # limits: allow... deny
+    calendar: str | None = None  # a calendar window, as written (`calendar month in "UTC"`)
     shadow: bool = False
     record: str = "admitted"
     thresholds: list[RuleThreshold] = field(default_factory=list)  # measures: constants rules compare them with
@@ -292,6 +293,7 @@ def measure_items(policy: PolicySet) -> list[ItemInfo]:
                 record="attempts",
                 thresholds=found,
                 unreported=readers,
+                calendar=_calendar_text(m.spec),
             )
         )
     return out
@@ -350,9 +352,14 @@ def limit_items(policy: PolicySet) -> list[ItemInfo]:
             effect=lim.effect.label,
             shadow=lim.shadow,
             record=lim.spec.record.value,
+            calendar=_calendar_text(lim.spec),
         )
         for lim in policy.limits
     ]
+
+
+def _calendar_text(spec: LimitSpec) -> str | None:
+    return str(spec.calendar) if spec.calendar is not None else None
 
 
 def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> CalibrationRun:
@@ -536,6 +543,7 @@ class ItemView:
             "measure": i.measure,
             "key": i.key,
             "window_seconds": i.window,
+            **({"calendar": i.calendar} if i.calendar else {}),
             "effect": i.effect,
             "shadow": i.shadow,
             "record": i.record,

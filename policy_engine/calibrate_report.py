@@ -190,7 +190,7 @@ def measure_notes(item: ItemView) -> list[str]:
 
 def item_heading(item: ItemView) -> str:
     i = item.info
-    what = [f"{i.measure} per {i.key}", f"window {window_text(i.window)}"]
+    what = [f"{i.measure} per {i.key}", f"window {i.calendar or window_text(i.window)}"]
     if i.kind == "limit":
         what = [f"{i.effect}{' (shadow)' if i.shadow else ''}", *what, f"record {i.record}"]
     return f"{i.kind} {i.item}: " + ", ".join(what)

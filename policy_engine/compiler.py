@@ -31,7 +31,7 @@ from dsl.types import CIDR_SET, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context
 from policy_engine.decision import Effect
-from policy_engine.state.base import FailMode, Hit, Kind, LimitSpec, Record
+from policy_engine.state.base import Calendar, FailMode, Hit, Kind, LimitSpec, Record
 
 _MISSING = object()
 
@@ -478,6 +478,7 @@ def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
         record=Record(lim.record),
         fail=FailMode(lim.on_error),
         reconcilable=usage_fn is not None,
+        calendar=_calendar(lim),
     )
     return LimitInfo(
         index=j,
@@ -523,8 +524,16 @@ def _measures(
 def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
     kind = Kind(m.kind)
     usage_fn = _usage_fn(m, gen)
-    spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ATTEMPTS, reconcilable=usage_fn is not None)
-    read_spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ADMITTED)
+    calendar = _calendar(m)
+    spec = LimitSpec(
+        id=m.name,
+        kind=kind,
+        window=m.window,
+        record=Record.ATTEMPTS,
+        reconcilable=usage_fn is not None,
+        calendar=calendar,
+    )
+    read_spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar)
     return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
 
@@ -573,6 +582,10 @@ def _measure_explain(j: int, m: CheckedMeasure, gen: _Gen) -> str:
         out += [f"    if ({gen.expr(m.member)[0]}) is None:", '        return "the distinct value is null"']
     out.append("    return None")
     return "\n".join(out) + "\n"
+
+
+def _calendar(b: Measuring) -> Calendar | None:
+    return Calendar(b.calendar.unit, b.calendar.zone) if b.calendar is not None else None
 
 
 def _usage_fn(b: Measuring, gen: _Gen) -> Callable[[Context], Any] | None:

@@ -333,6 +333,8 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
             "window_seconds": lim.spec.window,
             "at": f"{lim.span.source.name}:{lim.span.line}",
         }
+        if lim.spec.calendar is not None:
+            entry["calendar"] = str(lim.spec.calendar)
         s = states.get(lim.id)
         if s is None:
             entry["applied"] = False
@@ -355,6 +357,8 @@ def _measure_trace(policy: PolicySet, ctx: Context, d: Decision) -> list[dict[st
             "level": m.level,
             "at": f"{m.span.source.name}:{m.span.line}",
         }
+        if m.spec.calendar is not None:
+            entry["calendar"] = str(m.spec.calendar)
         why = why_fn(ctx)
         s = states.get(m.id)
         if s is None:

@@ -9,6 +9,7 @@ docs/testing.md.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -58,6 +59,26 @@ def _seconds(v: Any) -> float:
     if isinstance(v, str) and re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d|w)", v.strip()):
         return parse_duration(v.strip())
     raise ValueError(f"{v!r} is not a duration: write e.g. 500ms, 30s, 5m, 1h, 1d or a number of seconds")
+
+
+def _instant(v: Any) -> float:
+    """A point in time: seconds since the epoch, or an ISO 8601 date-time with its
+    UTC offset (`2026-01-31T23:30:00+01:00`, `2026-02-01T00:00:00Z`)."""
+    if isinstance(v, bool):
+        raise ValueError("expected a time: seconds since the epoch, or e.g. 2026-01-31T23:30:00+01:00")
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, datetime.datetime):  # YAML reads an unquoted date-time itself
+        if v.tzinfo is None:
+            raise ValueError(f"{v.isoformat()} has no UTC offset: add one, e.g. Z or +01:00")
+        return v.timestamp()
+    if isinstance(v, str):
+        try:
+            t = datetime.datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time: write e.g. 2026-01-31T23:30:00+01:00") from None
+        return _instant(t)
+    raise ValueError(f"{v!r} is not a time: write e.g. 2026-01-31T23:30:00+01:00")
 
 
 class _Model(BaseModel):
@@ -286,12 +307,18 @@ class Step(_Model):
     repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
     every: float = 0.0  # clock advance between repetitions
     after: float = 0.0  # clock advance before the step
+    at: float | None = None  # the clock for the step (after `after`): an instant
     expect: Expect | None = None  # None: the step only builds state
 
     @field_validator("every", "after", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
         return _seconds(v)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, v: Any) -> float | None:
+        return None if v is None else _instant(v)
 
     @field_validator("expect", mode="before")
     @classmethod
@@ -307,6 +334,11 @@ class Case(_Model):
     defaults: Sections | None = None
     start: float | None = None
     steps: list[Step] = Field(min_length=1)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, v: Any) -> float | None:
+        return None if v is None else _instant(v)
 
     @model_validator(mode="before")
     @classmethod

@@ -23,7 +23,7 @@ an optional `usage` report sent after it and the decision it must get:
 
 Every case gets a fresh memory store; the clock starts at `start` (or the
 defaults' `request.ts`, or a fixed instant), moves by `after` before a step and
-by `every` between repetitions; a step's own `request.ts` sets it. A case stops
+by `every` between repetitions; a step's `at` or own `request.ts` sets it. A case stops
 at its first failing step: later steps depend on the state the earlier built.
 """
 
@@ -383,6 +383,8 @@ def run_case(
         own = sections_given(step)
         merged = _merge(defaults, own)
         now += step.after
+        if step.at is not None:
+            now = step.at
         if "ts" in (own.get("request") or {}):
             now = float(own["request"]["ts"])
         for rep in range(1, step.repeat + 1):

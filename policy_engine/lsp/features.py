@@ -146,6 +146,8 @@ def _clause_line(b: A.Block, kind: str, default: str | None = None) -> str | Non
     c = b.find(kind)
     if c is None:
         return None if default is None else f"- {kind}: {default} (default)"
+    if kind == "window" and c.text is not None:  # a calendar window
+        return f"- window: `{F.clause(c).removeprefix('window ')}`"
     if c.exprs:
         return f"- {kind}: `{', '.join(_short(e) for e in c.exprs)}`"
     return f"- {kind}: {c.text}" if c.text is not None else f"- {kind}"
@@ -485,15 +487,12 @@ def symbols(module: A.Module) -> list[Symbol]:
         detail = word
         if isinstance(d, A.Block):
             eff, window = d.find("effect"), d.find("window")
-            detail = " ".join(
-                x
-                for x in (
-                    word,
-                    eff.text if eff else None,
-                    f"per {_short(window.exprs[0])}" if window and window.exprs else None,
-                )
-                if x
-            )
+            per = None
+            if window is not None and window.text is not None:
+                per = f"per calendar {window.text}"
+            elif window is not None and window.exprs:
+                per = f"per {_short(window.exprs[0])}"
+            detail = " ".join(x for x in (word, eff.text if eff else None, per) if x)
         out.append(Symbol(d.name, kind, detail, d.span, d.name_span))
     return out
 

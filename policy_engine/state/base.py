@@ -10,11 +10,13 @@ tests/engine/test_store_contract.py.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import enum
 import math
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+import zoneinfo
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Protocol
 
 import xxhash
 
@@ -38,15 +40,77 @@ class FailMode(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Period:
+    """One calendar period: its index (consecutive periods have consecutive
+    indices) and its bounds in seconds since the epoch, `start <= t < end`."""
+
+    index: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, eq=True)
+class Calendar:
+    """A calendar window: a day, an ISO week (from Monday) or a month of the
+    local calendar of an IANA time zone, reset at local midnight. Stores ask
+    it for the period holding `now`; the last answer is cached, so that
+    all but one request per period cost two comparisons."""
+
+    unit: Literal["day", "week", "month"]
+    zone: str = "UTC"
+    _tz: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False)
+    _last: list[Period] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("day", "week", "month"):
+            raise ValueError(f"calendar window: unknown unit {self.unit!r} (day, week or month)")
+        object.__setattr__(self, "_tz", zoneinfo.ZoneInfo(self.zone))
+        object.__setattr__(self, "_last", [Period(0, 0.0, 0.0)])
+
+    def __str__(self) -> str:
+        return f'calendar {self.unit} in "{self.zone}"'
+
+    def period(self, now: float) -> Period:
+        last = self._last[0]
+        if last.start <= now < last.end:
+            return last
+        p = self._compute(now)
+        self._last[0] = p
+        return p
+
+    def _compute(self, now: float) -> Period:
+        day = dt.datetime.fromtimestamp(now, self._tz).date()
+        if self.unit == "day":
+            first, nxt = day, day + dt.timedelta(days=1)
+            index = first.toordinal()
+        elif self.unit == "week":
+            first = day - dt.timedelta(days=day.weekday())
+            nxt = first + dt.timedelta(days=7)
+            index = first.toordinal() // 7  # Mondays are the ordinals 7k + 1
+        else:
+            first = day.replace(day=1)
+            nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            index = first.year * 12 + first.month - 1
+        return Period(index, self._midnight(first), self._midnight(nxt))
+
+    def _midnight(self, day: dt.date) -> float:
+        """The instant a local day starts. Where midnight is skipped (a DST change at
+        00:00) the day starts at the change: fold=0 reads a skipped time with the
+        offset in force before it, which lands exactly on the change."""
+        return dt.datetime(day.year, day.month, day.day, tzinfo=self._tz).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
 class LimitSpec:
     """The static part of a limit, fixed when the policy is compiled."""
 
     id: str  # the limit's name in the policy
     kind: Kind
-    window: float  # seconds, 1 to 30 days
+    window: float  # seconds, 1 to 30 days; a calendar window's longest period
     record: Record = Record.ADMITTED
     fail: FailMode = FailMode.OPEN
     reconcilable: bool = False  # SUM with a `usage` clause: its charges keep a receipt for `reconcile`
+    calendar: Calendar | None = None  # a calendar window instead of a sliding one
 
 
 @dataclass(slots=True)
@@ -157,6 +221,24 @@ HASH_SPACE = float(1 << HASH_BITS)
 def bucket_of(now: float, window: float) -> int:
     """Index of the fixed bucket (of width `window`) that holds `now`."""
     return math.floor(now / window)
+
+
+def spec_bucket(spec: LimitSpec, now: float) -> int:
+    """The bucket a charge at `now` goes into: the calendar period's index, or the sliding bucket."""
+    cal = spec.calendar
+    return cal.period(now).index if cal is not None else bucket_of(now, spec.window)
+
+
+# A calendar window has no previous bucket to slide out of: the elapsed fraction
+# used in its arithmetic is 1, so that `usage` counts none of the previous period
+# (prev × 0) and the rest of the math is shared unchanged.
+CALENDAR_FRACTION = 1.0
+
+
+def calendar_reset(used: float, allowed: float, now: float, end: float) -> float:
+    """Seconds until a calendar window has room for the request: none when it
+    fits, else until the period ends (nothing slides out before)."""
+    return 0.0 if used <= allowed else end - now
 
 
 def elapsed_fraction(now: float, window: float, bucket: int) -> float:

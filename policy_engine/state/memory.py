@@ -18,6 +18,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from .base import (
+    CALENDAR_FRACTION,
     DEFAULT_RECEIPT_TTL,
     SKETCH_K,
     Hit,
@@ -27,6 +28,7 @@ from .base import (
     Record,
     Store,
     SyncStore,
+    calendar_reset,
     member_hash,
     reset_after,
     sketch_estimate,
@@ -149,7 +151,7 @@ class MemoryStore(Store):
             commit = commit_admitted or spec.record is _ATTEMPTS
             kind = spec.kind
             if kind is _DISTINCT:
-                results.append(self._finish_distinct(h, p, commit))
+                results.append(self._finish_distinct(h, p, commit, now))
                 continue
             # COUNT / SUM, inline: this is the hot path
             k, st, b, frac, cur, prev, before, after, over = p
@@ -172,15 +174,11 @@ class MemoryStore(Store):
                 used = before
             maximum = h.maximum
             left = maximum - used
-            results.append(
-                HitResult(
-                    used,
-                    left if left > 0.0 else 0.0,
-                    reset_after(cur, prev, frac, spec.window, maximum - amount),
-                    over,
-                    commit,
-                )
-            )
+            if spec.calendar is None:
+                reset = reset_after(cur, prev, frac, spec.window, maximum - amount)
+            else:
+                reset = calendar_reset(cur, maximum - amount, now, spec.calendar.period(now).end)
+            results.append(HitResult(used, left if left > 0.0 else 0.0, reset, over, commit))
         if charges:
             self._remember(request_id, charges, now)  # type: ignore[arg-type]
         return results
@@ -191,8 +189,13 @@ class MemoryStore(Store):
         w = spec.window
         k = spec.id + _SEP + h.key
         st = self._keys.get(k)
-        b = floor(now / w)  # base.bucket_of
-        frac = (now - b * w) / w  # base.elapsed_fraction
+        cal = spec.calendar
+        if cal is None:
+            b = floor(now / w)  # base.bucket_of
+            frac = (now - b * w) / w  # base.elapsed_fraction
+        else:
+            b = cal.period(now).index
+            frac = CALENDAR_FRACTION
         distinct = spec.kind is _DISTINCT
         if st is not None:
             if type(st) is not (_Distinct if distinct else _Counter):
@@ -200,7 +203,7 @@ class MemoryStore(Store):
                 st = None
             elif st.b > b:  # time went backwards: stay in the stored bucket
                 b = st.b
-                frac = 0.0
+                frac = 0.0 if cal is None else CALENDAR_FRACTION
         if distinct:
             c: list[int]
             u: list[int]
@@ -231,7 +234,7 @@ class MemoryStore(Store):
         after = (cur + h.amount) + prev * (1.0 - frac)
         return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
 
-    def _finish_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool) -> HitResult:
+    def _finish_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool, now: float) -> HitResult:
         k, st, b, frac, hv, c, cs, u, us, before, after, over = p
         commit = commit and hv is not None  # a read (no member) never writes
         if commit:
@@ -249,7 +252,11 @@ class MemoryStore(Store):
             c, cs, u, us = st.c, st.cs, st.u, st.us
         used = after if commit else before
         cn = _est(c, cs)
-        reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
+        cal = h.spec.calendar
+        if cal is None:
+            reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
+        else:
+            reset = calendar_reset(cn, h.maximum - 1.0, now, cal.period(now).end)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     def _insert_key(self, k: str, st: _Counter | _Distinct) -> None:
@@ -314,6 +321,9 @@ class MemoryStore(Store):
         st = self._keys.get(spec.id + _SEP + key)
         if st is None:
             return None
+        if spec.calendar is not None:  # kept until its period ends, like Redis's TTL
+            p = spec.calendar.period(now)
+            return p.end - now if st.b >= p.index else None
         left = (st.b + 2) * spec.window - now
         return left if left > 0 else None
 

@@ -39,7 +39,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .base import DEFAULT_DEADLINE, DEFAULT_RECEIPT_TTL, SKETCH_K, Hit, HitResult, Kind, LimitSpec, Record, Store
-from .base import StoreUnavailable, bucket_of, member_hash
+from .base import StoreUnavailable, member_hash, spec_bucket
 from .factory import StoreOptions
 
 _KIND_CODE = {Kind.COUNT: "c", Kind.SUM: "s", Kind.DISTINCT: "d"}
@@ -376,6 +376,8 @@ class RedisStore(Store):
             for i in idx:
                 h = hits[i]
                 keys += keys_of[i]
+                cal = h.spec.calendar
+                period = cal.period(now) if cal is not None else None
                 args += [
                     _KIND_CODE[h.spec.kind],
                     repr(float(h.spec.window)),
@@ -385,6 +387,9 @@ class RedisStore(Store):
                     str(member_hash(h.member)) if h.member is not None else "",
                     "1" if h.spec.record is Record.ATTEMPTS else "0",
                     "1" if h.enforce else "0",
+                    # a calendar window: the period's index and end (the time zone stays here); else ""
+                    str(period.index) if period is not None else "",
+                    repr(float(period.end)) if period is not None else "",
                 ]
             cmds.append(self._evalsha("acquire.lua", keys, args))
             order.append(idx)
@@ -397,9 +402,7 @@ class RedisStore(Store):
             sums = [i for i in sums if hits[i].spec.record is Record.ATTEMPTS]
         receipt: list[list[Any]] = []
         if request_id is not None and sums:
-            receipt = [
-                [hits[i].spec.id, keys_of[i][0], bucket_of(now, hits[i].spec.window), hits[i].amount] for i in sums
-            ]
+            receipt = [[hits[i].spec.id, keys_of[i][0], spec_bucket(hits[i].spec, now), hits[i].amount] for i in sums]
             cmds.append(self._receipt_set(request_id, receipt, now, max(hits[i].spec.window for i in sums)))
         out = await self._run(cmds)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pygments.lexers
 import pytest
-from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
 from dsl.functions import FUNCTIONS, LOADERS
 from dsl.keywords import DECLARATIONS
@@ -49,6 +49,13 @@ measure card_accounts {
   distinct account.id
   window 1d
   when measures.other > 2
+}
+limit monthly {
+  key account.id
+  count
+  window calendar month in "Europe/Paris"
+  max 10
+  reason "r"
 }
 """
 
@@ -95,6 +102,15 @@ def test_shipped_policies_lex_without_errors() -> None:
 def test_token_classes(text: str, kind: Any) -> None:
     (tok, value), *_ = tokens(text)
     assert (tok, value) == (kind, text)
+
+
+def test_calendar_window_words() -> None:
+    toks = [t for t in tokens('window calendar week in "UTC"') if t[0] not in (Whitespace, Text)]
+    assert toks[:4] == [(Keyword, "window"), (Keyword, "calendar"), (Name.Constant, "week"), (Operator.Word, "in")]
+    assert _scopes(json.loads(TM.read_text()), "calendar month") == {}  # a capture rule: scopes per group
+    rule = json.loads(TM.read_text())["repository"]["keywords"]["patterns"][1]
+    m = re.match(rule["match"], "calendar month")
+    assert m is not None and m.group(2) == "month"
 
 
 def test_every_function_and_section_is_highlighted() -> None:

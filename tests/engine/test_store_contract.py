@@ -341,3 +341,129 @@ def test_receipt_ttl_defaults_to_an_hour(store_env) -> None:
         assert not await s.reconcile("d1", {"daily": 1}, T0 + 3600.0)
 
     store_env.run(body)
+
+
+# --- Calendar windows: periods of a local calendar, reset at local midnight ----
+
+import datetime as _dt  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from policy_engine.state.base import Calendar  # noqa: E402
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHLY = LimitSpec("monthly", Kind.SUM, 2_682_000.0, reconcilable=True, calendar=Calendar("month", "Europe/Paris"))
+DAILY_NY = LimitSpec("daily_ny", Kind.COUNT, 90_000.0, calendar=Calendar("day", "America/New_York"))
+WEEKLY_CARDS = LimitSpec(
+    "weekly_cards", Kind.DISTINCT, 608_400.0, record=Record.ATTEMPTS, calendar=Calendar("week", "Asia/Tokyo")
+)
+
+
+def _at(zone: ZoneInfo, *fields: int) -> float:
+    return _dt.datetime(*fields, tzinfo=zone).timestamp()
+
+
+def test_calendar_month_resets_at_local_midnight_of_the_first(store_env) -> None:
+    jan31 = _at(PARIS, 2026, 1, 31, 23, 0)  # 22:00 UTC: still January in Paris
+    feb1 = _at(PARIS, 2026, 2, 1, 0, 0)  # 23:00 UTC on Jan 31
+
+    async def body(s) -> None:
+        t = _at(PARIS, 2026, 1, 2, 9, 0)
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=60)], t, request_id="q1")
+        # another 60 would not fit before February: that is the reset of an admitted request
+        assert (r.over, r.used, r.remaining, r.reset) == (False, 60, 40, feb1 - t)
+        # a usage report settles the real cost
+        assert await s.reconcile("q1", {"monthly": 45}, t + 5)
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=60)], jan31)
+        # refused: nothing slides out of a calendar month; it fits again when February starts
+        assert (r.over, r.committed, r.used) == (True, False, 45)
+        assert r.reset == feb1 - jan31 == 3600
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=45)], feb1 - 600, request_id="q2")
+        assert (r.over, r.used) == (False, 90)
+        # a report that arrives in February settles January's charge, which no longer counts
+        assert await s.reconcile("q2", {"monthly": 5}, feb1 + 10)
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=0)], feb1 + 11)
+        assert r.used == 0
+        # from local midnight of the 1st, the whole budget is back; January counts for nothing
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=50)], feb1 + 12)
+        assert (r.over, r.used, r.remaining) == (False, 50, 50)
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=60)], feb1 + 60)
+        assert (r.over, r.used) == (True, 50)
+        assert r.reset == _at(PARIS, 2026, 3, 1) - (feb1 + 60)  # February has 28 days
+        # a replica whose clock is late (still January) stays in the stored period
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=0)], feb1 - 1)
+        assert r.used == 50
+        # two months later, a charge starts from zero again
+        (r,) = await s.acquire([Hit(MONTHLY, "acct", 100, amount=1)], _at(PARIS, 2026, 4, 1, 0, 0, 1))
+        assert r.used == 1
+
+    store_env.run(body)
+
+
+def test_calendar_reset_is_the_periods_end_and_fits_later(store_env) -> None:
+    async def body(s) -> None:
+        t = _at(PARIS, 2026, 5, 31, 12)
+        # a request larger than the maximum never fits: its reset is still the end of the period
+        (r,) = await s.acquire([Hit(MONTHLY, "big", 10, amount=11)], t)
+        assert (r.over, r.committed, r.reset) == (True, False, _at(PARIS, 2026, 6, 1) - t)
+        # an admitted request that leaves room for another: reset 0; one that fills the budget: the end
+        (r,) = await s.acquire([Hit(MONTHLY, "fill", 10, amount=4)], t)
+        assert (r.reset, r.remaining) == (0, 6)
+        (r,) = await s.acquire([Hit(MONTHLY, "fill", 10, amount=6)], t)
+        assert (r.over, r.remaining, r.reset) == (False, 0, _at(PARIS, 2026, 6, 1) - t)
+
+    store_env.run(body)
+
+
+def test_calendar_day_across_dst_changes(store_env) -> None:
+    ny = ZoneInfo("America/New_York")
+    # 2026-03-08 lasts 23 hours in New York; 2026-11-01 lasts 25
+    spring, fall = _at(ny, 2026, 3, 8), _at(ny, 2026, 11, 1)
+    assert _at(ny, 2026, 3, 9) - spring == 23 * 3600 and _at(ny, 2026, 11, 2) - fall == 25 * 3600
+
+    async def body(s) -> None:
+        for day, hours in ((spring, 23), (fall, 25)):
+            key = f"k{hours}"
+            (r,) = await s.acquire([Hit(DAILY_NY, key, 2)], day + 60)
+            (r,) = await s.acquire([Hit(DAILY_NY, key, 2)], day + 120)
+            (r,) = await s.acquire([Hit(DAILY_NY, key, 2)], day + 180)
+            assert (r.over, r.used) == (True, 2)
+            assert r.reset == hours * 3600 - 180  # to local midnight, through the clock change
+            # one second before local midnight: still the same day; at midnight: a new one
+            (r,) = await s.acquire([Hit(DAILY_NY, key, 2)], day + hours * 3600 - 1)
+            assert (r.over, r.reset) == (True, 1)
+            (r,) = await s.acquire([Hit(DAILY_NY, key, 2)], day + hours * 3600)
+            assert (r.over, r.used) == (False, 1)
+
+    store_env.run(body)
+
+
+def test_calendar_week_counts_distinct_values_from_monday(store_env) -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    sunday_night = _at(tokyo, 2026, 2, 1, 23, 59)  # a Sunday
+    monday = _at(tokyo, 2026, 2, 2)
+
+    async def body(s) -> None:
+        for i, card in enumerate(["c1", "c2", "c1"]):
+            (r,) = await s.acquire([Hit(WEEKLY_CARDS, "acct", 2, member=card)], _at(tokyo, 2026, 1, 26, 10) + i)
+        assert (r.used, r.over) == (2, False)
+        (r,) = await s.acquire([Hit(WEEKLY_CARDS, "acct", 2, member="c3")], sunday_night)
+        assert (r.over, r.committed, r.used) == (True, True, 3)  # attempts: recorded while over
+        assert r.reset == monday - sunday_night
+        (x,) = await s.acquire([Hit(WEEKLY_CARDS, "acct", 2, member=None)], monday - 1)  # a read
+        assert (x.used, x.committed) == (3, False)
+        # Monday 00:00 in Tokyo: the week starts empty; nothing of the last week is weighted in
+        (r,) = await s.acquire([Hit(WEEKLY_CARDS, "acct", 2, member="c1")], monday)
+        assert (r.over, r.used) == (False, 1)
+
+    store_env.run(body)
+
+
+def test_calendar_state_expires_when_its_period_ends(store_env) -> None:
+    async def body(s) -> None:
+        t = _at(PARIS, 2026, 10, 31, 23, 0)
+        await s.acquire([Hit(MONTHLY, "ttl", 100, amount=5)], t)
+        ttl = await s.ttl(MONTHLY, "ttl", t)
+        end = _at(PARIS, 2026, 11, 1) - t  # October's last day: 25 hours in Paris
+        assert ttl is not None and end - 5 <= ttl <= end + 1
+
+    store_env.run(body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from policy_engine.state.base import Hit, Kind, LimitSpec, Record
+from policy_engine.state.base import Calendar, Hit, Kind, LimitSpec, Record
 from policy_engine.state.memory import MemoryStore
 
 SPECS = [
@@ -14,8 +14,11 @@ SPECS = [
     LimitSpec("s3600", Kind.SUM, 3600.0, record=Record.ATTEMPTS, reconcilable=True),
     LimitSpec("d60", Kind.DISTINCT, 60.0),
     LimitSpec("d7", Kind.DISTINCT, 7.5, record=Record.ATTEMPTS),
+    # calendar days that start 40 minutes into the traffic (local midnight at 04:00 UTC)
+    LimitSpec("sday", Kind.SUM, 90_000.0, reconcilable=True, calendar=Calendar("day", "Etc/GMT+4")),
+    LimitSpec("dday", Kind.DISTINCT, 90_000.0, record=Record.ATTEMPTS, calendar=Calendar("day", "Etc/GMT+4")),
 ]
-MAXIMA = {"c1": 3, "c60": 25, "s10": 900, "s3600": 20000, "d60": 6, "d7": 4}
+MAXIMA = {"c1": 3, "c60": 25, "s10": 900, "s3600": 20000, "d60": 6, "d7": 4, "sday": 30000, "dday": 8}
 
 
 def _traffic(seed: int, n: int):
@@ -31,7 +34,7 @@ def _traffic(seed: int, n: int):
             member = f"m{rnd.randint(0, 9)}" if spec.kind is Kind.DISTINCT and rnd.random() < 0.9 else None
             maximum = MAXIMA[spec.id] * rnd.choice([1, 1, 1, 2])
             hits.append(Hit(spec, key, maximum, amount=amount, member=member, enforce=rnd.random() < 0.9))
-        report = {s: float(rnd.randint(0, 400)) for s in ("s10", "s3600")} if rnd.random() < 0.3 else None
+        report = {s: float(rnd.randint(0, 400)) for s in ("s10", "s3600", "sday")} if rnd.random() < 0.3 else None
         yield now, hits, rnd.random() < 0.95, f"req-{i}", report
 
 

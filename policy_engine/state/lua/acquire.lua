@@ -4,9 +4,13 @@
 --
 -- KEYS, per hit: COUNT/SUM one hash {b, c, p}; DISTINCT a meta hash {b, cs, us},
 --   the current bucket's sketch and the union sketch (sorted sets scored by hash).
--- ARGV: now, admitted (1/0), K, then 7 per hit:
---   kind (c|s|d), window, maximum, amount, member hash (decimal), attempts (1/0), enforce (1/0)
+-- ARGV: now, admitted (1/0), K, then 9 per hit:
+--   kind (c|s|d), window, maximum, amount, member hash (decimal), attempts (1/0), enforce (1/0),
+--   calendar period index and end ('' and '' for a sliding window)
 --   A DISTINCT hit with an empty member hash is a read: the current estimate, never committed.
+--   A calendar window's bucket is its period (computed by the caller, which knows time zones);
+--   its fraction is 1 (base.CALENDAR_FRACTION: nothing of the previous period counts), its
+--   reset the period's end (base.calendar_reset) and its keys expire then.
 -- Returns, per hit: {used_if_committed, used_if_not, reset_if_committed, reset_if_not,
 --   over, committed, bucket, added_cur, added_union}; numbers as %.17g strings.
 
@@ -28,6 +32,11 @@ local function reset_after(cur, prev, frac, window, allowed)
   local g = 1.0 - allowed / cur
   if g > 1.0 then g = 1.0 end
   return (1.0 - frac + g) * window
+end
+
+local function calendar_reset(used, allowed, end_at)
+  if used <= allowed then return 0.0 end
+  return end_at - now
 end
 
 local function sketch_estimate(size, sat, kth)
@@ -81,15 +90,21 @@ end
 local plans = {}
 local blocked = false
 local ki = 1
-local n = (#ARGV - 3) / 7
+local n = (#ARGV - 3) / 9
 for i = 1, n do
-  local a = 3 + (i - 1) * 7
+  local a = 3 + (i - 1) * 9
   local p = {kind = ARGV[a + 1], w = tonumber(ARGV[a + 2]), max = tonumber(ARGV[a + 3]),
              amount = tonumber(ARGV[a + 4]), hs = ARGV[a + 5],
-             attempts = ARGV[a + 6] == '1', enforce = ARGV[a + 7] == '1'}
+             attempts = ARGV[a + 6] == '1', enforce = ARGV[a + 7] == '1',
+             cal = ARGV[a + 8] ~= '', cal_end = tonumber(ARGV[a + 9])}
   local w = p.w
-  local b = math.floor(now / w)
-  local frac = (now - b * w) / w
+  local b, frac, skew_frac
+  if p.cal then
+    b, frac, skew_frac = tonumber(ARGV[a + 8]), 1.0, 1.0
+  else
+    b = math.floor(now / w)
+    frac, skew_frac = (now - b * w) / w, 0.0
+  end
   if p.kind == 'd' then
     p.mk, p.ck, p.uk = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
     ki = ki + 3
@@ -97,7 +112,7 @@ for i = 1, n do
     p.h = tonumber(p.hs)
     local m = redis.call('HMGET', p.mk, 'b', 'cs', 'us')
     local sb = tonumber(m[1])
-    if sb and sb > b then b = sb; frac = 0.0 end  -- time went backwards: stay in the stored bucket
+    if sb and sb > b then b = sb; frac = skew_frac end  -- time went backwards: stay in the stored bucket
     local c, cs, u, us
     if not sb or sb < b - 1 then
       c, cs, u, us = false, false, false, false
@@ -110,7 +125,11 @@ for i = 1, n do
     local cn = sk_est(c, cs)
     local un = sk_est(u, us)
     p.before = usage(cn, math.max(0.0, un - cn), frac)
-    p.reset_before = reset_after(cn, math.max(0.0, un - cn), frac, w, p.max - 1.0)
+    if p.cal then
+      p.reset_before = calendar_reset(cn, p.max - 1.0, p.cal_end)
+    else
+      p.reset_before = reset_after(cn, math.max(0.0, un - cn), frac, w, p.max - 1.0)
+    end
     if p.read then
       p.after = p.before
     else
@@ -122,7 +141,7 @@ for i = 1, n do
     ki = ki + 1
     local m = redis.call('HMGET', p.key, 'b', 'c', 'p')
     local sb = tonumber(m[1])
-    if sb and sb > b then b = sb; frac = 0.0 end
+    if sb and sb > b then b = sb; frac = skew_frac end
     local cur, prev
     if not sb or sb < b - 1 then
       cur, prev = 0.0, 0.0
@@ -134,10 +153,14 @@ for i = 1, n do
     p.cur, p.prev = cur, prev
     p.before = usage(cur, prev, frac)
     p.after = usage(cur + p.amount, prev, frac)
-    p.reset_before = reset_after(cur, prev, frac, w, p.max - p.amount)
+    if p.cal then
+      p.reset_before = calendar_reset(cur, p.max - p.amount, p.cal_end)
+    else
+      p.reset_before = reset_after(cur, prev, frac, w, p.max - p.amount)
+    end
   end
   p.b, p.frac = b, frac
-  p.over = p.after > p.max
+  p.over = not p.read and p.after > p.max  -- a read asks for nothing, so it is never over (memory.py)
   if p.enforce and p.over then blocked = true end
   plans[i] = p
 end
@@ -149,7 +172,12 @@ for i = 1, n do
   local reset_after_commit = p.reset_before
   local added_c, added_u = 0, 0
   if commit then
-    local ttl = math.ceil(((p.b + 2) * p.w - now) * 1000) + 1000
+    local ttl
+    if p.cal then
+      ttl = math.ceil((p.cal_end - now) * 1000) + 1000
+    else
+      ttl = math.ceil(((p.b + 2) * p.w - now) * 1000) + 1000
+    end
     if p.kind == 'd' then
       local cs, us
       if p.sb == p.b then
@@ -173,12 +201,20 @@ for i = 1, n do
       redis.call('PEXPIRE', p.ck, ttl)
       redis.call('PEXPIRE', p.uk, ttl)
       local cn = sk_est(p.ck, cs)
-      reset_after_commit = reset_after(cn, math.max(0.0, sk_est(p.uk, us) - cn), p.frac, p.w, p.max - 1.0)
+      if p.cal then
+        reset_after_commit = calendar_reset(cn, p.max - 1.0, p.cal_end)
+      else
+        reset_after_commit = reset_after(cn, math.max(0.0, sk_est(p.uk, us) - cn), p.frac, p.w, p.max - 1.0)
+      end
     else
       local cur = p.cur + p.amount
       redis.call('HSET', p.key, 'b', fmt(p.b), 'c', fmt(cur), 'p', fmt(p.prev))
       redis.call('PEXPIRE', p.key, ttl)
-      reset_after_commit = reset_after(cur, p.prev, p.frac, p.w, p.max - p.amount)
+      if p.cal then
+        reset_after_commit = calendar_reset(cur, p.max - p.amount, p.cal_end)
+      else
+        reset_after_commit = reset_after(cur, p.prev, p.frac, p.w, p.max - p.amount)
+      end
     end
   end
   out[i] = {fmt(p.after), fmt(p.before), fmt(reset_after_commit), fmt(p.reset_before),
