@@ -13,7 +13,7 @@ import typer
 from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.load import load, policy_files
-from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, require_paths
+from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, require_paths
 from policy_engine.cli import report_formats
 from policy_engine.testing import ExercisedBlocks, tested_names, untested_in
 
@@ -29,9 +29,21 @@ def lint_cmd(
     paths: Annotated[list[Path], typer.Argument(help="policy files or folders")],
     format: Annotated[LintFormat, typer.Option("--format", "-f", help="output format")] = LintFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
+    docs_url: Annotated[
+        str,
+        typer.Option(
+            "--docs-url",
+            envvar=report_formats.DOCS_URL_ENV,
+            metavar="URL",
+            help="where docs/ is published, for SARIF's links to each code",
+        ),
+    ] = report_formats.DOCS_URL,
 ) -> None:
     """Check policies: syntax, names, types, units, regexes, CIDRs, and semantic warnings."""
     require_paths(paths)
+    if not report_formats.is_absolute_url(docs_url):
+        err(f"error: --docs-url {docs_url!r}: expected an absolute URL, e.g. https://example.org/policy-engine/docs/")
+        raise typer.Exit(EXIT_USAGE)
     diags: list[Diagnostic] = []
     # Each path is checked alone: a folder is one policy (one namespace).
     for path in paths:
@@ -40,7 +52,7 @@ def lint_cmd(
         diags = [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.hint, d.file) for d in diags]
     diags.sort(key=Diagnostic.sort_key)
     files = [str(f) for f in policy_files(paths)]
-    typer.echo(_render(diags, format, files), nl=False)
+    typer.echo(_render(diags, format, files, docs_url), nl=False)
     raise typer.Exit(EXIT_FAIL if any(d.is_error for d in diags) else EXIT_OK)
 
 
@@ -60,13 +72,13 @@ def lint_policy(
     return checked, diags
 
 
-def _render(diags: list[Diagnostic], fmt: LintFormat, files: list[str]) -> str:
+def _render(diags: list[Diagnostic], fmt: LintFormat, files: list[str], docs_url: str) -> str:
     if fmt is LintFormat.json:
         return json.dumps({"files": files, "diagnostics": [d.to_dict() for d in diags]}, indent=2) + "\n"
     if fmt is LintFormat.github:
         return report_formats.github(diags)
     if fmt is LintFormat.sarif:
-        return json.dumps(report_formats.sarif(diags), indent=2) + "\n"
+        return json.dumps(report_formats.sarif(diags, docs_url), indent=2) + "\n"
     errors = sum(d.is_error for d in diags)
     warnings = len(diags) - errors
     body = "\n\n".join(d.render() for d in diags)

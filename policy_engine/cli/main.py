@@ -21,19 +21,41 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: it wraps to the terminal (80 columns in a CI log) and puts
+    # a long option's help on the next line, where rich's panels cut option names.
+    rich_markup_mode=None,
 )
 
-app.command("lint")(lint_cmd)
-app.command("fmt")(fmt_cmd)
-app.command("eval")(eval_cmd)
-app.command("test")(test_cmd)
-app.command("simulate")(simulate_cmd)
-app.command("score")(score_cmd)
-app.command("replay")(replay_cmd)
-app.command("diff")(diff_cmd)
-app.command("calibrate")(calibrate_cmd)
-app.command("serve")(serve_cmd)
-app.command("lsp")(lsp_cmd)
+# Each command's line in `policyctl --help`: short enough for 80 columns (click
+# would cut a longer first sentence of the docstring with "...").
+SHORT_HELP = {
+    "lint": "Check policies: syntax, names, types, semantic warnings.",
+    "fmt": "Format policies (in place unless --check or --diff).",
+    "eval": "Evaluate one request context and print the decision.",
+    "test": "Run policy test files (*.test.yaml, tests/*.yaml).",
+    "simulate": "Generate a simulated day of benign and campaign traffic.",
+    "score": "Score a replay against the simulator's ground truth.",
+    "replay": "Replay recorded traffic on a simulated clock.",
+    "diff": "Show how decisions change between two policy versions.",
+    "calibrate": "Suggest limit maximums from recorded traffic.",
+    "serve": "Serve decisions over gRPC.",
+    "lsp": "Run the language server (for editors).",
+}
+
+for _name, _cmd in (
+    ("lint", lint_cmd),
+    ("fmt", fmt_cmd),
+    ("eval", eval_cmd),
+    ("test", test_cmd),
+    ("simulate", simulate_cmd),
+    ("score", score_cmd),
+    ("replay", replay_cmd),
+    ("diff", diff_cmd),
+    ("calibrate", calibrate_cmd),
+    ("serve", serve_cmd),
+    ("lsp", lsp_cmd),
+):
+    app.command(_name, short_help=SHORT_HELP[_name])(_cmd)
 
 
 def main() -> None:

@@ -141,5 +141,5 @@ def score_cmd(
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
     console = Console()
-    for part in render(result):
+    for part in render(result, console.width):
         console.print(part)

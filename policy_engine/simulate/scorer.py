@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,60 +211,82 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def render(s: Score) -> list[Any]:
-    """Rich renderables: a per-population table, a per-campaign table, a benign verdict."""
+# The per-population columns: (header, cell). Headers wrap at their spaces.
+_POP_VOLUME: list[tuple[str, Callable[[GroupScore], str]]] = [
+    ("kind", lambda g: "campaign" if g.is_campaign else "benign"),
+    ("requests", lambda g: f"{g.requests:,}"),
+    ("accounts", lambda g: f"{g.accounts:,}"),
+    ("admitted", lambda g: _pct(g.admitted_share)),
+    ("blocked", lambda g: _pct(g.blocked_share)),
+]
+_POP_OUTCOME: list[tuple[str, Callable[[GroupScore], str]]] = [
+    ("answered\nbefore block\nmedian per\naccount", lambda g: f"{g.answered_before_block_median:g}"),
+    ("answered\nbefore block\ntotal", lambda g: f"{g.answered_before_block_total:,}"),
+    ("yield", lambda g: _pct(g.extraction_yield) if g.is_campaign else "-"),
+    ("accounts\never blocked", lambda g: f"{g.accounts_ever_blocked:,} ({_pct(g.accounts_ever_blocked_share)})"),
+]
+
+
+def _group_table(
+    title: str, first: str, groups: dict[str, GroupScore], cols: list[tuple[str, Callable[[GroupScore], str]]]
+) -> Any:
     from rich.table import Table
 
-    t = Table(title="Replay score per population", title_justify="left")
-    t.add_column("population", no_wrap=True)
-    for col in (
-        "kind",
-        "requests",
-        "accounts",
-        "admitted",
-        "blocked",
-        "answered\nbefore block\nmedian/acct",
-        "answered\nbefore block\ntotal",
-        "yield",
-        "accounts\never blocked",
-    ):
-        t.add_column(col, justify="left" if col == "kind" else "right")
-    for name, g in s.populations.items():
-        t.add_row(
-            name,
-            "campaign" if g.is_campaign else "benign",
-            f"{g.requests:,}",
-            f"{g.accounts:,}",
-            _pct(g.admitted_share),
-            _pct(g.blocked_share),
-            f"{g.answered_before_block_median:g}",
-            f"{g.answered_before_block_total:,}",
-            _pct(g.extraction_yield) if g.is_campaign else "-",
-            f"{g.accounts_ever_blocked:,} ({_pct(g.accounts_ever_blocked_share)})",
-        )
-    c = Table(title="Campaigns", title_justify="left")
-    c.add_column("campaign", no_wrap=True)
-    for col in (
-        "requests",
-        "accounts",
-        "extraction\nyield",
-        "answered\nbefore block\nmedian/acct",
-        "answered\nbefore block\ntotal",
-    ):
-        c.add_column(col, justify="right")
-    for name, g in s.campaigns.items():
-        c.add_row(
-            name,
-            f"{g.requests:,}",
-            f"{g.accounts:,}",
-            _pct(g.extraction_yield),
-            f"{g.answered_before_block_median:g}",
-            f"{g.answered_before_block_total:,}",
-        )
+    t = Table(title=title, title_justify="left")
+    # fold, not ellipsis: a cell too wide for the terminal wraps instead of being cut
+    t.add_column(first, overflow="fold")
+    for header, _ in cols:
+        t.add_column(header, justify="left" if header == "kind" else "right", overflow="fold")
+    for name, g in groups.items():
+        t.add_row(name, *(cell(g) for _, cell in cols))
+    return t
+
+
+def _fits(table: Any, width: int) -> bool:
+    """Whether `table` fits `width` columns without wrapping a cell."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)  # measured unconstrained: a measurement is capped at the width
+    return Measurement.get(console, console.options, table).maximum <= width
+
+
+def _tables(
+    title: str,
+    first: str,
+    groups: dict[str, GroupScore],
+    parts: list[tuple[str, list[tuple[str, Callable[[GroupScore], str]]]]],
+    width: int,
+) -> list[Any]:
+    """One table of every part's columns if it fits `width`, else one table per part."""
+    whole = _group_table(title, first, groups, [c for _, cols in parts for c in cols])
+    if _fits(whole, width):
+        return [whole]
+    return [_group_table(f"{title}: {name}", first, groups, cols) for name, cols in parts]
+
+
+def render(s: Score, width: int = 200) -> list[Any]:
+    """Rich renderables: a per-population table, a per-campaign table (each split
+    in two when it does not fit `width` columns), a benign verdict."""
+    pops = _tables(
+        "Replay score per population",
+        "population",
+        s.populations,
+        [("volume", _POP_VOLUME), ("outcome", _POP_OUTCOME)],
+        width,
+    )
+    yield_col = ("extraction\nyield", lambda g: _pct(g.extraction_yield))
+    camps = _tables(
+        "Campaigns",
+        "campaign",
+        s.campaigns,
+        [("volume", [_POP_VOLUME[1], _POP_VOLUME[2], yield_col]), ("outcome", _POP_OUTCOME[:2])],
+        width,
+    )
     b = s.benign
     verdict = (
         f"benign: {b.requests:,} requests, false-positive rate {_pct(s.false_positive_rate)} "
         f"({b.blocked:,} denied or throttled), accounts ever blocked {b.accounts_ever_blocked:,} "
         f"of {b.accounts:,} ({_pct(b.accounts_ever_blocked_share)})"
     )
-    return [t, c, verdict]
+    return [*pops, *camps, verdict]

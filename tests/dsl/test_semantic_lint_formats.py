@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from dsl.diagnostics import CODES
 from policy_engine.cli.main import app
+from policy_engine.cli.report_formats import DOCS_URL
 
 DATA = Path(__file__).parents[1] / "data"
 GOLDEN = Path(__file__).parent / "golden"
@@ -76,9 +77,66 @@ def test_sarif_validates_and_is_consistent() -> None:
     assert {r["ruleId"] for r in results} == {"W0301", "E0201", "E0206", "W0307", "W0309"}
     for r in results:
         assert rules[r["ruleIndex"]]["id"] == r["ruleId"]
-        assert rules[r["ruleIndex"]]["helpUri"] == f"docs/diagnostics.md#{r['ruleId'].lower()}"
+        rule = rules[r["ruleIndex"]]
+        assert rule["helpUri"] == f"{DOCS_URL}diagnostics.md#{r['ruleId'].lower()}"
+        assert rule["helpUri"].startswith("https://") and rule["helpUri"] in rule["help"]["text"]
         assert r["level"] == ("error" if r["ruleId"].startswith("E") else "warning")
     check_golden("lint_broken.sarif.json", out)
+
+
+def test_sarif_message_and_help_are_separate() -> None:
+    code, out = lint("lint/broken.policy", "--format", "sarif")
+    results = json.loads(out)["runs"][0]["results"]
+    unknown = next(r for r in results if r["ruleId"] == "E0201")
+    assert unknown["message"]["text"] == "unknown name `acount`"
+    assert unknown["properties"]["help"] == "did you mean `account`?"
+    assert not any("Help:" in r["message"]["text"] or "did you mean" in r["message"]["text"] for r in results)
+
+
+def test_sarif_docs_url_is_configurable_and_must_be_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = lint("lint/broken.policy", "--format", "sarif", "--docs-url", "https://docs.example.org/pe")
+    assert code == 1
+    doc = json.loads(out)
+    validate(doc)
+    uris = {r["helpUri"] for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert "https://docs.example.org/pe/diagnostics.md#e0201" in uris
+    monkeypatch.setenv("POLICY_ENGINE_DOCS_URL", "https://mirror.example.org/docs/")
+    doc = json.loads(lint("lint/broken.policy", "--format", "sarif")[1])
+    assert doc["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"].startswith("https://mirror.example.org/docs/diagn")
+    res = CliRunner().invoke(app, ["lint", "lint/broken.policy", "--format", "sarif", "--docs-url", "docs/"])
+    assert res.exit_code == 2 and "expected an absolute URL" in res.output
+
+
+def test_sarif_rejects_a_relative_help_uri() -> None:
+    v = jsonschema.Draft7Validator(SCHEMA)
+    doc = {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "x", "rules": [{"id": "E1", "helpUri": "docs/diagnostics.md#e1"}]}},
+                "results": [],
+            }
+        ],
+    }
+    assert not v.is_valid(doc)
+
+
+def test_ci_formats_name_files_relative_to_the_working_directory() -> None:
+    absolute = str((DATA / "lint" / "broken.policy").resolve())
+    _, out = lint(absolute, "--format", "github")
+    assert out.count("::") and all(line.split(",")[0].endswith("file=lint/broken.policy") for line in out.splitlines())
+    _, out = lint(absolute, "--format", "sarif")
+    locs = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(out)["runs"][0]["results"]
+    }
+    assert locs == {"lint/broken.policy"}
+
+
+def test_sarif_names_a_file_outside_the_working_directory_by_its_uri(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text("let unused = 1\n")
+    _, out = lint(str(tmp_path / "p.policy"), "--format", "sarif")
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (tmp_path / "p.policy").as_uri()
 
 
 def test_sarif_with_no_findings_validates() -> None:
