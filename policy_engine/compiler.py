@@ -107,6 +107,8 @@ class Compiled:
     measure_receipts: list[bool] = field(default_factory=list)
     # Per measure, for --explain: why it was only read or skipped (None: it was charged)
     explain_measures: list[Callable[[Context], str | None]] = field(default_factory=list)
+    # Per limit, for --explain: (why it did not apply, or None; the written key parts that are null)
+    explain_limits: list[Callable[[Context], tuple[str | None, tuple[str, ...]]]] = field(default_factory=list)
 
 
 class _Gen:
@@ -352,6 +354,13 @@ def _derived(field_name: str, signal: str) -> Callable[[Context], Any]:
     return get
 
 
+# Each derived field's reader, by its flat name (`client_asn`): what policies read,
+# for the code around them (the replay summary counts blocked requests by derived ASN).
+DERIVED: dict[str, Callable[[Context], Any]] = {
+    f.flat: _derived(f.flat, f.derived) for f in FIELDS if f.derived is not None
+}
+
+
 def _ip_in_fn() -> Callable[[Any, Any], bool]:
     from policy_engine.signals import ip_in
 
@@ -365,7 +374,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
     env: dict[str, Any] = {
         "_MISSING": _MISSING,
         "_signal": _signal,
-        **{f"_derived_{f.flat}": _derived(f.flat, f.derived) for f in FIELDS if f.derived is not None},
+        **{f"_derived_{flat}": get for flat, get in DERIVED.items()},
         "_ip_in": _ip_in_fn(),
         "_index": B.safe_index,
         "_div": B.safe_div,
@@ -392,6 +401,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         info = _limit_info(j, lim, gen)
         env[f"_SPEC_{j}"], env[f"_ENF_{j}"], env[f"_LIM_{j}"] = info.spec, info.enforce, info
         lines.extend(_limit_code(j, lim, gen))
+        explain_src.append(_limit_explain(j, lim, gen))
         limits.append(info)
     lines += ["    return li, h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
     measures, levels = _measures(checked, gen, lines, explain_src)
@@ -411,6 +421,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         measure_levels=[env[f"measure_level_{k}"] for k in range(levels)],
         measure_receipts=[any(m.level == k and m.spec.reconcilable for m in measures) for k in range(levels)],
         explain_measures=[env[f"explain_measure_{m.index}"] for m in measures],
+        explain_limits=[env[f"explain_limit_{j}"] for j in range(len(limits))],
     )
 
 
@@ -467,6 +478,24 @@ def _limit_code(j: int, lim: CheckedLimit, gen: _Gen) -> list[str]:
     out.append(f"{ind}    h.append(_Hit(_SPEC_{j}, {key_code}, mx, {amount}, {member}, _ENF_{j}))")
     out.append(f"{ind}    li.append(_LIM_{j})")
     return out
+
+
+def _limit_explain(j: int, lim: CheckedLimit, gen: _Gen) -> str:
+    """`explain_limit_j(c)`: why limit j did not apply (None when it did), and which
+    parts of its key, as written, are null (they share the bucket "-")."""
+    out = [f"def explain_limit_{j}(c):"]
+    for w in lim.when:
+        out += [f"    if not {gen.truth(w)}:", '        return "`when` is false", ()']
+    for u in lim.unless:
+        out += [f"    if {gen.truth(u)}:", '        return "`unless` holds", ()']
+    for expr, why in ((lim.maximum, "the maximum is null"), (lim.member, "the distinct value is null")):
+        code, nullable = gen.expr(expr) if expr is not None else ("", False)
+        if nullable:  # a constant maximum cannot be null (and `5 is None` is a SyntaxWarning)
+            out += [f"    if ({code}) is None:", f"        return {why!r}, ()"]
+    texts = tuple(k.span.text for k in lim.key)
+    values = "".join(f"{gen.expr(k)[0]}, " for k in lim.key)
+    out.append(f"    return None, tuple(t for t, v in zip({texts!r}, ({values})) if v is None)")
+    return "\n".join(out) + "\n"
 
 
 def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
@@ -325,7 +326,7 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
             entry["reason"] = r.reason
         trace.append(entry)
     states = {s.limit: s for s in d.limits}
-    for lim in policy.compiled.limits:
+    for lim, why_fn in zip(policy.compiled.limits, policy.compiled.explain_limits):
         entry = {
             "limit": lim.id,
             "kind": lim.spec.kind.value,
@@ -335,13 +336,47 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
         }
         if lim.spec.calendar is not None:
             entry["calendar"] = str(lim.spec.calendar)
+        why, null_parts = why_fn(ctx)
         s = states.get(lim.id)
         if s is None:
-            entry["applied"] = False
+            entry.update({"applied": False, "why": why or "not evaluated"})
         else:
             entry.update({"applied": True, **s.to_dict()})
+            if null_parts:
+                entry["null_key"] = list(null_parts)  # every request without it shares this bucket
         trace.append(entry)
+    trace.extend(computed_trace(ctx))
     return trace
+
+
+MAX_SHOWN_TEXT = 60  # a signal's text argument (a prompt) is shown abbreviated past this
+
+
+def computed_trace(ctx: Context) -> list[dict[str, Any]]:
+    """What this request computed once and shared: each signal call (with its
+    arguments) and each `let` that calls a function, with its value."""
+    out: list[dict[str, Any]] = []
+    for key, value in ctx.cache.items():
+        if isinstance(key, tuple):
+            name, args = key
+            out.append({"signal": name, "args": [_shown(a) for a in args], "value": _shown(value)})
+        else:
+            out.append({"let": key, "value": _shown(value)})
+    return out
+
+
+def _shown(v: Any) -> Any:
+    """A JSON-able, readable form of a value: long text abbreviated, sets as sorted lists."""
+    if isinstance(v, str) and len(v) > MAX_SHOWN_TEXT:
+        return f"{v[: MAX_SHOWN_TEXT - 1]}… ({len(v)} characters)"
+    if isinstance(v, (set, frozenset)):
+        return sorted((_shown(x) for x in v), key=str)
+    if isinstance(v, (list, tuple)):
+        return [_shown(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    source = getattr(v, "source", None)  # a compiled data list (phrases, networks): its file's name
+    return f"<{type(v).__name__} {Path(source).name}>" if isinstance(source, str) else f"<{type(v).__name__}>"
 
 
 def _measure_trace(policy: PolicySet, ctx: Context, d: Decision) -> list[dict[str, Any]]:

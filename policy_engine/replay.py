@@ -25,12 +25,14 @@ from collections.abc import Callable, Iterator, Mapping
 import orjson
 from pydantic import ValidationError
 
-from policy_engine.compiler import LimitInfo, MeasureInfo
+from policy_engine.compiler import DERIVED, LimitInfo, MeasureInfo
 from policy_engine.context import Context, describe_validation_error
 from policy_engine.decision import Decision, Effect, LimitState, MeasureState
 from policy_engine.engine import Engine, receipt_ids
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Store
+
+_ASN, _COUNTRY = DERIVED["client_asn"], DERIVED["client_country"]
 
 EFFECTS: tuple[str, ...] = tuple(e.label for e in Effect)  # allow, flag, throttle, deny, by strength
 REPLAY_STORE_DEADLINE = 5.0  # seconds: a replay wants every answer, not a fast fail-open
@@ -167,7 +169,8 @@ class ReplayStats:
     minutes: dict[int, list[int]] = field(default_factory=dict)  # epoch minute -> effects
     minute_rules: dict[int, Counter[str]] = field(default_factory=dict)
     blocked_accounts: Counter[str] = field(default_factory=Counter)
-    blocked_asns: Counter[str] = field(default_factory=Counter)
+    blocked_asns: Counter[str] = field(default_factory=Counter)  # the ASN policies read: sent or derived
+    blocked_countries: Counter[str] = field(default_factory=Counter)  # likewise the country
     blocked_limit_keys: Counter[tuple[str, str]] = field(default_factory=Counter)
     peaks: dict[str, LimitPeak] = field(default_factory=dict)
     errors: list[LineError] = field(default_factory=list)  # the first MAX_ERRORS_KEPT
@@ -241,7 +244,11 @@ class ReplayStats:
 
     def _blocked(self, ctx: Context, d: Decision) -> None:
         self.blocked_accounts[ctx.account_id or "-"] += 1
-        self.blocked_asns[str(ctx.client_asn) if ctx.client_asn is not None else "-"] += 1
+        # As a policy reads them: the gateway's value, else derived from client.ip
+        # (cached on the context when the policy already looked it up).
+        asn, country = _ASN(ctx), _COUNTRY(ctx)
+        self.blocked_asns[str(asn) if asn is not None else "-"] += 1
+        self.blocked_countries[country if country is not None else "-"] += 1
         fired, blocking = d.rules, self.blocking_limits
         for s in d.limits:
             if s.over and s.limit in blocking and s.limit in fired:

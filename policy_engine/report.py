@@ -3,7 +3,7 @@ scripts, no fetches) that can be mailed, attached to a CI run or opened offline.
 
 Sections: totals, decisions over time by effect and by rule (stacked bars per
 adaptive time bucket), rules and limits that fired, the most blocked keys
-(accounts, each blocking limit's keys, ASNs), and how close each limit came
+(accounts, each blocking limit's keys, ASNs, countries), and how close each limit came
 to its maximum.
 """
 
@@ -248,6 +248,13 @@ def _blocked(stats: ReplayStats) -> str:
     parts.append(
         "<div><h3>ASNs</h3>"
         + _table(["ASN", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_asns)], numeric=(1,))
+        + "</div>"
+    )
+    parts.append(
+        "<div><h3>Countries</h3>"
+        + _table(
+            ["country", "blocked"], [[escape(k), f"{c:,}"] for k, c in _top(stats.blocked_countries)], numeric=(1,)
+        )
         + "</div>"
     )
     parts.append("</div>")

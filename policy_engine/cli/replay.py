@@ -167,6 +167,7 @@ def print_summary(stats: ReplayStats, console: Console, out: Path | None = None,
         ("top blocked accounts", stats.blocked_accounts),
         ("top blocked limit keys", {f"{lim}: {key}": c for (lim, key), c in stats.blocked_limit_keys.items()}),
         ("top blocked ASNs", stats.blocked_asns),
+        ("top blocked countries", stats.blocked_countries),
     ):
         if counter:
             console.print(_top_table(title, counter))
@@ -196,7 +197,7 @@ def _rules_table(stats: ReplayStats) -> Table:
 
 
 def _top_table(title: str, counter: dict[str, int]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", min_width=len(title))  # a title wider than the keys stays one line
     t.add_column("key")
     t.add_column("blocked", justify="right")
     for key, c in top_counts(counter, TOP):

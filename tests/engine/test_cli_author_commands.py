@@ -130,3 +130,109 @@ def test_a_policy_file_linking_outside_its_folder_is_not_read(tmp_path: Path) ->
     assert r.returncode == 1 and "link that leaves the policy folder" in r.stdout
     r = run("eval", "--policies", str(folder), "--request", "-", stdin=json.dumps(REQUEST))
     assert r.returncode == 1 and "leaked" not in r.stdout
+
+
+EXPLAINED = """let fresh = account.age_days < 30
+
+rule young {
+  flag when fresh
+  reason "young account"
+}
+
+rule templated {
+  deny when template_id(request.prompt) == "never"
+  reason "known template"
+}
+
+limit per_account {
+  key account.id
+  count
+  window 1m
+  max 1
+  reason "one a minute"
+}
+
+limit fresh_only {
+  key account.id
+  count
+  window 1h
+  max 10
+  when fresh and account.tier == "free"
+  reason "fresh free accounts"
+}
+
+limit partners_exempt {
+  key account.id
+  count
+  window 1h
+  max 10
+  unless "partner" in account.labels
+  reason "non-partners"
+}
+
+limit tiered {
+  key account.id
+  count
+  window 1h
+  max {"pro": 100}[account.tier]
+  reason "per tier"
+}
+
+limit per_org_models {
+  key account.org
+  distinct request.model
+  window 1h
+  max 5
+  reason "models per org"
+}
+
+limit per_card {
+  key account.payment_fingerprint
+  count
+  window 1h
+  max 50
+  reason "per card"
+}
+"""
+
+
+def test_explain_says_why_each_limit_did_or_did_not_apply(tmp_path: Path) -> None:
+    (tmp_path / "main.policy").write_text(EXPLAINED)
+    req = {**REQUEST, "account": {**REQUEST["account"], "tier": "team", "org": "org-1", "labels": ["partner"]}}
+    r = run("eval", "--policies", str(tmp_path), "--request", "-", "--explain", stdin=json.dumps(req))
+    assert r.returncode == 0, r.stderr
+    trace = json.loads(r.stdout)["trace"]
+    limits = {t["limit"]: t for t in trace if "limit" in t}
+    assert limits["per_account"]["applied"] and "why" not in limits["per_account"]
+    assert (limits["fresh_only"]["applied"], limits["fresh_only"]["why"]) == (False, "`when` is false")
+    assert (limits["partners_exempt"]["applied"], limits["partners_exempt"]["why"]) == (False, "`unless` holds")
+    assert (limits["tiered"]["applied"], limits["tiered"]["why"]) == (False, "the maximum is null")
+    assert limits["per_org_models"]["why"] == "the distinct value is null"  # the request names no model
+    assert limits["per_card"]["applied"] and limits["per_card"]["key"] == "-"
+    assert limits["per_card"]["null_key"] == ["account.payment_fingerprint"]
+    computed = [t for t in trace if "signal" in t or "let" in t]
+    assert {"signal": "template_id", "args": ["hi"], "value": computed[0]["value"]} in computed
+
+
+def test_explain_as_text(tmp_path: Path) -> None:
+    (tmp_path / "main.policy").write_text(EXPLAINED)
+    req = {
+        **REQUEST,
+        "account": {**REQUEST["account"], "tier": "free", "org": "org-1"},
+        "request": {**REQUEST["request"], "model": "m-1", "prompt": "Summarise the ticket " * 10},
+    }
+    r = run(
+        "eval", "--policies", str(tmp_path), "--request", "-", "--explain", "--format", "text", stdin=json.dumps(req)
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("flag 200: young account\ndecided by rule young (")
+    assert "\nrules:\n  young      flag  matched          (" in out
+    assert "\n  templated  deny  condition false  (" in out
+    assert "\n      [acct-1] 1/1 used, 0 remaining\n" in out
+    assert "\n  tiered           count     throttle  (" in out and "\n      not applied: the maximum is null\n" in out
+    assert "; account.payment_fingerprint is null: requests without it share this bucket" in out
+    assert '\n  template_id("Summarise the ticket Summarise the ticket Summarise the tic… (210 characters)") = "' in out
+
+    second = run("eval", "--policies", str(tmp_path), "--request", "-", "--format", "text", stdin=json.dumps(req))
+    assert "\nlimits:\n" in second.stdout and "rules:" not in second.stdout and "computed:" not in second.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -307,3 +308,43 @@ def test_store_failures_are_counted_and_an_unreachable_redis_is_refused(
     )
     assert run_cli.returncode == 2
     assert f"--redis {url}: cannot reach Redis" in run_cli.stderr
+
+
+def test_blocked_asns_and_countries_are_the_derived_ones(tmp_path: Path) -> None:
+    """Traffic with only `client.ip`: a limit keyed on `client.asn` blocks by the
+    derived ASN, and the summary and the report count blocked requests by that
+    ASN and country (not `-`)."""
+    from typer.testing import CliRunner
+
+    from policy_engine.cli.main import app
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "main.policy").write_text(
+        "limit per_network {\n  key client.asn\n  count\n  window 1m\n  max 2\n  deny\n"
+        '  reason "too many from this network"\n}\n'
+    )
+    lines = [
+        {"request": {"id": f"r{i}", "ts": T0 + i}, "account": {"id": f"a{i}"}, "client": {"ip": "8.8.8.8"}}
+        for i in range(5)
+    ]
+    traffic = write_lines(tmp_path / "t.jsonl", lines)
+    out, report = tmp_path / "d.jsonl", tmp_path / "r.html"
+    res = CliRunner().invoke(
+        app,
+        ["replay", "-p", str(tmp_path / "p"), str(traffic), "-o", str(out), "--report", str(report)],
+        env={"COLUMNS": "100"},
+    )
+    assert res.exit_code == 0, res.output
+    decisions = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [d["effect"] for d in decisions] == ["allow", "allow", "deny", "deny", "deny"]
+    assert decisions[-1]["limits"]["per_network"]["key"] == "15169"
+    text = res.output
+    asns = text[text.index("top blocked ASNs") : text.index("top blocked countries")]
+    countries = text[text.index("top blocked countries") :]
+    assert re.search(r"│ 15169 +│ +3 │", asns) and "│ - " not in asns
+    assert re.search(r"│ US +│ +3 │", countries)
+    page = report.read_text()
+    asns = page[page.index("<h3>ASNs</h3>") : page.index("<h3>Countries</h3>")]
+    assert '<td class="">15169</td><td class="n">3</td>' in asns and ">-</td>" not in asns
+    countries = page[page.index("<h3>Countries</h3>") :]
+    assert '<td class="">US</td><td class="n">3</td>' in countries

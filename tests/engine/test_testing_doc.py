@@ -16,13 +16,24 @@ from policy_engine.cli.main import app
 from policy_engine.testfile import Bound, Case, Expect, LimitExpect, Step, TestFile, Usage
 
 DOC = Path(__file__).parents[2] / "docs" / "testing.md"
-_FENCE = re.compile(r"^```(policy|yaml|text)\n(.*?)^```\s*$", re.M | re.S)
+_FENCE = re.compile(r"^```(policy|yaml|json|text)\n(.*?)^```\s*$", re.M | re.S)
+_NAMED = re.compile(r"`(checkout/[^`]+)`:\s*$")  # the line before a ```json block names its file
 POLICY = Path("checkout/main.policy")
 
 
 def blocks() -> list[tuple[str, int, str]]:
+    """(kind, line, text) of each fenced block; a json block's text starts with `# <its path>`
+    taken from the line before it, as a YAML block's does."""
     text = DOC.read_text(encoding="utf-8")
-    return [(m.group(1), text.count("\n", 0, m.start()) + 2, m.group(2)) for m in _FENCE.finditer(text)]
+    out = []
+    for m in _FENCE.finditer(text):
+        body = m.group(2)
+        if m.group(1) == "json":
+            named = _NAMED.search(text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1])
+            assert named, f"docs/testing.md:{text.count(chr(10), 0, m.start()) + 1}: name the file before a json block"
+            body = f"# {named.group(1)}\n{body}"
+        out.append((m.group(1), text.count("\n", 0, m.start()) + 2, body))
+    return out
 
 
 def _yaml_path(text: str) -> Path:
@@ -55,6 +66,9 @@ def test_every_example_runs_as_shown(tmp_path: Path, monkeypatch: pytest.MonkeyP
         if kind == "policy":
             POLICY.parent.mkdir(parents=True, exist_ok=True)
             POLICY.write_text(text, encoding="utf-8")
+        elif kind == "json":
+            path = _yaml_path(text)
+            path.write_text(text.split("\n", 1)[1], encoding="utf-8")
         elif kind == "yaml":
             path = _yaml_path(text)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,12 +77,12 @@ def test_every_example_runs_as_shown(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 code, out = policyctl(["test", str(path)])
                 assert code == 0, f"docs/testing.md:{line}: the example does not pass\n{out}"
                 ran += 1
-        elif text.startswith("$ policyctl "):
+        elif kind == "text" and text.startswith("$ policyctl "):
             command, _, shown = text.partition("\n")
             code, out = policyctl(command.split()[2:])
             assert _untimed(out) == _untimed(shown), f"docs/testing.md:{line}: `{command}` prints\n{out}"
             ran += 1
-    assert ran >= 7
+    assert ran >= 8
 
 
 def _keys(model: type[BaseModel]) -> list[str]:
