@@ -67,7 +67,7 @@ def test_similarity_2kb(benchmark: Any) -> None:
     benchmark(SIGNALS["similarity"], PROMPT_2KB, other)
 
 
-@pytest.mark.parametrize("name", ["cot_elicitation", "guardrail_probing"])
+@pytest.mark.parametrize("name", ["cot_elicitation", "probe_override"])
 def test_phrase_set_2kb(benchmark: Any, name: str) -> None:
     phrases = load_phrases(str(DATA / f"{name}.txt"))
     benchmark(SIGNALS["match_count"], PROMPT_2KB, phrases)
@@ -115,5 +115,5 @@ def test_geo_asn_cold(benchmark: Any) -> None:
 
 
 def test_compile_phrases(benchmark: Any) -> None:
-    lines = (DATA / "guardrail_probing.txt").read_text(encoding="utf-8").splitlines()
-    benchmark(compile_phrases, lines, "guardrail_probing.txt")
+    lines = (DATA / "probe_override.txt").read_text(encoding="utf-8").splitlines()
+    benchmark(compile_phrases, lines, "probe_override.txt")

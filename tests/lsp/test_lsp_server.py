@@ -30,7 +30,7 @@ def _codes(diags: list[T.Diagnostic]) -> list[str]:
 
 def test_shipped_policies_open_hover_complete_definition_references(policies: Path) -> None:
     budgets = policies / "10-budgets.policy"
-    coordination = policies / "30-coordination.policy"
+    coordination = policies / "20-coordination.policy"
     identity = policies / "00-identity.policy"
     text = budgets.read_text(encoding="utf-8")
     ctext = coordination.read_text(encoding="utf-8")
@@ -45,11 +45,12 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         h = await s.hover(uri, position_of(text, "account.tier", delta=9))
         assert h is not None and "account.tier: string" in h.contents.value  # type: ignore[union-attr]
         assert h.range == T.Range(position_of(text, "account.tier"), position_of(text, "account.tier", delta=12))
-        h = await s.hover(uri, position_of(text, "limit daily_tokens", delta=8))
+        h = await s.hover(uri, position_of(text, "limit daily_output_tokens", delta=8))
         assert h is not None
         body = h.contents.value  # type: ignore[union-attr]
-        assert "- window: `1d`" in body and "- max: `tier_daily_tokens[account.tier] ?? 200k`" in body
-        assert "- measures: sum `(request.prompt_tokens ?? 0) + (request.max_tokens ?? 1024)`" in body
+        assert "- window: `1d`" in body
+        assert '- max: `if account.tier == "enterprise" then null else tier_daily_output[account.tier] ?? 1M`' in body
+        assert "- measures: sum `least(request.max_tokens ?? 4096, 32k)`" in body
         h = await s.hover(uri, position_of(text, "tier_rpm[", delta=2))
         assert h is not None and 'data tier_rpm = csv("data/tier_limits.csv")' in h.contents.value  # type: ignore[union-attr]
         assert "type `map<string, int>`" in h.contents.value  # type: ignore[union-attr]
@@ -68,7 +69,7 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         outline = await s.symbols(uri)
         assert [(x.name, x.detail) for x in outline][:3] == [
             ("tier_rpm", "data"),
-            ("tier_daily_tokens", "data"),
+            ("tier_daily_output", "data"),
             ("requests_per_minute", "limit throttle per 1m"),
         ]
         assert outline[2].selection_range.start == position_of(text, "requests_per_minute")
@@ -83,7 +84,7 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         assert (identity.as_uri(), position_of(itext, "trusted =")) in [(r.uri, r.range.start) for r in refs]
         uses = sum(f.read_text(encoding="utf-8").count("unless trusted") for f in policies.glob("*.policy"))
         assert len(refs) == 1 + uses
-        assert {r.uri for r in refs} >= {identity.as_uri(), coordination.as_uri(), budgets.as_uri()}
+        assert {r.uri for r in refs} >= {identity.as_uri(), coordination.as_uri()}
         assert len(await s.references(curi, use, declaration=False)) == uses
 
         # Completion: fields after a section, names and functions in an expression,
@@ -104,12 +105,12 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         labels = {i.label for i in items}
         assert {"window", "max", "key", "record", "on_error", "block", "reason", "throttle"} <= labels
         assert "retry_after" not in labels  # a rule clause, not a limit's
-        old = "  max tier_rpm[account.tier] ?? 20"
+        old = "  max tier_rpm[account.tier] ?? 60"
         s.change(uri, old[:-2] + "t", T.Range(position_of(text, old), position_of(text, old, delta=len(old))))
         new = text.replace(old, old[:-2] + "t")
         items = await s.complete(uri, position_of(new, "?? t", delta=4))
         by_label = {i.label: i for i in items}
-        assert {"trusted", "fresh_account", "tier_daily_tokens", "template_id", "account"} <= set(by_label)
+        assert {"trusted", "fresh_account", "tier_daily_output", "template_id", "account"} <= set(by_label)
         assert by_label["trusted"].kind == T.CompletionItemKind.Variable
         assert by_label["template_id"].detail == "template_id(string) -> string"
         assert "true" in by_label and "reason" not in by_label
@@ -127,7 +128,7 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
 
 def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
     identity = policies / "00-identity.policy"
-    coordination = policies / "30-coordination.policy"
+    coordination = policies / "20-coordination.policy"
     itext = identity.read_text(encoding="utf-8")
     ctext = coordination.read_text(encoding="utf-8")
 
