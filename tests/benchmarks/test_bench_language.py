@@ -182,9 +182,15 @@ def shipped():  # type: ignore[no-untyped-def]
     return load_policy_set(ROOT / "policies")
 
 
+def _with_measures(ctx: Context, policy) -> Context:  # type: ignore[no-untyped-def]
+    """Rules read measures: give them values (all zero), as the engine would after its store calls."""
+    ctx.measures = [0.0] * len(policy.compiled.measures)
+    return ctx
+
+
 def test_shipped_rules_only(benchmark, shipped) -> None:
-    """The stateless part of a decision on the shipped policy: every rule, no store."""
-    ctx = Context.from_dict(REQUEST)
+    """The stateless part of a decision on the shipped policy: every rule, measure values given, no store."""
+    ctx = _with_measures(Context.from_dict(REQUEST), shipped)
 
     def decide():  # type: ignore[no-untyped-def]
         ctx.cache = {}
@@ -195,7 +201,7 @@ def test_shipped_rules_only(benchmark, shipped) -> None:
 
 def test_shipped_rules_and_limit_keys(benchmark, shipped) -> None:
     """Every rule plus every limit's key, cost and signals: all but the store."""
-    ctx = Context.from_dict(REQUEST)
+    ctx = _with_measures(Context.from_dict(REQUEST), shipped)
 
     def decide():  # type: ignore[no-untyped-def]
         ctx.cache = {}
