@@ -41,12 +41,7 @@ REQUEST = {
         "labels": [],
     },
     "api_key": {"id": "key-1", "scopes": ["inference"]},
-    "client": {
-        "ip": "203.0.113.9",
-        "country": "US",
-        "asn": 7922,
-        "user_agent": "sdk/1.2",
-    },
+    "client": {"ip": "203.0.113.9", "country": "US", "asn": 7922, "user_agent": "sdk/1.2"},
 }
 
 

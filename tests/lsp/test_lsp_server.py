@@ -28,9 +28,7 @@ def _codes(diags: list[T.Diagnostic]) -> list[str]:
     return [str(d.code) for d in diags]
 
 
-def test_shipped_policies_open_hover_complete_definition_references(
-    policies: Path,
-) -> None:
+def test_shipped_policies_open_hover_complete_definition_references(policies: Path) -> None:
     budgets = policies / "10-budgets.policy"
     coordination = policies / "20-coordination.policy"
     identity = policies / "00-identity.policy"
@@ -46,10 +44,7 @@ def test_shipped_policies_open_hover_complete_definition_references(
         # Hover: a field's type, a limit's window and maximum, a data list, a function.
         h = await s.hover(uri, position_of(text, "account.tier", delta=9))
         assert h is not None and "account.tier: string" in h.contents.value  # type: ignore[union-attr]
-        assert h.range == T.Range(
-            position_of(text, "account.tier"),
-            position_of(text, "account.tier", delta=12),
-        )
+        assert h.range == T.Range(position_of(text, "account.tier"), position_of(text, "account.tier", delta=12))
         h = await s.hover(uri, position_of(text, "limit daily_output_tokens", delta=8))
         assert h is not None
         body = h.contents.value  # type: ignore[union-attr]
@@ -67,8 +62,7 @@ def test_shipped_policies_open_hover_complete_definition_references(
 
         # Signature help inside a call; the outline of a file.
         sig = await s.signature(
-            curi,
-            position_of(ctext, "ip_prefix(client.ip, 24)", delta=len("ip_prefix(client.ip, ")),
+            curi, position_of(ctext, "ip_prefix(client.ip, 24)", delta=len("ip_prefix(client.ip, "))
         )
         assert sig is not None and sig.signatures[0].label == "ip_prefix(ip, int) -> string"
         assert sig.active_parameter == 1
@@ -109,33 +103,14 @@ def test_shipped_policies_open_hover_complete_definition_references(
         line_start = position_of(text, "  window 1m")
         items = await s.complete(uri, line_start)
         labels = {i.label for i in items}
-        assert {
-            "window",
-            "max",
-            "key",
-            "record",
-            "on_error",
-            "block",
-            "reason",
-            "throttle",
-        } <= labels
+        assert {"window", "max", "key", "record", "on_error", "block", "reason", "throttle"} <= labels
         assert "retry_after" not in labels  # a rule clause, not a limit's
         old = "  max tier_rpm[account.tier] ?? 60"
-        s.change(
-            uri,
-            old[:-2] + "t",
-            T.Range(position_of(text, old), position_of(text, old, delta=len(old))),
-        )
+        s.change(uri, old[:-2] + "t", T.Range(position_of(text, old), position_of(text, old, delta=len(old))))
         new = text.replace(old, old[:-2] + "t")
         items = await s.complete(uri, position_of(new, "?? t", delta=4))
         by_label = {i.label: i for i in items}
-        assert {
-            "trusted",
-            "fresh_account",
-            "tier_daily_output",
-            "template_id",
-            "account",
-        } <= set(by_label)
+        assert {"trusted", "fresh_account", "tier_daily_output", "template_id", "account"} <= set(by_label)
         assert by_label["trusted"].kind == T.CompletionItemKind.Variable
         assert by_label["template_id"].detail == "template_id(string) -> string"
         assert "true" in by_label and "reason" not in by_label
@@ -169,8 +144,7 @@ def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
         first = cdiags[0]
         assert first.message == "unknown name `trusted`\nhelp: did you mean `trusty`?"
         assert first.range == T.Range(
-            position_of(ctext, "unless trusted", delta=7),
-            position_of(ctext, "unless trusted", delta=14),
+            position_of(ctext, "unless trusted", delta=7), position_of(ctext, "unless trusted", delta=14)
         )
         assert first.severity == T.DiagnosticSeverity.Error and first.source == "policyctl"
         # The "did you mean" quick fix replaces the misspelt span.
@@ -188,8 +162,7 @@ def test_edit_diagnostics_across_files_and_quick_fixes(policies: Path) -> None:
         diags = await s.diagnostics_for(iuri)
         assert _codes(diags) == ["E0202"]
         assert diags[0].range == T.Range(
-            position_of(typo, "account.age_day <"),
-            position_of(typo, "account.age_day <", delta=15),
+            position_of(typo, "account.age_day <"), position_of(typo, "account.age_day <", delta=15)
         )
         actions = await s.code_actions(iuri, diags)
         assert actions and actions[0].edit is not None and actions[0].edit.changes is not None
@@ -261,7 +234,7 @@ def test_formatting_and_non_ascii_ranges(tmp_path: Path) -> None:
     async def scenario_utf8(s: Session) -> None:
         uri = s.open(f)
         diags = await s.diagnostics_for(uri)
-        col = len('    deny   when "é😀" == '.encode("utf-8"))
+        col = len('    deny   when "é😀" == '.encode())
         assert diags[0].range.start == T.Position(1, col)
 
     run(scenario_utf8, f.parent, encodings=["utf-8"])
@@ -334,10 +307,7 @@ def test_measures_across_files(tmp_path: Path) -> None:
         assert h is not None and "measure card_accounts" in h.contents.value  # type: ignore[union-attr]
         assert "- window: `1d`" in h.contents.value  # type: ignore[union-attr]
         [loc] = await s.definition(uri, use)
-        assert (loc.uri, loc.range.start) == (
-            measures.as_uri(),
-            position_of(mtext, "card_accounts"),
-        )
+        assert (loc.uri, loc.range.start) == (measures.as_uri(), position_of(mtext, "card_accounts"))
         refs = await s.references(uri, use)
         assert [(r.uri, r.range.start) for r in refs] == [
             (measures.as_uri(), position_of(mtext, "card_accounts")),
@@ -353,9 +323,7 @@ def test_measures_across_files(tmp_path: Path) -> None:
     run(scenario, root)
 
 
-def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_disk(
-    tmp_path: Path,
-) -> None:
+def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_disk(tmp_path: Path) -> None:
     """W0308 comes from running the tests beside the policy (on open and save);
     a file changed on disk that the editor does not have open is read again."""
     root = tmp_path / "p"
