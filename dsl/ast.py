@@ -177,7 +177,8 @@ class Clause:
     kind: effect (text = deny|throttle|flag, exprs = [condition] in rules, [] in
     limits), unless, when, reason (text), status (text), retry_after (text),
     header (text = header name, exprs = [value]), shadow, key (exprs), count,
-    sum, distinct, usage, window, max (exprs = [expr]), record, on_error, block (text).
+    sum, distinct, usage, window, max (exprs = [expr]), record, on_error, block (text),
+    rules (exprs = [Name, ...]: the rules an exemption also skips).
     A calendar window (`window calendar month in "Europe/Paris"`) is a window
     clause with text = the unit and exprs = [the time zone literal] or [].
     """
@@ -257,6 +258,12 @@ class Limit(Block):
 class Measure(Block):
     """A named, always-recorded measure (count, sum or distinct per key over a
     window) that rules, limits and other measures read as `measures.NAME`."""
+
+
+@dataclass(slots=True, eq=False)
+class Exempt(Block):
+    """A policy-wide exemption: a request its `when` matches (and its `unless` does
+    not) skips every limit and the rules its `rules` clause names (exprs = [Name, ...])."""
 
 
 @dataclass(slots=True, eq=False)

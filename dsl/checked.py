@@ -119,6 +119,19 @@ class CheckedMeasure(Measuring):
     level: int  # 0 reads no measure; k reads measures of lower levels
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedExempt:
+    """`exempt NAME { when C; unless U; rules r1, r2 }`: a request it matches skips every
+    limit and the rules named (measures still count it: they are evidence)."""
+
+    name: str
+    span: A.Span  # the exemption's name
+    decl: A.Exempt
+    when: tuple[A.Expr, ...]
+    unless: tuple[A.Expr, ...]
+    rules: tuple[str, ...]  # the rules it also skips, declared ones only
+
+
 @dataclass
 class CheckedPolicy:
     modules: list[A.Module]
@@ -129,10 +142,12 @@ class CheckedPolicy:
     rule_decls: list[A.Rule] = field(default_factory=list)
     limit_decls: list[A.Limit] = field(default_factory=list)
     measure_decls: list[A.Measure] = field(default_factory=list)
+    exempt_decls: list[A.Exempt] = field(default_factory=list)
     # The lowered blocks, in the same order: complete when the policy has no errors.
     rules: list[CheckedRule] = field(default_factory=list)
     limits: list[CheckedLimit] = field(default_factory=list)
     measures: list[CheckedMeasure] = field(default_factory=list)
+    exempts: list[CheckedExempt] = field(default_factory=list)
     types: dict[int, Type] = field(default_factory=dict)  # id(expr) -> type
     rank_literals: set[int] = field(default_factory=set)  # string literals compared with verification
     cidr_literals: set[int] = field(default_factory=set)  # list literals used as CIDR sets

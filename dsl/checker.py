@@ -16,6 +16,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from dsl import ast as A
+from dsl import formatter as F
 from dsl import data as D
 from dsl.checked import (
     BLOCK_MODES,
@@ -52,6 +53,7 @@ from dsl.types import (
 MIN_WINDOW, MAX_WINDOW = 1.0, 30 * 86400.0
 RULE_CLAUSES_ONCE = ("effect", "unless", "reason", "status", "retry_after", "shadow")
 LIMIT_CLAUSES_ONCE = ("effect", *(c for c in CLAUSES if c not in ("header", "retry_after")))
+EXEMPT_CLAUSES = ("when", "unless", "rules")
 MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when", "unless")
 
 
@@ -108,6 +110,8 @@ class _Checker:
             self._check_limit(lim)
         for m in self.measures.values():
             self._check_measure(m)
+        for x in self.out.exempt_decls:
+            self._check_exempt(x)
         self._measure_graph()
         for name, let in self.lets.items():
             if name not in self.used:
@@ -132,12 +136,13 @@ class _Checker:
                 prev = table.get(d.name)
                 if prev is not None:
                     kind = "rule, limit or measure" if isinstance(d, A.Block) else "name"
-                    self.error(
-                        "E0209",
-                        f"duplicate {kind} `{d.name}`",
-                        d.name_span,
-                        f"first defined at {prev.name_span.source.name}:{prev.name_span.line}:{prev.name_span.column}",
-                    )
+                    where = f"{prev.name_span.source.name}:{prev.name_span.line}:{prev.name_span.column}"
+                    if isinstance(d, A.Exempt) or isinstance(prev, A.Exempt):
+                        kind = "name"  # exemptions share the rules' namespace: say which is which
+                        where += (
+                            f" (a {type(prev).__name__.lower()}; rules, limits, measures and exemptions share names)"
+                        )
+                    self.error("E0209", f"duplicate {kind} `{d.name}`", d.name_span, f"first defined at {where}")
                     continue
                 if isinstance(d, (A.Let, A.Data)) and d.name in SCHEMA:
                     self.error("E0209", f"`{d.name}` is a section of the request and cannot be redefined", d.name_span)
@@ -162,6 +167,8 @@ class _Checker:
                 elif isinstance(d, A.Measure):
                     self.measures[d.name] = d
                     self.out.measure_decls.append(d)
+                elif isinstance(d, A.Exempt):
+                    self.out.exempt_decls.append(d)
 
     def _load_data(self, d: A.Data) -> None:
         if d.loader not in D._LOADERS:
@@ -208,7 +215,7 @@ class _Checker:
                 let_depth[n] = r[0] + 1  # the compiler wraps a let in brackets
                 if r[0] > MAX_EXPR_DEPTH and not r[1]:
                     self._deep_error(self.lets[n].expr)
-        for block in (*self.rules, *self.limits, *self.measures.values()):
+        for block in (*self.rules, *self.limits, *self.measures.values(), *self.out.exempt_decls):
             for c in block.clauses:
                 for e in c.exprs:
                     r = self._depth(e, let_depth)
@@ -247,7 +254,10 @@ class _Checker:
         seen: dict[str, A.Clause] = {}
         for c in block.clauses:
             if c.kind in kinds and c.kind in seen:
-                self.error("E0211", f"`{c.kind}` given twice in `{block.name}`", c.span, "keep one of them")
+                hint = "keep one of them"
+                if c.kind in ("unless", "when") and c.exprs and seen[c.kind].exprs:
+                    hint = _joined_hint(c.kind, seen[c.kind].exprs[0], c.exprs[0])
+                self.error("E0211", f"`{c.kind}` given twice in `{block.name}`", c.span, hint)
             seen.setdefault(c.kind, c)
 
     def _check_rule(self, r: A.Rule) -> None:
@@ -408,6 +418,37 @@ class _Checker:
                 self.error("E0212", f"`{word}` does not apply to a measure", c.span, _measure_hint(c.kind, m.name))
         self._check_measuring(m, "measure")
 
+    def _check_exempt(self, x: A.Exempt) -> None:
+        """`exempt NAME { when C; unless U; rules r1, r2 }`."""
+        self._clauses_once(x, EXEMPT_CLAUSES)
+        if x.find("when") is None:
+            self.error(
+                "E0210",
+                f"exemption `{x.name}` has no `when`",
+                x.name_span,
+                "add the requests it exempts, e.g. `when account.id in internal_accounts`",
+            )
+        for c in x.find_all("when") + x.find_all("unless"):
+            self.types.bool_expr(c.exprs[0], f"`{c.kind}`")
+        rules = {r.name for r in self.rules}
+        others = {
+            b.name: kind for kind, bs in (("limit", self.limits), ("measure", self.measures.values())) for b in bs
+        }
+        for c in x.find_all("rules"):
+            for n in c.exprs:
+                name = n.id if isinstance(n, A.Name) else ""
+                if name in rules:
+                    continue
+                if others.get(name) == "limit":
+                    hint = "an exemption skips every limit already: name only rules here"
+                elif others.get(name) == "measure":
+                    hint = "measures count exempt requests too (they are evidence): add `unless` to the measure"
+                else:
+                    hint = did_you_mean(name, sorted(rules)) or (
+                        "rules: " + ", ".join(sorted(rules)) if rules else "the policy has no rules"
+                    )
+                self.error("E0201", f"`{name}` is not a rule", n.span, hint)
+
     def _reads(self, e: A.Expr) -> dict[str, A.Span]:
         """The measures an expression reads, lets expanded, each with where it is first read."""
         out: dict[str, A.Span] = {}
@@ -436,9 +477,11 @@ class _Checker:
         """Which measures each block reads; a measure key that reads one (E0212);
         cycles between measures (E0215); each measure's dependency level."""
         reads = self.out.measure_reads
-        for b in (*self.rules, *self.limits, *self.measures.values()):
+        for b in (*self.rules, *self.limits, *self.measures.values(), *self.out.exempt_decls):
             got: dict[str, A.Span] = {}
             for c in b.clauses:
+                if c.kind == "rules":  # rule names, not expressions
+                    continue
                 for e in c.exprs:
                     r = self._reads(e)
                     if c.kind == "key" and isinstance(b, A.Measure):
@@ -539,6 +582,13 @@ _MEASURE_HINTS = {
     "block": "a measure refuses nothing: use a `distinct` limit with `block key`",
     "shadow": "a measure never acts, so there is nothing to shadow",
 }
+
+
+def _joined_hint(kind: str, first: A.Expr, second: A.Expr) -> str:
+    """Two `unless` clauses are one exemption each: either holds. Two `when`s both must."""
+    op = "or" if kind == "unless" else "and"
+    a, b = (f"({F.expr(e)})" if F.needs_brackets_in(e, op) else F.expr(e) for e in (first, second))
+    return f"join them with `{op}`: `{kind} {a} {op} {b}`"
 
 
 def _measure_hint(kind: str, name: str) -> str:

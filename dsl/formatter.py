@@ -96,7 +96,7 @@ def _decl(d: A.Decl) -> list[str]:
     if isinstance(d, A.Data):
         return [_trail(f"data {d.name} = {d.loader}({quote(d.path)})", d.trailing)]
     assert isinstance(d, A.Block)
-    kw = "rule" if isinstance(d, A.Rule) else "measure" if isinstance(d, A.Measure) else "limit"
+    kw = _BLOCK_WORDS[type(d)]
     lines = [_trail(f"{kw} {d.name} {{", d.trailing)]
     for c in d.clauses:
         lines.extend(_leading(c.comments, INDENT, c.span.line))
@@ -105,14 +105,17 @@ def _decl(d: A.Decl) -> list[str]:
     return lines + ["}"]
 
 
+_BLOCK_WORDS: dict[type, str] = {A.Rule: "rule", A.Limit: "limit", A.Measure: "measure", A.Exempt: "exempt"}
+
+
 def clause(c: A.Clause) -> str:
     k = c.kind
     if k == "effect":
         return f"{c.text} when {expr(c.exprs[0])}" if c.exprs else str(c.text)
     if k in ("count", "shadow"):
         return k
-    if k == "key":
-        return "key " + ", ".join(expr(e) for e in c.exprs)
+    if k in ("key", "rules"):
+        return f"{k} " + ", ".join(expr(e) for e in c.exprs)
     if k == "reason":
         return f"reason {quote(c.text or '')}"
     if k == "header":
@@ -160,6 +163,11 @@ def _prec(e: A.Expr) -> int:
     if isinstance(e, A.Literal) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and e.value < 0:
         return _PREC["neg"]
     return _PREC["postfix"] + 1
+
+
+def needs_brackets_in(e: A.Expr, op: str) -> bool:
+    """Whether `e` needs brackets as an operand of the binary operator `op` (`and`, `or`, ...)."""
+    return _prec(e) < _PREC[op] or isinstance(e, A.Binary) and e.op == "??" and op != "??"
 
 
 def _wrap(e: A.Expr, min_prec: int) -> str:

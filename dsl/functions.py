@@ -15,6 +15,10 @@ from dsl.types import BOOL, FLOAT, INT, IP, REGEX_SET, STRING, Type
 # Parameter kinds beyond concrete types.
 NUM = "number"  # int or float; the result of least/greatest/abs follows the arguments
 SIZED = "sized"  # string, list, set or map
+ZONE = "time zone"  # a constant string naming an IANA time zone ("Europe/Paris"), checked at load time
+
+# What local_weekday returns, Monday first.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,11 @@ _F = [
     Func("script", (STRING,), STRING, 'dominant writing script of the letters ("latin", "cyrillic", "han", ...)', True),
     Func("matches_any", (STRING, REGEX_SET), BOOL, "whether any pattern of a `patterns` data list matches", True),
     Func("match_count", (STRING, REGEX_SET), INT, "how many patterns of a `patterns` data list match", True),
+    # time: a time in seconds since the epoch (request.ts) read in a time zone
+    Func("local_hour", (FLOAT, ZONE), INT, "the hour of a time in a time zone, 0 to 23"),
+    Func("local_weekday", (FLOAT, ZONE), STRING, 'the day of the week of a time in a time zone, "mon" to "sun"'),
+    Func("local_date", (FLOAT, ZONE), STRING, 'the date of a time in a time zone, "2026-01-31"'),
+    Func("local_time", (FLOAT, ZONE), STRING, 'the hours and minutes of a time in a time zone, "09:30"'),
     # network signals
     Func("ip_prefix", (IP, INT), STRING, "the network of an address as CIDR text, e.g. ip_prefix(client.ip, 24)", True),
     Func("geo_country", (IP,), STRING, "ISO country of an address, from the embedded geo data", True),

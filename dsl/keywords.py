@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dsl.checked import BLOCK_MODES, CALENDAR_UNITS, EFFECTS, FAIL_MODES, RECORD_MODES
 
-DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure")
+DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure", "exempt")
 # The words that start a clause of a rule, limit or measure body (besides the effects).
 CLAUSES = (
     "when", "unless", "reason", "status", "retry_after", "header", "shadow",
-    "key", "count", "sum", "distinct", "usage", "window", "max", "record", "on_error", "block",
+    "key", "count", "sum", "distinct", "usage", "window", "max", "record", "on_error", "block", "rules",
 )  # fmt: skip
 # `window calendar month in "Europe/Paris"`: the word that makes a window a calendar one, and its units.
 CALENDAR = "calendar"

@@ -26,6 +26,7 @@ from dsl.checked import (
     MEASURE_KINDS,
     RECORD_MODES,
     CalendarWindow,
+    CheckedExempt,
     CheckedLimit,
     CheckedMeasure,
     CheckedPolicy,
@@ -45,6 +46,22 @@ def lower(out: CheckedPolicy) -> None:
     out.rules = [r for r in map(_lower_rule, out.rule_decls) if r is not None]
     out.limits = [lim for lim in (_lower_limit(b, out.lets) for b in out.limit_decls) if lim is not None]
     out.measures = [m for m in (_lower_measure(b, out) for b in out.measure_decls) if m is not None]
+    rules = {r.name for r in out.rules}
+    out.exempts = [x for x in (_lower_exempt(b, rules) for b in out.exempt_decls) if x is not None]
+
+
+def _lower_exempt(x: A.Exempt, rules: set[str]) -> CheckedExempt | None:
+    if x.find("when") is None:
+        return None
+    named = [n.id for c in x.find_all("rules") for n in c.exprs if isinstance(n, A.Name) and n.id in rules]
+    return CheckedExempt(
+        name=x.name,
+        span=x.name_span,
+        decl=x,
+        when=_exprs(x, "when"),
+        unless=_exprs(x, "unless"),
+        rules=tuple(dict.fromkeys(named)),
+    )
 
 
 def _lower_rule(r: A.Rule) -> CheckedRule | None:

@@ -30,7 +30,7 @@ DEPTH_HINT = "write a long chain of alternatives as `x in [...]`, or split the c
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 
-_DECL_START = re.compile(r"^(policy|let|data|rule|limit|measure)\b", re.M)
+_DECL_START = re.compile(r"^(" + "|".join(DECLARATIONS) + r")\b", re.M)
 
 _NUMBER_SUFFIX = {"k": 1_000, "M": 1_000_000, "G": 1_000_000_000}
 _DURATION_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -268,11 +268,19 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
         expected = sorted({_describe_terminal(t) for t in e.expected if not t.startswith("__")})
         hint = _hint_for(tok, e.expected)
         prev = _previous_token(e)
-        if prev is not None and prev.type == "NAME" and str(prev) in _CLAUSE_WORDS:
+        before = source.text[: tok.start_pos or 0]
+        if prev is not None and re.search(r"(^|\n)exempt\s+when\s*$", before):
+            # `exempt when ...`: `when` was read as the exemption's name
+            msg, hint = "an exemption needs a name before its body", EXEMPT_SHAPE
+            line, col, pos, width = prev.line or 1, prev.column or 1, prev.start_pos or 0, len(str(prev))
+        elif prev is not None and prev.type == "NAME" and str(prev) in _CLAUSE_WORDS:
             # `deny when (1 +` then `reason "y"`: the clause word was read as part of the expression.
             msg = f"the expression before `{prev}` (line {prev.line}) is incomplete"
             hint = "check for an unclosed bracket or a trailing operator on the line above"
             line, col, pos, width = prev.line or 1, prev.column or 1, prev.start_pos or 0, len(str(prev))
+        hint = _allow_hint(tok, e.expected) or hint
+        if tok.type == "WHEN" and re.search(r"(^|\n)exempt(\s+\w+)?\s*$", before):
+            hint = EXEMPT_SHAPE  # `exempt when ...` or `exempt internal when ...`: a one-line form
         if hint is None and expected and len(expected) <= 6:
             hint = "expected " + ", ".join(expected)
         span = A.Span(source, line, col, line, col + width, pos, pos + width)
@@ -293,6 +301,25 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
 
 
 _CLAUSE_WORDS = {*CLAUSES, *EFFECTS, *DECLARATIONS}
+
+
+EXEMPT_SHAPE = "an exemption has a name and a body: `exempt internal { when account.id in internal_accounts }`"
+
+
+def _allow_hint(tok: Token, expected: set[str]) -> str | None:
+    """`allow when ...`: the language allows whatever no rule or limit refuses; say what does
+    the job instead, in a rule (an exemption of its own) or at the top (one for every limit)."""
+    if tok.type != "NAME" or str(tok) != "allow":
+        return None
+    if "DENY" in expected and "UNLESS" in expected:
+        return (
+            "a rule denies, throttles or flags; to let some requests through it, add `unless <condition>`; "
+            "to let them through every limit, declare `exempt NAME { when <condition> }`"
+        )
+    return (
+        "there is no `allow`: what no rule or limit refuses is allowed; to let some requests through every "
+        "limit (and chosen rules), declare `exempt NAME { when <condition> }`"
+    )
 
 
 def _previous_token(e: UnexpectedToken) -> Token | None:
@@ -441,6 +468,13 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
 
     def measure_decl(self, meta: Any, ch: list[Any]) -> A.Measure:
         return A.Measure(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
+
+    def exempt_decl(self, meta: Any, ch: list[Any]) -> A.Exempt:
+        return A.Exempt(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
+
+    def rules_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
+        names: list[A.Expr] = [A.Name(_tok_span(self.source, t), str(t)) for t in ch]
+        return A.Clause("rules", self._s(meta), names)
 
     # ---- clauses
     def effect(self, meta: Any, ch: list[Token]) -> Token:

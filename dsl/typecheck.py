@@ -16,9 +16,10 @@ from dsl import ast as A
 from dsl import data as D
 from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity, did_you_mean
-from dsl.fold import fold_bool
-from dsl.functions import FUNCTIONS, NUM, SIZED
+from dsl.fold import const_value, fold_bool
+from dsl.functions import FUNCTIONS, NUM, SIZED, WEEKDAYS, ZONE
 from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS
+from dsl.zones import zone, zone_hint
 from dsl.types import (
     ANY,
     BOOL,
@@ -302,6 +303,10 @@ class Types:
             types.append(t)
             if p == NUM:
                 ok = is_numeric(t) or t == NULL
+            elif p == ZONE:
+                ok = assignable(t, STRING)
+                if ok:
+                    self._zone_arg(a)
             elif p == SIZED:
                 ok = t in (STRING, ANY, NULL) or isinstance(t, (ListType, SetType, MapType))
             else:
@@ -315,6 +320,27 @@ class Types:
             ret: Type = INT if nums and all(t == INT for t in nums) else FLOAT
             return ret, const
         return f.returns, const  # type: ignore[return-value]
+
+    def _zone_arg(self, a: A.Expr) -> None:
+        """A time zone argument: a constant naming an IANA zone, known when the policy loads."""
+        ok, v = const_value(a, self.s.lets)
+        if not ok or not isinstance(v, str):
+            self.s.error("E0213", "the time zone must be a constant string", a.span, 'e.g. "Europe/Paris" or "UTC"')
+        elif zone(v) is None:
+            self.s.error("E0213", f"unknown time zone `{v}`", a.span, zone_hint(v))
+
+    def _weekdays(self, call: A.Expr, literals: list[A.Expr]) -> None:
+        """Strings compared with local_weekday(...) must be what it returns."""
+        if not (isinstance(call, A.Call) and call.func == "local_weekday"):
+            return
+        for lit in literals:
+            if isinstance(lit, A.Literal) and lit.kind == "string" and lit.value not in WEEKDAYS:
+                self.s.error(
+                    "E0213",
+                    f'local_weekday returns "mon" to "sun", never "{lit.value}"',
+                    lit.span,
+                    did_you_mean(lit.value.lower()[:3], WEEKDAYS) or "days: " + ", ".join(WEEKDAYS),
+                )
 
     def _binary(self, e: A.Binary) -> tuple[Type, bool]:
         op = e.op
@@ -336,6 +362,8 @@ class Types:
             return self._join(a, b, e.right.span, "the two sides of `??`"), const
         if op in ("==", "!=", "<", "<=", ">", ">="):
             self._comparison(e, a, b)
+            self._weekdays(e.left, [e.right])
+            self._weekdays(e.right, [e.left])
             return BOOL, const
         return self._arith(e, a, b), const
 
@@ -418,6 +446,8 @@ class Types:
             return BOOL, c1
         b, c2 = self._sub(right)
         const = c1 and c2
+        if isinstance(right, A.ListLit):
+            self._weekdays(e.left, right.items)
         if b == ANY or a == ANY:
             return BOOL, const
         if b == CIDR_SET:

@@ -4,9 +4,13 @@ which is how the language propagates missing fields."""
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 from collections.abc import Callable
+
+from dsl import zones
+from dsl.functions import WEEKDAYS
 
 
 def _null_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +38,36 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "floor": _null_safe(math.floor),
     "ceil": _null_safe(math.ceil),
 }
+
+
+def _local(ts: float, zone: str) -> datetime.datetime | None:
+    tz = zones.zone(zone)
+    if tz is None:  # the checker accepts only known zones: a zone the system lost since
+        return None
+    try:
+        return datetime.datetime.fromtimestamp(ts, tz)
+    except (OverflowError, OSError, ValueError):  # a time outside what a date can hold
+        return None
+
+
+def _local_part(fn: Callable[[datetime.datetime], Any]) -> Callable[[Any, Any], Any]:
+    def part(ts: Any, zone: Any) -> Any:
+        if ts is None or zone is None:
+            return None
+        t = _local(ts, zone)
+        return None if t is None else fn(t)
+
+    return part
+
+
+BUILTINS.update(
+    {
+        "local_hour": _local_part(lambda t: t.hour),
+        "local_weekday": _local_part(lambda t: WEEKDAYS[t.weekday()]),
+        "local_date": _local_part(lambda t: t.date().isoformat()),
+        "local_time": _local_part(lambda t: f"{t.hour:02d}:{t.minute:02d}"),
+    }
+)
 
 
 def implementation(name: str) -> Callable[..., Any]:

@@ -68,6 +68,7 @@ class CheckResult:
     policy_version: str = ""
     request_id: str = ""
     retry_after_seconds: float = 0.0
+    exempt: list[str] = field(default_factory=list)  # the exemptions the request matched
     explanation: Any = None
 
     @property

@@ -89,6 +89,15 @@ class MeasureInfo:
     span: A.Span
 
 
+@dataclass(frozen=True, slots=True)
+class ExemptInfo:
+    index: int
+    id: str
+    rules: frozenset[int]  # indices of the rules it also skips
+    rule_ids: tuple[str, ...]
+    span: A.Span
+
+
 @dataclass
 class Compiled:
     # evaluate(c) -> (indices of matched rules, (LimitInfo per hit, Hit per hit))
@@ -109,6 +118,11 @@ class Compiled:
     explain_measures: list[Callable[[Context], str | None]] = field(default_factory=list)
     # Per limit, for --explain: (why it did not apply, or None; the written key parts that are null)
     explain_limits: list[Callable[[Context], tuple[str | None, tuple[str, ...]]]] = field(default_factory=list)
+    exempts: list[ExemptInfo] = field(default_factory=list)
+    # exempt(c) -> the indices of the exemptions that match (None for a policy without any)
+    exempt: Callable[[Context], list[int]] | None = None
+    # Per exemption, for --explain: (its `when`s hold, an `unless` holds)
+    explain_exempts: list[Callable[[Context], tuple[Any, Any]]] = field(default_factory=list)
 
 
 class _Gen:
@@ -405,6 +419,7 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         limits.append(info)
     lines += ["    return li, h", "", "def evaluate(c):", "    return evaluate_rules(c), prepare_limits(c)"]
     measures, levels = _measures(checked, gen, lines, explain_src)
+    exempts = _exempts(checked, gen, lines, explain_src)
     source = "\n".join(lines) + "\n\n" + "\n".join(explain_src)
     code = compile(source, "<policy>", "exec")
     exec(code, env)  # noqa: S102 - our own generated code
@@ -422,7 +437,31 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         measure_receipts=[any(m.level == k and m.spec.reconcilable for m in measures) for k in range(levels)],
         explain_measures=[env[f"explain_measure_{m.index}"] for m in measures],
         explain_limits=[env[f"explain_limit_{j}"] for j in range(len(limits))],
+        exempts=exempts,
+        exempt=env["exempt"] if exempts else None,
+        explain_exempts=[env[f"explain_exempt_{x.index}"] for x in exempts],
     )
+
+
+def _exempts(checked: CheckedPolicy, gen: _Gen, lines: list[str], explain_src: list[str]) -> list[ExemptInfo]:
+    """`exempt(c)`, the indices of the exemptions a request matches, and one explain
+    function per exemption; nothing for a policy without exemptions."""
+    if not checked.exempts:
+        return []
+    rule_index = {r.name: i for i, r in enumerate(checked.rules)}
+    lines += ["", "def exempt(c):", "    x = []"]
+    infos = []
+    for i, x in enumerate(checked.exempts):
+        when = [gen.truth(w) for w in x.when]
+        unless = [gen.truth(u) for u in x.unless]
+        lines.append(f"    if {' and '.join(when + [f'not {u}' for u in unless])}: x.append({i})")
+        explain_src.append(
+            f"def explain_exempt_{i}(c):\n    return ({' and '.join(when)}, {' or '.join(unless) or 'False'})\n"
+        )
+        skipped = frozenset(rule_index[n] for n in x.rules if n in rule_index)
+        infos.append(ExemptInfo(i, x.name, skipped, x.rules, x.span))
+    lines.append("    return x")
+    return infos
 
 
 def _headers_fn(name: str, headers: tuple[Header, ...], gen: _Gen) -> Callable[[Context], dict[str, str]] | None:

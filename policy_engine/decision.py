@@ -109,6 +109,8 @@ class Decision:
     trace: list[dict[str, Any]] | None = None
     # The limit the caller's rate-limit headers describe (the engine picks it; see engine._apply_limits).
     rate_limit: LimitState | None = None
+    # The policy's exemptions this request matched: no limit was consulted, their rules were skipped.
+    exempt: Sequence[str] = ()
 
     @property
     def allowed(self) -> bool:
@@ -127,6 +129,8 @@ class Decision:
             d["shadow_rules"] = self.shadow_rules
         if self.flags:
             d["flags"] = self.flags
+        if self.exempt:
+            d["exempt"] = list(self.exempt)
         return d
 
     def to_dict(self) -> dict[str, Any]:

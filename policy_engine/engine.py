@@ -39,10 +39,11 @@ class Engine:
     # ------------------------------------------------------------------ decide
     async def decide(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
         policy = self.policy
+        now = _clock(ctx, now)
         if policy.compiled.measure_levels:
-            return await self._decide_measured(policy, ctx, _now(now), explain)
+            return await self._decide_measured(policy, ctx, now, explain)
         plan = _Plan(policy, ctx)
-        results = await self._acquire(plan.hits, _now(now), plan.admitted, ctx.request_id) if plan.hits else []
+        results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
         return plan.finish(results, explain)
 
     def decide_sync(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
@@ -50,13 +51,14 @@ class Engine:
         if self._sync_acquire is None:
             raise TypeError(f"decide_sync needs a store with a synchronous API, not {self.store.backend}")
         policy = self.policy
+        now = _clock(ctx, now)
         if policy.compiled.measure_levels:
-            return self._decide_measured_sync(policy, ctx, _now(now), explain)
+            return self._decide_measured_sync(policy, ctx, now, explain)
         plan = _Plan(policy, ctx)
         results: list[HitResult] = []
         if plan.hits:
             try:
-                results = self._sync_acquire(plan.hits, _now(now), admitted=plan.admitted, request_id=ctx.request_id)
+                results = self._sync_acquire(plan.hits, now, admitted=plan.admitted, request_id=ctx.request_id)
             except Exception as e:  # a store bug must not take the gateway down with it
                 results = _failed(len(plan.hits), f"{type(e).__name__}: {e}")
         return plan.finish(results, explain)
@@ -143,6 +145,14 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
+def _clock(ctx: Context, now: float | None) -> float:
+    """The decision's time; a request that leaves `request.ts` out reads it as this time."""
+    t = time.time() if now is None else now
+    if ctx.request_ts is None:
+        ctx.request_ts = t
+    return t
+
+
 # Measures charged in level K keep their receipt under "<request id>\x1fmK": one
 # receipt per store call, as a second call under one id would replace the first.
 MEASURE_RECEIPT = "\x1fm"
@@ -202,11 +212,23 @@ class _Plan:
     change it halfway."""
 
     __slots__ = ("policy", "ctx", "matched", "limits", "hits", "decision", "admitted")
+    limits: list[LimitInfo]
+    hits: list[Hit]
 
     def __init__(self, policy: PolicySet, ctx: Context) -> None:
         self.policy, self.ctx = policy, ctx
-        self.matched, (self.limits, self.hits) = policy.compiled.evaluate(ctx)
+        compiled = policy.compiled
+        exempt = compiled.exempt(ctx) if compiled.exempt is not None else None
+        if exempt:
+            # An exempt request consults no limit, and the rules its exemptions name are skipped.
+            skipped = frozenset().union(*(compiled.exempts[i].rules for i in exempt))
+            self.matched = [i for i in compiled.evaluate_rules(ctx) if i not in skipped]
+            self.limits, self.hits = [], []
+        else:
+            self.matched, (self.limits, self.hits) = compiled.evaluate(ctx)
         self.decision, self.admitted = _apply_rules(policy, ctx, self.matched)
+        if exempt:
+            self.decision.exempt = [compiled.exempts[i].id for i in exempt]
 
     def finish(self, results: Sequence[HitResult], explain: bool) -> Decision:
         d = self.decision
@@ -309,8 +331,26 @@ def _finish(d: Decision) -> None:
 def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decision) -> list[dict[str, Any]]:
     """Every measure, rule and limit consulted, with what it saw: the `--explain` view."""
     trace: list[dict[str, Any]] = _measure_trace(policy, ctx, d)
+    compiled = policy.compiled
+    by_exemption: dict[int, str] = {}  # rule index -> the matching exemption that skips it
+    for x, fn in zip(compiled.exempts, compiled.explain_exempts):
+        holds, unless = fn(ctx)
+        matched_x = x.id in d.exempt
+        trace.append(
+            {
+                "exempt": x.id,
+                "at": f"{x.span.source.name}:{x.span.line}",
+                "condition": bool(holds is True),
+                "exempted": bool(unless is True),
+                "matched": matched_x,
+                "rules": list(x.rule_ids),
+            }
+        )
+        if matched_x:
+            for i in x.rules:
+                by_exemption.setdefault(i, x.id)
     hit_set = set(matched)
-    for r, fn in zip(policy.compiled.rules, policy.compiled.explain_rules):
+    for r, fn in zip(compiled.rules, compiled.explain_rules):
         cond, exempt = fn(ctx)
         entry: dict[str, Any] = {
             "rule": r.id,
@@ -320,6 +360,8 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
             "exempted": bool(exempt is True),
             "matched": r.index in hit_set,
         }
+        if r.index in by_exemption:
+            entry["exempted_by"] = by_exemption[r.index]
         if r.shadow:
             entry["shadow"] = True
         if r.index in hit_set:
@@ -339,7 +381,10 @@ def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decisi
         why, null_parts = why_fn(ctx)
         s = states.get(lim.id)
         if s is None:
-            entry.update({"applied": False, "why": why or "not evaluated"})
+            if d.exempt:
+                entry.update({"applied": False, "why": "exempt", "exempted_by": d.exempt[0]})
+            else:
+                entry.update({"applied": False, "why": why or "not evaluated"})
         else:
             entry.update({"applied": True, **s.to_dict()})
             if null_parts:

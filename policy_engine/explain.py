@@ -24,6 +24,7 @@ def render_text(d: Decision, policy: PolicySet) -> str:
             out += [f"  {m.measure} [{m.key}] = {_value(m.value)}" for m in d.measures]
         return "\n".join(out) + "\n"
     sections: list[tuple[str, list[str]]] = [
+        ("exemptions", _aligned([_exempt_cells(t) for t in trace if "exempt" in t])),
         ("measures", [_measure_line(t) for t in trace if "measure" in t]),
         ("rules", _aligned([_rule_cells(t) for t in trace if "rule" in t])),
         ("limits", _limit_entries([t for t in trace if "limit" in t])),
@@ -52,6 +53,8 @@ def _header(d: Decision, policy: PolicySet) -> list[str]:
         out.append("also matched: " + ", ".join(others))
     if d.shadow_rules:
         out.append("shadow (not enforced): " + ", ".join(d.shadow_rules))
+    if d.exempt:
+        out.append("exempt: " + ", ".join(d.exempt) + " (no limit consulted)")
     if d.retry_after is not None:
         out.append(f"retry after {_num(d.retry_after)}s")
     if d.headers:
@@ -83,11 +86,23 @@ def _use(used: Any, mx: Any, remaining: Any, over: bool, committed: bool, error:
 def _rule_cells(t: dict[str, Any]) -> list[str]:
     if t["matched"]:
         state = "would match (shadow)" if t.get("shadow") else "matched"
+    elif t["condition"] and t.get("exempted_by"):
+        state = f"condition true, skipped: exempt {t['exempted_by']}"
     elif t["condition"] and t["exempted"]:
         state = "condition true, exempted by `unless`"
     else:
         state = "condition false"
     return [t["rule"], t["effect"], state, f"({t['at']})"]
+
+
+def _exempt_cells(t: dict[str, Any]) -> list[str]:
+    if t["matched"]:
+        state = "matched: skips every limit" + (f" and {', '.join(t['rules'])}" if t["rules"] else "")
+    elif t["condition"] and t["exempted"]:
+        state = "`when` true, but `unless` holds"
+    else:
+        state = "`when` false"
+    return [t["exempt"], state, f"({t['at']})"]
 
 
 def _limit_entries(entries: list[dict[str, Any]]) -> list[str]:
@@ -101,7 +116,8 @@ def _limit_entries(entries: list[dict[str, Any]]) -> list[str]:
 
 def _limit_detail(t: dict[str, Any]) -> str:
     if not t["applied"]:
-        return f"not applied: {t['why']}"
+        why = f"exempt ({t['exempted_by']})" if t.get("exempted_by") else t["why"]
+        return f"not applied: {why}"
     use = f"[{t['key']}] " + _use(t["used"], t["max"], t["remaining"], t["over"], t["committed"], t.get("error"))
     if t.get("null_key"):
         use += f"; {', '.join(t['null_key'])} is null: requests without it share this bucket"

@@ -207,6 +207,7 @@ class Expect(_Model):
     headers: dict[str, str] | None = None
     measures: dict[str, Expected] | None = None
     limits: dict[str, LimitExpect | None] | None = None
+    exempt: list[str] | None = None  # exactly the exemptions the request matched (`[]`: none)
 
     @field_validator("headers", mode="before")
     @classmethod

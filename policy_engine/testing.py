@@ -299,6 +299,7 @@ class Runner:
             items = [("rule", r.id, f"{r.span.source.name}:{r.span.line}") for r in policy.rules]
             items += [("limit", lim.id, f"{lim.span.source.name}:{lim.span.line}") for lim in policy.limits]
             items += [("measure", m.id, f"{m.span.source.name}:{m.span.line}") for m in policy.compiled.measures]
+            items += [("exemption", x.id, f"{x.span.source.name}:{x.span.line}") for x in policy.compiled.exempts]
             self.result.coverage[key] = Coverage(key, items, reads=policy.checked.measure_reads)
         return self.result.coverage[key]
 
@@ -318,10 +319,11 @@ def _load_policy(target: Path) -> PolicySet | FileError:
 
 
 def unknown_names(tf: TestFile, f: TestFileText, policy: PolicySet) -> list[Diagnostic]:
-    """T0405 for each rule, limit or measure an expectation names that the policy lacks."""
+    """T0405 for each rule, limit, measure or exemption an expectation names that the policy lacks."""
     rules = [r.id for r in policy.rules] + [lim.id for lim in policy.limits]
     limits = [lim.id for lim in policy.limits]
     measures = [m.id for m in policy.compiled.measures]
+    exempts = [x.id for x in policy.compiled.exempts]
     out: list[Diagnostic] = []
 
     def check(name: str, known: list[str], what: str, path: list[Any], *, key: bool) -> None:
@@ -345,6 +347,8 @@ def unknown_names(tf: TestFile, f: TestFileText, policy: PolicySet) -> list[Diag
                 check(n, measures, "measure", [*base, "measures", n], key=True)
             for n in exp.limits or {}:
                 check(n, limits, "limit", [*base, "limits", n], key=True)
+            for i, n in enumerate(exp.exempt or []):
+                check(n, exempts, "exemption", [*base, "exempt", i], key=False)
     return out
 
 
@@ -431,6 +435,7 @@ def _run_step(
         )
     d = engine.decide_sync(ctx, now)
     exercised.update(d.rules)
+    exercised.update(d.exempt)
     exercised.update(d.shadow_rules)
     if step.expect is not None and step.expect.measures:
         exercised.update(step.expect.measures)
@@ -481,6 +486,7 @@ def _compare_lists(exp: Expect, d: Decision) -> list[Mismatch]:
         ("rules_exactly", exp.rules_exactly, d.rules),
         ("shadow_rules_exactly", exp.shadow_rules_exactly, d.shadow_rules),
         ("no_rules", [] if exp.no_rules else None, d.rules),
+        ("exempt", exp.exempt, list(d.exempt)),
     ):
         if want is not None and set(want) != set(got):
             out.append(Mismatch(name, want, list(got), "exactly"))
@@ -611,13 +617,15 @@ def render_coverage(res: SuiteResult) -> list[str]:
         missing = cov.missing
         done = len(cov.items) - len(missing)
         what = "rules, limits and measures" if any(k == "measure" for k, _, _ in cov.items) else "rules and limits"
+        if any(k == "exemption" for k, _, _ in cov.items):
+            what = what.replace(" and ", ", ") + " and exemptions"
         out.append(f"{cov.policy}: {done}/{len(cov.items)} {what} exercised")
         for kind, ident, where in missing:
             out.append(f"  never {_NEVER[kind]}: {kind} {ident}  ({where})")
     return out
 
 
-_NEVER = {"rule": "matched", "limit": "exceeded", "measure": "read"}
+_NEVER = {"rule": "matched", "limit": "exceeded", "measure": "read", "exemption": "matched"}
 
 
 def summary_line(res: SuiteResult) -> str:
@@ -716,11 +724,12 @@ def untested_in(checked: Any, cov: ExercisedBlocks) -> list[Any]:
     n = cov.test_files
     exercised = covered_ids(set(cov.exercised), checked.measure_reads)
     out = []
-    for kind, blocks in (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures)):
+    kinds = (("rule", checked.rules), ("limit", checked.limits), ("measure", checked.measures))
+    for kind, blocks in (*kinds, ("exemption", checked.exempts)):
         for b in blocks:
             if b.name in exercised:
                 continue
-            verb = {"rule": "matches", "limit": "exceeds", "measure": "reads"}[kind]
+            verb = {"rule": "matches", "limit": "exceeds", "measure": "reads", "exemption": "matches"}[kind]
             out.append(
                 Diagnostic(
                     "W0308",

@@ -161,6 +161,7 @@ def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckRe
         request_id=d.request_id or "",
         retry_after_seconds=d.retry_after or 0.0,
         headers=d.headers,
+        exempt=d.exempt,
     )
     add = resp.limits.add
     for s in d.limits:
@@ -225,6 +226,7 @@ def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
         "policy_version": resp.policy_version,
         "request_id": resp.request_id,
         "retry_after_seconds": resp.retry_after_seconds,
+        "exempt": list(resp.exempt),
         "explanation": explanation,
     }
 

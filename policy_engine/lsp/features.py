@@ -233,7 +233,19 @@ def _decl_doc(a: Analysis, d: A.Decl) -> str | None:
         return measure_doc(d)
     if isinstance(d, A.Rule):
         return rule_doc(d)
+    if isinstance(d, A.Exempt):
+        return exempt_doc(d)
     return None
+
+
+def exempt_doc(x: A.Exempt) -> str:
+    lines = [
+        _clause_line(x, "when"),
+        _clause_line(x, "unless"),
+        _clause_line(x, "rules"),
+        "\nA request it matches skips every limit and the rules named; measures still count it.",
+    ]
+    return _code(f"exempt {x.name}") + "\n\n" + "\n".join(line for line in lines if line)
 
 
 @dataclass(frozen=True)
@@ -476,6 +488,7 @@ _SYMBOL_KINDS: tuple[tuple[type[A.Decl], T.SymbolKind, str], ...] = (
     (A.Rule, T.SymbolKind.Event, "rule"),
     (A.Limit, T.SymbolKind.Object, "limit"),
     (A.Measure, T.SymbolKind.Number, "measure"),
+    (A.Exempt, T.SymbolKind.Boolean, "exempt"),
 )
 
 

@@ -150,7 +150,7 @@ class ShadowMatch(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[Effect, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds", "measures")
+    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds", "measures", "exempt")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +171,7 @@ class CheckResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
+    EXEMPT_FIELD_NUMBER: _ClassVar[int]
     effect: Effect
     http_status: int
     reason: str
@@ -184,7 +185,8 @@ class CheckResponse(_message.Message):
     request_id: str
     retry_after_seconds: float
     measures: _containers.RepeatedCompositeFieldContainer[MeasureState]
-    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[MeasureState, _Mapping]]] = ...) -> None: ...
+    exempt: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[MeasureState, _Mapping]]] = ..., exempt: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("request_id", "usage")
