@@ -88,6 +88,18 @@ class MeasureState:
         return d
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowMatch:
+    """A shadow rule or limit that matched: what it would have done, had it been enforced."""
+
+    rule: str
+    effect: Effect
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "effect": self.effect.label, "reason": self.reason}
+
+
 def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() else round(v, 4)
 
@@ -98,7 +110,7 @@ class Decision:
     status: int
     reason: str | None = None
     rules: list[str] = field(default_factory=list)  # enforced rules and limits that matched
-    shadow_rules: list[str] = field(default_factory=list)  # shadow rules that would have matched
+    shadow: list[ShadowMatch] = field(default_factory=list)  # shadow rules and limits that would have matched
     flags: list[str] = field(default_factory=list)  # ids of flag rules that matched
     headers: dict[str, str] = field(default_factory=dict)
     limits: list[LimitState] = field(default_factory=list)
@@ -111,6 +123,11 @@ class Decision:
     rate_limit: LimitState | None = None
     # The policy's exemptions this request matched: no limit was consulted, their rules were skipped.
     exempt: Sequence[str] = ()
+
+    @property
+    def shadow_rules(self) -> list[str]:
+        """The ids of the shadow matches."""
+        return [m.rule for m in self.shadow]
 
     @property
     def allowed(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
-from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState
+from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState, ShadowMatch
 from policy_engine.ingress.answer import finish_headers
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import DEFAULT_DEADLINE, Hit, HitResult, Store
@@ -251,7 +251,7 @@ def _apply_rules(policy: PolicySet, ctx: Context, matched: list[int]) -> tuple[D
     for i in matched:
         r = rules[i]
         if r.shadow:
-            d.shadow_rules.append(r.id)
+            _shadow(d, r)
             continue
         _record(d, ctx, r)
         if winner is None or r.effect > winner.effect:
@@ -261,6 +261,11 @@ def _apply_rules(policy: PolicySet, ctx: Context, matched: list[int]) -> tuple[D
         if winner.effect is Effect.THROTTLE:
             d.retry_after = winner.retry_after
     return d, d.effect < Effect.THROTTLE
+
+
+def _shadow(d: Decision, item: RuleInfo | LimitInfo) -> None:
+    """A shadow rule or limit that matched: listed with what it would have done, never enforced."""
+    d.shadow.append(ShadowMatch(item.id, item.effect, item.reason))
 
 
 def _record(d: Decision, ctx: Context, item: RuleInfo | LimitInfo) -> None:
@@ -306,7 +311,7 @@ def _apply_limits(
         if not over:
             continue
         if lim.shadow:
-            d.shadow_rules.append(lim.id)
+            _shadow(d, lim)
             continue
         _record(d, ctx, lim)
         if lim.effect > d.effect:

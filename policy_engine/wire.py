@@ -174,8 +174,10 @@ def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckRe
             reset_seconds=s.reset,
             over=s.over,
         )
-    if d.shadow_rules:
-        resp.shadow_matches.extend(pb.ShadowMatch(rule_id=r) for r in d.shadow_rules)
+    if d.shadow:
+        resp.shadow_matches.extend(
+            pb.ShadowMatch(rule_id=m.rule, effect=EFFECTS[m.effect], reason=m.reason) for m in d.shadow
+        )
     if d.measures:
         add_m = resp.measures.add
         for m in d.measures:  # `value` stays absent when it is null (the store failed)

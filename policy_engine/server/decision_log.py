@@ -93,6 +93,9 @@ class DecisionLog:
     def format(self, rec: Record) -> dict[str, Any]:
         ts, api, c, d, seconds = rec
         out: dict[str, Any] = {"ts": round(ts, 6), "api": api, **d.head()}
+        if d.shadow:  # what each would have done, not only its name: a shadow deny is not an allow
+            del out["shadow_rules"]
+            out["shadow"] = [m.to_dict() for m in d.shadow]
         if d.limits:
             out["limits"] = [
                 {

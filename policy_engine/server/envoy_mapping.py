@@ -185,6 +185,7 @@ def build_check_response(d: Decision, settings: EnvoyMappingSettings | None = No
                 "reason": d.reason or "",
                 "request_id": d.request_id,
                 "policy_version": d.policy_version,
+                "shadow": [m.to_dict() for m in d.shadow],
             }
         )
     )

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from policy_engine.decision import ShadowMatch
 
 # Seconds; a Check takes ~100 us in-process, a store round trip a few hundred.
 BUCKETS: tuple[float, ...] = (
@@ -74,7 +76,7 @@ class Metrics:
 
     # -- request path ---------------------------------------------------------
     def observe(
-        self, api: str, effect: str, rules: list[str], shadow: list[str], store_errors: int, seconds: float
+        self, api: str, effect: str, rules: list[str], shadow: Sequence[ShadowMatch], store_errors: int, seconds: float
     ) -> None:
         key = (api, effect)
         d = self.decisions
@@ -85,8 +87,8 @@ class Metrics:
                 r[rule] = r.get(rule, 0) + 1
         if shadow:
             s = self.shadow
-            for rule in shadow:
-                s[rule] = s.get(rule, 0) + 1
+            for m in shadow:
+                s[m.rule] = s.get(m.rule, 0) + 1
         if store_errors:
             self.store_errors += store_errors
         h = self.latency.get(api)

@@ -104,7 +104,7 @@ class Decider:
         for s in d.limits:
             if s.error is not None:
                 errors += 1
-        self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow_rules, errors, seconds)
+        self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow, errors, seconds)
         if self.decision_log is not None:
             self.decision_log.submit(api, ctx, d, seconds)
         return d

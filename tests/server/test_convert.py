@@ -15,7 +15,7 @@ from pydantic import ValidationError
 import grpc
 from policy_engine.client import AsyncPolicyClient, PolicyClient
 from policy_engine.context import RequestContext
-from policy_engine.decision import Decision, Effect, LimitState, MeasureState
+from policy_engine.decision import Decision, Effect, LimitState, MeasureState, ShadowMatch
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc
 from policy_engine.wire import (
@@ -173,7 +173,7 @@ def test_decision_to_response_and_back() -> None:
             MeasureState("card_accounts", "pf-1", 4, True),
             MeasureState("suspicion", "acct-1", None, False, "redis store: TimeoutError"),
         ],
-        shadow_rules=["new_rule", "bare_rule"],
+        shadow=[ShadowMatch("new_rule", Effect.DENY, "brand new"), ShadowMatch("bare_rule", Effect.THROTTLE, "")],
         trace=[{"rule": "campaign_template", "matched": True}],
     )
     wire = decision_to_check_response(decision, explain=True).SerializeToString()
@@ -191,9 +191,10 @@ def test_decision_to_response_and_back() -> None:
             "over": True,
         }
     ]
+    # what each shadow match would have done, not "allow" (the bug: only names were sent)
     assert out["shadow_matches"] == [
-        {"rule_id": "new_rule", "effect": "allow", "reason": ""},
-        {"rule_id": "bare_rule", "effect": "allow", "reason": ""},
+        {"rule_id": "new_rule", "effect": "deny", "reason": "brand new"},
+        {"rule_id": "bare_rule", "effect": "throttle", "reason": ""},
     ]
     assert out["measures"] == [
         {"measure_id": "card_accounts", "key": "pf-1", "value": 4.0, "charged": True, "error": None},
@@ -334,8 +335,8 @@ def test_the_engines_decision_model_converts() -> None:
             status=418,
             reason="r",
             rules=["rule_a"],
-            shadow_rules=["s1"],
             flags=["f"],
+            shadow=[ShadowMatch("s1", Effect.FLAG, "s")],
             limits=[
                 LimitState(
                     limit="rpm",
@@ -364,7 +365,7 @@ def test_the_engines_decision_model_converts() -> None:
             "r-9",
         )
         assert resp.limits[0].limit_id == "rpm" and resp.limits[0].max == 60 and resp.limits[0].reset_seconds == 40
-        assert [m.rule_id for m in resp.shadow_matches] == ["s1"]
+        assert [(m.rule_id, m.effect, m.reason) for m in resp.shadow_matches] == [("s1", pb.EFFECT_FLAG, "s")]
         assert [(m.measure_id, m.key, m.HasField("value"), m.value, m.charged, m.error) for m in resp.measures] == [
             ("cards", "pf-1", True, 3.0, True, ""),
             ("score", "a", False, 0.0, False, "down"),

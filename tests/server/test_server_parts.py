@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from policy_engine.context import FIELDS, Context
-from policy_engine.decision import Decision, Effect
+from policy_engine.decision import Decision, Effect, ShadowMatch
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.metrics import Metrics
@@ -141,7 +141,7 @@ def test_decision_log_counts_drops_and_never_blocks(tmp_path: Path) -> None:
 
 def test_metrics_render() -> None:
     m = Metrics()
-    m.observe("check", "deny", ["x"], ["s"], 1, 0.0003)
+    m.observe("check", "deny", ["x"], [ShadowMatch("s", Effect.DENY, "r")], 1, 0.0003)
     m.observe("check", "allow", [], [], 0, 2.0)
     m.reloaded("error", "v1")
     text = m.render().decode()
@@ -181,7 +181,9 @@ def test_the_response_carries_every_part_of_a_decision(make_policy: Any) -> None
             back = check_response_to_dict(wire)
             assert (back["effect"], back["http_status"], back["reason"]) == (d.effect.label, d.status, d.reason or "")
             assert (back["rule_ids"], back["flags"], back["headers"]) == (d.rules, d.flags, d.headers)
-            assert [m["rule_id"] for m in back["shadow_matches"]] == d.shadow_rules
+            assert [(m["rule_id"], m["effect"], m["reason"]) for m in back["shadow_matches"]] == [
+                (m.rule, m.effect.label, m.reason) for m in d.shadow
+            ]
             assert [
                 (x["limit_id"], x["key"], x["used"], x["max"], x["remaining"], x["reset_seconds"], x["over"])
                 for x in back["limits"]
