@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc.aio
@@ -84,6 +85,17 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class StoreInfo:
+    backend: str
+    url: str  # the password redacted
+    state: str  # "ok" | "failing" | "unknown"
+    last_error: str | None
+    failing_since: float | None  # unix time
+    errors: int
+    outages: int
+
+
+@dataclass(frozen=True)
 class PolicyInfo:
     version: str
     files: list[str]
@@ -92,21 +104,71 @@ class PolicyInfo:
     measure_ids: list[str]
     loaded_at: float | None
     last_reload_error: str | None
+    store: StoreInfo | None = None
 
     @classmethod
     def from_proto(cls, resp: pb.GetPolicyResponse) -> PolicyInfo:
-        return cls(**policy_info_from_proto(resp))
+        d = policy_info_from_proto(resp)
+        if d["store"] is not None:
+            d["store"] = StoreInfo(**d["store"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for a TLS channel: the CA that signed the server (None: the system's
+    roots), and a client certificate and key for mutual TLS."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    server_name: str | None = None  # the name to verify, when it is not the target's host
+
+
+def channel(target: str, tls: TLSFiles | None = None) -> grpc.Channel:
+    """A blocking channel to `target` (host:port): plain, TLS or mutual TLS."""
+    if tls is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, _credentials(tls), _tls_options(tls))
+
+
+def aio_channel(target: str, tls: TLSFiles | None = None) -> grpc.aio.Channel:
+    if tls is None:
+        return grpc.aio.insecure_channel(target)
+    return grpc.aio.secure_channel(target, _credentials(tls), _tls_options(tls))
+
+
+def _credentials(tls: TLSFiles) -> grpc.ChannelCredentials:
+    if (tls.cert is None) != (tls.key is None):
+        raise ValueError("mutual TLS needs both a client certificate and its key")
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes() if tls.ca else None,
+        private_key=tls.key.read_bytes() if tls.key else None,
+        certificate_chain=tls.cert.read_bytes() if tls.cert else None,
+    )
+
+
+def _tls_options(tls: TLSFiles) -> list[tuple[str, Any]]:
+    return [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
 
 
 ContextLike = Mapping[str, Any] | RequestContext
+_channel_of = channel  # PolicyClient's `channel` argument shadows the function
 
 
 class PolicyClient:
     """Blocking client; owns its channel unless one is passed in."""
 
-    def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT, channel: grpc.Channel | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        channel: grpc.Channel | None = None,
+        tls: TLSFiles | None = None,
+    ) -> None:
         self._own = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        self._channel = channel if channel is not None else _channel_of(target, tls)
         self._stub = pb_grpc.PolicyServiceStub(self._channel)
         self.timeout = timeout
 
@@ -144,10 +206,15 @@ class AsyncPolicyClient:
     """asyncio client (grpc.aio); create it inside a running event loop."""
 
     def __init__(
-        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, channel: grpc.aio.Channel | None = None
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        channel: grpc.aio.Channel | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
         self._own = channel is None
-        self._channel = channel if channel is not None else grpc.aio.insecure_channel(target)
+        self._channel = channel if channel is not None else aio_channel(target, tls)
         self._stub = pb_grpc.PolicyServiceStub(self._channel)
         self.timeout = timeout
 

@@ -284,7 +284,7 @@ def _apply_limits(
     hits: Sequence[Hit],
     results: Sequence[HitResult],
 ) -> None:
-    tightest: tuple[float, LimitState] | None = None
+    tightest: tuple[float, LimitState | None] | None = None
     append = d.limits.append
     for lim, hit, res in zip(limits, hits, results):
         over = res.over or (lim.block_key and res.used > hit.maximum)
@@ -304,7 +304,9 @@ def _apply_limits(
             res.error,
         )
         append(state)
-        if lim.sets_rate_headers and hit.maximum > 0:
+        # A limit the store could not answer for has no usage to show: no rate-limit headers
+        # from it (a fail-open budget is not "all of it left").
+        if lim.sets_rate_headers and hit.maximum > 0 and res.error is None:
             ratio = res.remaining / hit.maximum
             if tightest is None or ratio < tightest[0]:
                 tightest = (ratio, state)
@@ -319,7 +321,7 @@ def _apply_limits(
             d.reason = lim.reason if res.error is None else f"{lim.reason} (limit store unavailable: failing closed)"
             if lim.effect is Effect.THROTTLE:
                 d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
-            tightest = (-1.0, state)
+            tightest = (-1.0, state if res.error is None else None)
     # The rate-limit headers' limit (the one rule, see ingress.answer): the limit that
     # refused the request, else the enforcing budget closest to its maximum; none for
     # a request a rule denied, which no budget speaks to.

@@ -248,13 +248,26 @@ def policy_info_to_proto(info: Mapping[str, Any]) -> pb.GetPolicyResponse:
     )
     loaded_at = info.get("loaded_at")
     if loaded_at is not None:
-        seconds = math.floor(float(loaded_at))
-        resp.loaded_at.seconds = seconds
-        resp.loaded_at.nanos = min(int(round((float(loaded_at) - seconds) * 1e9)), 999_999_999)
+        _timestamp(resp.loaded_at, loaded_at)
     err = info.get("last_reload_error")
     if err is not None:
         resp.last_reload_error = str(err)
+    store = info.get("store")
+    if store is not None:
+        st = resp.store
+        st.backend, st.url, st.state = store["backend"], store["url"], store["state"]
+        st.errors, st.outages = store.get("errors", 0), store.get("outages", 0)
+        if store.get("last_error") is not None:
+            st.last_error = store["last_error"]
+        if store.get("failing_since") is not None:
+            _timestamp(st.failing_since, store["failing_since"])
     return resp
+
+
+def _timestamp(ts: Any, seconds: float) -> None:
+    whole = math.floor(float(seconds))
+    ts.seconds = whole
+    ts.nanos = min(int(round((float(seconds) - whole) * 1e9)), 999_999_999)
 
 
 def policy_info_from_proto(resp: pb.GetPolicyResponse) -> dict[str, Any]:
@@ -268,4 +281,18 @@ def policy_info_from_proto(resp: pb.GetPolicyResponse) -> dict[str, Any]:
         "measure_ids": list(resp.measure_ids),
         "loaded_at": loaded,
         "last_reload_error": resp.last_reload_error if resp.HasField("last_reload_error") else None,
+        "store": _store_from_proto(resp.store) if resp.HasField("store") else None,
+    }
+
+
+def _store_from_proto(st: pb.StoreStatus) -> dict[str, Any]:
+    since = st.failing_since
+    return {
+        "backend": st.backend,
+        "url": st.url,
+        "state": st.state,
+        "last_error": st.last_error if st.HasField("last_error") else None,
+        "failing_since": since.seconds + since.nanos / 1e9 if st.HasField("failing_since") else None,
+        "errors": st.errors,
+        "outages": st.outages,
     }

@@ -49,13 +49,17 @@ from policy_engine.server.servicers import (
     generic_handlers,
 )
 from policy_engine.server.settings import ServerSettings
+from policy_engine.server.store_health import StoreHealth, StoreState
 from policy_engine.server.usage_logs import UsageLogs
 from policy_engine.state.base import Store
-from policy_engine.state.factory import StoreOptions, open_store
+from policy_engine.state.factory import StoreOptions, open_store, redact
 
 log = logging.getLogger("policy_engine.server")
 
 SERVICES = (POLICY_SERVICE, AUTHORIZATION_SERVICE, RATE_LIMIT_SERVICE, ACCESS_LOG_SERVICE)
+# A health "service" name for the limit store alone: NOT_SERVING while it fails. The
+# services above stay SERVING then (each limit applies its fail mode).
+STORE_HEALTH = "policy_engine.store"
 
 
 class ServerError(RuntimeError):
@@ -74,6 +78,7 @@ class ServerApp:
     health: health.aio.HealthServicer
     decision_log: DecisionLog | None
     access_log: AccessLogServicer
+    store_health: StoreHealth
     http: HttpServer | None = None
     usage_logs: UsageLogs | None = None
     metrics_port: int | None = None
@@ -90,6 +95,9 @@ class ServerApp:
         for name in ("", *SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.serving = True
+        self.store_health.on_change(self._store_changed)
+        await self.store_health.probe()  # the start-up check: a warning when unreachable, and serve on
+        self.store_health.start(self.settings.store_probe_seconds)
         s = self.settings
         if s.metrics_port is not None:
             self.metrics_port = self.metrics.serve(
@@ -108,14 +116,35 @@ class ServerApp:
         # Both listeners drain at once: calls in flight get the same grace on either.
         await asyncio.gather(self.server.stop(grace), *([self.http.stop()] if self.http is not None else []))
         await self.reloader.close()
+        await self.store_health.close()
         if self.decision_log is not None:
             await asyncio.to_thread(self.decision_log.close)
         await self.store.close()
         self.metrics.close()
 
+    def _store_changed(self, state: StoreState) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if state is StoreState.FAILING
+            else health_pb2.HealthCheckResponse.SERVING
+        )
+        task = asyncio.get_running_loop().create_task(self.health.set(STORE_HEALTH, status))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
     def policy_info(self) -> dict[str, Any]:
         p = self.engine.policy
+        st = self.store_health.status()
         return {
+            "store": {
+                "backend": st.backend,
+                "url": st.url,
+                "state": st.state.value,
+                "last_error": st.last_error,
+                "failing_since": st.failing_since,
+                "errors": st.errors,
+                "outages": st.outages,
+            },
             "version": p.version,
             "files": list(p.files),
             "rule_ids": [r.id for r in p.rules],
@@ -124,6 +153,9 @@ class ServerApp:
             "loaded_at": p.loaded_at,
             "last_reload_error": self.reloader.last_error,
         }
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()  # health updates in flight (a task needs a reference)
 
 
 def _read(path: Any, what: str) -> bytes:
@@ -173,7 +205,9 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
             await store.close()
             raise ServerError(f"--decision-log {s.decision_log}: {e.strerror}") from e
         metrics.decision_log_counts = dlog.counts
-    decider = Decider(engine, metrics, dlog)
+    store_health = StoreHealth(store, redact(s.store))
+    metrics.store_state = lambda: (not store_health.failing, store_health.outages)
+    decider = Decider(engine, metrics, dlog, store_health)
     mapper = EnvoyMapper(s.envoy)
     reloader = Reloader(engine, s.policies, metrics, watch=s.reload, debounce_ms=s.reload_debounce_ms)
 
@@ -202,7 +236,9 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     if port == 0:
         await store.close()
         raise ServerError(f"cannot listen on {s.address}")
-    app = ServerApp(server, port, s, engine, store, metrics, reloader, health_s, dlog, access_log, worker=worker)
+    app = ServerApp(
+        server, port, s, engine, store, metrics, reloader, health_s, dlog, access_log, store_health, worker=worker
+    )
     app_ref.append(app)
     if s.http_port is not None:
         app.http = await _bind_http(app, decider)
@@ -254,14 +290,15 @@ async def run(settings: ServerSettings, *, worker: int = 0) -> None:
     metrics = f", metrics on {settings.metrics_host}:{app.metrics_port}" if app.metrics_port else ""
     http = f", HTTP forward-auth on {settings.http_host}:{app.http_port}" if app.http_port else ""
     log.info(
-        "serving policy %s on %s:%d%s%s%s, store %s, pid %d",
+        "serving policy %s on %s:%d%s%s%s, store %s (%s), pid %d",
         app.engine.policy.version,
         settings.host,
         port,
         tls,
         http,
         metrics,
-        app.store.backend,
+        app.store_health.url,
+        app.store_health.state.value,
         os.getpid(),
     )
     await stop.wait()

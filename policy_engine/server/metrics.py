@@ -10,6 +10,9 @@ in a histogram bucket a moment before its sum: harmless for monitoring.
     policy_engine_shadow_matches_total{rule}
     policy_engine_decision_seconds{api}                 histogram of the server-side time per call
     policy_engine_store_errors_total                    limit-store failures (fail mode applied)
+    policy_engine_fail_open_decisions_total             requests admitted while a limit could not be checked
+    policy_engine_store_up                              1 while the limit store answers (0 failing)
+    policy_engine_store_outages_total                   times the store went from answering to failing
     policy_engine_invalid_requests_total{api}
     policy_engine_reloads_total{result}                 ok | error | unchanged
     policy_engine_policy_info{version}                  1 for the serving version
@@ -64,6 +67,9 @@ class Metrics:
         self.shadow: dict[str, int] = {}
         self.latency: dict[str, _Histogram] = {}
         self.store_errors = 0
+        self.fail_open_decisions = 0
+        # Filled in by the server: () -> (up, outages) of the limit store.
+        self.store_state: Callable[[], tuple[bool, int]] | None = None
         self.invalid: dict[str, int] = {}
         self.reloads: dict[str, int] = {"ok": 0, "error": 0, "unchanged": 0}
         self.policy_version = policy_version  # the initial load is not a reload: no count
@@ -152,6 +158,18 @@ class _Collector(Collector):
         yield hist
         yield CounterMetricFamily(
             "policy_engine_store_errors", "Limit-store failures (fail mode applied).", value=m.store_errors
+        )
+        yield CounterMetricFamily(
+            "policy_engine_fail_open_decisions",
+            "Requests admitted while a limit could not be checked (failed open).",
+            value=m.fail_open_decisions,
+        )
+        up, outages = m.store_state() if m.store_state else (True, 0)
+        yield GaugeMetricFamily(
+            "policy_engine_store_up", "1 while the limit store answers, 0 while it fails.", value=1 if up else 0
+        )
+        yield CounterMetricFamily(
+            "policy_engine_store_outages", "Times the limit store went from answering to failing.", value=outages
         )
         yield _counter("policy_engine_invalid_requests", "Requests refused as malformed.", ["api"], m.invalid)
         yield _counter("policy_engine_reloads", "Policy reloads by result.", ["result"], m.reloads)

@@ -42,6 +42,7 @@ from policy_engine.server.envoy_mapping import (
     deny_for_mapping_error,
 )
 from policy_engine.server.metrics import Metrics
+from policy_engine.server.store_health import StoreHealth
 
 log = logging.getLogger("policy_engine.server")
 
@@ -79,10 +80,13 @@ def _parse(cls: type[Message], data: bytes) -> Any:
 class Decider:
     """Runs the engine for one request and records the decision (metrics, decision log)."""
 
-    def __init__(self, engine: Engine, metrics: Metrics, decision_log: DecisionLog | None) -> None:
+    def __init__(
+        self, engine: Engine, metrics: Metrics, decision_log: DecisionLog | None, store_health: StoreHealth
+    ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.decision_log = decision_log
+        self.store_health = store_health
         self._sync = engine.synchronous
         # Request ids for requests that come without one: unique per process, cheap to make.
         self._prefix = secrets.token_hex(4)
@@ -100,11 +104,25 @@ class Decider:
         else:
             d = await self.engine.decide(ctx, explain=explain)
         seconds = time.perf_counter() - t0
-        errors = 0
+        errors = fail_open = 0
+        error = None
         for s in d.limits:
             if s.error is not None:
                 errors += 1
+                error = s.error
+                if not s.over:
+                    fail_open = 1
+        for m in d.measures:
+            if m.error is not None:
+                errors += 1
+                error = m.error
         self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow, errors, seconds)
+        if error is not None:
+            self.store_health.failed(error, count=errors)
+            if fail_open and d.effect <= Effect.FLAG:
+                self.metrics.fail_open_decisions += 1
+        elif self.store_health.failing and (d.limits or d.measures):
+            self.store_health.answered()
         if self.decision_log is not None:
             self.decision_log.submit(api, ctx, d, seconds)
         return d

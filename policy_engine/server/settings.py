@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from policy_engine.ingress.settings import HeaderNames, IngressSettings
 from policy_engine.server.envoy_mapping import EnvoyMappingSettings
-from policy_engine.state.factory import backend_of
+from policy_engine.state.factory import backend_of, validate_url
 
 MiB = 1 << 20
 
@@ -63,6 +63,7 @@ class ServerSettings(BaseSettings):
     redis: str | None = None  # the former name of `store`
     workers: int = Field(default=1, ge=1, le=256)
     store_deadline_ms: float = Field(default=50.0, gt=0)
+    store_probe_seconds: float = Field(default=5.0, ge=0)  # ask the store whether it answers (0: never)
     # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
@@ -95,7 +96,7 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _store_url(cls, url: str | None) -> str | None:
         if url is not None:
-            backend_of(url)  # a URL no store takes is an error here, before anything starts
+            validate_url(url)  # a URL no store can open is an error here, before anything starts
         return url
 
     @model_validator(mode="after")

@@ -5,8 +5,10 @@
     redis://host:port/db           one Redis; also rediss:// (TLS) and unix:///path.sock
     redis+cluster://host:port      Redis Cluster; also rediss+cluster://
 
-A backend is a module with `open_url(url, options) -> Store`, registered below
-under its URL schemes; it is imported only when a URL names it. Every backend
+A backend is a module with `open_url(url, options) -> Store` and
+`check_url(url)` (a StoreURLError for a URL it cannot open, before anything
+connects), registered below under its URL schemes; it is imported only when
+a URL names it. Every backend
 runs the shared contract suite (tests/engine/test_store_contract.py).
 """
 
@@ -66,6 +68,26 @@ def backend_of(url: str | None) -> Backend:
         known = ", ".join(f"{s}://" for s in _BACKENDS)
         raise StoreURLError(f"{url!r} is not a store URL (expected one of {known})")
     return backend
+
+
+def validate_url(url: str | None) -> Backend:
+    """The backend of `url`, after the backend has read the whole URL (host, port, path,
+    options): StoreURLError for anything it cannot open. Connects to nothing."""
+    backend = backend_of(url)
+    check = cast(Callable[[str], None], importlib.import_module(backend.module).check_url)
+    check(url or DEFAULT_URL)
+    return backend
+
+
+def redact(url: str | None) -> str:
+    """The URL as logs and status show it: a password replaced by ***."""
+    url = url or DEFAULT_URL
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def open_store(url: str | None = None, options: StoreOptions | None = None) -> Store:

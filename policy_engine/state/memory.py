@@ -34,7 +34,7 @@ from .base import (
     sketch_estimate,
     usage,
 )
-from .factory import StoreOptions, url_options
+from .factory import StoreOptions, StoreURLError, url_options
 
 _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
 
@@ -328,8 +328,19 @@ class MemoryStore(Store):
         return left if left > 0 else None
 
 
+_OPTIONS = {"max_keys": int, "max_receipts": int, "receipt_ttl": float}
+
+
 def open_url(url: str, options: StoreOptions) -> MemoryStore:
     """`memory://`, optionally `?max_keys=N&max_receipts=N&receipt_ttl=SECONDS`
     (the deadline and prefix do not apply: nothing is shared or waited for)."""
-    opts = url_options(url, {"max_keys": int, "max_receipts": int, "receipt_ttl": float})
-    return MemoryStore(**opts)
+    try:
+        return MemoryStore(**url_options(url, _OPTIONS))
+    except StoreURLError:
+        raise
+    except ValueError as e:
+        raise StoreURLError(f"{url!r}: {e}") from None
+
+
+def check_url(url: str) -> None:
+    open_url(url, StoreOptions())

@@ -31,8 +31,11 @@ from importlib import resources
 from typing import Any
 from collections.abc import Awaitable, Callable, Sequence
 
+from urllib.parse import parse_qsl, urlsplit
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
@@ -40,7 +43,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .base import DEFAULT_DEADLINE, DEFAULT_RECEIPT_TTL, SKETCH_K, Hit, HitResult, Kind, LimitSpec, Record, Store
 from .base import StoreUnavailable, member_hash, spec_bucket
-from .factory import StoreOptions
+from .factory import StoreOptions, StoreURLError, redact
 
 _KIND_CODE = {Kind.COUNT: "c", Kind.SUM: "s", Kind.DISTINCT: "d"}
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -531,7 +534,39 @@ class RedisStore(Store):
 
 
 def open_url(url: str, options: StoreOptions) -> RedisStore:
+    check_url(url)
     return RedisStore.from_url(url, deadline=options.deadline, prefix=options.prefix)
+
+
+# Query options a Redis URL may carry: redis-py's own, TLS settings, credentials.
+_URL_OPTIONS = frozenset({*URL_QUERY_ARGUMENT_PARSERS, "client_name", "username", "password"})
+
+
+def check_url(url: str) -> None:
+    """StoreURLError unless redis-py can open `url` as written: a host (redis://, rediss://)
+    or a socket path (unix://), a port that is a number, a numeric db, known options."""
+    scheme, _, rest = url.partition("://")
+    plain = scheme.lower().removesuffix("+cluster") + "://" + rest
+    try:
+        parse_url(plain)
+        parts = urlsplit(plain)
+        if parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError("unix:// needs the socket's path, e.g. unix:///run/redis.sock")
+        else:
+            if not parts.hostname:
+                raise ValueError(f"{scheme}:// needs a host, e.g. {scheme}://127.0.0.1:6379")
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(f"the database is a number (/0), not /{db}")
+            if db not in ("", "0") and scheme.lower().endswith("+cluster"):
+                raise ValueError("Redis Cluster has only database 0")
+        unknown = sorted({k for k, _ in parse_qsl(parts.query)} - _URL_OPTIONS)
+        unknown = [k for k in unknown if not k.startswith("ssl_")]
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(unknown)}")
+    except ValueError as e:
+        raise StoreURLError(f"{redact(url)!r}: {e}") from None
 
 
 def _receipt_hits(hits: Sequence[Hit]) -> list[int]:

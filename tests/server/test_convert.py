@@ -236,10 +236,21 @@ def test_policy_info_round_trip() -> None:
         "measure_ids": ["m1"],
         "loaded_at": 1764300000.25,
         "last_reload_error": "b.policy:3:1: parse error",
+        "store": {
+            "backend": "redis",
+            "url": "redis://u:***@h:1/0",
+            "state": "failing",
+            "errors": 3,
+            "outages": 1,
+            "last_error": "cannot reach Redis",
+            "failing_since": 1764300001.5,
+        },
     }
     assert (
         policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
     )
+    ok = {**info, "store": {**info["store"], "state": "ok", "last_error": None, "failing_since": None}}
+    assert policy_info_from_proto(policy_info_to_proto(ok)) == ok
     assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
 
 

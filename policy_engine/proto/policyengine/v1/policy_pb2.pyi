@@ -207,7 +207,7 @@ class GetPolicyRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPolicyResponse(_message.Message):
-    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error", "measure_ids")
+    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error", "measure_ids", "store")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     RULE_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +215,7 @@ class GetPolicyResponse(_message.Message):
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
     MEASURE_IDS_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
     version: str
     files: _containers.RepeatedScalarFieldContainer[str]
     rule_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -222,4 +223,23 @@ class GetPolicyResponse(_message.Message):
     loaded_at: _timestamp_pb2.Timestamp
     last_reload_error: str
     measure_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ..., measure_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    store: StoreStatus
+    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ..., measure_ids: _Optional[_Iterable[str]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ...) -> None: ...
+
+class StoreStatus(_message.Message):
+    __slots__ = ("backend", "url", "state", "last_error", "failing_since", "errors", "outages")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    OUTAGES_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    url: str
+    state: str
+    last_error: str
+    failing_since: _timestamp_pb2.Timestamp
+    errors: int
+    outages: int
+    def __init__(self, backend: _Optional[str] = ..., url: _Optional[str] = ..., state: _Optional[str] = ..., last_error: _Optional[str] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., errors: _Optional[int] = ..., outages: _Optional[int] = ...) -> None: ...
