@@ -23,6 +23,8 @@ import grpc.aio
 
 import grpc
 from policy_engine.context import RequestContext
+from policy_engine.proto.policyengine.v1 import admin_pb2 as apb
+from policy_engine.proto.policyengine.v1 import admin_pb2_grpc as apb_grpc
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.proto.policyengine.v1 import policy_pb2_grpc as pb_grpc
 from policy_engine.wire import (
@@ -196,6 +198,78 @@ class PolicyClient:
             self._channel.close()
 
     def __enter__(self) -> PolicyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class KeyStateResult:
+    """One key of a limit or measure, as the admin service reads it."""
+
+    name: str
+    block: str  # "limit" | "measure"
+    kind: str  # "count" | "sum" | "distinct"
+    key: str
+    used: float
+    max: float | None
+    remaining: float | None
+    full: bool | None  # one more unit would be over max
+    window_seconds: float
+    reset_seconds: float | None  # until one more unit fits
+    clear_seconds: float  # until the window holds nothing of this key
+    policy_version: str
+
+    @classmethod
+    def from_proto(cls, m: apb.KeyState) -> KeyStateResult:
+        def opt(name: str) -> Any:
+            return getattr(m, name) if m.HasField(name) else None
+
+        return cls(
+            m.name,
+            m.block,
+            m.kind,
+            m.key,
+            m.used,
+            opt("max"),
+            opt("remaining"),
+            opt("full"),
+            m.window_seconds,
+            opt("reset_seconds"),
+            m.clear_seconds,
+            m.policy_version,
+        )
+
+
+class AdminClient:
+    """Blocking client of policyengine.v1.AdminService (the server's `--admin-port`)."""
+
+    def __init__(self, target: str, *, timeout: float = 5.0, tls: TLSFiles | None = None) -> None:
+        self._channel = channel(target, tls)
+        self._stub = apb_grpc.AdminServiceStub(self._channel)
+        self.timeout = timeout
+
+    def get_state(self, name: str, key: str, maximum: float | None = None) -> KeyStateResult:
+        req = apb.GetStateRequest(name=name, key=key)
+        if maximum is not None:
+            req.max = maximum
+        return KeyStateResult.from_proto(self._stub.GetState(req, timeout=self.timeout))
+
+    def reset_state(self, name: str, key: str) -> tuple[bool, KeyStateResult]:
+        """(whether the key held anything, its state just before)."""
+        resp = self._stub.ResetState(apb.ResetStateRequest(name=name, key=key), timeout=self.timeout)
+        return resp.existed, KeyStateResult.from_proto(resp.before)
+
+    def dry_run(self, context: ContextLike) -> CheckResult:
+        """Decide and explain `context` without counting it."""
+        req = context_to_check_request(context, explain=True)
+        return CheckResult.from_proto(self._stub.DryRunCheck(req, timeout=self.timeout))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> AdminClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from policy_engine.cli.calibrate import calibrate_cmd
+from policy_engine.cli.client import admin_app, client_app
 from policy_engine.cli.diff import diff_cmd
 from policy_engine.cli.eval import eval_cmd
 from policy_engine.cli.fmt import fmt_cmd
@@ -56,6 +57,8 @@ for _name, _cmd in (
     ("lsp", lsp_cmd),
 ):
     app.command(_name, short_help=SHORT_HELP[_name])(_cmd)
+app.add_typer(client_app, name="client", short_help="Talk to a running server: check, report, status.")
+app.add_typer(admin_app, name="admin", short_help="A server's admin service: state, reset, dry run.")
 
 
 def main() -> None:

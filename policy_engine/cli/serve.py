@@ -32,6 +32,12 @@ def serve_cmd(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Prometheus /metrics port (worker i: port + i) (default: off)"
     ),
+    admin_port: int | None = typer.Option(
+        None, "--admin-port", help="Serve the admin service (state, reset, dry run) on this port (default: off)."
+    ),
+    admin_host: str | None = typer.Option(
+        None, "--admin-host", help="Address of the admin port (default: 127.0.0.1; another needs --tls-client-ca)."
+    ),
     decision_log: str | None = typer.Option(
         None, "--decision-log", help="Decision log file (JSON lines; '-' for stdout)."
     ),
@@ -72,6 +78,8 @@ def serve_cmd(
             http_host=http_host,
             usage_logs=usage_log or None,
             metrics_port=metrics_port,
+            admin_port=admin_port,
+            admin_host=admin_host,
             decision_log=decision_log,
             decision_log_prompts=decision_log_prompts,
             tls_cert=tls_cert,

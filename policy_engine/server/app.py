@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 
 from policy_engine.engine import Engine
 from policy_engine.policyset import load_policy_set
+from policy_engine.server.admin import ADMIN_SERVICE, AdminServicer, admin_handlers
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.envoy_mapping import EnvoyMapper
 from policy_engine.server.http_api import HttpApi, HttpServer, ssl_context
@@ -81,6 +82,8 @@ class ServerApp:
     store_health: StoreHealth
     http: HttpServer | None = None
     usage_logs: UsageLogs | None = None
+    admin: grpc.aio.Server | None = None
+    admin_port: int | None = None
     metrics_port: int | None = None
     worker: int = 0
     serving: bool = False
@@ -91,6 +94,8 @@ class ServerApp:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.admin is not None:
+            await self.admin.start()
         self.reloader.start()
         for name in ("", *SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -113,8 +118,12 @@ class ServerApp:
         await self.health.enter_graceful_shutdown()
         if self.usage_logs is not None:
             await self.usage_logs.close()
-        # Both listeners drain at once: calls in flight get the same grace on either.
-        await asyncio.gather(self.server.stop(grace), *([self.http.stop()] if self.http is not None else []))
+        # Every listener drains at once: calls in flight get the same grace on each.
+        await asyncio.gather(
+            self.server.stop(grace),
+            *([self.http.stop()] if self.http is not None else []),
+            *([self.admin.stop(grace)] if self.admin is not None else []),
+        )
         await self.reloader.close()
         await self.store_health.close()
         if self.decision_log is not None:
@@ -176,6 +185,16 @@ def _credentials(s: ServerSettings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=True)
 
 
+def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials | None) -> int:
+    try:
+        port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    except RuntimeError as e:  # grpcio raises when it cannot bind
+        raise ServerError(f"cannot listen on {address}: {e}") from e
+    if port == 0:
+        raise ServerError(f"cannot listen on {address}")
+    return int(port)
+
+
 def grpc_options(s: ServerSettings) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", s.max_message_bytes),
@@ -224,20 +243,35 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     health_pb2_grpc.add_HealthServicer_to_server(health_s, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
+    admin = admin_port = None
     try:
         creds = _credentials(s)
-        port = server.add_secure_port(s.address, creds) if creds else server.add_insecure_port(s.address)
+        port = _bind(server, s.address, creds)
+        if s.admin_port is not None:
+            admin = grpc.aio.server(options=grpc_options(s))
+            admin.add_generic_rpc_handlers(
+                [admin_handlers(AdminServicer(engine, mutual_tls=s.tls_client_ca is not None))]
+            )
+            reflection.enable_server_reflection((ADMIN_SERVICE, reflection.SERVICE_NAME), admin)
+            admin_port = _bind(admin, s.admin_address, creds)
     except ServerError:
         await store.close()
         raise
-    except RuntimeError as e:  # grpcio raises when it cannot bind
-        await store.close()
-        raise ServerError(f"cannot listen on {s.address}: {e}") from e
-    if port == 0:
-        await store.close()
-        raise ServerError(f"cannot listen on {s.address}")
     app = ServerApp(
-        server, port, s, engine, store, metrics, reloader, health_s, dlog, access_log, store_health, worker=worker
+        server,
+        port,
+        s,
+        engine,
+        store,
+        metrics,
+        reloader,
+        health_s,
+        dlog,
+        access_log,
+        store_health,
+        admin=admin,
+        admin_port=admin_port,
+        worker=worker,
     )
     app_ref.append(app)
     if s.http_port is not None:
@@ -289,6 +323,8 @@ async def run(settings: ServerSettings, *, worker: int = 0) -> None:
     tls = " (mutual TLS)" if settings.tls_client_ca else " (TLS)" if settings.tls_cert else ""
     metrics = f", metrics on {settings.metrics_host}:{app.metrics_port}" if app.metrics_port else ""
     http = f", HTTP forward-auth on {settings.http_host}:{app.http_port}" if app.http_port else ""
+    if app.admin_port is not None:
+        metrics += f", admin service on {settings.admin_host}:{app.admin_port}"
     log.info(
         "serving policy %s on %s:%d%s%s%s, store %s (%s), pid %d",
         app.engine.policy.version,

@@ -19,6 +19,7 @@ Nested values come from the environment with `__` between levels, e.g.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +68,9 @@ class ServerSettings(BaseSettings):
     # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    # The admin service (docs/operations.md) on its own port (None: off); loopback unless mutual TLS.
+    admin_port: int | None = Field(default=None, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
     # JSON lines; "-" is standard output. None: no decision log.
     decision_log: str | None = None
     decision_log_prompts: bool = False  # log prompt text (otherwise fingerprint and length only)
@@ -115,12 +119,33 @@ class ServerSettings(BaseSettings):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.admin_port is not None and self.tls_client_ca is None and not _loopback(self.admin_host):
+            raise ValueError(
+                f"admin_host {self.admin_host}: the admin service binds loopback (127.0.0.1, ::1, localhost) "
+                "unless the server requires client certificates (--tls-client-ca): it can reset limits"
+            )
         return self
 
     @property
     def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return _address(self.host, self.port)
+
+    @property
+    def admin_address(self) -> str:
+        return _address(self.admin_host, self.admin_port or 0)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -154,6 +154,10 @@ class StoreUnavailable(Exception):
     """`Store.check` could not reach the store; the message says what failed."""
 
 
+class StoreUnsupported(Exception):
+    """The store does not offer an optional operation (preview, reset)."""
+
+
 class Store(abc.ABC):
     """A limit store. Backends are opened by URL (state/factory.py) and proven by
     tests/engine/test_store_contract.py.
@@ -200,6 +204,17 @@ class Store(abc.ABC):
     async def check(self) -> None:
         """Raise StoreUnavailable unless the store answers (a tool checks before it starts)."""
         return None  # a store without I/O always answers
+
+    async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
+        """What `acquire` would answer, writing nothing: the same `used`, `remaining`,
+        `reset` and `over`, and `committed` saying whether the charge *would* be
+        recorded. No receipt is kept. For dry runs (the admin service)."""
+        raise StoreUnsupported(f"the {self.backend} store cannot preview a request")
+
+    async def reset(self, spec: LimitSpec, key: str) -> bool:
+        """Forget the state of one key of a limit or measure (its window starts
+        afresh); False when it held nothing. For operators (the admin service)."""
+        raise StoreUnsupported(f"the {self.backend} store cannot reset a key")
 
     async def flush(self) -> None:
         """Delete all the state this store holds (under its prefix, on a shared store):

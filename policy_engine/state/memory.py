@@ -273,6 +273,54 @@ class MemoryStore(Store):
             rc.popitem(last=False)
         rc[request_id] = (expires, charges)
 
+    # -- operators ------------------------------------------------------------------
+
+    def preview_sync(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
+        """acquire_sync's answer without writing (Store.preview)."""
+        plans = [self._plan(h, now) for h in hits]
+        blocked = any(p[-1] and h.enforce for h, p in zip(hits, plans))
+        results = []
+        for h, p in zip(hits, plans):
+            spec = h.spec
+            commit = (admitted and not blocked) or spec.record is _ATTEMPTS
+            if spec.kind is _DISTINCT:
+                results.append(self._preview_distinct(h, p, commit))
+                continue
+            _k, _st, _b, frac, cur, prev, before, after, over = p
+            if commit:
+                cur = cur + h.amount
+            used = after if commit else before
+            results.append(
+                HitResult(
+                    used,
+                    max(0.0, h.maximum - used),
+                    reset_after(cur, prev, frac, spec.window, h.maximum - h.amount),
+                    over,
+                    commit,
+                )
+            )
+        return results
+
+    def _preview_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
+        _k, _st, _b, frac, hv, c, cs, u, us, before, after, over = p
+        commit = commit and hv is not None
+        if commit:  # the sketches as _finish_distinct would leave them, on copies
+            c, u = list(c), list(u)
+            dropped, _ = _insert(c, hv)
+            cs = cs or dropped
+            dropped, _ = _insert(u, hv)
+            us = us or dropped
+        used = after if commit else before
+        cn = _est(c, cs)
+        reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
+        return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
+
+    async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
+        return self.preview_sync(hits, now, admitted=admitted)
+
+    async def reset(self, spec: LimitSpec, key: str) -> bool:
+        return self._keys.pop(spec.id + _SEP + key, None) is not None
+
     # -- usage reports ----------------------------------------------------------
 
     def reconcile_sync(self, request_id: str, actual: dict[str, float], now: float) -> bool:

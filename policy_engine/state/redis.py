@@ -365,7 +365,7 @@ class RedisStore(Store):
             return [HitResult(0.0, h.maximum, 0.0, False, False, error=msg) for h in hits]
 
     async def _acquire(
-        self, hits: Sequence[Hit], now: float, admitted: bool, request_id: str | None
+        self, hits: Sequence[Hit], now: float, admitted: bool, request_id: str | None, dry: bool = False
     ) -> list[HitResult]:
         groups: dict[int, list[int]] = {}
         keys_of = [self._keys_of(h) for h in hits]
@@ -375,7 +375,8 @@ class RedisStore(Store):
         order: list[list[int]] = []
         for idx in groups.values():
             keys: list[str] = []
-            args: list[Any] = [repr(float(now)), "1" if admitted else "0", SKETCH_K]
+            mode = ("d" if dry else "") + ("1" if admitted else "0")
+            args: list[Any] = [repr(float(now)), mode, SKETCH_K]
             for i in idx:
                 h = hits[i]
                 keys += keys_of[i]
@@ -421,7 +422,7 @@ class RedisStore(Store):
         stale_receipt = bool(receipt) and any(
             not committed[i] or int(float(raw[i][6])) != row[2] for row, i in zip(receipt, sums)
         )
-        if refunds or stale_receipt:
+        if (refunds or stale_receipt) and not dry:
             await self._refund(hits, keys_of, raw, refunds, request_id, now, committed)
 
         results = []
@@ -431,6 +432,19 @@ class RedisStore(Store):
             used = float(r[0] if c else r[1])
             results.append(HitResult(used, max(0.0, h.maximum - used), float(r[2] if c else r[3]), bool(int(r[4])), c))
         return results
+
+    async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
+        """acquire.lua in its dry mode: the same answers, nothing written (one round trip)."""
+        if not hits:
+            return []
+        async with asyncio.timeout(self.deadline):
+            return await self._acquire(hits, now, admitted, None, dry=True)
+
+    async def reset(self, spec: LimitSpec, key: str) -> bool:
+        tag = self._tag(spec, key)
+        suffixes = (":d", ":dc", ":du") if spec.kind is Kind.DISTINCT else (":c",)
+        async with asyncio.timeout(self.deadline):
+            return int(await self._client.delete(*(tag + x for x in suffixes))) > 0
 
     def _receipt_set(self, request_id: str, receipt: list[list[Any]], now: float, window: float) -> Command:
         # Kept for receipt_ttl, or two windows if shorter: by then the charged

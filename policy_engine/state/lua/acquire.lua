@@ -4,7 +4,7 @@
 --
 -- KEYS, per hit: COUNT/SUM one hash {b, c, p}; DISTINCT a meta hash {b, cs, us},
 --   the current bucket's sketch and the union sketch (sorted sets scored by hash).
--- ARGV: now, admitted (1/0), K, then 9 per hit:
+-- ARGV: now, admitted (1/0; d1/d0: the same, as a dry run that writes nothing), K, then 9 per hit:
 --   kind (c|s|d), window, maximum, amount, member hash (decimal), attempts (1/0), enforce (1/0),
 --   calendar period index and end ('' and '' for a sliding window)
 --   A DISTINCT hit with an empty member hash is a read: the current estimate, never committed.
@@ -15,7 +15,8 @@
 --   over, committed, bucket, added_cur, added_union}; numbers as %.17g strings.
 
 local now = tonumber(ARGV[1])
-local admitted = ARGV[2] == '1'
+local dry = string.sub(ARGV[2], 1, 1) == 'd'
+local admitted = string.sub(ARGV[2], -1) == '1'
 local K = tonumber(ARGV[3])
 local TWO52 = 4503599627370496.0
 
@@ -134,7 +135,14 @@ for i = 1, n do
       p.after = p.before
     else
       local ca = sk_after(c, cs, p.h, p.hs)
-      p.after = usage(ca, math.max(0.0, sk_after(u, us, p.h, p.hs) - ca), frac)
+      local ua = sk_after(u, us, p.h, p.hs)
+      p.after = usage(ca, math.max(0.0, ua - ca), frac)
+      -- a dry run's reset as if committed: the sketches' estimates after the insert
+      if p.cal then
+        p.reset_dry = calendar_reset(ca, p.max - 1.0, p.cal_end)
+      else
+        p.reset_dry = reset_after(ca, math.max(0.0, ua - ca), frac, w, p.max - 1.0)
+      end
     end
   else
     p.key = KEYS[ki]
@@ -171,7 +179,15 @@ for i = 1, n do
   local commit = not p.read and (p.attempts or (admitted and not blocked))
   local reset_after_commit = p.reset_before
   local added_c, added_u = 0, 0
-  if commit then
+  if commit and dry then  -- nothing written: the answers a commit would give
+    if p.kind == 'd' then
+      reset_after_commit = p.reset_dry
+    elseif p.cal then
+      reset_after_commit = calendar_reset(p.cur + p.amount, p.max - p.amount, p.cal_end)
+    else
+      reset_after_commit = reset_after(p.cur + p.amount, p.prev, p.frac, p.w, p.max - p.amount)
+    end
+  elseif commit then
     local ttl
     if p.cal then
       ttl = math.ceil((p.cal_end - now) * 1000) + 1000
