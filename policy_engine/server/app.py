@@ -51,6 +51,7 @@ from policy_engine.server.servicers import (
 )
 from policy_engine.server.settings import ServerSettings
 from policy_engine.server.store_health import StoreHealth, StoreState
+from policy_engine.server.tracing import TracedStore, Tracing
 from policy_engine.server.usage_logs import UsageLogs
 from policy_engine.state.base import Store
 from policy_engine.state.factory import StoreOptions, open_store, redact
@@ -84,6 +85,7 @@ class ServerApp:
     usage_logs: UsageLogs | None = None
     admin: grpc.aio.Server | None = None
     admin_port: int | None = None
+    tracing: Tracing | None = None
     metrics_port: int | None = None
     worker: int = 0
     serving: bool = False
@@ -130,6 +132,8 @@ class ServerApp:
             await asyncio.to_thread(self.decision_log.close)
         await self.store.close()
         self.metrics.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # exports the spans still pending
 
     def _store_changed(self, state: StoreState) -> None:
         status = (
@@ -214,7 +218,12 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     s = settings
     policy = await asyncio.to_thread(load_policy_set, s.policies)
     store = open_store(s.store, StoreOptions(deadline=s.store_deadline_ms / 1000))
-    engine = Engine(policy, store, store_deadline=s.store_deadline_ms / 1000)
+    tracing = None
+    engine_store = store
+    if s.otlp_endpoint is not None:
+        tracing = Tracing(s.otlp_endpoint, service_name=s.service_name, ratio=s.trace_sample_ratio, worker=worker)
+        engine_store = TracedStore(store, tracing.tracer)
+    engine = Engine(policy, engine_store, store_deadline=s.store_deadline_ms / 1000)
     metrics = Metrics(policy.version)
     dlog = None
     if s.decision_log is not None:
@@ -226,7 +235,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
         metrics.decision_log_counts = dlog.counts
     store_health = StoreHealth(store, redact(s.store))
     metrics.store_state = lambda: (not store_health.failing, store_health.outages)
-    decider = Decider(engine, metrics, dlog, store_health)
+    decider = Decider(engine, metrics, dlog, store_health, tracing)
     mapper = EnvoyMapper(s.envoy)
     reloader = Reloader(engine, s.policies, metrics, watch=s.reload, debounce_ms=s.reload_debounce_ms)
 
@@ -271,6 +280,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
         store_health,
         admin=admin,
         admin_port=admin_port,
+        tracing=tracing,
         worker=worker,
     )
     app_ref.append(app)

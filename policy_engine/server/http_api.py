@@ -180,7 +180,9 @@ class HttpApi:
                     self.settings.body_header,
                 )
                 ctx = Context.from_dict(self.mapper.map(req).context)
-                d = await self.decider.decide(ctx, API)
+                # the proxy forwards the request's trace headers (traceparent, b3) with it
+                trace = req.headers if self.decider.tracing is not None else None
+                d = await self.decider.decide(ctx, API, trace_headers=trace)
         except MappingError as e:
             self.metrics.invalid_request(API)
             return e.answer(), request_id

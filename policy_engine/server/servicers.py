@@ -17,7 +17,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc.aio
@@ -43,6 +43,7 @@ from policy_engine.server.envoy_mapping import (
 )
 from policy_engine.server.metrics import Metrics
 from policy_engine.server.store_health import StoreHealth
+from policy_engine.server.tracing import Tracing, metadata_headers
 
 log = logging.getLogger("policy_engine.server")
 
@@ -81,12 +82,18 @@ class Decider:
     """Runs the engine for one request and records the decision (metrics, decision log)."""
 
     def __init__(
-        self, engine: Engine, metrics: Metrics, decision_log: DecisionLog | None, store_health: StoreHealth
+        self,
+        engine: Engine,
+        metrics: Metrics,
+        decision_log: DecisionLog | None,
+        store_health: StoreHealth,
+        tracing: Tracing | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.decision_log = decision_log
         self.store_health = store_health
+        self.tracing = tracing
         self._sync = engine.synchronous
         # Request ids for requests that come without one: unique per process, cheap to make.
         self._prefix = secrets.token_hex(4)
@@ -95,7 +102,19 @@ class Decider:
     def new_request_id(self) -> str:
         return f"pe-{self._prefix}-{next(self._ids)}"
 
-    async def decide(self, ctx: Context, api: str, explain: bool = False) -> Decision:
+    async def decide(
+        self, ctx: Context, api: str, explain: bool = False, trace_headers: Mapping[str, str] | None = None
+    ) -> Decision:
+        """The decision, recorded; a span of it when tracing is on (its parent from `trace_headers`)."""
+        tracing = self.tracing
+        if tracing is None:
+            return await self._decide(ctx, api, explain)
+        with tracing.span(SPAN_NAMES.get(api, api), tracing.parent(trace_headers or {})) as span:
+            d = await self._decide(ctx, api, explain)
+            span.decision(d)
+            return d
+
+    async def _decide(self, ctx: Context, api: str, explain: bool) -> Decision:
         t0 = time.perf_counter()
         if ctx.request_id is None:
             ctx.request_id = self.new_request_id()
@@ -129,6 +148,18 @@ class Decider:
 
 
 _LABELS = {e: e.label for e in Effect}
+SPAN_NAMES = {
+    "check": "policyengine.v1.PolicyService/Check",
+    "ext_authz": "envoy.service.auth.v3.Authorization/Check",
+    "ratelimit": "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+    "forward_auth": "POST /forward-auth",  # the HTTP forward-auth endpoint (server/http_api.py)
+}
+
+
+def _metadata(context: grpc.aio.ServicerContext, tracing: Tracing | None) -> dict[str, str] | None:
+    """The call's gRPC metadata as headers, only when they are read (tracing)."""
+    return None if tracing is None else metadata_headers(context.invocation_metadata())
+
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -153,7 +184,7 @@ class PolicyServicer:
         except InvalidRequest as e:
             await _invalid(context, self.decider.metrics, "check", f"Check: {e}")
             raise  # unreachable: abort raises
-        d = await self.decider.decide(ctx, "check", req.explain)
+        d = await self.decider.decide(ctx, "check", req.explain, _metadata(context, self.decider.tracing))
         return wire.decision_to_check_response(d, req.explain)
 
     async def Report(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
@@ -164,6 +195,17 @@ class PolicyServicer:
         except InvalidRequest as e:
             await _invalid(context, self.decider.metrics, "report", f"Report: {e}")
             raise
+        tracing = self.decider.tracing
+        if tracing is None:
+            return await self._report(req, context)
+        parent = tracing.parent(_metadata(context, tracing) or {})
+        with tracing.span("policyengine.v1.PolicyService/Report", parent) as span:
+            span.set("policy_engine.request_id", req.request_id)
+            resp = await self._report(req, context)
+            span.set("policy_engine.applied", resp.applied)
+            return resp
+
+    async def _report(self, req: pb.ReportRequest, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
         usage = wire.usage_from_proto(req.usage)
         try:
             applied = await self.decider.engine.report(
@@ -205,7 +247,9 @@ class AuthorizationServicer:
         except InvalidRequest as e:
             await _invalid(context, self.decider.metrics, "ext_authz", f"ext_authz Check: {e}")
             raise
-        d = await self.decider.decide(ctx, "ext_authz")
+        # Envoy forwards the request's trace headers (traceparent, b3) with the HTTP request.
+        headers = req.attributes.request.http.headers if self.decider.tracing is not None else None
+        d = await self.decider.decide(ctx, "ext_authz", trace_headers=headers)
         return build_check_response(d, self.mapper.settings)
 
 
@@ -227,7 +271,7 @@ class RateLimitServicer:
         except InvalidRequest as e:
             await _invalid(context, self.decider.metrics, "ratelimit", f"ShouldRateLimit: {e}")
             raise
-        d = await self.decider.decide(ctx, "ratelimit")
+        d = await self.decider.decide(ctx, "ratelimit", trace_headers=_metadata(context, self.decider.tracing))
         return build_rate_limit_response(d, len(req.descriptors))
 
 

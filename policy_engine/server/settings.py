@@ -95,12 +95,29 @@ class ServerSettings(BaseSettings):
     usage_logs: list[Path] = Field(default_factory=list)
     usage_log_poll_ms: int = Field(default=100, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # OpenTelemetry (the otel extra): spans exported over OTLP/gRPC to this endpoint (None: off).
+    otlp_endpoint: str | None = None  # http://host:4317 (plaintext) or https://host:4317
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # traces that arrive unsampled by the caller
+    service_name: str = "policy-engine"
 
     @field_validator("store", "redis")
     @classmethod
     def _store_url(cls, url: str | None) -> str | None:
         if url is not None:
             validate_url(url)  # a URL no store can open is an error here, before anything starts
+        return url
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r}: expected http://host:port (plaintext) or https://host:port (TLS)")
+        from policy_engine.server.tracing import HAVE_OTEL, MISSING
+
+        if not HAVE_OTEL:
+            raise ValueError(MISSING)
         return url
 
     @model_validator(mode="after")
