@@ -35,6 +35,7 @@ from policy_engine.server.admin import ADMIN_SERVICE, AdminServicer, admin_handl
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.envoy_mapping import EnvoyMapper
 from policy_engine.server.http_api import HttpApi, HttpServer, ssl_context
+from policy_engine.server.log_shipping import HttpShipper, OtlpLogShipper, Shipper
 from policy_engine.server.metrics import Metrics
 from policy_engine.server.reload import Reloader
 from policy_engine.server.servicers import (
@@ -189,6 +190,16 @@ def _credentials(s: ServerSettings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=True)
 
 
+def _shippers(s: ServerSettings) -> list[Shipper]:
+    opts = {"batch": s.decision_log_batch, "max_queue": s.decision_log_ship_queue}
+    out: list[Shipper] = []
+    if s.decision_log_http:
+        out.append(HttpShipper(s.decision_log_http, **opts))
+    if s.decision_log_otlp:
+        out.append(OtlpLogShipper(s.decision_log_otlp, service_name=s.service_name, **opts))
+    return out
+
+
 def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials | None) -> int:
     try:
         port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
@@ -226,13 +237,20 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     engine = Engine(policy, engine_store, store_deadline=s.store_deadline_ms / 1000)
     metrics = Metrics(policy.version)
     dlog = None
-    if s.decision_log is not None:
+    if s.decision_log is not None or s.decision_log_http or s.decision_log_otlp:
         try:
-            dlog = DecisionLog(s.decision_log, max_pending=s.decision_log_queue, include_prompt=s.decision_log_prompts)
+            dlog = DecisionLog(
+                s.decision_log,
+                max_pending=s.decision_log_queue,
+                include_prompt=s.decision_log_prompts,
+                shippers=_shippers(s),
+            )
         except OSError as e:
             await store.close()
             raise ServerError(f"--decision-log {s.decision_log}: {e.strerror}") from e
         metrics.decision_log_counts = dlog.counts
+        shippers = dlog.shippers
+        metrics.decision_log_sinks = lambda: {sh.name: sh.counts() for sh in shippers}
     store_health = StoreHealth(store, redact(s.store))
     metrics.store_state = lambda: (not store_health.failing, store_health.outages)
     decider = Decider(engine, metrics, dlog, store_health, tracing)

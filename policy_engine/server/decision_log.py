@@ -15,10 +15,12 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import IO, Any
 
 from policy_engine.context import Context
 from policy_engine.decision import Decision
+from policy_engine.server.log_shipping import Shipper
 from policy_engine.signals.prompt import fingerprint
 
 log = logging.getLogger("policy_engine.server")
@@ -28,18 +30,30 @@ Record = tuple[float, str, Context, Decision, float]
 
 
 class DecisionLog:
+    """`target`: a file, "-" (standard output) or None (only shippers); `shippers`: where
+    formatted records also go (server/log_shipping.py), each with its own queue."""
+
     def __init__(
-        self, target: str, *, max_pending: int = 10_000, include_prompt: bool = False, flush_interval: float = 0.05
+        self,
+        target: str | None,
+        *,
+        max_pending: int = 10_000,
+        include_prompt: bool = False,
+        flush_interval: float = 0.05,
+        shippers: Sequence[Shipper] = (),
     ) -> None:
         self.target = target
         self.max_pending = max_pending
         self.include_prompt = include_prompt
         self.flush_interval = flush_interval
+        self.shippers = list(shippers)
         self.dropped = 0
         self.written = 0
         self._pending: collections.deque[Record] = collections.deque()
         self._stop = threading.Event()
-        self._out: IO[str] = sys.stdout if target == "-" else open(target, "a", encoding="utf-8")  # noqa: SIM115
+        self._out: IO[str] | None = (
+            None if target is None else sys.stdout if target == "-" else open(target, "a", encoding="utf-8")
+        )  # noqa: SIM115
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -57,7 +71,9 @@ class DecisionLog:
         """Write what is pending, then stop the writer."""
         self._stop.set()
         self._thread.join(timeout)
-        if self._out is not sys.stdout:
+        for shipper in self.shippers:
+            shipper.close()
+        if self._out is not None and self._out is not sys.stdout:
             try:
                 self._out.close()
             except OSError as e:  # a full disk fails the final flush too; shutdown goes on
@@ -74,13 +90,21 @@ class DecisionLog:
     def _drain(self) -> None:
         pending = self._pending
         lines = []
+        records = []
         while pending:
             rec = pending.popleft()
             try:
-                lines.append(json.dumps(self.format(rec), separators=(",", ":"), default=str))
+                formatted = self.format(rec)
+                lines.append(json.dumps(formatted, separators=(",", ":"), default=str))
+                records.append(formatted)
             except Exception:  # noqa: BLE001 - one odd record must not stop the log
                 log.exception("decision log: cannot format a record")
         if not lines:
+            return
+        for shipper in self.shippers:
+            shipper.offer(records)
+        if self._out is None:
+            self.written += len(lines)
             return
         try:
             self._out.write("\n".join(lines) + "\n")

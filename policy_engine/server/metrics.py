@@ -19,6 +19,9 @@ in a histogram bucket a moment before its sum: harmless for monitoring.
     policy_engine_last_reload_error                     1 while the last reload failed
     policy_engine_decision_log_dropped_total            records dropped because the log queue was full
     policy_engine_decision_log_written_total
+    policy_engine_decision_log_shipped_total{sink}       records shipped off the box (http, otlp)
+    policy_engine_decision_log_ship_dropped_total{sink}  records a destination never got (queue full, refused)
+    policy_engine_decision_log_ship_retries_total{sink}  batches sent again after a failure
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class Metrics:
         self.last_reload_failed = False
         # Filled in by the server: () -> (dropped, written) of the decision log.
         self.decision_log_counts: Callable[[], tuple[int, int]] | None = None
+        # () -> {sink: (shipped, dropped, retries)} of the decision-log shippers.
+        self.decision_log_sinks: Callable[[], dict[str, tuple[int, int, int]]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self._http: Any = None
@@ -186,6 +191,15 @@ class _Collector(Collector):
             "policy_engine_decision_log_dropped", "Decision-log records dropped (queue full).", value=dropped
         )
         yield CounterMetricFamily("policy_engine_decision_log_written", "Decision-log records written.", value=written)
+        sinks = m.decision_log_sinks() if m.decision_log_sinks else {}
+        for i, (name, doc) in enumerate(
+            (
+                ("policy_engine_decision_log_shipped", "Decision-log records shipped off the box."),
+                ("policy_engine_decision_log_ship_dropped", "Decision-log records a destination never got."),
+                ("policy_engine_decision_log_ship_retries", "Decision-log batches sent again after a failure."),
+            )
+        ):
+            yield _counter(name, doc, ["sink"], {sink: counts[i] for sink, counts in sinks.items()})
 
 
 def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[Any, int]) -> CounterMetricFamily:

@@ -75,6 +75,11 @@ class ServerSettings(BaseSettings):
     decision_log: str | None = None
     decision_log_prompts: bool = False  # log prompt text (otherwise fingerprint and length only)
     decision_log_queue: int = Field(default=10_000, ge=1)
+    # Decision logs off the box (server/log_shipping.py): batched, retried with back-off, bounded.
+    decision_log_http: str | None = None  # POST newline-delimited JSON to this URL
+    decision_log_otlp: str | None = None  # OTLP/gRPC logs endpoint, http://host:4317 (the otel extra)
+    decision_log_batch: int = Field(default=500, ge=1)
+    decision_log_ship_queue: int = Field(default=10_000, ge=1)  # per destination; beyond it records are dropped
     reload: bool = True  # watch the policy folder; SIGHUP always reloads
     reload_debounce_ms: int = Field(default=200, ge=1)
     grace_seconds: float = Field(default=10.0, ge=0)
@@ -107,7 +112,14 @@ class ServerSettings(BaseSettings):
             validate_url(url)  # a URL no store can open is an error here, before anything starts
         return url
 
-    @field_validator("otlp_endpoint")
+    @field_validator("decision_log_http")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r}: expected an http:// or https:// URL")
+        return url
+
+    @field_validator("otlp_endpoint", "decision_log_otlp")
     @classmethod
     def _otlp(cls, url: str | None) -> str | None:
         if url is None:
