@@ -46,6 +46,7 @@ class LimitStateResult:
     remaining: float
     reset_seconds: float
     over: bool
+    error: str | None = None  # the store could not answer: the limit applied its fail mode
 
 
 @dataclass(frozen=True)

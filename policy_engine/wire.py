@@ -173,6 +173,7 @@ def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckRe
             remaining=s.remaining,
             reset_seconds=s.reset,
             over=s.over,
+            error=s.error or "",
         )
     if d.shadow:
         resp.shadow_matches.extend(
@@ -196,6 +197,7 @@ def limit_from_proto(lim: pb.LimitState) -> dict[str, Any]:
         "remaining": lim.remaining,
         "reset_seconds": lim.reset_seconds,
         "over": lim.over,
+        "error": lim.error or None,
     }
 
 

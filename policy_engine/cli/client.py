@@ -186,13 +186,16 @@ def show_check(r: CheckResult, dry_run: bool = False) -> str:
         rows.append(("headers" if i == 0 else "", f"{k}: {v}"))
     for i, lim in enumerate(r.limits):
         state = " OVER" if lim.over else ""
-        rows.append(
-            (
-                "limits" if i == 0 else "",
-                f"{lim.limit_id} [{lim.key}] used {_num(lim.used)} of "
-                f"{_num(lim.max)}, {_num(lim.remaining)} left, reset {_seconds(lim.reset_seconds)}{state}",
+        if lim.error:  # nothing is known of its usage
+            text = f"{lim.limit_id} [{lim.key}] max {_num(lim.max)}: STORE FAILED ({lim.error}), " + (
+                "failed closed" if lim.over else "failed open"
             )
-        )
+        else:
+            text = (
+                f"{lim.limit_id} [{lim.key}] used {_num(lim.used)} of {_num(lim.max)}, "
+                f"{_num(lim.remaining)} left, reset {_seconds(lim.reset_seconds)}{state}"
+            )
+        rows.append(("limits" if i == 0 else "", text))
     for i, m in enumerate(r.measures):
         value = "null (" + (m.error or "") + ")" if m.value is None else _num(m.value)
         rows.append(

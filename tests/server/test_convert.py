@@ -189,6 +189,7 @@ def test_decision_to_response_and_back() -> None:
             "remaining": 0.0,
             "reset_seconds": 1800.0,
             "over": True,
+            "error": None,
         }
     ]
     # what each shadow match would have done, not "allow" (the bug: only names were sent)

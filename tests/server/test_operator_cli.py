@@ -140,6 +140,9 @@ def test_status_exits_1_when_degraded(serve: Any, tmp_path: Path, redis_factory:
     assert run.returncode == 1, run.stdout + run.stderr
     assert f"store redis {rp.url} FAILING" in flat(run.stdout)
     assert "policy_engine.store NOT_SERVING" in flat(run.stdout)
+    check = flat(ctl("client", "check", *ACCOUNT, "--server", s.target).stdout)
+    assert "per_minute [acct-1] max 3: STORE FAILED (redis store: ConnectionError" in check
+    assert "failed open" in check and "x-ratelimit" not in check
     down = ctl("client", "status", "--server", f"127.0.0.1:{free_port('127.0.0.1')}", "--timeout", "1", ok=False)
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
 

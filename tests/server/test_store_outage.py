@@ -78,6 +78,7 @@ def test_unreachable_at_start_then_recovers(
         r = pe.check(ctx("acct-1"))
         assert r.effect == "allow"  # every limit fails open here
         assert not any(h.startswith("x-ratelimit") for h in r.headers)  # no "5000000 remaining" made up
+        assert {lim.limit_id: lim.error is not None for lim in r.limits} == {"per_minute": True, "tokens_day": True}
         info = pe.get_policy()
     assert info.store is not None and (info.store.backend, info.store.url, info.store.state) == (
         "redis",

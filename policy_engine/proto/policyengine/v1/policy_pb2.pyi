@@ -108,7 +108,7 @@ class CheckRequest(_message.Message):
     def __init__(self, request: _Optional[_Union[Request, _Mapping]] = ..., account: _Optional[_Union[Account, _Mapping]] = ..., api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., client: _Optional[_Union[Client, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class LimitState(_message.Message):
-    __slots__ = ("limit_id", "key", "used", "max", "remaining", "reset_seconds", "over")
+    __slots__ = ("limit_id", "key", "used", "max", "remaining", "reset_seconds", "over", "error")
     LIMIT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class LimitState(_message.Message):
     REMAINING_FIELD_NUMBER: _ClassVar[int]
     RESET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     OVER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     limit_id: str
     key: str
     used: float
@@ -123,7 +124,8 @@ class LimitState(_message.Message):
     remaining: float
     reset_seconds: float
     over: bool
-    def __init__(self, limit_id: _Optional[str] = ..., key: _Optional[str] = ..., used: _Optional[float] = ..., max: _Optional[float] = ..., remaining: _Optional[float] = ..., reset_seconds: _Optional[float] = ..., over: _Optional[bool] = ...) -> None: ...
+    error: str
+    def __init__(self, limit_id: _Optional[str] = ..., key: _Optional[str] = ..., used: _Optional[float] = ..., max: _Optional[float] = ..., remaining: _Optional[float] = ..., reset_seconds: _Optional[float] = ..., over: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class MeasureState(_message.Message):
     __slots__ = ("measure_id", "key", "value", "charged", "error")
