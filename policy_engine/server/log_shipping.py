@@ -252,7 +252,7 @@ class OtlpLogShipper(Shipper):
         try:
             self._stub.Export(self._request(batch), timeout=self.timeout)
         except grpc.RpcError as e:
-            code = e.code()  # type: ignore[attr-defined]
+            code = e.code()
             retry = {
                 grpc.StatusCode.UNAVAILABLE,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -261,7 +261,7 @@ class OtlpLogShipper(Shipper):
                 grpc.StatusCode.CANCELLED,
                 grpc.StatusCode.INTERNAL,
             }
-            err = f"{code.name}: {e.details()}"  # type: ignore[attr-defined]
+            err = f"{code.name}: {e.details()}"
             raise (RetryableError(err) if code in retry else PermanentError(err)) from None
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ gRPC metadata for our API, the HTTP headers Envoy forwards for ext_authz
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -132,7 +132,8 @@ def _b3(headers: Mapping[str, str]) -> Any:
     return trace.set_span_in_context(NonRecordingSpan(ctx), OtelContext())
 
 
-def metadata_headers(metadata: Sequence[tuple[str, Any]] | None) -> dict[str, str]:
+def metadata_headers(metadata: Iterable[tuple[str, Any]] | None) -> dict[str, str]:
+    """gRPC metadata (key, value) pairs as lower-case headers; binary values left out."""
     return {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
 
 

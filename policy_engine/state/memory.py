@@ -15,7 +15,7 @@ from bisect import bisect_left
 from math import floor
 from collections import OrderedDict
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .base import (
     CALENDAR_FRACTION,
@@ -301,7 +301,7 @@ class MemoryStore(Store):
             )
         return results
 
-    def _preview_distinct(self, h: Hit, p: tuple, commit: bool) -> HitResult:
+    def _preview_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool) -> HitResult:
         _k, _st, _b, frac, hv, c, cs, u, us, before, after, over = p
         commit = commit and hv is not None
         if commit:  # the sketches as _finish_distinct would leave them, on copies
@@ -376,7 +376,7 @@ class MemoryStore(Store):
         return left if left > 0 else None
 
 
-_OPTIONS = {"max_keys": int, "max_receipts": int, "receipt_ttl": float}
+_OPTIONS: dict[str, Callable[[str], Any]] = {"max_keys": int, "max_receipts": int, "receipt_ttl": float}
 
 
 def open_url(url: str, options: StoreOptions) -> MemoryStore:

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as ls
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as ls_grpc
 
 from policy_engine.client import PolicyClient
-from server_harness import ServerThread, policy_dir, start_server  # noqa: F401 (fixtures)
+from server_harness import ServerThread
 
 SECRET = "the secret prompt text"
 ACCOUNT = {"id": "acct-s", "age_days": 30, "verification": "kyc", "tier": "pro"}

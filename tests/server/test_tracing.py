@@ -26,7 +26,7 @@ from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2_grpc as 
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2_grpc as rls_grpc
 from policy_engine.server.settings import SettingsError, load_settings
-from server_harness import ServerThread, policy_dir, start_server  # noqa: F401 (fixtures)
+from server_harness import ServerThread
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
