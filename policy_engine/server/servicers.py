@@ -152,7 +152,7 @@ SPAN_NAMES = {
     "check": "policyengine.v1.PolicyService/Check",
     "ext_authz": "envoy.service.auth.v3.Authorization/Check",
     "ratelimit": "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
-    "forward_auth": "POST /forward-auth",  # the HTTP forward-auth endpoint (server/http_api.py)
+    "forward_auth": "policy_engine.forward_auth",  # the HTTP endpoints of server/http_api.py
 }
 
 

@@ -103,6 +103,14 @@ def _insert(sk: list[int], h: int) -> tuple[bool, bool]:
     return True, True
 
 
+def _reset(spec: LimitSpec, cur: float, prev: float, frac: float, allowed: float, now: float) -> float:
+    """Seconds until usage fits `allowed`: the sliding window's, or a calendar period's end.
+    (acquire_sync's COUNT/SUM path has the same two lines inline.)"""
+    if spec.calendar is None:
+        return reset_after(cur, prev, frac, spec.window, allowed)
+    return calendar_reset(cur, allowed, now, spec.calendar.period(now).end)
+
+
 class MemoryStore(Store):
     """In-process limit store, bounded to `max_keys` tracked (limit, key) pairs.
 
@@ -252,11 +260,7 @@ class MemoryStore(Store):
             c, cs, u, us = st.c, st.cs, st.u, st.us
         used = after if commit else before
         cn = _est(c, cs)
-        cal = h.spec.calendar
-        if cal is None:
-            reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
-        else:
-            reset = calendar_reset(cn, h.maximum - 1.0, now, cal.period(now).end)
+        reset = _reset(h.spec, cn, max(0.0, _est(u, us) - cn), frac, h.maximum - 1.0, now)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     def _insert_key(self, k: str, st: _Counter | _Distinct) -> None:
@@ -284,24 +288,17 @@ class MemoryStore(Store):
             spec = h.spec
             commit = (admitted and not blocked) or spec.record is _ATTEMPTS
             if spec.kind is _DISTINCT:
-                results.append(self._preview_distinct(h, p, commit))
+                results.append(self._preview_distinct(h, p, commit, now))
                 continue
             _k, _st, _b, frac, cur, prev, before, after, over = p
             if commit:
                 cur = cur + h.amount
             used = after if commit else before
-            results.append(
-                HitResult(
-                    used,
-                    max(0.0, h.maximum - used),
-                    reset_after(cur, prev, frac, spec.window, h.maximum - h.amount),
-                    over,
-                    commit,
-                )
-            )
+            reset = _reset(spec, cur, prev, frac, h.maximum - h.amount, now)
+            results.append(HitResult(used, max(0.0, h.maximum - used), reset, over, commit))
         return results
 
-    def _preview_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool) -> HitResult:
+    def _preview_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool, now: float) -> HitResult:
         _k, _st, _b, frac, hv, c, cs, u, us, before, after, over = p
         commit = commit and hv is not None
         if commit:  # the sketches as _finish_distinct would leave them, on copies
@@ -312,7 +309,7 @@ class MemoryStore(Store):
             us = us or dropped
         used = after if commit else before
         cn = _est(c, cs)
-        reset = reset_after(cn, max(0.0, _est(u, us) - cn), frac, h.spec.window, h.maximum - 1.0)
+        reset = _reset(h.spec, cn, max(0.0, _est(u, us) - cn), frac, h.maximum - 1.0, now)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:

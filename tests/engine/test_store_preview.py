@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from policy_engine.state.base import Hit, HitResult, Kind, LimitSpec, Record
+from policy_engine.state.base import Calendar, Hit, HitResult, Kind, LimitSpec, Record
 
 W = 60.0
 T0 = 6000.0
@@ -15,6 +15,11 @@ SPECS = [
     LimitSpec("prompts", Kind.DISTINCT, W),
     LimitSpec("probes", Kind.COUNT, W, record=Record.ATTEMPTS),
     LimitSpec("seen", Kind.DISTINCT, W, record=Record.ATTEMPTS),
+    # calendar windows: the period's end is the reset
+    LimitSpec("daily", Kind.COUNT, 90_000.0, calendar=Calendar("day", "America/New_York")),
+    LimitSpec(
+        "weekly_cards", Kind.DISTINCT, 608_400.0, record=Record.ATTEMPTS, calendar=Calendar("week", "Asia/Tokyo")
+    ),
 ]
 
 
@@ -39,8 +44,8 @@ def test_preview_is_acquire_without_the_write(store_env) -> None:
     async def body(s) -> None:
         rng = random.Random(7)
         now = T0
-        for step in range(120):
-            now += rng.choice([0.5, 3.0, 17.0, 45.0])
+        for step in range(150):
+            now += rng.choice([0.5, 3.0, 17.0, 45.0, 20_000.0])  # the last crosses calendar days now and then
             hits = _hits(rng)
             admitted = rng.random() < 0.85
             first = await s.preview(hits, now, admitted=admitted)
