@@ -32,6 +32,7 @@ from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
 from dsl.keywords import CLAUSES
 from dsl.lower import lower
 from dsl.semantic import analyze
+from dsl.policy_options import read_options
 from dsl.schema import MEASURES, SCHEMA
 from dsl.typecheck import Scope, Types
 from dsl.zones import zone, zone_hint
@@ -58,8 +59,10 @@ MEASURE_CLAUSES = ("key", "count", "sum", "distinct", "usage", "window", "when",
 
 
 def check_policy(modules: list[A.Module], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    """The check stage: every diagnostic of names, types and shapes, and the lowered policy."""
-    return _Checker(modules, base_dir).run()
+    """The check stage: every diagnostic of names, types and shapes (the policy header's
+    options included), and the lowered policy."""
+    checked, diags = _Checker(modules, base_dir).run()
+    return checked, diags + read_options(checked.header)[1]
 
 
 def check(modules: list[A.Module], base_dir: Path | None = None) -> tuple[CheckedPolicy, list[Diagnostic]]:

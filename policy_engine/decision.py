@@ -46,6 +46,7 @@ class LimitState:
     committed: bool
     shadow: bool = False
     error: str | None = None
+    window: float = 0.0  # seconds (the IETF RateLimit-Policy's w)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -119,8 +120,11 @@ class Decision:
     policy_version: str = ""
     request_id: str | None = None
     trace: list[dict[str, Any]] | None = None
-    # The limit the caller's rate-limit headers describe (the engine picks it; see engine._apply_limits).
+    # The limits the caller's rate-limit headers describe (the engine picks them by one rule,
+    # see engine._apply_limits): of any kind, of `count` limits (requests), of `sum` limits (tokens).
     rate_limit: LimitState | None = None
+    requests_limit: LimitState | None = None
+    tokens_limit: LimitState | None = None
     # The policy's exemptions this request matched: no limit was consulted, their rules were skipped.
     exempt: Sequence[str] = ()
 

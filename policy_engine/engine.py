@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dsl.policy_options import RateLimitHeaders
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState, ShadowMatch
@@ -234,7 +235,7 @@ class _Plan:
         d = self.decision
         if self.hits:
             _apply_limits(d, self.ctx, self.limits, self.hits, results)
-        _finish(d)
+        _finish(d, self.policy.rate_headers)
         if explain:
             d.trace = explain_trace(self.policy, self.ctx, self.matched, d)
         return d
@@ -284,7 +285,12 @@ def _apply_limits(
     hits: Sequence[Hit],
     results: Sequence[HitResult],
 ) -> None:
-    tightest: tuple[float, LimitState | None] | None = None
+    # The rate-limit headers' limits, by one rule (see ingress.answer): for any kind, for
+    # `count` limits (requests) and for `sum` limits (tokens), the limit that refused the
+    # request, else the enforcing one closest to its maximum; none for a request a rule
+    # denied, which no budget speaks to. (ratio of the maximum left, the limit) per slot;
+    # a refusal by a limit the store could not answer for holds its slot with no limit.
+    tightest: list[tuple[float, LimitState | None] | None] = [None, None, None]
     append = d.limits.append
     for lim, hit, res in zip(limits, hits, results):
         over = res.over or (lim.block_key and res.used > hit.maximum)
@@ -302,14 +308,18 @@ def _apply_limits(
             res.committed,
             lim.shadow,
             res.error,
+            lim.spec.window,
         )
         append(state)
+        slot = _RATE_SLOT.get(lim.kind_label, 0)
         # A limit the store could not answer for has no usage to show: no rate-limit headers
         # from it (a fail-open budget is not "all of it left").
         if lim.sets_rate_headers and hit.maximum > 0 and res.error is None:
             ratio = res.remaining / hit.maximum
-            if tightest is None or ratio < tightest[0]:
-                tightest = (ratio, state)
+            for i in (0, slot) if slot else (0,):
+                t = tightest[i]
+                if t is None or ratio < t[0]:
+                    tightest[i] = (ratio, state)
         if not over:
             continue
         if lim.shadow:
@@ -321,16 +331,18 @@ def _apply_limits(
             d.reason = lim.reason if res.error is None else f"{lim.reason} (limit store unavailable: failing closed)"
             if lim.effect is Effect.THROTTLE:
                 d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
-            tightest = (-1.0, state if res.error is None else None)
-    # The rate-limit headers' limit (the one rule, see ingress.answer): the limit that
-    # refused the request, else the enforcing budget closest to its maximum; none for
-    # a request a rule denied, which no budget speaks to.
-    if tightest is not None and (d.effect is not Effect.DENY or tightest[0] < 0):
-        d.rate_limit = tightest[1]
+            tightest[0] = tightest[slot] = (-1.0, state if res.error is None else None)
+    admitted_or_limited = d.effect is not Effect.DENY
+    any_, requests, tokens = (t[1] if t is not None and (admitted_or_limited or t[0] < 0) else None for t in tightest)
+    d.rate_limit, d.requests_limit, d.tokens_limit = any_, requests, tokens
 
 
-def _finish(d: Decision) -> None:
-    finish_headers(d)
+# Limit kind -> its slot in _apply_limits' `tightest`: requests (count), tokens (sum).
+_RATE_SLOT = {"count": 1, "sum": 2}
+
+
+def _finish(d: Decision, options: RateLimitHeaders) -> None:
+    finish_headers(d, options)
     if d.status == 0:
         d.status = DEFAULT_STATUS[d.effect]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from dsl import ast as A
 from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, PolicyError
+from dsl.policy_options import DEFAULT as DEFAULT_RATE_HEADERS
+from dsl.policy_options import RateLimitHeaders, read_options
 from dsl.load import FRONT_END, Loading, Stage, policy_files, run_stages
 from policy_engine.compiler import Compiled, LimitInfo, RuleInfo, compile_policy
 
@@ -30,6 +32,7 @@ class PolicySet:
     warnings: tuple[Diagnostic, ...] = ()
     loaded_at: float = field(default_factory=time.time)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # parse, check, lint, compile
+    rate_headers: RateLimitHeaders = DEFAULT_RATE_HEADERS  # the header's rate-limit header options
 
     @property
     def rules(self) -> list[RuleInfo]:
@@ -89,4 +92,5 @@ def load_policy_set(paths: list[Path] | Path) -> PolicySet:
         checked=checked,
         warnings=tuple(d for d in state.diagnostics if not d.is_error),
         stage_seconds=dict(state.seconds),
+        rate_headers=read_options(header)[0],
     )

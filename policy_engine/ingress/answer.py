@@ -1,13 +1,27 @@
 """Decision -> what the caller and the upstream get: status, headers, error body. One place for all gateways.
 
-The rate-limit headers follow one rule: the engine picks the limit they
-describe (`Decision.rate_limit`: the enforcing `count` or `sum` limit closest
-to its maximum, or the limit that refused the request) and `caller_headers`
-below writes them, with whole seconds rounded up, so that a caller that waits
-`retry-after` seconds is not refused again for a fraction of one.
+The rate-limit headers follow one rule. The engine picks the limits they
+describe (engine._apply_limits): for each of three slots, any limit, `count`
+limits (requests) and `sum` limits (tokens), the limit that refused the
+request, else the enforcing one with the least of its maximum left; none when
+a rule denied. `finish_headers` below writes them in the families a policy
+asks for (`rate_limit_headers` in its header, `dsl.policy_options`):
 
-An `Answer` is protocol-neutral; the Envoy ext_authz and rate-limit adapters
-and the ASGI gateway turn it into their own messages.
+| family | headers | limit |
+| --- | --- | --- |
+| `x-ratelimit` (default) | x-ratelimit-limit / -remaining / -reset | any |
+| `openai` | x-ratelimit-limit-requests / -remaining-requests / -reset-requests, the same with -tokens | requests, tokens |
+| `ietf` | RateLimit-Policy: "id";q=max;w=window[;qu="tokens"] and RateLimit: "id";r=remaining;t=reset | requests, tokens |
+
+with whole seconds rounded up (OpenAI's resets as "38s"), so that a caller
+that waits them out is not refused again for a fraction of one. How much they
+say is the policy's `rate_limit_disclosure` (and `_flagged`, for a request a
+flag rule matched): `full`, `limits` (the maxima and windows, not what is left
+nor when it resets) or `none`. A throttle always carries retry-after.
+
+An `Answer` is protocol-neutral; the Envoy ext_authz and rate-limit adapters,
+the HTTP forward-auth endpoints and the ASGI gateway turn it into their own
+messages.
 """
 
 from __future__ import annotations
@@ -17,6 +31,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dsl.policy_options import DEFAULT as DEFAULT_RATE_HEADERS
+from dsl.policy_options import RateLimitHeaders
 from policy_engine.decision import Decision, Effect, LimitState
 
 # The header the engine lists flags in. Flags say which detections fired: they go
@@ -27,8 +43,10 @@ FLAGS_HEADER = "x-policy-flags"
 ERROR_TYPES: dict[str, str] = {"deny": "permission_denied", "throttle": "rate_limit_exceeded"}
 
 
-def rate_limit_headers(lim: LimitState) -> dict[str, str]:
-    """x-ratelimit-limit / -remaining / -reset for one limit."""
+def rate_limit_headers(lim: LimitState, full: bool = True) -> dict[str, str]:
+    """x-ratelimit-limit / -remaining / -reset for one limit (the limit alone unless `full`)."""
+    if not full:
+        return {"x-ratelimit-limit": str(int(lim.max))}
     return {
         "x-ratelimit-limit": str(int(lim.max)),
         "x-ratelimit-remaining": str(max(0, int(lim.remaining))),
@@ -36,19 +54,69 @@ def rate_limit_headers(lim: LimitState) -> dict[str, str]:
     }
 
 
+def openai_headers(d: Decision, full: bool = True) -> dict[str, str]:
+    """OpenAI's per-requests and per-tokens headers, for the decision's requests and tokens limits."""
+    out: dict[str, str] = {}
+    for unit, lim in (("requests", d.requests_limit), ("tokens", d.tokens_limit)):
+        if lim is None:
+            continue
+        out[f"x-ratelimit-limit-{unit}"] = str(int(lim.max))
+        if full:
+            out[f"x-ratelimit-remaining-{unit}"] = str(max(0, int(lim.remaining)))
+            out[f"x-ratelimit-reset-{unit}"] = f"{max(0, math.ceil(lim.reset))}s"
+    return out
+
+
+def ietf_headers(d: Decision, full: bool = True) -> dict[str, str]:
+    """The IETF draft's RateLimit-Policy and RateLimit fields (structured lists, one item per limit)."""
+    policies, states = [], []
+    for unit, lim in (("requests", d.requests_limit), ("tokens", d.tokens_limit)):
+        if lim is None:
+            continue
+        name = '"' + lim.limit + '"'  # limit ids are names: nothing to escape in an sf-string
+        policies.append(
+            f"{name};q={int(lim.max)};w={max(1, math.ceil(lim.window))}" + (';qu="tokens"' if unit == "tokens" else "")
+        )
+        states.append(f"{name};r={max(0, int(lim.remaining))};t={max(0, math.ceil(lim.reset))}")
+    if not policies:
+        return {}
+    out = {"ratelimit-policy": ", ".join(policies)}
+    if full:
+        out["ratelimit"] = ", ".join(states)
+    return out
+
+
 def retry_after(seconds: float) -> str:
     """The retry-after value: whole seconds, rounded up, at least one."""
     return str(max(1, math.ceil(seconds)))
 
 
-def finish_headers(d: Decision) -> None:
+def _rate_headers(d: Decision, options: RateLimitHeaders) -> dict[str, str]:
+    level = options.level(bool(d.flags))
+    if level == "none":
+        return {}
+    full = level == "full"
+    families = options.families
+    out = rate_limit_headers(d.rate_limit, full) if d.rate_limit is not None and "x-ratelimit" in families else {}
+    if "openai" in families:
+        out.update(openai_headers(d, full))
+    if "ietf" in families:
+        out.update(ietf_headers(d, full))
+    return out
+
+
+def finish_headers(d: Decision, options: RateLimitHeaders = DEFAULT_RATE_HEADERS) -> None:
     """The headers every decision carries, beside what its rules and limits declared
     (which win, whatever their case, except over retry-after): the rate-limit headers
-    of `d.rate_limit`, retry-after on throttle, and the flags."""
+    the policy's options ask for, retry-after on throttle, and the flags."""
     headers = d.headers
     declared = {k.lower() for k in headers} if headers else None
-    if d.rate_limit is not None:
-        rate = rate_limit_headers(d.rate_limit)
+    if options is DEFAULT_RATE_HEADERS:  # the common case, kept as lean as it was
+        if d.rate_limit is not None:
+            rate = rate_limit_headers(d.rate_limit)
+            headers.update(rate if declared is None else {k: v for k, v in rate.items() if k not in declared})
+    elif d.rate_limit is not None or d.requests_limit is not None or d.tokens_limit is not None:
+        rate = _rate_headers(d, options)
         headers.update(rate if declared is None else {k: v for k, v in rate.items() if k not in declared})
     if d.effect is Effect.THROTTLE and d.retry_after is not None:
         headers["retry-after"] = retry_after(d.retry_after)

@@ -280,3 +280,56 @@ def test_engine_health_endpoint(engine: EngineProc) -> None:
     assert engine.http_port is not None
     r = http_request(engine.http_port, "GET", "/healthz")
     assert r.status == 200 and r.body == b"ok\n"
+
+
+# --- the standard rate-limit headers a policy asks for ------------------------------------
+
+STANDARD = """\
+policy "standard-headers" {
+  rate_limit_headers "x-ratelimit openai ietf"
+}
+
+limit rpm {
+  key account.id
+  count
+  window 1m
+  max 1
+  throttle
+  reason "one call a minute"
+}
+
+limit tpd {
+  key account.id
+  sum request.max_tokens ?? 0
+  window 1d
+  max 1000
+  throttle
+  reason "daily tokens"
+}
+"""
+
+OPENAI_AND_IETF = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "ratelimit-policy",
+    "ratelimit",
+)
+
+
+@pytest.mark.parametrize("name", PROXIES)
+def test_openai_and_ietf_headers_reach_the_caller(name: str, stack: Stack, upstream: Upstream) -> None:
+    engine = stack.engine(STANDARD, extra={"http_port": 0})
+    proxy = start_proxy(stack, name, engine, upstream)
+    ok = chat(proxy.port, {"x-account-id": "acct-std"}, max_tokens=16)
+    assert ok.status == 200, ok.body
+    if name != "traefik":  # Traefik copies a check's headers to the upstream only
+        assert ok.headers["x-ratelimit-limit-requests"] == "1" and ok.headers["x-ratelimit-remaining-requests"] == "0"
+        tokens = "x-ratelimit-remaining-tokens"
+        # Caddy sees the body (16 tokens estimated); nginx's check never does (0).
+        assert ok.headers[tokens] == ("1000" if name == "nginx" else "984")
+        assert ok.headers["ratelimit-policy"].startswith('"rpm";q=1;w=60, "tpd";q=1000;w=86400')
+    refused = chat(proxy.port, {"x-account-id": "acct-std"})
+    assert refused.status == 429
+    assert all(h in refused.headers for h in OPENAI_AND_IETF), refused.headers
+    assert refused.headers["ratelimit"].startswith('"rpm";r=0;t=')

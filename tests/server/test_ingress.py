@@ -267,3 +267,101 @@ limit watch {
     assert d.effect is Effect.DENY and d.rate_limit is None and "x-ratelimit-limit" not in d.headers, (
         "a rule's deny is not about a budget"
     )
+
+
+STANDARD = """
+policy "standard-headers" {
+  rate_limit_headers "x-ratelimit, openai ietf"
+  rate_limit_disclosure_flagged "limits"
+}
+rule watched {
+  flag when account.tier == "watched"
+  reason "watched"
+}
+rule blocked {
+  deny when account.tier == "blocked"
+  reason "blocked"
+}
+limit rpm {
+  key account.id
+  count
+  window 1m
+  max 3
+  throttle
+  reason "rpm"
+}
+limit rph {
+  key account.id
+  count
+  window 1h
+  max 100
+  reason "rph"
+}
+limit tpd {
+  key account.id
+  sum request.max_tokens ?? 0
+  window 1d
+  max 1000
+  throttle
+  reason "tpd"
+}
+"""
+
+
+def test_openai_and_ietf_headers_report_the_requests_and_tokens_limits(make_policy: Any) -> None:
+    p = make_policy(STANDARD)
+    d = p.decide({"account": {"id": "a"}, "request": {"max_tokens": 100}}, now=10.0)
+    h = d.headers
+    # One rule per slot: the requests limit closest to its maximum (rpm 2/3 left, not rph),
+    # the tokens limit, and for x-ratelimit-* the closest of all (rpm: 2/3 < 900/1000).
+    assert (h["x-ratelimit-limit"], h["x-ratelimit-remaining"]) == ("3", "2")
+    assert (h["x-ratelimit-limit-requests"], h["x-ratelimit-remaining-requests"]) == ("3", "2")
+    assert (h["x-ratelimit-limit-tokens"], h["x-ratelimit-remaining-tokens"]) == ("1000", "900")
+    assert h["x-ratelimit-reset-requests"].endswith("s") and h["x-ratelimit-reset-tokens"].endswith("s")
+    assert h["ratelimit-policy"] == '"rpm";q=3;w=60, "tpd";q=1000;w=86400;qu="tokens"'
+    assert h["ratelimit"].startswith('"rpm";r=2;t=') and ', "tpd";r=900;t=' in h["ratelimit"]
+
+
+def test_the_refusing_limit_speaks_in_its_slot(make_policy: Any) -> None:
+    p = make_policy(STANDARD)
+    d = p.decide({"account": {"id": "t"}, "request": {"max_tokens": 1200}}, now=10.0)
+    assert d.effect is Effect.THROTTLE and d.tokens_limit is not None and d.tokens_limit.limit == "tpd"
+    # 1200 tokens do not fit in 1000: refused, and all 1000 are still left for a smaller call.
+    assert d.headers["x-ratelimit-remaining-tokens"] == "1000" and d.headers["x-ratelimit-limit"] == "1000"
+    assert d.requests_limit is not None and d.requests_limit.limit == "rpm"
+    assert "retry-after" in d.headers
+    blocked = p.decide({"account": {"id": "b", "tier": "blocked"}}, now=10.0)
+    assert not any(k.startswith(("x-ratelimit", "ratelimit")) for k in blocked.headers), (
+        "a rule's deny is not about a budget"
+    )
+
+
+def test_a_flagged_request_learns_the_limits_but_not_what_is_left(make_policy: Any) -> None:
+    p = make_policy(STANDARD)
+    d = p.decide({"account": {"id": "w", "tier": "watched"}, "request": {"max_tokens": 100}}, now=10.0)
+    assert d.flags == ["watched"]
+    assert {k: v for k, v in d.headers.items() if "ratelimit" in k} == {
+        "x-ratelimit-limit": "3",
+        "x-ratelimit-limit-requests": "3",
+        "x-ratelimit-limit-tokens": "1000",
+        "ratelimit-policy": '"rpm";q=3;w=60, "tpd";q=1000;w=86400;qu="tokens"',
+    }
+
+
+def test_disclosure_none_leaves_only_retry_after(make_policy: Any) -> None:
+    p = make_policy(STANDARD.replace('rate_limit_disclosure_flagged "limits"', 'rate_limit_disclosure "none"'))
+    for now in (1.0, 2.0, 3.0):
+        assert p.decide({"account": {"id": "n"}}, now=now).headers == {}
+    d = p.decide({"account": {"id": "n"}}, now=4.0)
+    assert d.effect is Effect.THROTTLE and list(d.headers) == ["retry-after"]
+
+
+def test_policy_options_are_checked() -> None:
+    from dsl.parser import parse
+    from dsl.policy_options import RateLimitHeaders, read_options
+
+    module, _ = parse('policy "p" {\n  rate_limit_headers "ietf openai"\n  owner "me"\n}\n', "p.policy")
+    header = next(d for d in module.decls if d.__class__.__name__ == "PolicyHeader")
+    opts, diags = read_options(header)  # type: ignore[arg-type]
+    assert diags == [] and opts == RateLimitHeaders(frozenset({"ietf", "openai"}))
+    assert opts.level(flagged=True) == "full"
