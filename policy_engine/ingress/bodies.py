@@ -183,6 +183,11 @@ def parse_llm_body(text: str) -> BodyInfo:
     (string or list of strings) and a responses-style `input`. Never raises.
     """
     doc, complete = lenient_json(text)
+    return body_info(doc, complete)
+
+
+def body_info(doc: Any, complete: bool = True) -> BodyInfo:
+    """Model, prompt and max_tokens of a decoded OpenAI-style request (a dict), as `parse_llm_body` reads them."""
     info = BodyInfo(complete=complete)
     if not isinstance(doc, dict):
         return info
