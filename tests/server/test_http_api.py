@@ -206,3 +206,21 @@ def test_for_nginx_keeps_401_and_403_and_folds_the_rest() -> None:
         got, headers = for_nginx(refusal(status, "permission_denied", "why", "r"))
         assert got == expected and headers["x-policy-status"] == str(status)
         assert json.loads(headers["x-policy-error"])["error"]["reason"] == "why"
+
+
+def test_a_check_that_outlasts_its_deadline_is_refused_with_503(start_server: Callable[..., ServerThread]) -> None:
+    import socket
+
+    st = start_server(http_port=0, http={"deadline_ms": 200})
+    with socket.create_connection(("127.0.0.1", _port(st)), timeout=10) as sock:
+        # A body announced and never sent: the check cannot finish reading it.
+        sock.sendall(b'GET /forward-auth HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"model"')
+        raw = b""
+        while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), raw
+    assert json.loads(body)["error"]["type"] == "policy_unavailable"
