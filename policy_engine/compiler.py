@@ -533,7 +533,9 @@ def _limit_explain(j: int, lim: CheckedLimit, gen: _Gen) -> str:
             out += [f"    if ({code}) is None:", f"        return {why!r}, ()"]
     texts = tuple(k.span.text for k in lim.key)
     values = "".join(f"{gen.expr(k)[0]}, " for k in lim.key)
-    out.append(f"    return None, tuple(t for t, v in zip({texts!r}, ({values})) if v is None)")
+    # The key's values first: a `??` compiles to an assignment expression, which a
+    # comprehension's iterable may not hold.
+    out += [f"    key = ({values})", f"    return None, tuple(t for t, v in zip({texts!r}, key) if v is None)"]
     return "\n".join(out) + "\n"
 
 

@@ -416,6 +416,30 @@ limit rpm {
     assert limit["limit"] == "rpm" and limit["applied"] and limit["used"] == 1 and limit["remaining"] == 4
 
 
+def test_a_key_with_a_default_compiles_and_explains(make_policy) -> None:  # type: ignore[no-untyped-def]
+    # `??` compiles to an assignment expression; the explanation of why a limit did not
+    # apply must not put one inside a comprehension (a SyntaxError when the policy loads).
+    p = make_policy(
+        """
+limit per_minute {
+  key account.id ?? "anonymous", (account.org ?? "none")
+  count
+  window 1m
+  max 2
+  when (account.tier ?? "free") == "free"
+  reason "two a minute"
+}
+"""
+    )
+    d = p.decide(req(account={"tier": "pro"}), explain=True)
+    assert d.trace is not None
+    (limit,) = d.trace
+    assert limit["limit"] == "per_minute" and not limit["applied"]
+    d = p.decide(req(account={"id": None, "org": None, "tier": None}), explain=True)
+    assert d.trace is not None and d.trace[0]["applied"]
+    assert d.limits[0].key == "anonymous|none"
+
+
 def test_generated_code_is_inspectable_and_deterministic(make_policy) -> None:
     p = make_policy(
         """
