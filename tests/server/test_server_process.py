@@ -91,6 +91,48 @@ def test_two_workers_share_a_port_and_redis(serve: Any, tmp_path: Path, redis_fa
     assert s.stop() == 0
 
 
+def test_two_workers_share_the_http_port(serve: Any, tmp_path: Path, redis_factory: Any) -> None:
+    import http.client
+    import json
+
+    rp = redis_factory()
+    policies = write_policy(tmp_path / "p")
+    metrics, http_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    while True:  # worker 1 serves metrics on metrics + 1
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", metrics + 1))
+            break
+        except OSError:
+            metrics = free_port("127.0.0.1")
+    args = ["--policies", str(policies), "--redis", rp.url, "--workers", "2", "--metrics-port", str(metrics)]
+    s = serve(*args, "--http-port", str(http_port))
+
+    def check() -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)  # a new connection each time
+        try:
+            body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            headers = {"x-account-id": "shared", "x-account-age-days": "30", "x-account-verification": "kyc"}
+            conn.request("POST", "/forward-auth", body, headers)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 30
+    while True:  # both workers up
+        try:
+            _decisions(metrics), _decisions(metrics + 1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, s.log.read_text()
+            time.sleep(0.1)
+    statuses = [check() for _ in range(24)]
+    assert statuses.count(200) == 3 and statuses.count(429) == 21  # one budget across the workers
+    per_worker = [_decisions(metrics), _decisions(metrics + 1)]
+    assert sum(per_worker) == 24 and min(per_worker) > 0, per_worker  # SO_REUSEPORT spread them
+    assert s.stop() == 0
+
+
 def test_workers_without_redis_are_refused(serve: Any, tmp_path: Path) -> None:
     policies = write_policy(tmp_path / "p")
     s = serve("--policies", str(policies), "--workers", "2", wait=False)
