@@ -15,6 +15,8 @@ unreachable, 2 bad input.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -81,14 +83,86 @@ def _conn(
     return Conn(server, tls, timeout, as_json)
 
 
-# The connection options every command takes.
-ServerOpt = Annotated[str, typer.Option("--server", "-s", metavar="HOST:PORT", help="the server's address")]
-TlsCaOpt = Annotated[Path | None, typer.Option("--tls-ca", help="CA of the server's certificate (PEM): TLS")]
-TlsCertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="client certificate (PEM): mutual TLS")]
-TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="client key (PEM): mutual TLS")]
-TlsNameOpt = Annotated[str | None, typer.Option("--tls-server-name", help="name to verify in the certificate")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds per call")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+# --- option groups: options several commands take, built into one value -------------------
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options that become one parameter (`param`) of a command: `build` takes them by name."""
+
+    param: str
+    options: tuple[inspect.Parameter, ...]
+    build: Callable[..., Any]
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def _uses(*groups: OptionGroup) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the options of each group in place of the group's parameter.
+
+    Typer reads a command's options from its signature, so the wrapper shows the
+    command's own parameters followed by the groups' options, and calls the command
+    with each group built from its options.
+    """
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        built = {g.param for g in groups}
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name not in built]
+        options = [o for g in groups for o in g.options]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> None:
+            for g in groups:
+                kwargs[g.param] = g.build(**{o.name: kwargs.pop(o.name) for o in g.options})
+            command(**kwargs)
+
+        del run.__wrapped__  # typer must read the signature below, not the command's
+        run.__signature__ = inspect.Signature([*own, *options])  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in (*own, *options)}
+        return run
+
+    return wrap
+
+
+def _connection(default_server: str, server_help: str) -> OptionGroup:
+    """--server, TLS, --timeout and --json: every command's connection."""
+    return OptionGroup(
+        "conn",
+        (
+            _option(
+                "server",
+                Annotated[str, typer.Option("--server", "-s", metavar="HOST:PORT", help=server_help)],
+                default_server,
+            ),
+            _option(
+                "tls_ca",
+                Annotated[Path | None, typer.Option("--tls-ca", help="CA of the server's certificate (PEM): TLS")],
+                None,
+            ),
+            _option(
+                "tls_cert",
+                Annotated[Path | None, typer.Option("--tls-cert", help="client certificate (PEM): mutual TLS")],
+                None,
+            ),
+            _option(
+                "tls_key", Annotated[Path | None, typer.Option("--tls-key", help="client key (PEM): mutual TLS")], None
+            ),
+            _option(
+                "tls_server_name",
+                Annotated[str | None, typer.Option("--tls-server-name", help="name to verify in the certificate")],
+                None,
+            ),
+            _option("timeout", Annotated[float, typer.Option("--timeout", help="seconds per call")], 5.0),
+            _option("as_json", Annotated[bool, typer.Option("--json", help="print JSON")], False),
+        ),
+        _conn,
+    )
+
+
+SERVER = _connection(DEFAULT_SERVER, "the server's address")
+ADMIN_SERVER = _connection(DEFAULT_ADMIN, "the admin service's address (serve --admin-port)")
 
 
 @contextmanager
@@ -108,33 +182,27 @@ def _rpc(conn: Conn, what: str) -> Iterator[None]:
 
 # --- the request context: a file and/or flags -------------------------------------------
 
+# Flags that set one field of the request context, over the file's value.
+CONTEXT_FLAGS: tuple[tuple[str, str, type], ...] = (
+    ("account", "account.id", str),
+    ("api_key", "api_key.id", str),
+    ("model", "request.model", str),
+    ("prompt", "request.prompt", str),
+    ("max_tokens", "request.max_tokens", int),
+    ("request_id", "request.id", str),
+    ("client_ip", "client.ip", str),
+)
 
-def _context(
-    request: str | None,
-    account: str | None,
-    api_key: str | None,
-    model: str | None,
-    prompt: str | None,
-    max_tokens: int | None,
-    request_id: str | None,
-    client_ip: str | None,
-) -> RequestContext:
+
+def _context(request: str | None, **flags: Any) -> RequestContext:
     data: dict[str, Any] = json.loads(read_input(request)) if request else {}
     if not isinstance(data, dict):
         err("error: the request context is a JSON object")
         raise typer.Exit(EXIT_USAGE)
-    for path, value in (
-        ("account.id", account),
-        ("api_key.id", api_key),
-        ("request.model", model),
-        ("request.prompt", prompt),
-        ("request.max_tokens", max_tokens),
-        ("request.id", request_id),
-        ("client.ip", client_ip),
-    ):
-        if value is not None:
-            section, name = path.split(".")
-            data.setdefault(section, {})[name] = value
+    for name, path, _ in CONTEXT_FLAGS:
+        if flags[name] is not None:
+            section, field = path.split(".")
+            data.setdefault(section, {})[field] = flags[name]
     try:
         return RequestContext.model_validate(data)
     except ValidationError as e:
@@ -142,14 +210,27 @@ def _context(
         raise typer.Exit(EXIT_USAGE) from None
 
 
-RequestOpt = Annotated[str | None, typer.Option("--request", "-r", help="request context JSON file, or - for stdin")]
-AccountOpt = Annotated[str | None, typer.Option("--account", help="account.id")]
-ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", help="api_key.id")]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="request.model")]
-PromptOpt = Annotated[str | None, typer.Option("--prompt", help="request.prompt")]
-MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="request.max_tokens")]
-RequestIdOpt = Annotated[str | None, typer.Option("--request-id", help="request.id (to report usage against)")]
-ClientIpOpt = Annotated[str | None, typer.Option("--client-ip", help="client.ip")]
+def _flag_help(path: str) -> str:
+    return path + (" (to report usage against)" if path == "request.id" else "")
+
+
+REQUEST_CONTEXT = OptionGroup(
+    "ctx",
+    (
+        _option(
+            "request",
+            Annotated[str | None, typer.Option("--request", "-r", help="request context JSON file, or - for stdin")],
+            None,
+        ),
+        *(
+            _option(
+                name, Annotated[kind | None, typer.Option("--" + name.replace("_", "-"), help=_flag_help(path))], None
+            )
+            for name, path, kind in CONTEXT_FLAGS
+        ),
+    ),
+    _context,
+)
 
 
 # --- printing -----------------------------------------------------------------------------
@@ -245,27 +326,13 @@ def _emit(conn: Conn, value: Any, text: Callable[[], str]) -> None:
 
 
 @client_app.command("check")
+@_uses(REQUEST_CONTEXT, SERVER)
 def check_cmd(
-    request: RequestOpt = None,
-    account: AccountOpt = None,
-    api_key: ApiKeyOpt = None,
-    model: ModelOpt = None,
-    prompt: PromptOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    request_id: RequestIdOpt = None,
-    client_ip: ClientIpOpt = None,
+    conn: Conn,
+    ctx: RequestContext,
     explain: Annotated[bool, typer.Option("--explain", help="ask for the trace of every rule and limit")] = False,
-    server: ServerOpt = DEFAULT_SERVER,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
 ) -> None:
     """Check one request (a JSON file and/or flags) against the server: it counts, as a real request does."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
-    ctx = _context(request, account, api_key, model, prompt, max_tokens, request_id, client_ip)
     with _rpc(conn, "Check"), PolicyClient(conn.server, timeout=conn.timeout, tls=conn.tls) as pe:
         r = pe.check(ctx, explain=explain)
     _emit(conn, asdict(r), lambda: show_check(r))
@@ -273,20 +340,14 @@ def check_cmd(
 
 
 @client_app.command("report")
+@_uses(SERVER)
 def report_cmd(
+    conn: Conn,
     request_id: Annotated[str, typer.Argument(help="the request id the Check answered with")],
     prompt_tokens: Annotated[int | None, typer.Option("--prompt-tokens", min=0)] = None,
     completion_tokens: Annotated[int | None, typer.Option("--completion-tokens", min=0)] = None,
-    server: ServerOpt = DEFAULT_SERVER,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
 ) -> None:
     """Report a request's real token usage, so that `sum` limits charged with an estimate are reconciled."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
     if prompt_tokens is None and completion_tokens is None:
         err("error: give --prompt-tokens and/or --completion-tokens")
         raise typer.Exit(EXIT_USAGE)
@@ -306,17 +367,11 @@ def report_cmd(
 
 
 @client_app.command("status")
+@_uses(SERVER)
 def status_cmd(
-    server: ServerOpt = DEFAULT_SERVER,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
+    conn: Conn,
 ) -> None:
     """The serving policy, the last reload error, the limit store and health. Exit 1 when degraded."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
     with _rpc(conn, "GetPolicy"), PolicyClient(conn.server, timeout=conn.timeout, tls=conn.tls) as pe:
         info = pe.get_policy()
     with _rpc(conn, "Health"):
@@ -376,28 +431,18 @@ def show_status(server: str, info: PolicyInfo, health: dict[str, str]) -> str:
 
 # --- policyctl admin ----------------------------------------------------------------------
 
-AdminServerOpt = Annotated[
-    str, typer.Option("--server", "-s", metavar="HOST:PORT", help="the admin service's address (serve --admin-port)")
-]
-
 
 @admin_app.command("state")
+@_uses(ADMIN_SERVER)
 def state_cmd(
+    conn: Conn,
     name: Annotated[str, typer.Argument(help="a limit or measure of the serving policy")],
     key: Annotated[str, typer.Argument(help="its key, as the policy renders it (parts joined by |)")],
     maximum: Annotated[
         float | None, typer.Option("--max", help="the max, for a limit whose max depends on the request")
     ] = None,
-    server: AdminServerOpt = DEFAULT_ADMIN,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
 ) -> None:
     """A key's state for a limit or measure: used, max, what is left, when one more fits. Writes nothing."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
     with _rpc(conn, "GetState"), AdminClient(conn.server, timeout=conn.timeout, tls=conn.tls) as admin:
         st = admin.get_state(name, key, maximum)
     _emit(conn, asdict(st), lambda: show_state(st))
@@ -405,19 +450,13 @@ def state_cmd(
 
 
 @admin_app.command("reset")
+@_uses(ADMIN_SERVER)
 def reset_cmd(
+    conn: Conn,
     name: Annotated[str, typer.Argument(help="a limit or measure of the serving policy")],
     key: Annotated[str, typer.Argument(help="its key, as the policy renders it (parts joined by |)")],
-    server: AdminServerOpt = DEFAULT_ADMIN,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
 ) -> None:
     """Forget a key's state for a limit or measure: its window starts afresh (the server logs who did it)."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
     with _rpc(conn, "ResetState"), AdminClient(conn.server, timeout=conn.timeout, tls=conn.tls) as admin:
         existed, before = admin.reset_state(name, key)
     was = f"used {_num(before.used)}" + (f" of {_num(before.max)}" if before.max is not None else "")
@@ -430,26 +469,12 @@ def reset_cmd(
 
 
 @admin_app.command("dry-run")
+@_uses(REQUEST_CONTEXT, ADMIN_SERVER)
 def dry_run_cmd(
-    request: RequestOpt = None,
-    account: AccountOpt = None,
-    api_key: ApiKeyOpt = None,
-    model: ModelOpt = None,
-    prompt: PromptOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    request_id: RequestIdOpt = None,
-    client_ip: ClientIpOpt = None,
-    server: AdminServerOpt = DEFAULT_ADMIN,
-    tls_ca: TlsCaOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    tls_server_name: TlsNameOpt = None,
-    timeout: TimeoutOpt = 5.0,
-    as_json: JsonOpt = False,
+    conn: Conn,
+    ctx: RequestContext,
 ) -> None:
     """Decide and explain a request against the live state without counting it."""
-    conn = _conn(server, tls_ca, tls_cert, tls_key, tls_server_name, timeout, as_json)
-    ctx = _context(request, account, api_key, model, prompt, max_tokens, request_id, client_ip)
     with _rpc(conn, "DryRunCheck"), AdminClient(conn.server, timeout=conn.timeout, tls=conn.tls) as admin:
         r = admin.dry_run(ctx)
     _emit(conn, asdict(r), lambda: show_check(r, dry_run=True))
