@@ -9,7 +9,8 @@ from typing import Any
 
 from policy_engine.client import PolicyClient
 from policy_engine.server.app import free_port
-from rel_harness import Served, ctx
+from rel_harness import ctx
+from served import Served
 
 MAX = 150
 POLICY = f"""\

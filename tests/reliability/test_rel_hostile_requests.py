@@ -18,7 +18,8 @@ from policy_engine.proto.envoy.service.auth.v3 import attribute_context_pb2 as a
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 from policy_engine.server.app import free_port
-from rel_harness import Served, ctx
+from rel_harness import ctx
+from served import Served
 from server_harness import write_policy
 
 METHODS = [

@@ -25,7 +25,8 @@ from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
 from policy_engine.server.app import free_port
 from policy_engine.server.settings import ServerSettings
-from rel_harness import Served, ctx
+from rel_harness import ctx
+from served import Served
 from server_harness import ServerThread, write_policy
 
 RULE = 'rule r {{\n  deny when {cond}\n  reason "r"\n}}\n'

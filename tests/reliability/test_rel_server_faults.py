@@ -17,7 +17,8 @@ import pytest
 
 from latency_proxy import LatencyProxy
 from policy_engine.server.app import ServerError, free_port
-from rel_harness import Load, Served, pct
+from rel_harness import Load, pct
+from served import Served
 from server_harness import ServerThread
 
 VERSION = """\

@@ -23,7 +23,8 @@ from policy_engine.server.app import STORE_HEALTH, free_port
 from policy_engine.server.store_health import StoreHealth, StoreState
 from policy_engine.state.base import StoreUnavailable
 from policy_engine.state.memory import MemoryStore
-from process_harness import Served, ctx
+from process_harness import ctx
+from served import Served
 from server_harness import write_policy
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
