@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from policy_engine.simulate import agent_text as agent
 from policy_engine.simulate import network as net
 from policy_engine.simulate.network import Endpoint
 from policy_engine.simulate.world import Int, Range, Uniform, World
@@ -273,6 +274,63 @@ class Population:
     # helpers shared by populations
     def _id(self, prefix: str, i: int) -> str:
         return self.ids.make(prefix, self.name, i)
+
+    def _account(self, i: int, **fields: Any) -> Account:
+        """Account `i` of this population: what most accounts share (no org, no
+        labels, inference only), then `fields`."""
+        common: dict[str, Any] = {
+            "id": self._id("acct", i),
+            "population": self.name,
+            "campaign": self.campaign,
+            "org": None,
+            "labels": (),
+            "scopes": ("inference",),
+        }
+        return Account(**(common | fields))
+
+    def _agent_loop(
+        self,
+        a: Account,
+        k: int,
+        t: float,
+        steps: int,
+        gap: float,
+        system: str,
+        text: str,
+        context: tuple[int, int],
+        max_tokens: int,
+        model: str,
+        spread: float,
+        endpoint: Endpoint | None = None,
+    ) -> list[Draft]:
+        """One agent loop on the account's key and agent `k`: the context (start,
+        cap) grows by each step's tool output until the tool compacts it into a
+        summary. Needs the population's completion, growth and context-start params."""
+        r, p = self.rng, self.p
+        ctx, cap = context
+        out = []
+        for _ in range(steps):
+            completion = tokens(r, p["completion_median"], spread, max_tokens)
+            out.append(
+                self._draft(
+                    a,
+                    t,
+                    text,
+                    model,
+                    max_tokens,
+                    completion,
+                    endpoint,
+                    context_tokens=ctx,
+                    key=a.keys[k],
+                    agent=a.agents[k],
+                )
+            )
+            t += r.uniform(0.6, 1.4) * gap
+            ctx += tokens(r, p["growth_median"], 0.9, 40_000)
+            if ctx > cap:  # compaction: a summary replaces the conversation
+                ctx = r.randint(p["ctx_start_min"], p["ctx_start_max"])
+                text = agent.transcript(r, agent.compaction_head(r, system), agent.PROMPT_CHAR_CAP)
+        return out
 
     def _keys(self, i: int, count: int) -> tuple[str, ...]:
         return tuple(self._id("key", i * 16 + k) for k in range(count))

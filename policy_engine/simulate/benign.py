@@ -13,8 +13,10 @@ probing). Every parameter is a range drawn per seed (see world.py).
 
 from __future__ import annotations
 
+
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from policy_engine.simulate import agent_text as agent
@@ -49,6 +51,29 @@ def _verification(rng: random.Random, fresh: bool, unverified: float) -> str:
     if fresh:
         return "none" if rng.random() < unverified else rng.choice(("email", "email", "email", "phone"))
     return rng.choices(("none", "email", "phone", "kyc"), (0.05, 0.55, 0.3, 0.1))[0]
+
+
+def _sessions(
+    pop: Population, a: Account, n: int, ask: Callable[[], str], max_tokens: tuple[int, ...], spread: float
+) -> list[Draft]:
+    """A person's `n` requests in sessions, each session from one of the account's
+    places; `ask()` writes a prompt, answers around the population's median length."""
+    r, p = pop.rng, pop.p
+    out = []
+    for group in session_groups(r, pop.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
+        ep = a.extra["places"].pick(r, pop.world, group[0])
+        for ts in group:
+            prompt = ask()
+            mt = r.choice(max_tokens)
+            model = pop._model(ts, p["new_model"], r.choice(MODELS))
+            out.append(pop._draft(a, ts, prompt, model, mt, tokens(r, p["answer_median"], spread, mt), endpoint=ep))
+    return out
+
+
+def _power_or_casual(pop: Population, a: Account, power_share: float) -> str:
+    r, step = pop.rng, pop.p["step"]
+    topic = r.choice(a.topics)
+    return txt.power_question(r, topic, step) if r.random() < power_share else txt.casual_question(r, topic, step)
 
 
 class SmallDev(Population):
@@ -97,18 +122,13 @@ class SmallDev(Population):
             places.weights["mobile"] = 0.5
         if r.random() < p["vpn"]:
             places.weights["vpn"], places.vpn_favourite = 0.8, r.randrange(1000)
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(age),
             verification=_verification(r, fresh, p["fresh_unverified"]),
             tier="pro" if pro else "free",
             payment_fingerprint=pf,
-            labels=(),
             keys=self._keys(i, r.choice((1, 1, 2))),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=(r.choice(net.SDK_AGENTS),),
             tz=net.TZ_OFFSET[country],
@@ -125,23 +145,14 @@ class SmallDev(Population):
 
     def requests(self, a: Account, n: int) -> list[Draft]:
         r, p = self.rng, self.p
-        out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
-            ep = a.extra["places"].pick(r, self.world, group[0])
-            for ts in group:
-                prompt = txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"])
-                mt = r.choice((512, 1024, 2048, 4096))
-                out.append(
-                    self._draft(
-                        a,
-                        ts,
-                        prompt,
-                        self._model(ts, p["new_model"], r.choice(MODELS)),
-                        mt,
-                        tokens(r, p["answer_median"], 0.8, mt),
-                        endpoint=ep,
-                    )
-                )
+        out = _sessions(
+            self,
+            a,
+            n,
+            lambda: txt.casual_or_local(r, r.choice(a.topics), p["step"], a.extra["lang"]),
+            (512, 1024, 2048, 4096),
+            0.8,
+        )
         self._tester(out, p["tester"])
         if a.extra["signup_today"]:  # created minutes before the first request
             a.created_ts = min(d.ts for d in out) - r.uniform(60, 1800)
@@ -178,18 +189,13 @@ class PowerUser(Population):
             places.weights["mobile"] = 0.3
         if r.random() < p["vpn"]:
             places.weights["vpn"], places.vpn_favourite = 0.5, r.randrange(1000)
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(30, 1500)),
             verification=r.choices(("email", "phone", "kyc"), (0.3, 0.5, 0.2))[0],
             tier=r.choice(("pro", "pro", "team")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, r.randint(1, 3)),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=tuple(r.sample(net.SDK_AGENTS, 2)),
             tz=net.TZ_OFFSET[country],
@@ -201,30 +207,8 @@ class PowerUser(Population):
         return self.rng.lognormvariate(0.0, 0.5)
 
     def requests(self, a: Account, n: int) -> list[Draft]:
-        r, p = self.rng, self.p
-        out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
-            ep = a.extra["places"].pick(r, self.world, group[0])
-            for ts in group:
-                topic = r.choice(a.topics)
-                prompt = (
-                    txt.power_question(r, topic, p["step"])
-                    if r.random() < 0.6
-                    else txt.casual_question(r, topic, p["step"])
-                )
-                mt = r.choice((1024, 2048, 4096, 8192))
-                out.append(
-                    self._draft(
-                        a,
-                        ts,
-                        prompt,
-                        self._model(ts, p["new_model"], r.choice(MODELS)),
-                        mt,
-                        tokens(r, p["answer_median"], 0.7, mt),
-                        endpoint=ep,
-                    )
-                )
-        return self._with_resends(out, p["retry"])
+        out = _sessions(self, a, n, lambda: _power_or_casual(self, a, 0.6), (1024, 2048, 4096, 8192), 0.7)
+        return self._with_resends(out, self.p["retry"])
 
 
 class Enterprise(Population):
@@ -259,10 +243,8 @@ class Enterprise(Population):
         block = net.random_slash24(org_rng, cloud)
         invoiced = org_rng.random() < p["invoiced"]
         slug = company.split()[0].lower()
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
+        return self._account(
+            i,
             org=self._id("org", org_i),
             created_ts=self._created(r.uniform(120, 1500)),
             verification="kyc",
@@ -328,10 +310,8 @@ class ChatBackend(Population):
         r, p = self.rng, self.p
         cloud = r.choice(net.nets_where("hosting", asns=(16509, 14618, 14061, 396982, 8075)))
         bot = txt.CHAT_PRODUCTS[(i + r.randrange(len(txt.CHAT_PRODUCTS))) % len(txt.CHAT_PRODUCTS)]
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
+        return self._account(
+            i,
             org=self._id("org", i),
             created_ts=self._created(r.uniform(60, 900)),
             verification="kyc",
@@ -339,7 +319,6 @@ class ChatBackend(Population):
             payment_fingerprint=self._id("pf", i),
             labels=("platform",) if r.random() < p["platform_label"] else (),
             keys=self._keys(i, r.randint(1, p["keys_max"])),
-            scopes=("inference",),
             endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(2, 6))),
             agents=(r.choice(("sdk-node/4.67.3", "sdk-python/1.51.0", "sdk-go/0.9.2")),),
             tz=net.TZ_OFFSET[cloud.country],
@@ -403,18 +382,13 @@ class Bursty(Population):
         country = pick_country(r)
         ep = net.hosting_endpoint(r) if r.random() < p["cloud"] else net.residential_endpoint(r, country)
         paid = r.random() < p["paid"]
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(2, 1000)),
             verification=r.choice(("email", "phone")),
             tier="pro" if paid else "free",
             payment_fingerprint=self._id("pf", i) if paid else None,
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=(ep,),
             agents=(r.choice(net.SCRIPT_AGENTS),),
             tz=net.TZ_OFFSET[country],
@@ -499,18 +473,13 @@ class Classroom(Population):
         c = self.class_of[i]
         fresh = r.random() < p["fresh"]
         created = c["start"] - r.uniform(1, p["signup_lead_min"]) * 60 if fresh else self._created(r.uniform(20, 900))
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=created,
             verification="email" if fresh else r.choice(("email", "email", "phone")),
             tier="free" if fresh or r.random() < 0.8 else "pro",
             payment_fingerprint=None,
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=c["nat"],
             agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:3]),),
             tz=c["tz"],
@@ -591,18 +560,13 @@ class CodingAgent(Population):
         if r.random() < p["cloud_devbox"]:
             places.cloud, places.weights["cloud"] = net.hosting_endpoint(r), 1.0
         tools = tuple(r.sample(p["tools"], min(len(p["tools"]), r.choice((1, 1, 2)))))
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(math.exp(r.uniform(math.log(3), math.log(1500)))),
             verification=r.choice(("email", "phone", "phone", "kyc")),
             tier=r.choice(("pro", "pro", "team", "enterprise")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, len(tools)),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
             tz=net.TZ_OFFSET[country],
@@ -640,28 +604,7 @@ class CodingAgent(Population):
         cap = r.randint(p["ctx_cap_min"], p["ctx_cap_max"])
         mt = r.choice((8192, 16384, 32000))
         model = self._model(t, p["new_model"], "frontier-large")
-        out = []
-        for _ in range(steps):
-            out.append(
-                self._draft(
-                    a,
-                    t,
-                    text,
-                    model,
-                    mt,
-                    tokens(r, p["completion_median"], 0.8, mt),
-                    endpoint=ep,
-                    context_tokens=ctx,
-                    key=a.keys[k],
-                    agent=a.agents[k],
-                )
-            )
-            t += r.uniform(0.6, 1.4) * gap
-            ctx += tokens(r, p["growth_median"], 0.9, 40_000)
-            if ctx > cap:  # compaction: a summary replaces the conversation
-                ctx = r.randint(p["ctx_start_min"], p["ctx_start_max"])
-                text = agent.transcript(r, agent.compaction_head(r, system), agent.PROMPT_CHAR_CAP)
-        return out
+        return self._agent_loop(a, k, t, steps, gap, system, text, (ctx, cap), mt, model, 0.8, ep)
 
 
 class RoamingDev(Population):
@@ -723,18 +666,13 @@ class RoamingDev(Population):
                 self.w.start + r.uniform(0.2, 0.8) * self.w.span,
                 r.choice([c for c, _ in net.BENIGN_COUNTRIES if c != country]),
             )
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(math.exp(r.uniform(math.log(10), math.log(2000)))),
             verification=r.choice(("email", "email", "phone", "kyc")),
             tier=r.choice(("free", "pro", "pro", "team")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, r.randint(1, 2)),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=tuple(r.sample(net.SDK_AGENTS, 2)),
             tz=net.TZ_OFFSET[country],
@@ -746,31 +684,9 @@ class RoamingDev(Population):
         return self.rng.lognormvariate(0.0, 0.8)
 
     def requests(self, a: Account, n: int) -> list[Draft]:
-        r, p = self.rng, self.p
-        out = []
-        for group in session_groups(r, self.w, a.tz, n, per_session=p["per_session"], gap_s=p["gap_s"]):
-            ep = a.extra["places"].pick(r, self.world, group[0])
-            for ts in group:
-                topic = r.choice(a.topics)
-                prompt = (
-                    txt.power_question(r, topic, p["step"])
-                    if r.random() < 0.4
-                    else txt.casual_question(r, topic, p["step"])
-                )
-                mt = r.choice((1024, 2048, 4096))
-                out.append(
-                    self._draft(
-                        a,
-                        ts,
-                        prompt,
-                        self._model(ts, p["new_model"], r.choice(MODELS)),
-                        mt,
-                        tokens(r, p["answer_median"], 0.8, mt),
-                        endpoint=ep,
-                    )
-                )
-        self._tester(out, p["tester"])
-        return self._with_resends(out, p["retry"])
+        out = _sessions(self, a, n, lambda: _power_or_casual(self, a, 0.4), (1024, 2048, 4096), 0.8)
+        self._tester(out, self.p["tester"])
+        return self._with_resends(out, self.p["retry"])
 
 
 class EvalHarness(Population):
@@ -803,18 +719,14 @@ class EvalHarness(Population):
         fresh = r.random() < p["fresh"]
         cloud = r.choice(net.HOSTING_NETS)
         block = net.random_slash24(r, cloud)
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
+        return self._account(
+            i,
             org=self._id("org", i),
             created_ts=(self.world.release_ts - r.uniform(300, 7200) if fresh else self._created(r.uniform(30, 1200))),
             verification=r.choice(("email", "phone", "kyc")) if not fresh else "email",
             tier=r.choice(("pro", "team", "enterprise")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, r.randint(1, 3)),
-            scopes=("inference",),
             endpoints=tuple(net.endpoint(r, block) for _ in range(r.randint(1, 4))),
             agents=(r.choice(self.HARNESS_AGENTS),),
             tz=net.TZ_OFFSET[cloud.country],
@@ -879,18 +791,14 @@ class TrustSafety(Population):
     def account(self, i: int) -> Account:
         r, p = self.rng, self.p
         cloud = r.choice(net.nets_where("hosting", asns=net.ENTERPRISE_CLOUD_ASNS + (14061,)))
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
+        return self._account(
+            i,
             org=self._id("org", i),
             created_ts=self._created(r.uniform(60, 1500)),
             verification="kyc",
             tier=r.choice(("enterprise", "team")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, r.randint(1, p["keys_max"])),
-            scopes=("inference",),
             endpoints=tuple(net.endpoint(r, cloud) for _ in range(r.randint(1, 6))),
             agents=(r.choice(("sdk-python/1.51.0", "sdk-go/0.9.2", "sdk-java/2.3.0")),),
             tz=net.TZ_OFFSET[cloud.country],
@@ -963,18 +871,13 @@ class Researcher(Population):
             )
         if r.random() < p["mobile"]:
             places.weights["mobile"] = 0.4
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(math.exp(r.uniform(math.log(5), math.log(2000)))),
             verification=r.choice(("email", "email", "phone", "kyc")),
             tier=r.choice(("free", "pro", "pro", "team")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),),
             tz=net.TZ_OFFSET[country],
@@ -1040,18 +943,13 @@ class SecurityResearcher(Population):
             places.weights["vpn"], places.vpn_favourite = 1.0, r.randrange(1000)
         if r.random() < p["cloud"]:
             places.cloud, places.weights["cloud"] = net.hosting_endpoint(r), 0.7
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(math.exp(r.uniform(math.log(2), math.log(1500)))),
             verification=r.choice(("email", "phone", "kyc")),
             tier=r.choice(("free", "pro", "team")),
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=(r.choice(net.BROWSER_AGENTS + net.SDK_AGENTS[:2]),),
             tz=net.TZ_OFFSET[country],
@@ -1127,18 +1025,13 @@ class SharedNat(Population):
             vpn_favourite=r.randrange(1000) if vpn else None,
         )
         free = r.random() < p["free"]
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=None,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(0, 7) if fresh else r.uniform(7, 1200)),
             verification=_verification(r, fresh, 0.3),
             tier="free" if free else "pro",
             payment_fingerprint=None if free else self._id("pf", i),
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=(places.home,),
             agents=(r.choice(net.MOBILE_AGENTS if not vpn else net.BROWSER_AGENTS),),
             tz=net.TZ_OFFSET[country],

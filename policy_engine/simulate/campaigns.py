@@ -133,18 +133,13 @@ class FastDistill(Population):
         else:
             eps = (_proxy_endpoint(r, p["proxy_countries"], self.world),)
         age = r.uniform(0.0, p["age_max"])
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=self.campaign,
-            org=None,
+        return self._account(
+            i,
             created_ts=start - max(60.0, age * DAY),  # signed up `age` days before work
             verification="phone" if r.random() < p["phone_verified"] else r.choice(("none", "email")),
             tier="pro" if pf else "free",
             payment_fingerprint=pf,
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=eps,
             agents=(r.choice(AGENT_KINDS[p["agents"]]),),
             tz=p["operator_tz"],
@@ -231,18 +226,13 @@ class SlowDistill(Population):
         home = net.endpoint(r, r.choice(net.nets_or_residential(kind, country)))
         eps = (home, self.world.pools.mobile(r, country)) if r.random() < p["home_mobile"] else (home,)
         tz = p["operator_tz"] if p["pacing_tz"] == "operator" else net.TZ_OFFSET[country]
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=self.campaign,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
             verification="kyc" if r.random() < p["kyc"] else "phone",
             tier=p["tier"],
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=eps,
             agents=(r.choice(AGENT_KINDS[p["agents"]]),),
             tz=tz,
@@ -314,18 +304,13 @@ class AgenticDistill(Population):
         else:
             eps = (net.endpoint(r, r.choice(net.nets_or_residential(p["network"], country))),)
         tools = tuple(p["tools"])
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=self.campaign,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(p["age_min"], p["age_max"])),
             verification=r.choice(("phone", "kyc")),
             tier=p["tier"],
             payment_fingerprint=self._id("pf", i),
-            labels=(),
             keys=self._keys(i, len(tools)),
-            scopes=("inference",),
             endpoints=eps,
             agents=tuple(f"{t}/{r.randint(0, 3)}.{r.randint(0, 30)}.{r.randint(0, 9)}" for t in tools),
             tz=0.0,
@@ -364,27 +349,7 @@ class AgenticDistill(Population):
         cap = r.randint(p["ctx_cap_min"], p["ctx_cap_max"])
         mt = 32000
         model = self._model(t, 0.5, "frontier-large")
-        out = []
-        for _ in range(steps):
-            out.append(
-                self._draft(
-                    a,
-                    t,
-                    text,
-                    model,
-                    mt,
-                    tokens(r, p["completion_median"], 0.6, mt),
-                    context_tokens=ctx,
-                    key=a.keys[k],
-                    agent=a.agents[k],
-                )
-            )
-            t += r.uniform(0.6, 1.4) * gap
-            ctx += tokens(r, p["growth_median"], 0.9, 40_000)
-            if ctx > cap:
-                ctx = r.randint(p["ctx_start_min"], p["ctx_start_max"])
-                text = agent.transcript(r, agent.compaction_head(r, system), agent.PROMPT_CHAR_CAP)
-        return out
+        return self._agent_loop(a, k, t, steps, gap, system, text, (ctx, cap), mt, model, 0.6)
 
 
 class GuardrailProbe(Population):
@@ -429,18 +394,13 @@ class GuardrailProbe(Population):
                 eps.append(self.world.pools.vpn_exit(r))
             else:
                 eps.append(net.residential_endpoint(r, country))
-        return Account(
-            id=self._id("acct", i),
-            population=self.name,
-            campaign=self.campaign,
-            org=None,
+        return self._account(
+            i,
             created_ts=self._created(r.uniform(0.0, p["age_max"])),
             verification=r.choice(("none", "email", "email", "phone")),
             tier="free",
             payment_fingerprint=None,
-            labels=(),
             keys=self._keys(i, 1),
-            scopes=("inference",),
             endpoints=tuple(eps),
             agents=(r.choice(AGENT_KINDS[p["agents"]]),),
             tz=net.TZ_OFFSET[country],
