@@ -94,8 +94,13 @@ def compact(d: Decision) -> dict[str, Any]:
         "reason": d.reason,
         "rules": d.rules,
     }
-    if d.shadow_rules:
+    if d.shadow:
         out["shadow_rules"] = d.shadow_rules
+        # What the decision would have been had its shadow rules been enforced:
+        # how an operator scores a rule before enforcing it.
+        strongest = max(d.effect, *(m.effect for m in d.shadow))
+        if strongest != d.effect:
+            out["shadow_effect"] = EFFECTS[strongest]
     if d.retry_after is not None:
         out["retry_after"] = round(d.retry_after, 3)
     if d.limits:

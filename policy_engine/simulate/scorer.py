@@ -45,6 +45,10 @@ class GroupScore:
     answered_before_block_median: float = 0.0
     campaign: str | None = None
     is_campaign: bool = False
+    # Had the shadow rules been enforced (replay's `shadow_effect`): a first-order
+    # view, since refusals would also have changed what later requests counted.
+    shadow_blocked: int = 0
+    shadow_admitted_completion_tokens: int = 0
 
     @property
     def blocked(self) -> int:
@@ -65,12 +69,30 @@ class GroupScore:
         return self.admitted_completion_tokens / self.completion_tokens if self.completion_tokens else 0.0
 
     @property
+    def shadow_blocked_share(self) -> float:
+        """Blocked share had the shadow rules been enforced."""
+        return self.shadow_blocked / self.requests if self.requests else 0.0
+
+    @property
+    def shadow_extraction_yield(self) -> float:
+        """Extraction yield had the shadow rules been enforced."""
+        return self.shadow_admitted_completion_tokens / self.completion_tokens if self.completion_tokens else 0.0
+
+    @property
     def accounts_ever_blocked_share(self) -> float:
         return self.accounts_ever_blocked / self.accounts if self.accounts else 0.0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("blocked", "admitted_share", "blocked_share", "extraction_yield", "accounts_ever_blocked_share"):
+        for name in (
+            "blocked",
+            "admitted_share",
+            "blocked_share",
+            "extraction_yield",
+            "accounts_ever_blocked_share",
+            "shadow_blocked_share",
+            "shadow_extraction_yield",
+        ):
             out[name] = getattr(self, name)
         return out
 
@@ -89,7 +111,11 @@ class Score:
         return {
             "populations": {k: v.to_json() for k, v in self.populations.items()},
             "campaigns": {k: v.to_json() for k, v in self.campaigns.items()},
-            "benign": self.benign.to_json() | {"false_positive_rate": self.false_positive_rate},
+            "benign": self.benign.to_json()
+            | {
+                "false_positive_rate": self.false_positive_rate,
+                "shadow_false_positive_rate": self.benign.shadow_blocked_share,
+            },
         }
 
 
@@ -130,25 +156,32 @@ def _load_truth(path: Path) -> dict[str, tuple[str, str | None, str]]:
     return out
 
 
-def _load_decisions(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _load_decisions(path: Path) -> dict[str, tuple[str, str]]:
+    """request id -> (effect, effect had the shadow rules been enforced)."""
+    out: dict[str, tuple[str, str]] = {}
     for n, d in _lines(path, "decisions"):
         rid, effect = _get(d, path, n, "request_id"), _get(d, path, n, "effect")
-        if effect not in EFFECTS:
-            raise ScoreError(f"{path}:{n}: unknown effect {effect!r} (expected one of {', '.join(EFFECTS)})")
+        shadow = d.get("shadow_effect", effect)
+        for e in (effect, shadow):
+            if e not in EFFECTS:
+                raise ScoreError(f"{path}:{n}: unknown effect {e!r} (expected one of {', '.join(EFFECTS)})")
         if rid in out:
             raise ScoreError(f"{path}:{n}: request {rid!r} has two decisions")
-        out[rid] = effect
+        out[rid] = (effect, shadow)
     return out
 
 
-def _add(g: GroupScore, effect: str, completion: int) -> None:
+def _add(g: GroupScore, effect: str, shadow: str, completion: int) -> None:
     g.requests += 1
     g.effects[effect] += 1
     g.completion_tokens += completion
     if effect in ADMITTED:
         g.admitted += 1
         g.admitted_completion_tokens += completion
+    if shadow in ADMITTED:
+        g.shadow_admitted_completion_tokens += completion
+    else:
+        g.shadow_blocked += 1
 
 
 def _finish(g: GroupScore, accounts: list[_Acct]) -> None:
@@ -175,15 +208,17 @@ def score(traffic: Path, truth: Path, decisions: Path) -> Score:
             raise ScoreError(f"{traffic}:{n}: request {rid!r} has no decision in {decisions}")
         seen += 1
         population, campaign, account = truths[rid]
-        effect = effects[rid]
+        effect, shadow = effects[rid]
         usage = ctx.get("usage") or {}
         completion = int(usage.get("completion_tokens") or 0)
         g = pops.setdefault(population, GroupScore(campaign=campaign, is_campaign=campaign is not None))
-        _add(g, effect, completion)
+        _add(g, effect, shadow, completion)
         if campaign is not None:
-            _add(camps.setdefault(campaign, GroupScore(campaign=campaign, is_campaign=True)), effect, completion)
+            _add(
+                camps.setdefault(campaign, GroupScore(campaign=campaign, is_campaign=True)), effect, shadow, completion
+            )
         else:
-            _add(benign, effect, completion)
+            _add(benign, effect, shadow, completion)
         a = accounts.setdefault((population, account), _Acct())
         if effect in BLOCKED:
             a.blocked = True
@@ -289,4 +324,7 @@ def render(s: Score, width: int = 200) -> list[Any]:
         f"({b.blocked:,} denied or throttled), accounts ever blocked {b.accounts_ever_blocked:,} "
         f"of {b.accounts:,} ({_pct(b.accounts_ever_blocked_share)})"
     )
+    if any(g.shadow_blocked != g.blocked for g in s.populations.values()):
+        verdict += "\nhad the shadow rules been enforced: benign false-positive rate " + _pct(b.shadow_blocked_share)
+        verdict += "".join(f", {name} yield {_pct(c.shadow_extraction_yield)}" for name, c in s.campaigns.items())
     return [*pops, *camps, verdict]

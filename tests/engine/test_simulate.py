@@ -720,3 +720,43 @@ def test_policyctl_simulate_and_score_as_subprocesses(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "distill-fast" in run.stdout and "false-positive rate 0.00%" in run.stdout
+
+
+def test_shadow_rules_are_scored_as_if_enforced(tmp_path: Path) -> None:
+    """replay writes what a decision would have been with its shadow rules
+    enforced (`shadow_effect`); score reports the yield and false positives
+    that enforcing them would give, beside the shipped figures."""
+    policyctl = str(Path(sys.executable).with_name("policyctl"))
+    t, g, d = tmp_path / "t.jsonl", tmp_path / "g.jsonl", tmp_path / "d.jsonl"
+    pol = tmp_path / "p"
+    pol.mkdir()
+    (pol / "main.policy").write_text(
+        'policy "shadow-score" {\n  owner "tests"\n}\n\n'
+        'rule young_would_be_denied {\n  deny when account.age_days < 1000000\n  reason "everyone"\n  shadow\n}\n'
+    )
+    for cmd in (
+        ["simulate", "--out", str(t), "--truth", str(g), "--scale", "0.005", "--seed", "9"],
+        ["replay", "--policies", str(pol), str(t), "--out", str(d), "--quiet"],
+    ):
+        run = subprocess.run([policyctl, *cmd], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    lines = _read(d)
+    assert all(x["effect"] == "allow" and x["shadow_effect"] == "deny" for x in lines)
+    run = subprocess.run(
+        [policyctl, "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["benign"]["false_positive_rate"] == 0.0 and out["benign"]["shadow_false_positive_rate"] == 1.0
+    assert all(c["extraction_yield"] == 1.0 and c["shadow_extraction_yield"] == 0.0 for c in out["campaigns"].values())
+    run = subprocess.run(
+        [policyctl, "score", "--traffic", str(t), "--truth", str(g), "--decisions", str(d)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert "had the shadow rules been enforced: benign false-positive rate 100.00%" in run.stdout, run.stdout
