@@ -267,6 +267,26 @@ class Exempt(Block):
 
 
 @dataclass(slots=True, eq=False)
+class Attribute(Block):
+    """A declared request field: `attribute account.risk_score: float { header "x-risk-score" }`.
+
+    `name` is its path (`account.risk_score`), `name_span` covers it; `type_text` is the
+    type as written (`map<string, string>`). Each clause is a source: kind = the source
+    word (`header`, `jwt`, ...), exprs = its string arguments as literals."""
+
+    type_text: str = ""
+    type_span: Span | None = None
+
+    @property
+    def section(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def field(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+@dataclass(slots=True, eq=False)
 class Module:
     """One parsed file."""
 

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 from dsl import ast as A
 from dsl import data as D
+from dsl.schema import SCHEMA, Field
 from dsl.types import ANY, Type
 
 EffectName = Literal["deny", "throttle", "flag"]
@@ -143,6 +144,11 @@ class CheckedPolicy:
     limit_decls: list[A.Limit] = field(default_factory=list)
     measure_decls: list[A.Measure] = field(default_factory=list)
     exempt_decls: list[A.Exempt] = field(default_factory=list)
+    attribute_decls: list[A.Attribute] = field(default_factory=list)
+    # The declared attributes, well-formed ones, as rows of the field table; and the request
+    # schema with them added (section -> field -> type), which expressions are typed against.
+    attributes: tuple[Field, ...] = ()
+    schema: dict[str, dict[str, Type]] = field(default_factory=lambda: SCHEMA)
     # The lowered blocks, in the same order: complete when the policy has no errors.
     rules: list[CheckedRule] = field(default_factory=list)
     limits: list[CheckedLimit] = field(default_factory=list)

@@ -26,6 +26,7 @@ from dsl.checked import (
     CheckedPolicy,
     MEASURE_KINDS,
 )
+from dsl.attributes import check_attributes
 from dsl.diagnostics import Diagnostic, did_you_mean, without_suppressed
 from dsl.fold import const_value
 from dsl.parser import DEPTH_HINT, MAX_EXPR_DEPTH
@@ -33,7 +34,7 @@ from dsl.keywords import CLAUSES
 from dsl.lower import lower
 from dsl.semantic import analyze
 from dsl.policy_options import read_options
-from dsl.schema import MEASURES, SCHEMA
+from dsl.schema import MEASURES, SCHEMA, with_attributes
 from dsl.typecheck import Scope, Types
 from dsl.zones import zone, zone_hint
 from dsl.types import (
@@ -101,6 +102,8 @@ class _Checker:
     # -------------------------------------------------------------------- run
     def run(self) -> tuple[CheckedPolicy, list[Diagnostic]]:
         self._collect()
+        self.out.attributes = check_attributes(self.out.attribute_decls, self.error)
+        self.out.schema = with_attributes(self.out.attributes)
         if self._too_deep():  # checking would recurse that deep: stop here
             return self.out, self.diags
         for d in self.data_decls.values():
@@ -134,6 +137,9 @@ class _Checker:
                 if isinstance(d, A.PolicyHeader):
                     if self.header is None:
                         self.header = d
+                    continue
+                if isinstance(d, A.Attribute):  # a path (`account.x`): it shares no namespace
+                    self.out.attribute_decls.append(d)
                     continue
                 table = blocks if isinstance(d, A.Block) else values
                 prev = table.get(d.name)

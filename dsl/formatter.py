@@ -96,16 +96,27 @@ def _decl(d: A.Decl) -> list[str]:
     if isinstance(d, A.Data):
         return [_trail(f"data {d.name} = {d.loader}({quote(d.path)})", d.trailing)]
     assert isinstance(d, A.Block)
-    kw = _BLOCK_WORDS[type(d)]
-    lines = [_trail(f"{kw} {d.name} {{", d.trailing)]
+    if isinstance(d, A.Attribute):
+        head = f"attribute {d.name}: {d.type_text}"
+        if not d.clauses and not d.end_comments:
+            return [_trail(head, d.trailing)]
+        lines = [_trail(head + " {", d.trailing)]
+    else:
+        lines = [_trail(f"{_BLOCK_WORDS[type(d)]} {d.name} {{", d.trailing)]
+    write = source if isinstance(d, A.Attribute) else clause
     for c in d.clauses:
         lines.extend(_leading(c.comments, INDENT, c.span.line))
-        lines.append(_trail(INDENT + clause(c), c.trailing))
+        lines.append(_trail(INDENT + write(c), c.trailing))
     lines.extend(_comments(d.end_comments, INDENT))
     return lines + ["}"]
 
 
 _BLOCK_WORDS: dict[type, str] = {A.Rule: "rule", A.Limit: "limit", A.Measure: "measure", A.Exempt: "exempt"}
+
+
+def source(c: A.Clause) -> str:
+    """An attribute's source: its word and string arguments (`envoy_metadata "ns" "key"`)."""
+    return " ".join([c.kind, *(expr(e) for e in c.exprs)])
 
 
 def clause(c: A.Clause) -> str:
@@ -235,7 +246,17 @@ def dump(node: Any) -> Any:
     if isinstance(node, tuple):
         return tuple(dump(x) for x in node)
     if isinstance(node, (A.Expr, A.Decl, A.Clause)):
-        skip = {"span", "name_span", "text_span", "loader_span", "path_span", "comments", "trailing", "end_comments"}
+        skip = {
+            "span",
+            "name_span",
+            "text_span",
+            "loader_span",
+            "path_span",
+            "type_span",
+            "comments",
+            "trailing",
+            "end_comments",
+        }
         fields = {k: dump(getattr(node, k)) for k in node.__dataclass_fields__ if k not in skip}
         if isinstance(node, A.PolicyHeader):
             fields["meta"] = [(m.key, m.value) for m in node.meta]

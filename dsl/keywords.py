@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dsl.checked import BLOCK_MODES, CALENDAR_UNITS, EFFECTS, FAIL_MODES, RECORD_MODES
 
-DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure", "exempt")
+DECLARATIONS = ("policy", "let", "data", "rule", "limit", "measure", "exempt", "attribute")
 # The words that start a clause of a rule, limit or measure body (besides the effects).
 CLAUSES = (
     "when", "unless", "reason", "status", "retry_after", "header", "shadow",

@@ -9,7 +9,7 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 
 from dsl.functions import FUNCTIONS, LOADERS
 from dsl.keywords import CALENDAR, CALENDAR_UNITS, CLAUSES, DECLARATIONS, EFFECTS, MODES
-from dsl.schema import MEASURES, SCHEMA
+from dsl.schema import ATTRIBUTE_SOURCES, MEASURES, SCHEMA, TYPE_WORDS
 
 OPERATORS = ("and", "or", "not", "in", "matches", "if", "then", "else")
 CONSTANTS = ("true", "false", "null")
@@ -26,6 +26,12 @@ class PolicyLexer(RegexLexer):
 
     tokens = {
         "root": [
+            # An attribute's sources start their lines (`  envoy_metadata "ns" "key"`); its type follows `:`.
+            (
+                r"(\n[ \t]*)(" + "|".join(ATTRIBUTE_SOURCES) + r")\b(?=[ \t]*(\"|\n|#|\}))",
+                bygroups(Whitespace, Keyword),
+            ),
+            (r"(:)([ \t]*)(" + "|".join(TYPE_WORDS) + r")\b", bygroups(Punctuation, Whitespace, Keyword.Type)),
             (r"\s+", Whitespace),
             (r"#[^\n]*", Comment.Single),
             (r'r"[^"\n]*"', String.Regex),

@@ -472,6 +472,31 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
     def exempt_decl(self, meta: Any, ch: list[Any]) -> A.Exempt:
         return A.Exempt(self._s(meta), str(ch[0]), _tok_span(self.source, ch[0]), clauses=list(ch[1:]))
 
+    def attribute_decl(self, meta: Any, ch: list[Any]) -> A.Attribute:
+        section, name, (type_text, type_span), *sources = ch
+        span = _tok_span(self.source, section)
+        end = _tok_span(self.source, name)
+        path_span = A.Span(self.source, span.line, span.column, end.end_line, end.end_column, span.start, end.end)
+        return A.Attribute(
+            self._s(meta),
+            f"{section}.{name}",
+            path_span,
+            clauses=list(sources),
+            type_text=type_text,
+            type_span=type_span,
+        )
+
+    def attr_type(self, meta: Any, ch: list[Any]) -> tuple[str, A.Span]:
+        """The type as written, normalised (`map<string, string>`), and where it is."""
+        name, *args = ch
+        text = str(name) + (f"<{', '.join(a[0] for a in args)}>" if args else "")
+        return text, self._s(meta)
+
+    def attr_source(self, meta: Any, ch: list[Any]) -> A.Clause:
+        word, *args = ch
+        exprs: list[A.Expr] = [A.Literal(_tok_span(self.source, a), self._str(a), "string") for a in args]
+        return A.Clause(str(word), self._s(meta), exprs, str(word), _tok_span(self.source, word))
+
     def rules_clause(self, meta: Any, ch: list[Any]) -> A.Clause:
         names: list[A.Expr] = [A.Name(_tok_span(self.source, t), str(t)) for t in ch]
         return A.Clause("rules", self._s(meta), names)

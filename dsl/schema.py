@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType, Type
+from dsl.types import BOOL, FLOAT, INT, IP, STRING, VERIFICATION, MapType, SetType, Type
 
 VERIFICATION_LEVELS: tuple[str, ...] = ("none", "email", "phone", "kyc")
 
@@ -53,6 +53,14 @@ class Field:
     claim: str | None = None  # default JWT claim that carries it
     descriptors: tuple[str, ...] = ()  # default Envoy rate-limit descriptor entry keys
     derived: str | None = None  # signal of client.ip that fills it when the request leaves it null
+    # Declared by a policy (`attribute ...`), not built in: read from `Context.attrs` by path,
+    # carried in the `attributes` map of our API under `api` (its path unless renamed).
+    declared: bool = False
+    api: str | None = None
+    all_headers: bool = False  # map<string, string>: every request header
+    metadata: tuple[str, str] | None = None  # Envoy dynamic metadata: (filter namespace, key)
+    context_extension: str | None = None  # Envoy ext_authz context extension
+    asgi: str | None = None  # ASGI scope key, dotted through dicts (`state.risk_score`)
 
     @property
     def path(self) -> str:
@@ -173,6 +181,61 @@ BY_SECTION: dict[str, Section] = {s.name: s for s in SECTIONS}
 
 # section -> field -> type: the view the checker and the lexer read.
 SCHEMA: dict[str, dict[str, Type]] = {s.name: {f.name: f.type for f in FIELDS if f.section == s.name} for s in SECTIONS}
+
+
+# --- declared attributes (`attribute account.risk_score: float { ... }`) ----------------
+
+# The sections a policy may add fields to: usage is known only after the call, from a report.
+ATTRIBUTE_SECTIONS: tuple[str, ...] = ("request", "account", "api_key", "client")
+SCALAR_TYPES: dict[str, Type] = {"string": STRING, "int": INT, "float": FLOAT, "bool": BOOL, "ip": IP}
+# The words of an attribute's type (`map<string, int>`), for the highlighters.
+TYPE_WORDS: tuple[str, ...] = (*SCALAR_TYPES, "set", "map")
+ATTRIBUTE_TYPES_DOC = "string, int, float, bool, ip, set<string>, map<string, T> (T one of the scalar types)"
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeSource:
+    word: str
+    params: tuple[str, ...]  # the names of its string arguments, in order
+    doc: str
+    scalar_only: bool = False  # a text value: a scalar, or a set (a comma-separated list)
+
+
+# Where a declared attribute's value comes from, by ingress: each clause of an attribute block.
+ATTRIBUTE_SOURCES: dict[str, AttributeSource] = {
+    s.word: s
+    for s in (
+        AttributeSource("header", ("name",), "a request header (HTTP forward-auth, ext_authz, ASGI)", True),
+        AttributeSource("headers", (), "every request header, as a map<string, string>"),
+        AttributeSource("jwt", ("claim",), "a claim of the verified bearer token (identity jwt)"),
+        AttributeSource("envoy_metadata", ("namespace", "key"), "Envoy dynamic metadata (ext_authz metadata_context)"),
+        AttributeSource("context_extension", ("key",), "an ext_authz context extension (per-route)", True),
+        AttributeSource("api", ("key",), "its key in our API's attributes map (default: the path)"),
+        AttributeSource("asgi", ("key",), "an ASGI scope key, dotted through dicts (`state.risk_score`)"),
+    )
+}
+
+
+def attribute_type(text: str) -> Type | None:
+    """The type an attribute declaration writes (`float`, `set<string>`, `map<string, int>`), or None."""
+    if text in SCALAR_TYPES:
+        return SCALAR_TYPES[text]
+    if text == "set<string>":
+        return SetType(STRING)
+    if text.startswith("map<string, ") and text.endswith(">"):
+        value = SCALAR_TYPES.get(text[len("map<string, ") : -1])
+        return MapType(STRING, value) if value is not None else None
+    return None
+
+
+def with_attributes(declared: tuple[Field, ...]) -> dict[str, dict[str, Type]]:
+    """`SCHEMA` with a policy's declared fields added: the view its checker reads."""
+    if not declared:
+        return SCHEMA
+    out = {section: dict(fields) for section, fields in SCHEMA.items()}
+    for f in declared:
+        out[f.section][f.name] = f.type
+    return out
 
 
 def field_type(section: str, name: str) -> Type | None:

@@ -18,7 +18,7 @@ from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity, did_you_mean
 from dsl.fold import const_value, fold_bool
 from dsl.functions import FUNCTIONS, NUM, SIZED, WEEKDAYS, ZONE
-from dsl.schema import MEASURES, SCHEMA, VERIFICATION_LEVELS
+from dsl.schema import MEASURES, VERIFICATION_LEVELS
 from dsl.zones import zone, zone_hint
 from dsl.types import (
     ANY,
@@ -216,15 +216,16 @@ class Types:
                 "E0201", f"`{MEASURES}` is not a value", e.span, f"read one measure, e.g. `{MEASURES}.{example}`"
             )
             return ANY, False
-        if name in SCHEMA:
+        schema = self.s.out.schema
+        if name in schema:
             self.s.error(
                 "E0201",
                 f"`{name}` is a section of the request, not a value",
                 e.span,
-                f"name a field, e.g. `{name}.{next(iter(SCHEMA[name]))}`",
+                f"name a field, e.g. `{name}.{next(iter(schema[name]))}`",
             )
             return ANY, False
-        candidates = list(self.s.lets) + list(self.s.data_decls) + list(SCHEMA)
+        candidates = list(self.s.lets) + list(self.s.data_decls) + list(schema)
         hint = did_you_mean(name, candidates)
         if hint is None and name in FUNCTIONS:
             hint = f"`{name}` is a function: call it as `{name}(...)`"
@@ -234,7 +235,8 @@ class Types:
     def _attr(self, e: A.Attr) -> tuple[Type, bool]:
         if isinstance(e.obj, A.Name) and e.obj.id == MEASURES:
             return self._measure_read(e)
-        if isinstance(e.obj, A.Name) and e.obj.id in SCHEMA and e.obj.id not in self.s.lets:
+        schema = self.s.out.schema
+        if isinstance(e.obj, A.Name) and e.obj.id in schema and e.obj.id not in self.s.lets:
             section = e.obj.id
             if self.usage_only and section != "usage":
                 self.s.error(
@@ -244,13 +246,13 @@ class Types:
                     "when the usage report arrives, the rest of the request is gone",
                 )
                 return ANY, False
-            t = SCHEMA[section].get(e.name)
+            t = schema[section].get(e.name)
             if t is None:
-                hint = did_you_mean(e.name, SCHEMA[section])
+                hint = did_you_mean(e.name, schema[section])
                 if hint is None:
-                    full = [f"{s}.{f}" for s, fs in SCHEMA.items() for f in fs]
+                    full = [f"{s}.{f}" for s, fs in schema.items() for f in fs]
                     hint = did_you_mean(f"{section}.{e.name}", full) or (
-                        f"fields of {section}: " + ", ".join(SCHEMA[section])
+                        f"fields of {section}: " + ", ".join(schema[section])
                     )
                 else:
                     hint = f"did you mean `{section}.{hint.split('`')[1]}`?"

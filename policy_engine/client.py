@@ -22,6 +22,7 @@ from typing import Any
 import grpc.aio
 
 import grpc
+from dsl.schema import Field
 from policy_engine.context import RequestContext
 from policy_engine.proto.policyengine.v1 import admin_pb2 as apb
 from policy_engine.proto.policyengine.v1 import admin_pb2_grpc as apb_grpc
@@ -73,6 +74,7 @@ class CheckResult:
     request_id: str = ""
     retry_after_seconds: float = 0.0
     exempt: list[str] = field(default_factory=list)  # the exemptions the request matched
+    notes: list[str] = field(default_factory=list)  # attributes sent but left out, and why
     explanation: Any = None
 
     @property
@@ -108,6 +110,7 @@ class PolicyInfo:
     loaded_at: float | None
     last_reload_error: str | None
     store: StoreInfo | None = None
+    attributes: tuple[Field, ...] = ()  # the policy's declared attributes and their sources
 
     @classmethod
     def from_proto(cls, resp: pb.GetPolicyResponse) -> PolicyInfo:

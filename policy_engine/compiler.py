@@ -210,7 +210,10 @@ class _Gen:
             # Filled by the engine, level by level, before anything that reads it runs.
             return f"c.measures[{self.measure_index[e.name]}]", True
         assert isinstance(e.obj, A.Name) and e.obj.id in SCHEMA, "checker guarantees section.field"
-        f = BY_PATH[f"{e.obj.id}.{e.name}"]
+        path = f"{e.obj.id}.{e.name}"
+        f = BY_PATH.get(path)
+        if f is None:  # declared by the policy: typed by the engine into `c.attrs`
+            return f"c.attrs.get({path!r})", True
         if f.derived is not None:
             return f"_derived_{f.flat}(c)", True
         return f"c.{f.flat}", True

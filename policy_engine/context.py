@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError, create_model, with_config
 from typing_extensions import TypedDict
 
 from dsl.schema import FIELDS as SCHEMA_FIELDS
@@ -30,6 +30,8 @@ VERIFICATION_RANK: dict[str, int] = {v: i for i, v in enumerate(VERIFICATION_LEV
 
 # Flat slot names, in table order.
 FIELDS: tuple[str, ...] = tuple(f.flat for f in SCHEMA_FIELDS)
+# The request context's map of declared attributes (JSON key, CheckRequest field).
+ATTRIBUTES = "attributes"
 
 
 class _Section(BaseModel):
@@ -64,6 +66,9 @@ def _request_context_model() -> type[_Section]:
     for s in SECTIONS:
         model = SECTION_MODELS[s.name]
         fields[s.name] = (model | None, None) if s.nullable else (model, model())
+    # The policy's declared attributes, by their API key (the path unless the policy renames
+    # it), as sent: the engine types them by the declarations of the policy that decides.
+    fields[ATTRIBUTES] = (dict[str, JsonValue] | None, None)
     return create_model("RequestContext", __base__=_Section, **fields)
 
 
@@ -96,6 +101,9 @@ FAST_VALIDATOR: TypeAdapter[Any] = TypeAdapter(_typed_dict_of(RequestContext))
 
 # --- generated readers ----------------------------------------------------------------
 
+# The shared empty map of a request without attributes: read, never written.
+_EMPTY: dict[str, Any] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -112,6 +120,7 @@ class Source:
     value: Callable[[FieldSpec], str]
     present: Callable[[Section], str] | None = None
     checked: bool = False
+    attributes: str = "_EMPTY"  # the expression for the attributes map as sent (never mutated)
 
 
 _SIGNED = frozenset({"double", "float", "int64", "int32", "sint64", "sint32"})
@@ -140,7 +149,7 @@ def _assign(f: FieldSpec, raw: str, checked: bool) -> list[str]:
 
 def reader_source(name: str, src: Source) -> str:
     """The text of `def name(m)`, returning a Context (or None: a value that does not fit)."""
-    body = ["c = _new(_Context)", "c.cache = {}"]
+    body = ["c = _new(_Context)", "c.cache = {}", f"c.attributes = {src.attributes}", "c.attrs = _EMPTY"]
     for section in SECTIONS:
         fields = [f for f in SCHEMA_FIELDS if f.section == section.name]
         lines = [line for f in fields for line in _assign(f, src.value(f), src.checked)]
@@ -164,7 +173,7 @@ def compile_reader(name: str, src: Source, env: dict[str, Any] | None = None) ->
         "_new": object.__new__,
         "_Context": Context,
         "_RANK": VERIFICATION_RANK,
-        "_EMPTY": {},
+        "_EMPTY": _EMPTY,
         **(env or {}),
     }
     exec(compile(reader_source(name, src), f"<context reader {name}>", "exec"), scope)  # noqa: S102
@@ -176,13 +185,17 @@ class Context:
 
     # `measures`: the policy's measure values, by measure index. The engine sets it
     # (only for a policy that has measures) before anything that reads one runs.
-    __slots__ = FIELDS + ("cache", "measures")
+    # `attributes`: declared attributes as sent, by API key; `attrs`: the same typed by the
+    # deciding policy's declarations, by path (the engine sets it; compiled code reads it).
+    __slots__ = FIELDS + ("cache", "measures", "attributes", "attrs")
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, attributes: dict[str, Any] | None = None, **values: Any) -> None:
         for name in FIELDS:
             setattr(self, name, values.get(name))
         self.cache: dict[Any, Any] = {}
         self.measures: list[float | None] = []
+        self.attributes: dict[str, Any] = attributes or _EMPTY
+        self.attrs: dict[str, Any] = _EMPTY
 
     if TYPE_CHECKING:  # the field slots come from the table, so the type checker cannot list them
 
@@ -213,10 +226,20 @@ class Context:
 
 _from_model = compile_reader(
     "from_model",
-    Source(section=lambda s: f"m.{s.name}", present=lambda s: f"m.{s.name} is not None", value=lambda f: f"s.{f.name}"),
+    Source(
+        section=lambda s: f"m.{s.name}",
+        present=lambda s: f"m.{s.name} is not None",
+        value=lambda f: f"s.{f.name}",
+        attributes=f"m.{ATTRIBUTES} or _EMPTY",
+    ),
 )
 _from_valid_dict = compile_reader(
-    "from_valid_dict", Source(section=lambda s: f'm.get("{s.name}") or _EMPTY', value=lambda f: f's.get("{f.name}")')
+    "from_valid_dict",
+    Source(
+        section=lambda s: f'm.get("{s.name}") or _EMPTY',
+        value=lambda f: f's.get("{f.name}")',
+        attributes=f'm.get("{ATTRIBUTES}") or _EMPTY',
+    ),
 )
 
 

@@ -127,6 +127,8 @@ class Decision:
     tokens_limit: LimitState | None = None
     # The policy's exemptions this request matched: no limit was consulted, their rules were skipped.
     exempt: Sequence[str] = ()
+    # Why a declared attribute the request sent was left out (null): undeclared, or not of its type.
+    notes: Sequence[str] = ()
 
     @property
     def shadow_rules(self) -> list[str]:
@@ -152,6 +154,8 @@ class Decision:
             d["flags"] = self.flags
         if self.exempt:
             d["exempt"] = list(self.exempt)
+        if self.notes:
+            d["notes"] = list(self.notes)
         return d
 
     def to_dict(self) -> dict[str, Any]:

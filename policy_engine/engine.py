@@ -41,9 +41,10 @@ class Engine:
     async def decide(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
         policy = self.policy
         now = _clock(ctx, now)
+        notes = policy.attributes.type(ctx) if ctx.attributes else None
         if policy.compiled.measure_levels:
-            return await self._decide_measured(policy, ctx, now, explain)
-        plan = _Plan(policy, ctx)
+            return await self._decide_measured(policy, ctx, now, explain, notes)
+        plan = _Plan(policy, ctx, notes)
         results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
         return plan.finish(results, explain)
 
@@ -53,9 +54,10 @@ class Engine:
             raise TypeError(f"decide_sync needs a store with a synchronous API, not {self.store.backend}")
         policy = self.policy
         now = _clock(ctx, now)
+        notes = policy.attributes.type(ctx) if ctx.attributes else None
         if policy.compiled.measure_levels:
-            return self._decide_measured_sync(policy, ctx, now, explain)
-        plan = _Plan(policy, ctx)
+            return self._decide_measured_sync(policy, ctx, now, explain, notes)
+        plan = _Plan(policy, ctx, notes)
         results: list[HitResult] = []
         if plan.hits:
             try:
@@ -66,24 +68,28 @@ class Engine:
 
     # A policy with measures: one store call per dependency level (every measure of
     # the level at once), then the rules and limits, which may read any measure.
-    async def _decide_measured(self, policy: PolicySet, ctx: Context, now: float, explain: bool) -> Decision:
+    async def _decide_measured(
+        self, policy: PolicySet, ctx: Context, now: float, explain: bool, notes: list[str] | None
+    ) -> Decision:
         m = _Measuring(policy, ctx)
         for level, fn in enumerate(policy.compiled.measure_levels):
             mi, hits = fn(ctx)
             if hits:
                 m.record(mi, hits, await self._acquire(hits, now, False, m.receipt_id(level)))
-        plan = _Plan(policy, ctx)
+        plan = _Plan(policy, ctx, notes)
         plan.decision.measures = m.states
         results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
         return plan.finish(results, explain)
 
-    def _decide_measured_sync(self, policy: PolicySet, ctx: Context, now: float, explain: bool) -> Decision:
+    def _decide_measured_sync(
+        self, policy: PolicySet, ctx: Context, now: float, explain: bool, notes: list[str] | None
+    ) -> Decision:
         m = _Measuring(policy, ctx)
         for level, fn in enumerate(policy.compiled.measure_levels):
             mi, hits = fn(ctx)
             if hits:
                 m.record(mi, hits, self._acquire_sync(hits, now, False, m.receipt_id(level)))
-        plan = _Plan(policy, ctx)
+        plan = _Plan(policy, ctx, notes)
         plan.decision.measures = m.states
         results = self._acquire_sync(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
         return plan.finish(results, explain)
@@ -216,7 +222,7 @@ class _Plan:
     limits: list[LimitInfo]
     hits: list[Hit]
 
-    def __init__(self, policy: PolicySet, ctx: Context) -> None:
+    def __init__(self, policy: PolicySet, ctx: Context, notes: list[str] | None) -> None:
         self.policy, self.ctx = policy, ctx
         compiled = policy.compiled
         exempt = compiled.exempt(ctx) if compiled.exempt is not None else None
@@ -228,6 +234,8 @@ class _Plan:
         else:
             self.matched, (self.limits, self.hits) = compiled.evaluate(ctx)
         self.decision, self.admitted = _apply_rules(policy, ctx, self.matched)
+        if notes:
+            self.decision.notes = notes
         if exempt:
             self.decision.exempt = [compiled.exempts[i].id for i in exempt]
 

@@ -59,6 +59,7 @@ def _header(d: Decision, policy: PolicySet) -> list[str]:
         out.append(f"retry after {_num(d.retry_after)}s")
     if d.headers:
         out.append("headers: " + "; ".join(f"{k}: {v}" for k, v in d.headers.items()))
+    out.extend(f"note: {n}" for n in d.notes)
     out.append("policy " + " ".join(x for x in (policy.name, policy.version) if x))
     return out
 

@@ -19,6 +19,7 @@ from dsl.diagnostics import Diagnostic, PolicyError
 from dsl.policy_options import DEFAULT as DEFAULT_RATE_HEADERS
 from dsl.policy_options import RateLimitHeaders, read_options
 from dsl.load import FRONT_END, Loading, Stage, policy_files, run_stages
+from policy_engine.attributes import NO_ATTRIBUTES, Attributes
 from policy_engine.compiler import Compiled, LimitInfo, RuleInfo, compile_policy
 
 
@@ -33,6 +34,7 @@ class PolicySet:
     loaded_at: float = field(default_factory=time.time)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # parse, check, lint, compile
     rate_headers: RateLimitHeaders = DEFAULT_RATE_HEADERS  # the header's rate-limit header options
+    attributes: Attributes = NO_ATTRIBUTES  # the policy's declared attributes
 
     @property
     def rules(self) -> list[RuleInfo]:
@@ -93,4 +95,5 @@ def load_policy_set(paths: list[Path] | Path) -> PolicySet:
         warnings=tuple(d for d in state.diagnostics if not d.is_error),
         stage_seconds=dict(state.seconds),
         rate_headers=read_options(header)[0],
+        attributes=Attributes(checked.attributes) if checked.attributes else NO_ATTRIBUTES,
     )

@@ -15,11 +15,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
-from dsl.schema import FIELDS, SECTIONS
+from dsl.schema import FIELDS, SECTIONS, Field, attribute_type
 from dsl.types import SetType
-from policy_engine.context import Context, RequestContext, Source, compile_reader
+from policy_engine.context import ATTRIBUTES, Context, RequestContext, Source, compile_reader
 from policy_engine.decision import Decision, Effect
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
@@ -73,7 +74,25 @@ def context_to_check_request(ctx: Mapping[str, Any] | RequestContext, explain: b
         _fill_section(getattr(req, s.name), values, _LISTS[s.name])
         if s.nullable:
             getattr(req, s.name).SetInParent()  # an all-null section is still "sent"
+    for key, value in (data.get(ATTRIBUTES) or {}).items():
+        json_format.ParseDict(value, req.attributes[key])
     return req
+
+
+def value_to_python(v: struct_pb2.Value) -> Any:
+    """A google.protobuf.Value (our attributes, Envoy's metadata) as plain Python."""
+    kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        return {k: value_to_python(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [value_to_python(x) for x in v.list_value.values]
+    if kind is None or kind == "null_value":
+        return None
+    return getattr(v, kind)
+
+
+def _attributes(m: Mapping[str, struct_pb2.Value]) -> dict[str, Any]:
+    return {k: value_to_python(v) for k, v in m.items()}
 
 
 def _read_section(msg: Message, lists: frozenset[str]) -> dict[str, Any]:
@@ -95,6 +114,8 @@ def check_request_to_context(req: pb.CheckRequest) -> dict[str, Any]:
             out[s.name] = None
             continue
         out[s.name] = _read_section(getattr(req, s.name), _LISTS[s.name])
+    if req.attributes:
+        out[ATTRIBUTES] = _attributes(req.attributes)
     return out
 
 
@@ -111,8 +132,13 @@ def _proto_value(f: Any) -> str:
 _read_check_request = compile_reader(
     "read_check_request",
     Source(
-        section=lambda s: f"m.{s.name}", present=lambda s: f'm.HasField("{s.name}")', value=_proto_value, checked=True
+        section=lambda s: f"m.{s.name}",
+        present=lambda s: f'm.HasField("{s.name}")',
+        value=_proto_value,
+        checked=True,
+        attributes=f"_attributes(m.{ATTRIBUTES}) if m.{ATTRIBUTES} else _EMPTY",
     ),
+    {"_attributes": _attributes},
 )
 
 
@@ -162,6 +188,7 @@ def decision_to_check_response(d: Decision, explain: bool = False) -> pb.CheckRe
         retry_after_seconds=d.retry_after or 0.0,
         headers=d.headers,
         exempt=d.exempt,
+        notes=d.notes,
     )
     add = resp.limits.add
     for s in d.limits:
@@ -231,6 +258,7 @@ def check_response_to_dict(resp: pb.CheckResponse) -> dict[str, Any]:
         "request_id": resp.request_id,
         "retry_after_seconds": resp.retry_after_seconds,
         "exempt": list(resp.exempt),
+        "notes": list(resp.notes),
         "explanation": explanation,
     }
 
@@ -251,6 +279,7 @@ def policy_info_to_proto(info: Mapping[str, Any]) -> pb.GetPolicyResponse:
     loaded_at = info.get("loaded_at")
     if loaded_at is not None:
         _timestamp(resp.loaded_at, loaded_at)
+    resp.attributes.extend(_declared_to_proto(f) for f in info.get("attributes") or ())
     err = info.get("last_reload_error")
     if err is not None:
         resp.last_reload_error = str(err)
@@ -264,6 +293,49 @@ def policy_info_to_proto(info: Mapping[str, Any]) -> pb.GetPolicyResponse:
         if store.get("failing_since") is not None:
             _timestamp(st.failing_since, store["failing_since"])
     return resp
+
+
+def _declared_to_proto(f: Field) -> pb.DeclaredAttribute:
+    a = pb.DeclaredAttribute(path=f.path, type=str(f.type), api_key=f.api or f.path, all_headers=f.all_headers)
+    for name, value in (("header", f.header), ("jwt_claim", f.claim), ("context_extension", f.context_extension)):
+        if value is not None:
+            setattr(a, name, value)
+    if f.asgi is not None:
+        a.asgi = f.asgi
+    if f.metadata is not None:
+        a.envoy_metadata_namespace, a.envoy_metadata_key = f.metadata
+    return a
+
+
+def declared_attributes(resp: pb.GetPolicyResponse) -> tuple[Field, ...]:
+    """The serving policy's declared attributes, as field rows (a type this build does not
+    know is left out)."""
+    out = []
+    for a in resp.attributes:
+        t = attribute_type(a.type)
+        section, _, name = a.path.partition(".")
+        if t is None or not name:
+            continue
+        has = a.HasField
+        out.append(
+            Field(
+                section,
+                name,
+                t,
+                0,
+                declared=True,
+                api=a.api_key or a.path,
+                header=a.header if has("header") else None,
+                claim=a.jwt_claim if has("jwt_claim") else None,
+                all_headers=a.all_headers,
+                metadata=(a.envoy_metadata_namespace, a.envoy_metadata_key)
+                if has("envoy_metadata_namespace") and has("envoy_metadata_key")
+                else None,
+                context_extension=a.context_extension if has("context_extension") else None,
+                asgi=a.asgi if has("asgi") else None,
+            )
+        )
+    return tuple(out)
 
 
 def _timestamp(ts: Any, seconds: float) -> None:
@@ -284,6 +356,7 @@ def policy_info_from_proto(resp: pb.GetPolicyResponse) -> dict[str, Any]:
         "loaded_at": loaded,
         "last_reload_error": resp.last_reload_error if resp.HasField("last_reload_error") else None,
         "store": _store_from_proto(resp.store) if resp.HasField("store") else None,
+        "attributes": declared_attributes(resp),
     }
 
 

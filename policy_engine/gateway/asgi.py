@@ -36,7 +36,9 @@ from typing import Any
 from pydantic import ValidationError
 
 import grpc
+from policy_engine.attributes import NO_ATTRIBUTES, Attributes
 from policy_engine.client import AsyncPolicyClient, CheckResult
+from policy_engine.context import ATTRIBUTES
 from policy_engine.ingress.answer import Answer, answer, refusal
 from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map
 from policy_engine.ingress.identity import MappingError
@@ -186,6 +188,10 @@ class PolicyGateway:
         self._prefix = secrets.token_hex(4)
         self._seq = 0
         self._reports: set[asyncio.Task[None]] = set()
+        # The serving policy's declared attributes (from GetPolicy), and its version:
+        # asked again after a Check answers from another version.
+        self._attributes: Attributes | None = None
+        self._attributes_version = ""
 
     @property
     def client(self) -> AsyncPolicyClient:
@@ -244,12 +250,25 @@ class PolicyGateway:
             id=request_id,
         )
 
+    async def _declared(self) -> Attributes:
+        """The attributes the serving policy declares, asked once per policy version."""
+        if self._attributes is None:
+            info = await self.client.get_policy()
+            self._attributes = Attributes(info.attributes) if info.attributes else NO_ATTRIBUTES
+            self._attributes_version = info.version
+        return self._attributes
+
     async def _check(self, scope: Scope, body: bytes, request_id: str) -> tuple[CheckResult | None, Answer | None]:
         """(the engine's result, the answer for the caller); (None, None) when failing open."""
         s = self.mapper.settings
         try:
-            mapped = self.mapper.map(self._http_request(scope, body, request_id))
+            attributes = await self._declared()
+            mapped = self.mapper.map(self._http_request(scope, body, request_id), attributes=attributes)
+            if attributes:
+                attributes.from_scope(mapped.context.setdefault(ATTRIBUTES, {}), scope)
             result = await self.client.check(mapped.context)
+            if result.policy_version != self._attributes_version:
+                self._attributes = None  # a reload: its declarations may differ
         except MappingError as e:
             return None, e.answer()
         except ValidationError as e:

@@ -109,22 +109,26 @@ class IdentityReader:
         jwt_settings = settings.jwt
         self._jwks = JwksCache(jwt_settings.jwks_file) if jwt_settings and settings.identity == "jwt" else None
 
-    def read(self, ctx: dict[str, Any], headers: Mapping[str, str], now: float, warnings: list[str]) -> None:
-        """Raises MappingError for a refused (or, when required, missing) token."""
+    def read(
+        self, ctx: dict[str, Any], headers: Mapping[str, str], now: float, warnings: list[str]
+    ) -> dict[str, Any] | None:
+        """The verified token's claims (None without one). Raises MappingError for a refused
+        (or, when required, missing) token."""
         s = self.settings
         if s.identity == "headers":
             for path, name in self._headers.items():
                 if name in headers:
                     put(ctx, path, headers[name], warnings, f"header {name}")
-            return
+            return None
         assert s.jwt is not None and self._jwks is not None
         raw = headers.get(s.jwt.header, "")
         scheme, _, token = raw.strip().partition(" ")
         if not raw:
             if s.jwt.required:
                 raise MappingError(f"missing bearer token in {s.jwt.header}")
-            return
+            return None
         if scheme.lower() != "bearer" or not token.strip():
             raise MappingError(f"{s.jwt.header}: expected 'Bearer <token>'")
         claims = verify_jwt(token.strip(), s.jwt, self._jwks)
         identity_from_claims(ctx, claims, s.jwt, now, warnings)
+        return claims

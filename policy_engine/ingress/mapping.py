@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy_engine.attributes import NO_ATTRIBUTES, Attributes
+from policy_engine.context import ATTRIBUTES
 from policy_engine.ingress.bodies import BodyInfo, estimate_tokens, read_body
 from policy_engine.ingress.http import HttpRequest
 from policy_engine.ingress.identity import IdentityReader
@@ -31,8 +33,9 @@ class RequestMapper:
         self._request_id, self._user_agent = names["request.id"], names["client.user_agent"]
         self._model, self._prompt_tokens = names["request.model"], names["request.prompt_tokens"]
 
-    def map(self, req: HttpRequest, now: float | None = None) -> MappedRequest:
-        """The request context `req` carries. Raises MappingError for a refused token."""
+    def map(self, req: HttpRequest, now: float | None = None, attributes: Attributes = NO_ATTRIBUTES) -> MappedRequest:
+        """The request context `req` carries, with the raw values of the `attributes` the
+        serving policy declares. Raises MappingError for a refused token."""
         s = self.settings
         headers = req.headers
         out = MappedRequest(context={})
@@ -44,7 +47,12 @@ class RequestMapper:
         request_id = (headers.get(self._request_id) if self._request_id else None) or req.id
         if request_id:
             put(ctx, "request.id", request_id, warnings, "request id")
-        self.identity.read(ctx, headers, now, warnings)
+        claims = self.identity.read(ctx, headers, now, warnings)
+        if attributes:
+            raw: dict[str, Any] = {}
+            attributes.from_http(raw, headers, claims, s.identity == "headers")
+            if raw:
+                ctx[ATTRIBUTES] = raw
         if ip := client_ip(req.peer, headers, s.trust_envoy_external_address, s.xff_num_trusted_hops):
             ctx.setdefault("client", {})["ip"] = ip
         if self._user_agent and (ua := headers.get(self._user_agent)):

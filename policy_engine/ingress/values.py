@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dsl.schema import BY_PATH, FIELDS, Field
-from dsl.types import FLOAT, INT, IP, STRING, VERIFICATION, SetType
+from dsl.types import BOOL, FLOAT, INT, IP, STRING, VERIFICATION, MapType, SetType, Type
 from policy_engine.context import VERIFICATION_RANK
 from policy_engine.ingress.network import parse_ip
 
@@ -35,7 +35,10 @@ def _integer(f: Field) -> Callable[[Any], int]:
     def read(raw: Any) -> int:
         if isinstance(raw, bool):
             raise ValueError("expected an integer")
-        value = int(raw.strip()) if isinstance(raw, str) else int(raw)
+        try:
+            value = int(raw.strip()) if isinstance(raw, str) else int(raw)
+        except ValueError:
+            raise ValueError("expected an integer") from None
         if isinstance(raw, float) and raw != value:
             raise ValueError("expected an integer")
         _at_least(f, value, "integer")
@@ -48,7 +51,10 @@ def _number(f: Field) -> Callable[[Any], float]:
     def read(raw: Any) -> float:
         if isinstance(raw, bool):
             raise ValueError("expected a number")
-        number = float(raw)
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
         if not math.isfinite(number):
             raise ValueError("expected a finite number")
         _at_least(f, number, "number")
@@ -77,20 +83,47 @@ def _string(raw: Any) -> str:
     return str(raw)
 
 
-def _coercer(f: Field) -> Callable[[Any], Any]:
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, (str, int)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _map(f: Field, value_type: Type) -> Callable[[Any], dict[str, Any]]:
+    read_value = coercer(Field(f.section, f.name, value_type, 0))
+
+    def read(raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            raise ValueError("expected a map")
+        return {str(k): read_value(v) for k, v in raw.items() if v is not None}
+
+    return read
+
+
+def coercer(f: Field) -> Callable[[Any], Any]:
     """The reader of raw values for field `f`, chosen once by its type."""
     t = f.type
     if isinstance(t, SetType):
-        return _split_list
+        return _split_list if not f.declared else lambda raw: frozenset(_split_list(raw))
+    if isinstance(t, MapType):
+        return _map(f, t.value)
     if t == INT:
         return _integer(f)
     if t == FLOAT:
         return _number(f)
-    return {VERIFICATION: _verification, IP: _ip, STRING: _string}[t]
+    return {VERIFICATION: _verification, IP: _ip, STRING: _string, BOOL: _bool}[t]
 
 
 # Field path -> its reader: chosen once here, not per value.
-COERCERS: dict[str, Callable[[Any], Any]] = {f.path: _coercer(f) for f in FIELDS}
+COERCERS: dict[str, Callable[[Any], Any]] = {f.path: coercer(f) for f in FIELDS}
 
 
 def coerce(f: Field, raw: Any) -> Any:

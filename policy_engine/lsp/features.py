@@ -20,7 +20,7 @@ from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
-from dsl.schema import BY_PATH, BY_SECTION, FIELDS, MEASURES, SCHEMA
+from dsl.schema import BY_PATH, BY_SECTION, FIELDS, MEASURES, SCHEMA, Field
 from dsl.types import ANY
 from policy_engine.decision import DEFAULT_STATUS, Effect
 from policy_engine.lsp.analysis import Analysis
@@ -76,11 +76,15 @@ def function_doc(f: Func) -> str:
     return f"{_code(signature(f))}\n\n{f.doc}{extra}"
 
 
-def field_doc(section: str, name: str) -> str | None:
-    """A field from the field table: type, what it holds, where gateways take it from."""
-    f = BY_PATH.get(f"{section}.{name}")
+def field_doc(section: str, name: str, declared: tuple[Field, ...] = ()) -> str | None:
+    """A field from the field table (or declared by the policy): type, what it holds,
+    where gateways take it from."""
+    path = f"{section}.{name}"
+    f = BY_PATH.get(path) or next((d for d in declared if d.path == path), None)
     if f is None:
         return None
+    if f.declared:
+        return attribute_doc(f)
     lines = [f"{f.doc[0].upper()}{f.doc[1:]}." if f.doc else "A field of the request context."]
     if f.minimum is not None:
         lines.append(f"At least {f.minimum:g}.")
@@ -91,6 +95,24 @@ def field_doc(section: str, name: str) -> str | None:
         lines.append("Gateways read it from " + " or ".join(c for c in carriers if c) + " by default.")
     lines.append("Null when missing.")
     return f"{_code(f'{f.path}: {f.type}')}\n\n" + " ".join(lines)
+
+
+def attribute_doc(f: Field) -> str:
+    """A field the policy declares (`attribute ...`): its type and its source per ingress."""
+    sources = [
+        f"header `{f.header}`" if f.header else None,
+        "every request header" if f.all_headers else None,
+        f"JWT claim `{f.claim}`" if f.claim else None,
+        f"Envoy metadata `{f.metadata[0]}` / `{f.metadata[1]}`" if f.metadata else None,
+        f"ext_authz context extension `{f.context_extension}`" if f.context_extension else None,
+        f"ASGI scope `{f.asgi}`" if f.asgi else None,
+        f"our API's attributes map as `{f.api or f.path}`",
+    ]
+    return (
+        f"{_code(f'{f.path}: {f.type}')}\n\nDeclared by the policy. Read from "
+        + ", ".join(s for s in sources if s)
+        + ". Null when missing or not of its type (the decision notes why)."
+    )
 
 
 def section_doc(section: str) -> str:
@@ -235,6 +257,8 @@ def _decl_doc(a: Analysis, d: A.Decl) -> str | None:
         return rule_doc(d)
     if isinstance(d, A.Exempt):
         return exempt_doc(d)
+    if isinstance(d, A.Attribute):
+        return field_doc(d.section, d.field, a.checked.attributes)
     return None
 
 
@@ -273,7 +297,7 @@ def hover(a: Analysis, module: A.Module, offset: int) -> Hover | None:
             m = _measures(a).get(e.name)
             return Hover(measure_doc(m), e.span) if m is not None else None
         if e.obj.id in SCHEMA:
-            text = field_doc(e.obj.id, e.name)
+            text = field_doc(e.obj.id, e.name, a.checked.attributes)
             return Hover(text, e.span) if text else None
     if isinstance(e, A.Name):
         target = _value_decl(a, e.id)
@@ -415,10 +439,11 @@ def _members(obj: str, a: Analysis | None) -> list[Completion]:
             Completion(name, T.CompletionItemKind.Field, f"measure: {_kind(m)}", measure_doc(m))
             for name, m in measures.items()
         ]
-    if obj in SCHEMA:
+    schema, declared = (a.checked.schema, a.checked.attributes) if a is not None else (SCHEMA, ())
+    if obj in schema:
         return [
-            Completion(name, T.CompletionItemKind.Field, str(t), field_doc(obj, name))
-            for name, t in SCHEMA[obj].items()
+            Completion(name, T.CompletionItemKind.Field, str(t), field_doc(obj, name, declared))
+            for name, t in schema[obj].items()
         ]
     return []
 
@@ -489,6 +514,7 @@ _SYMBOL_KINDS: tuple[tuple[type[A.Decl], T.SymbolKind, str], ...] = (
     (A.Limit, T.SymbolKind.Object, "limit"),
     (A.Measure, T.SymbolKind.Number, "measure"),
     (A.Exempt, T.SymbolKind.Boolean, "exempt"),
+    (A.Attribute, T.SymbolKind.Field, "attribute"),
 )
 
 
@@ -498,7 +524,9 @@ def symbols(module: A.Module) -> list[Symbol]:
     for d in module.decls:
         kind, word = next(((k, w) for cls, k, w in _SYMBOL_KINDS if isinstance(d, cls)), (T.SymbolKind.Object, ""))
         detail = word
-        if isinstance(d, A.Block):
+        if isinstance(d, A.Attribute):
+            detail = f"{word} {d.type_text}"
+        elif isinstance(d, A.Block):
             eff, window = d.find("effect"), d.find("window")
             per = None
             if window is not None and window.text is not None:

@@ -164,6 +164,7 @@ class ServerApp:
             "rule_ids": [r.id for r in p.rules],
             "limit_ids": [lim.id for lim in p.limits],
             "measure_ids": [m.id for m in p.compiled.measures],
+            "attributes": p.attributes.fields,
             "loaded_at": p.loaded_at,
             "last_reload_error": self.reloader.last_error,
         }

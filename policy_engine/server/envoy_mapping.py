@@ -17,6 +17,8 @@ from google.protobuf import struct_pb2
 from pydantic import Field, model_validator
 
 from dsl.schema import FIELDS
+from policy_engine.attributes import NO_ATTRIBUTES, Attributes
+from policy_engine.context import ATTRIBUTES
 from policy_engine.decision import Decision, Effect
 from policy_engine.ingress.answer import Answer, answer_decision, caller_headers
 from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map
@@ -28,6 +30,7 @@ from policy_engine.proto.envoy.config.core.v3 import base_pb2 as core
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
 from policy_engine.proto.google.rpc import status_pb2
+from policy_engine.wire import value_to_python
 
 # google.rpc.Code values used in ext_authz statuses.
 RPC_OK, RPC_PERMISSION_DENIED, RPC_RESOURCE_EXHAUSTED, RPC_UNAUTHENTICATED = 0, 7, 8, 16
@@ -102,9 +105,25 @@ class EnvoyMapper:
         self.settings = settings or EnvoyMappingSettings()
         self.mapper = RequestMapper(self.settings)
 
-    def map_check(self, req: authz.CheckRequest, now: float | None = None) -> MappedRequest:
-        """ext_authz CheckRequest -> request context. Raises MappingError for a refused token."""
-        return self.mapper.map(http_request(req), now)
+    def map_check(
+        self, req: authz.CheckRequest, now: float | None = None, attributes: Attributes = NO_ATTRIBUTES
+    ) -> MappedRequest:
+        """ext_authz CheckRequest -> request context, with the raw values of the declared
+        `attributes` (headers and claims, then Envoy's dynamic metadata and context
+        extensions). Raises MappingError for a refused token."""
+        mapped = self.mapper.map(http_request(req), now, attributes)
+        if attributes:
+            raw = mapped.context.setdefault(ATTRIBUTES, {})
+            meta = req.attributes.metadata_context.filter_metadata
+
+            def metadata(namespace: str, key: str) -> Any:
+                fields = meta[namespace].fields if namespace in meta else None
+                return value_to_python(fields[key]) if fields is not None and key in fields else None
+
+            attributes.from_envoy(raw, metadata, req.attributes.context_extensions)
+            if not raw:
+                del mapped.context[ATTRIBUTES]
+        return mapped
 
     def map_rate_limit(self, req: rls.RateLimitRequest) -> MappedRateLimit:
         """ShouldRateLimit request -> request context (descriptor entries) and cost (hits)."""

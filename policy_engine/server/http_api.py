@@ -179,7 +179,8 @@ class HttpApi:
                     request_id,
                     self.settings.body_header,
                 )
-                ctx = Context.from_dict(self.mapper.map(req).context)
+                attributes = self.decider.engine.policy.attributes
+                ctx = Context.from_dict(self.mapper.map(req, attributes=attributes).context)
                 # the proxy forwards the request's trace headers (traceparent, b3) with it
                 trace = req.headers if self.decider.tracing is not None else None
                 d = await self.decider.decide(ctx, API, trace_headers=trace)

@@ -239,7 +239,7 @@ class AuthorizationServicer:
         try:
             req = _parse(authz.CheckRequest, raw)
             try:
-                mapped = self.mapper.map_check(req)
+                mapped = self.mapper.map_check(req, attributes=self.decider.engine.policy.attributes)
             except MappingError as e:
                 self.decider.metrics.invalid_request("ext_authz")
                 return deny_for_mapping_error(e)

@@ -15,7 +15,7 @@ from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punc
 from dsl.functions import FUNCTIONS, LOADERS
 from dsl.keywords import DECLARATIONS
 from dsl.lexer import PolicyLexer
-from dsl.schema import MEASURES, SCHEMA
+from dsl.schema import ATTRIBUTE_SOURCES, MEASURES, SCHEMA, TYPE_WORDS
 
 ROOT = Path(__file__).parents[2]
 TM = ROOT / "dsl" / "policy.tmLanguage.json"
@@ -204,3 +204,29 @@ def test_textmate_fields_come_before_keywords() -> None:
     # `usage.prompt_tokens` is a field although `usage` is a clause keyword
     order = [p["include"] for p in json.loads(TM.read_text())["patterns"]]
     assert order.index("#fields") < order.index("#keywords")
+
+
+def test_attribute_declaration_words() -> None:
+    text = 'attribute account.risk_score: map<string, float> {\n  envoy_metadata "fraud" "risk"\n  headers\n}\n'
+    toks = [t for t in tokens(text) if t[0] not in (Whitespace, Text)]
+    assert toks[:6] == [
+        (Keyword.Declaration, "attribute"),
+        (Name.Builtin, "account"),
+        (Punctuation, "."),
+        (Name.Attribute, "risk_score"),
+        (Punctuation, ":"),
+        (Keyword.Type, "map"),
+    ]
+    assert (Keyword, "envoy_metadata") in toks and (Keyword, "headers") in toks
+    assert all(t is not Error for t, _ in toks)
+
+
+def test_textmate_attribute_words_follow_the_language() -> None:
+    grammar = json.loads(TM.read_text())
+    sources, types = grammar["repository"]["keywords"]["patterns"][-2:]
+    assert set(sources["match"].split("(")[1].split(")")[0].split("|")) == set(ATTRIBUTE_SOURCES)
+    assert set(types["match"].split("(")[2].split(")")[0].split("|")) == set(TYPE_WORDS)
+    for word in ATTRIBUTE_SOURCES:
+        assert re.search(sources["match"], f'  {word} "x"', re.M), word
+    assert re.search(types["match"], "attribute account.x: float {")
+    assert not re.search(sources["match"], "deny when api > 1")

@@ -288,3 +288,26 @@ def test_field_hover_comes_from_the_field_table() -> None:
     assert "`geo_country(client.ip)`" in (features.field_doc("client", "country") or "")
     assert "Identity: taken only from an authentication step" in features.section_doc("api_key")
     assert features.field_doc("account", "nope") is None
+
+
+# ---------------------------------------------------------- declared attributes
+
+DECLARED = (
+    'attribute account.risk_score: float {\n  header "x-risk-score"\n  envoy_metadata "fraud" "risk"\n}\n'
+    'rule risky {\n  deny when account.risk_score > 0.8\n  reason "risky"\n}\n'
+)
+
+
+def test_completion_and_hover_know_declared_attributes() -> None:
+    a = analyze_buffer("untitled:1", DECLARED)
+    m = a.module("untitled:1")
+    assert m is not None and not a.diagnostics
+    items = {c.label: c for c in features.completion("let x = account.", 16, a)}
+    assert items["risk_score"].detail == "float" and "age_days" in items
+    assert "Envoy metadata `fraud` / `risk`" in (items["risk_score"].doc or "")
+    h = features.hover(a, m, DECLARED.index("risk_score >") + 1)
+    assert h is not None and "account.risk_score: float" in h.text and "header `x-risk-score`" in h.text
+    decl = features.hover(a, m, DECLARED.index("account.risk_score:") + 2)
+    assert decl is not None and "Declared by the policy" in decl.text
+    [sym, _] = features.symbols(m)
+    assert (sym.name, sym.detail) == ("account.risk_score", "attribute float")

@@ -22,54 +22,61 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpolicyengine/v1/policy.proto\x12\x0fpolicyengine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xcd\x01\n\x07Request\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02ts\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05model\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06prompt\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x1a\n\rprompt_tokens\x18\x06 \x01(\x04H\x05\x88\x01\x01\x42\x05\n\x03_idB\x05\n\x03_tsB\x08\n\x06_modelB\t\n\x07_promptB\r\n\x0b_max_tokensB\x10\n\x0e_prompt_tokens\"\x8e\x02\n\x07\x41\x63\x63ount\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03org\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08\x61ge_days\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cverification\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x11\n\x04tier\x18\x05 \x01(\tH\x04\x88\x01\x01\x12 \n\x13payment_fingerprint\x18\x06 \x01(\tH\x05\x88\x01\x01\x12+\n\x06labels\x18\x07 \x01(\x0b\x32\x1b.policyengine.v1.StringListB\x05\n\x03_idB\x06\n\x04_orgB\x0b\n\t_age_daysB\x0f\n\r_verificationB\x07\n\x05_tierB\x16\n\x14_payment_fingerprint\"M\n\x06\x41piKey\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12+\n\x06scopes\x18\x02 \x01(\x0b\x32\x1b.policyengine.v1.StringListB\x05\n\x03_id\"\x84\x01\n\x06\x43lient\x12\x0f\n\x02ip\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ountry\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03\x61sn\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nuser_agent\x18\x04 \x01(\tH\x03\x88\x01\x01\x42\x05\n\x03_ipB\n\n\x08_countryB\x06\n\x04_asnB\r\n\x0b_user_agent\"k\n\x05Usage\x12\x1a\n\rprompt_tokens\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x11\x63ompletion_tokens\x18\x02 \x01(\x04H\x01\x88\x01\x01\x42\x10\n\x0e_prompt_tokensB\x14\n\x12_completion_tokens\"\xef\x01\n\x0c\x43heckRequest\x12)\n\x07request\x18\x01 \x01(\x0b\x32\x18.policyengine.v1.Request\x12)\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x18.policyengine.v1.Account\x12(\n\x07\x61pi_key\x18\x03 \x01(\x0b\x32\x17.policyengine.v1.ApiKey\x12\'\n\x06\x63lient\x18\x04 \x01(\x0b\x32\x17.policyengine.v1.Client\x12%\n\x05usage\x18\x05 \x01(\x0b\x32\x16.policyengine.v1.Usage\x12\x0f\n\x07\x65xplain\x18\x06 \x01(\x08\"\x8d\x01\n\nLimitState\x12\x10\n\x08limit_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04used\x18\x03 \x01(\x01\x12\x0b\n\x03max\x18\x04 \x01(\x01\x12\x11\n\tremaining\x18\x05 \x01(\x01\x12\x15\n\rreset_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04over\x18\x07 \x01(\x08\x12\r\n\x05\x65rror\x18\x08 \x01(\t\"m\n\x0cMeasureState\x12\x12\n\nmeasure_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\x05value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07\x63harged\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\tB\x08\n\x06_value\"W\n\x0bShadowMatch\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\'\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x0e\x32\x17.policyengine.v1.Effect\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8d\x04\n\rCheckResponse\x12\'\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\x0e\x32\x17.policyengine.v1.Effect\x12\x13\n\x0bhttp_status\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08rule_ids\x18\x04 \x03(\t\x12<\n\x07headers\x18\x05 \x03(\x0b\x32+.policyengine.v1.CheckResponse.HeadersEntry\x12\r\n\x05\x66lags\x18\x06 \x03(\t\x12+\n\x06limits\x18\x07 \x03(\x0b\x32\x1b.policyengine.v1.LimitState\x12\x34\n\x0eshadow_matches\x18\x08 \x03(\x0b\x32\x1c.policyengine.v1.ShadowMatch\x12\x16\n\x0epolicy_version\x18\t \x01(\t\x12\x1d\n\x10\x65xplanation_json\x18\n \x01(\tH\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x0c \x01(\x01\x12/\n\x08measures\x18\r \x03(\x0b\x32\x1d.policyengine.v1.MeasureState\x12\x0e\n\x06\x65xempt\x18\x0e \x03(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_explanation_json\"J\n\rReportRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x05usage\x18\x02 \x01(\x0b\x32\x16.policyengine.v1.Usage\"!\n\x0eReportResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"\x12\n\x10GetPolicyRequest\"\xff\x01\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05\x66iles\x18\x02 \x03(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t\x12\x11\n\tlimit_ids\x18\x04 \x03(\t\x12-\n\tloaded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x11last_reload_error\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0bmeasure_ids\x18\x07 \x03(\t\x12+\n\x05store\x18\x08 \x01(\x0b\x32\x1c.policyengine.v1.StoreStatusB\x14\n\x12_last_reload_error\"\xb6\x01\n\x0bStoreStatus\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\nlast_error\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x31\n\rfailing_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x0f\n\x07outages\x18\x07 \x01(\x04\x42\r\n\x0b_last_error*i\n\x06\x45\x66\x66\x65\x63t\x12\x16\n\x12\x45\x46\x46\x45\x43T_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x45\x46\x46\x45\x43T_ALLOW\x10\x01\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_DENY\x10\x02\x12\x13\n\x0f\x45\x46\x46\x45\x43T_THROTTLE\x10\x03\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_FLAG\x10\x04\x32\xf6\x01\n\rPolicyService\x12\x46\n\x05\x43heck\x12\x1d.policyengine.v1.CheckRequest\x1a\x1e.policyengine.v1.CheckResponse\x12I\n\x06Report\x12\x1e.policyengine.v1.ReportRequest\x1a\x1f.policyengine.v1.ReportResponse\x12R\n\tGetPolicy\x12!.policyengine.v1.GetPolicyRequest\x1a\".policyengine.v1.GetPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpolicyengine/v1/policy.proto\x12\x0fpolicyengine.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xcd\x01\n\x07Request\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02ts\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05model\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06prompt\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x1a\n\rprompt_tokens\x18\x06 \x01(\x04H\x05\x88\x01\x01\x42\x05\n\x03_idB\x05\n\x03_tsB\x08\n\x06_modelB\t\n\x07_promptB\r\n\x0b_max_tokensB\x10\n\x0e_prompt_tokens\"\x8e\x02\n\x07\x41\x63\x63ount\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03org\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08\x61ge_days\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cverification\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x11\n\x04tier\x18\x05 \x01(\tH\x04\x88\x01\x01\x12 \n\x13payment_fingerprint\x18\x06 \x01(\tH\x05\x88\x01\x01\x12+\n\x06labels\x18\x07 \x01(\x0b\x32\x1b.policyengine.v1.StringListB\x05\n\x03_idB\x06\n\x04_orgB\x0b\n\t_age_daysB\x0f\n\r_verificationB\x07\n\x05_tierB\x16\n\x14_payment_fingerprint\"M\n\x06\x41piKey\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12+\n\x06scopes\x18\x02 \x01(\x0b\x32\x1b.policyengine.v1.StringListB\x05\n\x03_id\"\x84\x01\n\x06\x43lient\x12\x0f\n\x02ip\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ountry\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03\x61sn\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nuser_agent\x18\x04 \x01(\tH\x03\x88\x01\x01\x42\x05\n\x03_ipB\n\n\x08_countryB\x06\n\x04_asnB\r\n\x0b_user_agent\"k\n\x05Usage\x12\x1a\n\rprompt_tokens\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x11\x63ompletion_tokens\x18\x02 \x01(\x04H\x01\x88\x01\x01\x42\x10\n\x0e_prompt_tokensB\x14\n\x12_completion_tokens\"\xfd\x02\n\x0c\x43heckRequest\x12)\n\x07request\x18\x01 \x01(\x0b\x32\x18.policyengine.v1.Request\x12)\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x18.policyengine.v1.Account\x12(\n\x07\x61pi_key\x18\x03 \x01(\x0b\x32\x17.policyengine.v1.ApiKey\x12\'\n\x06\x63lient\x18\x04 \x01(\x0b\x32\x17.policyengine.v1.Client\x12%\n\x05usage\x18\x05 \x01(\x0b\x32\x16.policyengine.v1.Usage\x12\x0f\n\x07\x65xplain\x18\x06 \x01(\x08\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.policyengine.v1.CheckRequest.AttributesEntry\x1aI\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"\x8d\x01\n\nLimitState\x12\x10\n\x08limit_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04used\x18\x03 \x01(\x01\x12\x0b\n\x03max\x18\x04 \x01(\x01\x12\x11\n\tremaining\x18\x05 \x01(\x01\x12\x15\n\rreset_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04over\x18\x07 \x01(\x08\x12\r\n\x05\x65rror\x18\x08 \x01(\t\"m\n\x0cMeasureState\x12\x12\n\nmeasure_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\x05value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07\x63harged\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\tB\x08\n\x06_value\"W\n\x0bShadowMatch\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\'\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x0e\x32\x17.policyengine.v1.Effect\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x9c\x04\n\rCheckResponse\x12\'\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\x0e\x32\x17.policyengine.v1.Effect\x12\x13\n\x0bhttp_status\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08rule_ids\x18\x04 \x03(\t\x12<\n\x07headers\x18\x05 \x03(\x0b\x32+.policyengine.v1.CheckResponse.HeadersEntry\x12\r\n\x05\x66lags\x18\x06 \x03(\t\x12+\n\x06limits\x18\x07 \x03(\x0b\x32\x1b.policyengine.v1.LimitState\x12\x34\n\x0eshadow_matches\x18\x08 \x03(\x0b\x32\x1c.policyengine.v1.ShadowMatch\x12\x16\n\x0epolicy_version\x18\t \x01(\t\x12\x1d\n\x10\x65xplanation_json\x18\n \x01(\tH\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x0c \x01(\x01\x12/\n\x08measures\x18\r \x03(\x0b\x32\x1d.policyengine.v1.MeasureState\x12\x0e\n\x06\x65xempt\x18\x0e \x03(\t\x12\r\n\x05notes\x18\x0f \x03(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_explanation_json\"J\n\rReportRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x05usage\x18\x02 \x01(\x0b\x32\x16.policyengine.v1.Usage\"!\n\x0eReportResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"\x12\n\x10GetPolicyRequest\"\xb7\x02\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05\x66iles\x18\x02 \x03(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t\x12\x11\n\tlimit_ids\x18\x04 \x03(\t\x12-\n\tloaded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x11last_reload_error\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0bmeasure_ids\x18\x07 \x03(\t\x12+\n\x05store\x18\x08 \x01(\x0b\x32\x1c.policyengine.v1.StoreStatus\x12\x36\n\nattributes\x18\t \x03(\x0b\x32\".policyengine.v1.DeclaredAttributeB\x14\n\x12_last_reload_error\"\xe9\x02\n\x11\x44\x65\x63laredAttribute\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x03 \x01(\t\x12\x13\n\x06header\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0b\x61ll_headers\x18\x05 \x01(\x08\x12\x16\n\tjwt_claim\x18\x06 \x01(\tH\x01\x88\x01\x01\x12%\n\x18\x65nvoy_metadata_namespace\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x1f\n\x12\x65nvoy_metadata_key\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x1e\n\x11\x63ontext_extension\x18\t \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04\x61sgi\x18\n \x01(\tH\x05\x88\x01\x01\x42\t\n\x07_headerB\x0c\n\n_jwt_claimB\x1b\n\x19_envoy_metadata_namespaceB\x15\n\x13_envoy_metadata_keyB\x14\n\x12_context_extensionB\x07\n\x05_asgi\"\xb6\x01\n\x0bStoreStatus\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\nlast_error\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x31\n\rfailing_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x0f\n\x07outages\x18\x07 \x01(\x04\x42\r\n\x0b_last_error*i\n\x06\x45\x66\x66\x65\x63t\x12\x16\n\x12\x45\x46\x46\x45\x43T_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x45\x46\x46\x45\x43T_ALLOW\x10\x01\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_DENY\x10\x02\x12\x13\n\x0f\x45\x46\x46\x45\x43T_THROTTLE\x10\x03\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_FLAG\x10\x04\x32\xf6\x01\n\rPolicyService\x12\x46\n\x05\x43heck\x12\x1d.policyengine.v1.CheckRequest\x1a\x1e.policyengine.v1.CheckResponse\x12I\n\x06Report\x12\x1e.policyengine.v1.ReportRequest\x1a\x1f.policyengine.v1.ReportResponse\x12R\n\tGetPolicy\x12!.policyengine.v1.GetPolicyRequest\x1a\".policyengine.v1.GetPolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'policyengine.v1.policy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CHECKREQUEST_ATTRIBUTESENTRY']._loaded_options = None
+  _globals['_CHECKREQUEST_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_CHECKRESPONSE_HEADERSENTRY']._loaded_options = None
   _globals['_CHECKRESPONSE_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_EFFECT']._serialized_start=2604
-  _globals['_EFFECT']._serialized_end=2709
-  _globals['_STRINGLIST']._serialized_start=82
-  _globals['_STRINGLIST']._serialized_end=110
-  _globals['_REQUEST']._serialized_start=113
-  _globals['_REQUEST']._serialized_end=318
-  _globals['_ACCOUNT']._serialized_start=321
-  _globals['_ACCOUNT']._serialized_end=591
-  _globals['_APIKEY']._serialized_start=593
-  _globals['_APIKEY']._serialized_end=670
-  _globals['_CLIENT']._serialized_start=673
-  _globals['_CLIENT']._serialized_end=805
-  _globals['_USAGE']._serialized_start=807
-  _globals['_USAGE']._serialized_end=914
-  _globals['_CHECKREQUEST']._serialized_start=917
-  _globals['_CHECKREQUEST']._serialized_end=1156
-  _globals['_LIMITSTATE']._serialized_start=1159
-  _globals['_LIMITSTATE']._serialized_end=1300
-  _globals['_MEASURESTATE']._serialized_start=1302
-  _globals['_MEASURESTATE']._serialized_end=1411
-  _globals['_SHADOWMATCH']._serialized_start=1413
-  _globals['_SHADOWMATCH']._serialized_end=1500
-  _globals['_CHECKRESPONSE']._serialized_start=1503
-  _globals['_CHECKRESPONSE']._serialized_end=2028
-  _globals['_CHECKRESPONSE_HEADERSENTRY']._serialized_start=1961
-  _globals['_CHECKRESPONSE_HEADERSENTRY']._serialized_end=2007
-  _globals['_REPORTREQUEST']._serialized_start=2030
-  _globals['_REPORTREQUEST']._serialized_end=2104
-  _globals['_REPORTRESPONSE']._serialized_start=2106
-  _globals['_REPORTRESPONSE']._serialized_end=2139
-  _globals['_GETPOLICYREQUEST']._serialized_start=2141
-  _globals['_GETPOLICYREQUEST']._serialized_end=2159
-  _globals['_GETPOLICYRESPONSE']._serialized_start=2162
-  _globals['_GETPOLICYRESPONSE']._serialized_end=2417
-  _globals['_STORESTATUS']._serialized_start=2420
-  _globals['_STORESTATUS']._serialized_end=2602
-  _globals['_POLICYSERVICE']._serialized_start=2712
-  _globals['_POLICYSERVICE']._serialized_end=2958
+  _globals['_EFFECT']._serialized_start=3211
+  _globals['_EFFECT']._serialized_end=3316
+  _globals['_STRINGLIST']._serialized_start=112
+  _globals['_STRINGLIST']._serialized_end=140
+  _globals['_REQUEST']._serialized_start=143
+  _globals['_REQUEST']._serialized_end=348
+  _globals['_ACCOUNT']._serialized_start=351
+  _globals['_ACCOUNT']._serialized_end=621
+  _globals['_APIKEY']._serialized_start=623
+  _globals['_APIKEY']._serialized_end=700
+  _globals['_CLIENT']._serialized_start=703
+  _globals['_CLIENT']._serialized_end=835
+  _globals['_USAGE']._serialized_start=837
+  _globals['_USAGE']._serialized_end=944
+  _globals['_CHECKREQUEST']._serialized_start=947
+  _globals['_CHECKREQUEST']._serialized_end=1328
+  _globals['_CHECKREQUEST_ATTRIBUTESENTRY']._serialized_start=1255
+  _globals['_CHECKREQUEST_ATTRIBUTESENTRY']._serialized_end=1328
+  _globals['_LIMITSTATE']._serialized_start=1331
+  _globals['_LIMITSTATE']._serialized_end=1472
+  _globals['_MEASURESTATE']._serialized_start=1474
+  _globals['_MEASURESTATE']._serialized_end=1583
+  _globals['_SHADOWMATCH']._serialized_start=1585
+  _globals['_SHADOWMATCH']._serialized_end=1672
+  _globals['_CHECKRESPONSE']._serialized_start=1675
+  _globals['_CHECKRESPONSE']._serialized_end=2215
+  _globals['_CHECKRESPONSE_HEADERSENTRY']._serialized_start=2148
+  _globals['_CHECKRESPONSE_HEADERSENTRY']._serialized_end=2194
+  _globals['_REPORTREQUEST']._serialized_start=2217
+  _globals['_REPORTREQUEST']._serialized_end=2291
+  _globals['_REPORTRESPONSE']._serialized_start=2293
+  _globals['_REPORTRESPONSE']._serialized_end=2326
+  _globals['_GETPOLICYREQUEST']._serialized_start=2328
+  _globals['_GETPOLICYREQUEST']._serialized_end=2346
+  _globals['_GETPOLICYRESPONSE']._serialized_start=2349
+  _globals['_GETPOLICYRESPONSE']._serialized_end=2660
+  _globals['_DECLAREDATTRIBUTE']._serialized_start=2663
+  _globals['_DECLAREDATTRIBUTE']._serialized_end=3024
+  _globals['_STORESTATUS']._serialized_start=3027
+  _globals['_STORESTATUS']._serialized_end=3209
+  _globals['_POLICYSERVICE']._serialized_start=3319
+  _globals['_POLICYSERVICE']._serialized_end=3565
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -92,20 +93,29 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("request", "account", "api_key", "client", "usage", "explain")
+    __slots__ = ("request", "account", "api_key", "client", "usage", "explain", "attributes")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _struct_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     request: Request
     account: Account
     api_key: ApiKey
     client: Client
     usage: Usage
     explain: bool
-    def __init__(self, request: _Optional[_Union[Request, _Mapping]] = ..., account: _Optional[_Union[Account, _Mapping]] = ..., api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., client: _Optional[_Union[Client, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., explain: _Optional[bool] = ...) -> None: ...
+    attributes: _containers.MessageMap[str, _struct_pb2.Value]
+    def __init__(self, request: _Optional[_Union[Request, _Mapping]] = ..., account: _Optional[_Union[Account, _Mapping]] = ..., api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., client: _Optional[_Union[Client, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., explain: _Optional[bool] = ..., attributes: _Optional[_Mapping[str, _struct_pb2.Value]] = ...) -> None: ...
 
 class LimitState(_message.Message):
     __slots__ = ("limit_id", "key", "used", "max", "remaining", "reset_seconds", "over", "error")
@@ -152,7 +162,7 @@ class ShadowMatch(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[Effect, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds", "measures", "exempt")
+    __slots__ = ("effect", "http_status", "reason", "rule_ids", "headers", "flags", "limits", "shadow_matches", "policy_version", "explanation_json", "request_id", "retry_after_seconds", "measures", "exempt", "notes")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +184,7 @@ class CheckResponse(_message.Message):
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
     EXEMPT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     effect: Effect
     http_status: int
     reason: str
@@ -188,7 +199,8 @@ class CheckResponse(_message.Message):
     retry_after_seconds: float
     measures: _containers.RepeatedCompositeFieldContainer[MeasureState]
     exempt: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[MeasureState, _Mapping]]] = ..., exempt: _Optional[_Iterable[str]] = ...) -> None: ...
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, effect: _Optional[_Union[Effect, str]] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., flags: _Optional[_Iterable[str]] = ..., limits: _Optional[_Iterable[_Union[LimitState, _Mapping]]] = ..., shadow_matches: _Optional[_Iterable[_Union[ShadowMatch, _Mapping]]] = ..., policy_version: _Optional[str] = ..., explanation_json: _Optional[str] = ..., request_id: _Optional[str] = ..., retry_after_seconds: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[MeasureState, _Mapping]]] = ..., exempt: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("request_id", "usage")
@@ -209,7 +221,7 @@ class GetPolicyRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPolicyResponse(_message.Message):
-    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error", "measure_ids", "store")
+    __slots__ = ("version", "files", "rule_ids", "limit_ids", "loaded_at", "last_reload_error", "measure_ids", "store", "attributes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     RULE_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +230,7 @@ class GetPolicyResponse(_message.Message):
     LAST_RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
     MEASURE_IDS_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     files: _containers.RepeatedScalarFieldContainer[str]
     rule_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -226,7 +239,32 @@ class GetPolicyResponse(_message.Message):
     last_reload_error: str
     measure_ids: _containers.RepeatedScalarFieldContainer[str]
     store: StoreStatus
-    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ..., measure_ids: _Optional[_Iterable[str]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ...) -> None: ...
+    attributes: _containers.RepeatedCompositeFieldContainer[DeclaredAttribute]
+    def __init__(self, version: _Optional[str] = ..., files: _Optional[_Iterable[str]] = ..., rule_ids: _Optional[_Iterable[str]] = ..., limit_ids: _Optional[_Iterable[str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reload_error: _Optional[str] = ..., measure_ids: _Optional[_Iterable[str]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., attributes: _Optional[_Iterable[_Union[DeclaredAttribute, _Mapping]]] = ...) -> None: ...
+
+class DeclaredAttribute(_message.Message):
+    __slots__ = ("path", "type", "api_key", "header", "all_headers", "jwt_claim", "envoy_metadata_namespace", "envoy_metadata_key", "context_extension", "asgi")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ALL_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    JWT_CLAIM_FIELD_NUMBER: _ClassVar[int]
+    ENVOY_METADATA_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ENVOY_METADATA_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_EXTENSION_FIELD_NUMBER: _ClassVar[int]
+    ASGI_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    type: str
+    api_key: str
+    header: str
+    all_headers: bool
+    jwt_claim: str
+    envoy_metadata_namespace: str
+    envoy_metadata_key: str
+    context_extension: str
+    asgi: str
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., api_key: _Optional[str] = ..., header: _Optional[str] = ..., all_headers: _Optional[bool] = ..., jwt_claim: _Optional[str] = ..., envoy_metadata_namespace: _Optional[str] = ..., envoy_metadata_key: _Optional[str] = ..., context_extension: _Optional[str] = ..., asgi: _Optional[str] = ...) -> None: ...
 
 class StoreStatus(_message.Message):
     __slots__ = ("backend", "url", "state", "last_error", "failing_since", "errors", "outages")
