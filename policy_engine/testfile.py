@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationError,
     field_validator,
     model_validator,
@@ -33,7 +34,7 @@ from dsl.parser import parse_duration
 from policy_engine.context import SECTION_MODELS
 
 MAX_REPEAT = 100_000
-SECTIONS = ("request", "account", "api_key", "client")
+SECTIONS = ("request", "account", "api_key", "client", "attributes")
 EFFECTS = ("allow", "flag", "throttle", "deny")
 
 # Diagnostic codes of test files (dsl.diagnostics.CODES documents them).
@@ -283,6 +284,7 @@ class Sections(_Model):
     account: AccountSection | None = None  # type: ignore[valid-type]
     api_key: ApiKeySection | None = None  # type: ignore[valid-type]
     client: ClientSection | None = None  # type: ignore[valid-type]
+    attributes: dict[str, JsonValue] | None = None  # the policy's declared attributes, by path
 
     def given(self) -> dict[str, dict[str, Any]]:
         return sections_given(self)
@@ -293,8 +295,10 @@ def sections_given(m: BaseModel) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for s in SECTIONS:
         v = getattr(m, s, None)
-        if v is not None:
+        if isinstance(v, BaseModel):
             out[s] = v.model_dump(exclude_unset=True)
+        elif v is not None:
+            out[s] = dict(v)
     return out
 
 
@@ -304,6 +308,7 @@ class Step(_Model):
     account: AccountSection | None = None  # type: ignore[valid-type]
     api_key: ApiKeySection | None = None  # type: ignore[valid-type]
     client: ClientSection | None = None  # type: ignore[valid-type]
+    attributes: dict[str, JsonValue] | None = None  # the policy's declared attributes, by path
     usage: Usage | None = None  # reported after the step (engine.report_sync)
     repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
     every: float = 0.0  # clock advance between repetitions

@@ -224,3 +224,40 @@ def test_shipped_full_decision_memory_store(benchmark, shipped) -> None:
         return engine.decide_sync(ctx, state["t"])
 
     assert benchmark(decide).effect.label in ("allow", "flag", "throttle")
+
+
+# --- declared attributes: what reading one costs --------------------------------
+
+DECLARED = (
+    OURS
+    + """
+attribute account.risk_score: float {
+  header "x-risk-score"
+}
+rule risky_account {
+  deny when account.risk_score > 0.8
+  reason "account under review"
+}
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def declared(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    d = tmp_path_factory.mktemp("declared")
+    (d / "identity.policy").write_text(DECLARED)
+    return load_policy_set(d)
+
+
+def test_declared_attribute_decision(benchmark, declared) -> None:
+    # The identity layer plus one rule on a declared float sent as a header's text:
+    # JSON decode, typing the attributes map, evaluate, decision.
+    text = json.dumps({**REQUEST, "attributes": {"account.risk_score": "0.2"}})
+
+    def decide():  # type: ignore[no-untyped-def]
+        ctx = Context.from_json(text)
+        declared.attributes.type(ctx)
+        matched, _ = declared.compiled.evaluate(ctx)
+        return _apply_rules(declared, ctx, matched)[0]
+
+    assert benchmark(decide).effect.label == "allow"

@@ -39,6 +39,16 @@ GOOD = [(line, text) for kind, line, text in blocks() if kind == "policy"]
 BAD = [(line, text) for kind, line, text in blocks() if kind == "policy-error"]
 
 
+def test_the_gateway_guide_policies_lint() -> None:
+    text = (ROOT / "docs" / "gateways.md").read_text(encoding="utf-8")
+    found = [(text.count("\n", 0, m.start()) + 2, m.group(2)) for m in _FENCE.finditer(text) if m.group(1) == "policy"]
+    assert any("attribute " in block for _, block in found)
+    for line, block in found:
+        module, diags = parse(block, f"docs/gateways.md:{line}")
+        errors = [d for d in diags + check([module], EXAMPLES)[1] if d.is_error]
+        assert not errors, "\n\n".join(d.render() for d in errors)
+
+
 def test_the_reference_has_examples() -> None:
     assert len(GOOD) >= 25 and len(BAD) >= 10
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 import pytest
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from policy_engine.client import PolicyClient
@@ -296,6 +297,9 @@ class EnvoyOptions:
     authz_timeout: str = "1s"  # the reference 0.2s, with room for a loaded CI machine
     usage_flush_interval: str = "0.05s"
     extra: dict[str, str] = field(default_factory=dict)
+    # Edits the rendered reference configuration (as parsed YAML) before Envoy reads it:
+    # what a deployment adds to it (a filter before ext_authz, per-route settings).
+    patch: Callable[[dict[str, Any]], None] | None = None
 
 
 def render_envoy(listen: int, admin: int, engine_port: int, upstream_port: int, o: EnvoyOptions) -> str:
@@ -312,7 +316,12 @@ def render_envoy(listen: int, admin: int, engine_port: int, upstream_port: int, 
         "USAGE_FLUSH_INTERVAL": o.usage_flush_interval,
         **o.extra,
     }
-    return string.Template(TEMPLATE.read_text()).substitute(values)  # KeyError names a missing variable
+    text = string.Template(TEMPLATE.read_text()).substitute(values)  # KeyError names a missing variable
+    if o.patch is None:
+        return text
+    config = yaml.safe_load(text)
+    o.patch(config)
+    return str(yaml.safe_dump(config, sort_keys=False))
 
 
 def start_envoy(folder: Path, engine_port: int, upstream_port: int, options: EnvoyOptions | None = None) -> EnvoyProc:

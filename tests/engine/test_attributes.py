@@ -148,3 +148,34 @@ def test_context_slots_default_to_the_shared_empty_map() -> None:
     c = Context()
     assert c.attributes == {} and c.attrs == {}
     assert Context.from_dict({}).attributes == {}
+
+
+def test_policy_test_files_take_attributes(tmp_path: Path) -> None:
+    (tmp_path / "main.policy").write_text(POLICY)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "attributes.yaml").write_text(
+        "defaults:\n"
+        "  account: {id: acct-1}\n"
+        "  attributes: {account.risk_score: 0.1}\n"
+        "cases:\n"
+        "  - name: a low score is allowed\n"
+        "    expect: allow\n"
+        "  - name: a high score is denied\n"
+        "    attributes: {account.risk_score: 0.95}\n"
+        "    expect: {effect: deny, rules: [risky]}\n"
+        "  - name: the default and the step merge\n"
+        "    attributes: {team: red}\n"
+        "    expect: {effect: throttle, rules: [red_team]}\n"
+    )
+    r = CliRunner().invoke(app, ["test", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("  PASS  ") == 3
+
+
+def test_the_litellm_router_passes_attributes_from_its_metadata() -> None:
+    from policy_engine.gateway.litellm_callback import sdk_identity
+
+    data = {"user": "u1", "metadata": {"policy_engine": {"attributes": {"account.risk_score": 0.9}}}}
+    ctx = sdk_identity(data)
+    assert ctx["attributes"] == {"account.risk_score": 0.9}
+    assert dict(wire.context_to_check_request(ctx).attributes)["account.risk_score"].number_value == 0.9
