@@ -20,7 +20,17 @@ from dsl.diagnostics import Diagnostic
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
-from dsl.schema import BY_PATH, BY_SECTION, FIELDS, MEASURES, SCHEMA, Field
+from dsl.schema import (
+    ATTRIBUTE_SECTIONS,
+    ATTRIBUTE_SOURCES,
+    BY_PATH,
+    BY_SECTION,
+    FIELDS,
+    MEASURES,
+    SCHEMA,
+    TYPE_WORDS,
+    Field,
+)
 from dsl.types import ANY
 from policy_engine.decision import DEFAULT_STATUS, Effect
 from policy_engine.lsp.analysis import Analysis
@@ -384,6 +394,8 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
     # The grammar says what may come here, parsing from the start of this declaration;
     # after an earlier error in it, offer everything that could fit.
     decl = text[declaration_start(text, start) : start]
+    if decl.startswith("attribute"):
+        return _attribute_words(decl)
     words, name_ok = expected(decl) or (keywords(), True)
     items: list[Completion] = []
     if name_ok and not decl.startswith("policy"):  # a header's keys are free names
@@ -398,6 +410,16 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
     for kw in sorted(words):
         items.append(Completion(kw, T.CompletionItemKind.Keyword))
     return items
+
+
+def _attribute_words(decl: str) -> list[Completion]:
+    """In an attribute declaration: its sources inside the block, its type after `:`,
+    else the sections a policy may add fields to."""
+    if "{" in decl:
+        return [Completion(w, T.CompletionItemKind.Keyword, "source", src.doc) for w, src in ATTRIBUTE_SOURCES.items()]
+    if ":" in decl:
+        return [Completion(w, T.CompletionItemKind.TypeParameter, "type") for w in TYPE_WORDS]
+    return [Completion(s, T.CompletionItemKind.Module, "request section") for s in ATTRIBUTE_SECTIONS]
 
 
 def _after(prev: re.Match[str]) -> list[Completion] | None:

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dsl.load import load
-from gateway_harness import ROOT, EngineProc, EnvoyOptions, EnvoyProc, Stack, Upstream, chat, http_request
+from gateway_harness import (
+    ROOT,
+    EngineProc,
+    EnvoyOptions,
+    EnvoyProc,
+    Stack,
+    Upstream,
+    chat,
+    http_request,
+    write_policy,
+)
 from policy_engine.gateway.asgi import PolicyGateway
 from proxy_harness import PROXIES, ProxyProc, start_proxy
 from test_asgi_gateway import ModelApp, call
@@ -58,8 +69,11 @@ def engine(module_stack: Stack) -> EngineProc:
     return module_stack.engine(POLICY, extra={"http_port": 0})
 
 
-def _error(body: bytes) -> dict[str, Any]:
-    return dict(json.loads(body)["error"])
+def assert_answer(status: int, body: bytes, expected: tuple[str, int, str]) -> None:
+    """The caller got the expected status and, when refused, the rule's reason."""
+    assert status == expected[1]
+    if status != 200:
+        assert json.loads(body)["error"]["reason"] == expected[2]
 
 
 def test_the_policy_is_the_one_docs_gateways_md_shows() -> None:
@@ -102,10 +116,7 @@ def test_http_forward_auth(engine: EngineProc, risk: str, team: str, expected: t
     assert engine.http_port is not None
     headers = {"x-forwarded-method": "POST", "x-forwarded-uri": "/v1/chat/completions", **WHO}
     r = http_request(engine.http_port, "GET", "/forward-auth", None, {**headers, "x-risk-score": risk, "x-team": team})
-    effect, status, reason = expected
-    assert r.status == status
-    if status != 200:
-        assert _error(r.body)["reason"] == reason
+    assert_answer(r.status, r.body, expected)
 
 
 # --- Envoy ext_authz: headers, dynamic metadata and a per-route context extension -----------
@@ -157,10 +168,7 @@ def envoy(module_stack: Stack, engine: EngineProc, upstream: Upstream) -> EnvoyP
 @pytest.mark.parametrize("risk, team, expected", CASES, ids=IDS)
 def test_envoy_ext_authz_headers(envoy: EnvoyProc, risk: str, team: str, expected: tuple[str, int, str]) -> None:
     r = chat(envoy.port, {**WHO, "x-risk-score": risk, "x-team": team})
-    effect, status, reason = expected
-    assert r.status == status
-    if status != 200:
-        assert _error(r.body)["reason"] == reason
+    assert_answer(r.status, r.body, expected)
 
 
 @pytest.mark.parametrize("risk, team, expected", CASES[:3], ids=IDS[:3])
@@ -172,7 +180,7 @@ def test_envoy_ext_authz_metadata_and_context_extension(
     if team == "red":
         headers["x-route"] = "red-pool"
     r = chat(envoy.port, headers)
-    assert r.status == expected[1]
+    assert_answer(r.status, r.body, expected)
     if r.status == 200:
         assert "x-fraud-score" not in upstream.last_headers()  # the filter removed it
 
@@ -188,10 +196,7 @@ def proxy(request: pytest.FixtureRequest, module_stack: Stack, engine: EnginePro
 @pytest.mark.parametrize("risk, team, expected", CASES, ids=IDS)
 def test_proxy_forward_auth(proxy: ProxyProc, risk: str, team: str, expected: tuple[str, int, str]) -> None:
     r = chat(proxy.port, {**WHO, "x-risk-score": risk, "x-team": team})
-    effect, status, reason = expected
-    assert r.status == status
-    if status != 200:
-        assert _error(r.body)["reason"] == reason
+    assert_answer(r.status, r.body, expected)
 
 
 # --- the ASGI middleware: the header, and the score an inner middleware put in the scope -------
@@ -221,9 +226,49 @@ def test_asgi_gateway(engine: EngineProc, risk: str, team: str, expected: tuple[
             await gateway.aclose()
         return by_scope, by_header
 
-    by_scope, by_header = asyncio.run(run())
-    effect, status, reason = expected
-    for r in (by_scope, by_header):
-        assert r.status == status
-        if status != 200:
-            assert r.json()["error"]["reason"] == reason
+    for r in asyncio.run(run()):
+        assert_answer(r.status, r.body, expected)
+
+
+# --- reloads and the decision log ---------------------------------------------------------------
+
+PLAIN = 'rule blocked {\n  deny when account.id == "blocked"\n  reason "blocked"\n}\n'
+
+
+def test_a_reload_that_declares_an_attribute_reaches_the_asgi_gateway(stack: Stack, tmp_path: Path) -> None:
+    folder = write_policy(tmp_path / "policy", PLAIN)
+    log = tmp_path / "decisions.jsonl"
+    engine = stack.engine(folder, extra={"reload": True, "reload_debounce_ms": 50, "decision_log": str(log)})
+    headers = {**WHO, "x-risk-score": "0.93", "x-team": "blue"}
+    ctx = {"account": {"id": "acct-attr"}, "attributes": {"account.risk_score": "0.93"}}
+
+    async def run() -> list[int]:
+        gateway = PolicyGateway(ModelApp(), target=engine.target, timeout=5.0)
+        statuses = [(await call(gateway, headers)).status]  # nothing declared: nothing collected
+        with engine.client() as c:
+            v1 = c.get_policy().version
+            assert c.check(ctx).notes == ["attribute 'account.risk_score' is not declared by the policy: ignored"]
+            (folder / "main.policy").write_text(POLICY)
+            deadline = time.monotonic() + 20
+            while c.get_policy().version == v1:
+                assert time.monotonic() < deadline, "the policy was not reloaded"
+                await asyncio.sleep(0.05)
+        # The first Check after the reload answers from the new version: the gateway asks
+        # GetPolicy again before the next one, which then carries the header's value.
+        statuses.append((await call(gateway, headers)).status)
+        statuses.append((await call(gateway, headers)).status)
+        await gateway.aclose()
+        return statuses
+
+    assert asyncio.run(run()) == [200, 200, 403]
+    with engine.client() as c:
+        assert c.check(ctx).effect == "deny"
+        c.check({**ctx, "attributes": {"account.risk_score": "high"}})
+    deadline = time.monotonic() + 10
+    while '"notes"' not in (log.read_text() if log.exists() else "") or log.read_text().count("\n") < 6:
+        assert time.monotonic() < deadline, "the decision log was not written"
+        time.sleep(0.05)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert lines[1]["notes"] == ["attribute 'account.risk_score' is not declared by the policy: ignored"]
+    assert lines[-1]["notes"] == ["attribute account.risk_score: ignored 'high': expected a number"]
+    assert "notes" not in lines[-2]

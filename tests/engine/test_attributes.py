@@ -179,3 +179,26 @@ def test_the_litellm_router_passes_attributes_from_its_metadata() -> None:
     ctx = sdk_identity(data)
     assert ctx["attributes"] == {"account.risk_score": 0.9}
     assert dict(wire.context_to_check_request(ctx).attributes)["account.risk_score"].number_value == 0.9
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": {"b": {"c": [1, 2, {"d": None}]}}},
+        [[1], {"x": 2}],
+        float("nan"),
+        float("inf"),
+        10**400,
+        "x" * 100_000,
+        True,
+        None,
+        "",
+    ],
+    ids=["nested", "list", "nan", "inf", "huge", "long", "bool", "null", "empty"],
+)
+def test_values_of_any_shape_never_break_a_decision(make_policy: Any, value: Any) -> None:
+    p = make_policy(POLICY)
+    attributes = {key: value for key in ("account.risk_score", "team", "account.trusted", "request.retries")}
+    attributes.update({"account.groups": value, "request.headers": value, "undeclared": value})
+    d = p.decide({"account": {"id": "a1"}, "attributes": attributes})
+    assert d.effect.label in ("allow", "deny", "throttle", "flag")

@@ -311,3 +311,18 @@ def test_completion_and_hover_know_declared_attributes() -> None:
     assert decl is not None and "Declared by the policy" in decl.text
     [sym, _] = features.symbols(m)
     assert (sym.name, sym.detail) == ("account.risk_score", "attribute float")
+
+
+def test_completion_inside_an_attribute_declaration() -> None:
+    assert {"account", "request"} <= _complete("attribute |")
+    assert "usage" not in _complete("attribute |")
+    assert {"float", "map", "set"} <= _complete("attribute account.x: |")
+    assert _complete('attribute account.x: float {\n  header "x"\n  |') == {
+        "header",
+        "headers",
+        "jwt",
+        "envoy_metadata",
+        "context_extension",
+        "api",
+        "asgi",
+    }
