@@ -114,8 +114,7 @@ def check_request_to_context(req: pb.CheckRequest) -> dict[str, Any]:
             out[s.name] = None
             continue
         out[s.name] = _read_section(getattr(req, s.name), _LISTS[s.name])
-    if req.attributes:
-        out[ATTRIBUTES] = _attributes(req.attributes)
+    out[ATTRIBUTES] = _attributes(req.attributes) if req.attributes else None
     return out
 
 

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import grpc
+from dsl.schema import Field
+from dsl.types import FLOAT, STRING, MapType, SetType
 from policy_engine.client import AsyncPolicyClient, PolicyClient
 from policy_engine.context import RequestContext
 from policy_engine.decision import Decision, Effect, LimitState, MeasureState, ShadowMatch
@@ -246,6 +248,25 @@ def test_policy_info_round_trip() -> None:
             "last_error": "cannot reach Redis",
             "failing_since": 1764300001.5,
         },
+        "attributes": (
+            Field(
+                "account",
+                "risk_score",
+                FLOAT,
+                0,
+                declared=True,
+                api="risk",
+                header="x-risk-score",
+                claim="risk",
+                metadata=("fraud", "score"),
+                context_extension="risk",
+                asgi="state.risk",
+            ),
+            Field(
+                "request", "headers", MapType(STRING, STRING), 0, declared=True, api="request.headers", all_headers=True
+            ),
+            Field("account", "groups", SetType(STRING), 0, declared=True, api="account.groups"),
+        ),
     }
     assert (
         policy_info_from_proto(pb.GetPolicyResponse.FromString(policy_info_to_proto(info).SerializeToString())) == info
@@ -253,6 +274,7 @@ def test_policy_info_round_trip() -> None:
     ok = {**info, "store": {**info["store"], "state": "ok", "last_error": None, "failing_since": None}}
     assert policy_info_from_proto(policy_info_to_proto(ok)) == ok
     assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["last_reload_error"] is None
+    assert policy_info_from_proto(policy_info_to_proto({"version": "h"}))["attributes"] == ()
 
 
 # --- the clients, over a real gRPC channel -----------------------------------

@@ -15,6 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from dsl.schema import Field
+from dsl.types import FLOAT, STRING
+from policy_engine.attributes import Attributes
 from policy_engine.context import RequestContext
 from policy_engine.decision import Decision, Effect, LimitState
 from policy_engine.ingress.answer import finish_headers
@@ -353,6 +356,26 @@ def test_bad_tokens_are_refused(jwt_mapper: EnvoyMapper, rsa_keys: tuple[Any, An
     assert json.loads(resp.denied_response.body) == {
         "error": {"type": "unauthenticated", "reason": err.value.reason, "rule": None}
     }
+
+
+def test_declared_attributes_from_claims_and_never_from_forgeable_identity_headers(
+    jwt_mapper: EnvoyMapper, rsa_keys: tuple[Any, Any]
+) -> None:
+    declared = Attributes(
+        (
+            Field("account", "risk_score", FLOAT, 0, declared=True, header="x-risk-score", claim="risk"),
+            Field("request", "team", STRING, 0, declared=True, header="x-team", context_extension="team"),
+        )
+    )
+    forged = {"x-risk-score": "0.01", "x-team": "red"}
+    req = check_request({"authorization": f"Bearer {token(rsa_keys[0], risk=0.93)}", **forged})
+    raw = jwt_mapper.map_check(req, attributes=declared).context["attributes"]
+    # account.* comes from the verified token only; request.* headers are read as always.
+    assert raw == {"account.risk_score": 0.93, "request.team": "red"}
+    without = jwt_mapper.map_check(
+        check_request({"authorization": f"Bearer {token(rsa_keys[0])}", **forged}), attributes=declared
+    )
+    assert without.context["attributes"] == {"request.team": "red"}
 
 
 def test_jwt_settings_are_checked(tmp_path: Path) -> None:
