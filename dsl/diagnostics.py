@@ -49,6 +49,7 @@ class Diagnostic:
         """The human form: header, excerpt with a caret under the span, hint."""
         head = f"{self.filename}:{self.line}:{self.column}: {self.severity.value}[{self.code}]: {self.message}"
         out = [head]
+        pad = " "  # the gutter's width: the line number's, so that `=` sits under `|`
         if self.span is not None:
             src_line = self.span.source.line(self.span.line)
             gutter = str(self.span.line)
@@ -63,7 +64,7 @@ class Diagnostic:
             out.append(f"{gutter} | {src_line}")
             out.append(f"{pad} | {' ' * (self.span.column - 1)}{'^' * width}")
         if self.hint:
-            out.append(f"  = help: {self.hint}")
+            out.append(f"{pad} = help: {self.hint}")
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, object]:
@@ -133,6 +134,8 @@ CODES: dict[str, str] = {
     "W0308": "rule has no test",
     "W0309": "distinct without a bound",
     "W0310": "limit exceeded by every request",
+    "W0311": "unknown policy option",
+    "W0312": "limit or measure key can be null",
     # Policy test files (policy_engine/testfile.py; `policyctl test`).
     "T0401": "test file is not valid YAML",
     "T0402": "unknown key in a test file",

@@ -20,6 +20,7 @@ from dsl.parser import parse
 from dsl.semantic import analyze
 
 POLICY_SUFFIX = ".policy"
+UNUSED = ("W0301", "W0302")  # a let or data list nothing reads
 
 
 def policy_files(paths: list[Path]) -> list[Path]:
@@ -136,6 +137,8 @@ def _check(state: Loading) -> list[Diagnostic]:
     if state.base_dir is None and len(paths) == 1 and paths[0].is_dir():
         state.base_dir = paths[0]
     state.checked, diags = check_policy(state.modules, state.base_dir)
+    if state.has_errors:  # a declaration a syntax error dropped may be the one that used a let
+        diags = [d for d in diags if d.code not in UNUSED]
     return diags
 
 

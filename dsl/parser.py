@@ -256,7 +256,69 @@ def _describe_terminal(name: str) -> str:
     return name.lower()
 
 
+class _CutExpression(UnexpectedInput):
+    """A clause word that a cut expression above swallowed as a name (found while
+    building the AST: the parse itself succeeded, e.g. `60 + unless in ternal_eval`)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The end of a line that needs an operand on the next one.
+_OPERATOR_END = re.compile(r"(\?\?|==|!=|<=|>=|[-+*/%<>(\[,]|\b(?:and|or|not|in|matches|if|then|else))\s*$")
+
+
+def _cut_before(source: A.Source, word: str, start: int) -> Diagnostic | None:
+    """One error at the cut when the clause word at `start` begins its line and the code
+    above ends in an operator: `max 60 +` then `unless internal_eval` is an incomplete
+    `max`, not a sum that reads a name `unless`."""
+    text = source.text
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip():
+        return None
+    end = line_start - 1  # the newline that ends the line above
+    while end >= 0:
+        begin = text.rfind("\n", 0, end) + 1
+        # Strings blanked and comments dropped, positions kept.
+        code = _COMMENT_RE.sub(lambda m: "" if m.group(0).startswith("#") else " " * len(m.group(0)), text[begin:end])
+        if code.strip():
+            m = _OPERATOR_END.search(code)
+            if m is None:
+                return None
+            op = m.group(1)
+            pos = begin + m.start(1)
+            line = text.count("\n", 0, pos) + 1
+            col = pos - begin + 1
+            span = A.Span(source, line, col, line, col + len(op), pos, pos + len(op))
+            return Diagnostic(
+                "E0101",
+                f"incomplete expression: nothing after `{op}`",
+                span,
+                hint=f"`{word}` on the next line starts a new clause: finish the expression or remove `{op}`",
+            )
+        end = begin - 1
+    return None
+
+
+_LINE_WORD = re.compile(r"^[ \t]*([A-Za-z_]+)", re.M)
+
+
+def _first_cut(source: A.Source, start: int, end: int) -> Diagnostic | None:
+    """The first cut expression between `start` and `end`: the parser may read on past it
+    (`(60 * unless in ternal_eval`) and stumble only later."""
+    for m in _LINE_WORD.finditer(source.text, start, end):
+        if m.group(1) in _CLAUSE_WORDS:
+            cut = _cut_before(source, m.group(1), m.start(1))
+            if cut is not None:
+                return cut
+    return None
+
+
 def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
+    if isinstance(e, _CutExpression):
+        return e.diagnostic
     line, col = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
     pos = e.pos_in_stream or 0
     if isinstance(e, UnexpectedToken):
@@ -265,10 +327,17 @@ def _syntax_error(source: A.Source, e: UnexpectedInput) -> Diagnostic:
             msg, width = "unexpected end of file", 1
         else:
             msg, width = f"unexpected {_token_text(tok)}", max(1, len(str(tok)))
+            whole = _IDENT.match(source.text, tok.start_pos or 0)
+            if str(tok).isidentifier() and whole is not None and len(whole.group(0)) > len(str(tok)):
+                # A keyword lexed from the front of a longer name (`in` of `internal_eval`).
+                msg, width = f"unexpected name `{whole.group(0)}`", len(whole.group(0))
         expected = sorted({_describe_terminal(t) for t in e.expected if not t.startswith("__")})
         hint = _hint_for(tok, e.expected)
         prev = _previous_token(e)
         before = source.text[: tok.start_pos or 0]
+        cut = _first_cut(source, declaration_start(source.text, tok.start_pos or 0), tok.end_pos or len(source.text))
+        if cut is not None:
+            return cut
         if prev is not None and re.search(r"(^|\n)exempt\s+when\s*$", before):
             # `exempt when ...`: `when` was read as the exemption's name
             msg, hint = "an exemption needs a name before its body", EXEMPT_SHAPE
@@ -597,7 +666,12 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
         return A.Literal(self._s(meta), None, "null")
 
     def name(self, meta: Any, ch: list[Any]) -> A.Name:
-        return A.Name(self._s(meta), str(ch[0]))
+        word = str(ch[0])
+        if word in _CLAUSE_WORDS:
+            cut = _cut_before(self.source, word, meta.start_pos)
+            if cut is not None:
+                raise _CutExpression(cut)
+        return A.Name(self._s(meta), word)
 
     def attr(self, meta: Any, ch: list[Any]) -> A.Attr:
         return A.Attr(self._s(meta), ch[0], str(ch[1]))

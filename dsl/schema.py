@@ -61,6 +61,7 @@ class Field:
     metadata: tuple[str, str] | None = None  # Envoy dynamic metadata: (filter namespace, key)
     context_extension: str | None = None  # Envoy ext_authz context extension
     asgi: str | None = None  # ASGI scope key, dotted through dicts (`state.risk_score`)
+    filled: bool = False  # never null: the engine fills it when the request leaves it out
 
     @property
     def path(self) -> str:
@@ -107,7 +108,7 @@ SECTIONS: tuple[Section, ...] = (
 
 FIELDS: tuple[Field, ...] = (
     Field("request", "id", STRING, 1, header="x-request-id", setting="request_id", descriptors=("request_id",)),
-    Field("request", "ts", FLOAT, 2, "seconds since the epoch; the server's clock when absent"),
+    Field("request", "ts", FLOAT, 2, "seconds since the epoch; the server's clock when absent", filled=True),
     Field("request", "model", STRING, 3, setting="model", descriptors=("model",)),
     Field("request", "prompt", STRING, 4, "the text, or the concatenated messages"),
     Field("request", "max_tokens", INT, 5, minimum=0, descriptors=("max_tokens",)),

@@ -18,18 +18,22 @@ syntactic normalisation (lets expanded, `and`/`or` flattened and sorted,
                `count` in disguise or trivially evaded
 - W0310        a `count`/`distinct` limit whose constant max is 0 or less: every
                request exceeds it
+- W0312        a limit or measure key that is null whenever a request field is,
+               with nothing that keeps such requests out (a `when` that is not
+               true, an `unless` that is, a deny rule for them): they all share
+               one bucket, `-`
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dsl import ast as A
-from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy
+from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy, Measuring
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.fold import const_value, fold_bool, is_number
-from dsl.schema import VERIFICATION_LEVELS
+from dsl.schema import BY_PATH, VERIFICATION_LEVELS
 from dsl.types import VERIFICATION
 
 EFFECT_RANK = {"flag": 1, "throttle": 2, "deny": 3}
@@ -67,6 +71,7 @@ class _Semantic:
             for u in b.unless:
                 self._condition(u, "the exemption never applies")
             self._distinct(b)
+            self._null_key(b, what)
             if isinstance(b, CheckedLimit):
                 self._max(b)
         self._shadowed_rules()
@@ -155,6 +160,40 @@ class _Semantic:
                 lim.maximum.span,
                 "to refuse every matching request, write a rule: `deny when ...`",
             )
+
+    def _null_key(self, b: Measuring, what: str) -> None:
+        """W0312: a key part that is null when a field is, and nothing keeps those requests out."""
+        warned: set[str] = set()
+        for k in b.key:
+            for path in _fields_read(k, self.c):
+                if path in warned or when_null(k, path, self.c) != NULL or self._null_guarded(b, what, path):
+                    continue
+                warned.add(path)
+                self.warn(
+                    "W0312",
+                    f"`{path}` can be null: every request without it counts in one shared bucket (`-`) "
+                    f"of {what} `{b.name}`",
+                    k.span,
+                    f"guard it: `when {path} != null`",
+                )
+
+    def _null_guarded(self, b: Measuring, what: str, path: str) -> bool:
+        if any(when_null(w, path, self.c) in (FALSE, NULL) for w in b.when):
+            return True
+        if any(when_null(u, path, self.c) == TRUE for u in b.unless):
+            return True
+        # A rule that denies every request without the field (e.g. `deny when account.id == null`):
+        # none of them is admitted, and none reads the shared bucket without being denied.
+        skipped = {r for x in self.c.exempts for r in x.rules}
+        for r in self.c.rules:
+            if r.effect == "deny" and not r.shadow and not r.unless and r.name not in skipped:
+                if when_null(r.condition, path, self.c) == TRUE:
+                    return True
+        if what == "limit":  # an exemption that holds for them skips every limit
+            for x in self.c.exempts:
+                if x.when and not x.unless and all(when_null(w, path, self.c) == TRUE for w in x.when):
+                    return True
+        return False
 
     # ------------------------------------------------------------- shadowing
     def _shadowed_rules(self) -> None:
@@ -310,6 +349,98 @@ def _raw_fields(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> Iterable[t
         return
     for ch in e.children():
         yield from _raw_fields(ch, checked, depth + 1)
+
+
+# --------------------------------------------------------------- null keys
+
+# What an expression is when one request field is null, as the generated code computes
+# it (every function returns null for a null argument, an ordered comparison with null
+# is false, a condition holds only when it is true): None when it depends on more.
+NULL, TRUE, FALSE, VALUE = "null", "true", "false", "value"
+_NOT_NULL = (TRUE, FALSE, VALUE)
+
+
+def _fields_read(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> list[str]:
+    """The request fields `e` reads, lets expanded, in order; fields the engine fills when a
+    request leaves them out are left out."""
+    if depth > MAX_LET_DEPTH:
+        return []
+    inner = checked.let_expr(e)
+    if inner is not None:
+        return _fields_read(inner, checked, depth + 1)
+    if isinstance(e, A.Attr) and isinstance(e.obj, A.Name):
+        f = BY_PATH.get(f"{e.obj.id}.{e.name}")
+        return [f.path] if f is not None and not f.filled else []
+    out: list[str] = []
+    for ch in e.children():
+        out += [p for p in _fields_read(ch, checked, depth + 1) if p not in out]
+    return out
+
+
+def when_null(e: A.Expr, path: str, checked: CheckedPolicy, depth: int = 0) -> str | None:
+    """NULL, TRUE, FALSE or VALUE (something else, not null) when the field `path` is null;
+    None when that does not decide it."""
+    if depth > MAX_LET_DEPTH:
+        return None
+
+    def v(x: A.Expr) -> str | None:
+        return when_null(x, path, checked, depth + 1)
+
+    inner = checked.let_expr(e)
+    if inner is not None:
+        return v(inner)
+    match e:
+        case A.Literal(value=value):
+            return NULL if value is None else TRUE if value is True else FALSE if value is False else VALUE
+        case A.Attr(obj=A.Name(id=section), name=name):
+            return NULL if f"{section}.{name}" == path else None
+        case A.Name(id=name):
+            return VALUE if name in checked.data else None
+        case A.ListLit() | A.TupleLit() | A.MapLit():
+            return VALUE
+        case A.Call(args=args):
+            return NULL if any(v(a) == NULL for a in args) else None
+        case A.Index(obj=obj, index=index):
+            return NULL if NULL in (v(obj), v(index)) else None
+        case A.Unary(op="not", operand=operand):
+            inner_v = v(operand)
+            return FALSE if inner_v == TRUE else TRUE if inner_v in (FALSE, NULL) else None
+        case A.Unary(operand=operand):
+            return NULL if v(operand) == NULL else None
+        case A.Cond(test=test, then=then, else_=else_):
+            t = v(test)
+            if t == TRUE:
+                return v(then)
+            if t in (FALSE, NULL):
+                return v(else_)
+            a = v(then)
+            return a if a is not None and a == v(else_) else None
+        case A.Binary(op=op, left=left, right=right):
+            return _binary_when_null(op, left, right, v)
+    return None
+
+
+def _binary_when_null(op: str, left: A.Expr, right: A.Expr, v: Callable[[A.Expr], str | None]) -> str | None:
+    a, b = v(left), v(right)
+    if op == "and":
+        return FALSE if FALSE in (a, b) or NULL in (a, b) else TRUE if a == b == TRUE else None
+    if op == "or":
+        return TRUE if TRUE in (a, b) else FALSE if a in (FALSE, NULL) and b in (FALSE, NULL) else None
+    if op == "??":
+        return b if a == NULL else a if a in _NOT_NULL else None
+    if op in ("==", "!="):
+        same = TRUE if a == b == NULL else FALSE if NULL in (a, b) and (a in _NOT_NULL or b in _NOT_NULL) else None
+        return same if op == "==" or same is None else (FALSE if same == TRUE else TRUE)
+    if op in ("<", "<=", ">", ">=", "matches"):
+        return FALSE if NULL in (a, b) else None
+    if op in ("in", "not in"):
+        # A null value is in no data list, no field's list and no list of non-null literals.
+        items = right.items if isinstance(right, A.ListLit) else None
+        absent = b == NULL or (a == NULL and (items is None or all(v(i) in _NOT_NULL for i in items)))
+        if not absent:
+            return None
+        return FALSE if op == "in" else TRUE
+    return NULL if NULL in (a, b) else None  # arithmetic
 
 
 # ---------------------------------------------------------- contradictions

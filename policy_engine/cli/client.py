@@ -325,7 +325,7 @@ def _emit(conn: Conn, value: Any, text: Callable[[], str]) -> None:
 # --- policyctl client ---------------------------------------------------------------------
 
 
-@client_app.command("check")
+@client_app.command("check", short_help="Check one request against the server's policy.")
 @_uses(REQUEST_CONTEXT, SERVER)
 def check_cmd(
     conn: Conn,
@@ -339,7 +339,7 @@ def check_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-@client_app.command("report")
+@client_app.command("report", short_help="Report a request's real token usage.")
 @_uses(SERVER)
 def report_cmd(
     conn: Conn,
@@ -366,7 +366,7 @@ def report_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-@client_app.command("status")
+@client_app.command("status", short_help="The serving policy, reload errors, the limit store.")
 @_uses(SERVER)
 def status_cmd(
     conn: Conn,
@@ -432,7 +432,7 @@ def show_status(server: str, info: PolicyInfo, health: dict[str, str]) -> str:
 # --- policyctl admin ----------------------------------------------------------------------
 
 
-@admin_app.command("state")
+@admin_app.command("state", short_help="A key's state for a limit or measure.")
 @_uses(ADMIN_SERVER)
 def state_cmd(
     conn: Conn,
@@ -449,7 +449,7 @@ def state_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-@admin_app.command("reset")
+@admin_app.command("reset", short_help="Forget a key's state for a limit or measure.")
 @_uses(ADMIN_SERVER)
 def reset_cmd(
     conn: Conn,
@@ -468,7 +468,7 @@ def reset_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-@admin_app.command("dry-run")
+@admin_app.command("dry-run", short_help="Decide and explain a request, nothing counted.")
 @_uses(REQUEST_CONTEXT, ADMIN_SERVER)
 def dry_run_cmd(
     conn: Conn,

@@ -130,7 +130,7 @@ def test_calendar_windows_and_exemptions_format_and_round_trip() -> None:
     messy = (
         'exempt   internal {\n when account.tier == "internal"\n   rules  young ,young2\n}\n'
         'rule young { deny when account.age_days < 1\n reason "r" }\nrule young2 { deny when account.age_days < 2\n reason "r" }\n'
-        'limit m {\n key account.id\n count\n window   calendar   month in "Europe/Paris"\n max 3\n reason "r"\n}\n'
+        'limit m {\n key account.id\n count\n window   calendar   month in "Europe/Paris"\n max 3\n when account.id != null\n reason "r"\n}\n'
     )
     out = format_source(messy)
     assert 'exempt internal {\n  when account.tier == "internal"\n  rules young, young2\n}\n' in out

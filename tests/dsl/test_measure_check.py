@@ -28,7 +28,7 @@ def codes(text: str) -> list[tuple[str, int]]:
 
 
 def test_a_measure_nobody_reads_is_not_a_warning() -> None:
-    assert lint(CARDS) == []
+    assert [d.code for d in lint(CARDS)] == ["W0312"]  # only its unguarded key
 
 
 def test_a_key_that_reads_a_measure_through_a_let() -> None:
@@ -112,7 +112,11 @@ def test_measure_clauses_are_checked_like_a_limits() -> None:
 
 def test_lint_warnings_a_measure_shares_with_limits() -> None:
     assert codes("measure m {\n  key 1\n  count\n  window 1h\n}\n") == [("W0305", 2)]
-    assert codes("measure m {\n  key account.id\n  distinct request.id\n  window 1h\n}\n") == [("W0309", 3)]
+    assert codes("measure m {\n  key account.id\n  distinct request.id\n  window 1h\n}\n") == [
+        ("W0309", 3),
+        ("W0312", 2),  # no guard for requests without an account
+    ]
     assert codes(
-        "measure m {\n  key account.id\n  count\n  window 1h\n  when account.age_days < 3 and account.age_days > 5\n}\n"
+        "measure m {\n  key account.id\n  count\n  window 1h\n  when account.age_days < 3 and account.age_days > 5\n"
+        "  unless account.id == null\n}\n"
     ) == [("W0307", 5)]

@@ -9,8 +9,12 @@ from dsl.diagnostics import CODES, Diagnostic
 from dsl.parser import parse
 
 
-def lint(text: str) -> list[Diagnostic]:
-    module, diags = parse(text, "t.policy")
+# Requests without an account are refused, so a limit keyed on account.id needs no guard (W0312).
+IDENTIFIED = 'rule anonymous {\n  deny when account.id == null\n  reason "anonymous"\n}\n'
+
+
+def lint(text: str, identified: bool = True) -> list[Diagnostic]:
+    module, diags = parse(text + (IDENTIFIED if identified else ""), "t.policy")
     assert not diags, diags
     _, cdiags = check([module])
     return cdiags
@@ -163,7 +167,7 @@ def test_no_semantic_warnings_when_the_policy_has_errors() -> None:
 
 
 def test_every_semantic_code_is_registered() -> None:
-    for code in ("W0303", "W0306", "W0307", "W0309", "W0310"):
+    for code in ("W0303", "W0306", "W0307", "W0309", "W0310", "W0312"):
         assert code in CODES
 
 
@@ -173,3 +177,79 @@ def test_constant_conjunct_or_disjunct() -> None:
     # wholly constant conditions are the checker's (one warning, not two)
     assert codes("let off = false\n" + rule("r", "off and 1 > 2")) == [("W0304", 3)]
     assert codes("let on = true\n" + rule("r", "on and account.age_days < 1")) == []
+
+
+def _measure(key: str, extra: str = "") -> str:
+    return f"measure m {{\n  key {key}\n  distinct account.id\n  window 1d\n{extra}}}\n"
+
+
+def null_keys(text: str) -> list[tuple[str, int]]:
+    return [(d.code, d.line) for d in lint(text, identified=False) if d.code == "W0312"]
+
+
+def test_a_key_that_can_be_null_is_w0312_on_limits_and_measures() -> None:
+    card = limit("l", "  count\n  max 10\n").replace("account.id", "account.payment_fingerprint")
+    ds = [d for d in lint(card, identified=False) if d.code == "W0312"]
+    assert [(d.line, d.column) for d in ds] == [(2, 7)]
+    assert ds[0].message == (
+        "`account.payment_fingerprint` can be null: every request without it counts in one shared bucket (`-`) "
+        "of limit `l`"
+    )
+    assert ds[0].hint == "guard it: `when account.payment_fingerprint != null`"
+    assert null_keys(_measure("account.payment_fingerprint")) == [("W0312", 2)]
+    # A key read through a function or a let is null when the field is.
+    assert null_keys(_measure("fingerprint(request.prompt)")) == [("W0312", 2)]
+    assert null_keys("let card = lower(account.payment_fingerprint)\n" + _measure("card")) == [("W0312", 3)]
+    # Each nullable part of a key is named once.
+    assert null_keys(_measure("account.org, request.model, account.org")) == [("W0312", 2), ("W0312", 2)]
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        "  when account.payment_fingerprint != null\n",
+        '  when account.payment_fingerprint == "pf-1"\n',
+        '  when account.payment_fingerprint in ["pf-1", "pf-2"]\n',
+        "  when len(account.payment_fingerprint) > 3 and account.age_days < 7\n",
+        '  when not (account.payment_fingerprint == null) or account.tier == "x" and card_known\n',
+        "  when card_known\n",
+        "  unless account.payment_fingerprint == null\n",
+        '  unless account.tier == "x" or account.payment_fingerprint == null\n',
+    ],
+)
+def test_a_guard_that_keeps_null_keys_out_silences_w0312(guard: str) -> None:
+    let = "let card_known = account.payment_fingerprint != null\n"
+    assert null_keys(let + _measure("account.payment_fingerprint", guard)) == []
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        '  when account.payment_fingerprint != "pf-1"\n',
+        "  when account.payment_fingerprint == null or account.age_days < 7\n",
+        '  when not (account.payment_fingerprint in ["pf-1"])\n',
+        "  unless account.payment_fingerprint != null\n",
+        '  when (account.payment_fingerprint ?? "none") != "pf-1"\n',
+    ],
+)
+def test_conditions_that_let_null_keys_through_still_warn(guard: str) -> None:
+    assert null_keys(_measure("account.payment_fingerprint", guard)) == [("W0312", 2)]
+
+
+def test_keys_that_are_never_null() -> None:
+    assert null_keys(_measure('account.payment_fingerprint ?? "no-card"')) == []
+    assert null_keys(_measure("request.ts")) == []  # the decision time when the request has none
+    assert null_keys(_measure('"global"')) == []
+
+
+def test_a_deny_rule_for_requests_without_the_field_guards_every_key() -> None:
+    rule_for = 'rule anonymous {\n  deny when account.id == null or api_key.id == null\n  reason "who?"\n}\n'
+    assert null_keys(rule_for + _measure("account.id")) == []
+    assert null_keys(rule_for + limit("l", "  count\n  max 10\n")) == []
+    # ... but not when it is in shadow mode, has an exemption, or an exemption skips it
+    shadow = rule_for.replace('"who?"\n', '"who?"\n  shadow\n')
+    assert null_keys(shadow + _measure("account.id")) == [("W0312", 7)]
+    unless = rule_for.replace('"who?"\n', '"who?"\n  unless account.tier == "x"\n')
+    assert null_keys(unless + _measure("account.id")) == [("W0312", 7)]
+    skipped = 'exempt staff {\n  when account.tier == "staff"\n  rules anonymous\n}\n'
+    assert null_keys(skipped + rule_for + _measure("account.id")) == [("W0312", 10)]

@@ -74,7 +74,7 @@ def test_sarif_validates_and_is_consistent() -> None:
     run = doc["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     results = run["results"]
-    assert {r["ruleId"] for r in results} == {"W0301", "E0201", "E0206", "W0307", "W0309"}
+    assert {r["ruleId"] for r in results} == {"W0301", "E0201", "E0206", "W0307", "W0309", "W0312"}
     for r in results:
         assert rules[r["ruleIndex"]]["id"] == r["ruleId"]
         rule = rules[r["ruleIndex"]]

@@ -31,6 +31,20 @@ def test_help_fits_80_columns(command: str) -> None:
     assert_fits(out, 80)
 
 
+GROUPS = {"client": ["check", "report", "status"], "admin": ["state", "reset", "dry-run"]}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_command_groups_list_each_summary_whole_and_their_commands_fit(group: str) -> None:
+    out = invoke([group, "--help"], 80)
+    assert_fits(out, 80)
+    listed = out.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed if line.strip()] == GROUPS[group]
+    assert not [line for line in listed if line.rstrip().endswith("...")], out  # click cuts with "..."
+    for command in GROUPS[group]:
+        assert_fits(invoke([group, command, "--help"], 80), 80)
+
+
 def test_the_command_list_shows_each_summary_whole() -> None:
     out = invoke(["--help"], 80)
     for name, summary in SHORT_HELP.items():

@@ -88,7 +88,7 @@ def test_invalid_test_file_errors_point_at_what_the_author_wrote(in_data: Path) 
         "= help: a case with `steps:` takes `account` in a step, or under the case's `defaults:` "
         "for every step: `defaults: {account: ...}`" in out
     )
-    assert "10 |       - expect: allowed\n   |                 ^^^^^^^\n  = help: did you mean `allow`?" in out
+    assert "10 |       - expect: allowed\n   |                 ^^^^^^^\n   = help: did you mean `allow`?" in out
     assert "= help: did you mean `age_days`?" in out
     assert "= help: to assert that no rule or limit fired, write `no_rules: true`" in out
     assert "0 passed, 6 errors" in out

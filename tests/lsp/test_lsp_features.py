@@ -146,7 +146,7 @@ def test_join_unless_edits() -> None:
         "limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n"
         '  unless if account.tier == "pro" then true else false\n'
         "  unless account.age_days > 30\n"
-        "  unless api_key.id == null\n"
+        "  unless account.id == null\n"
         '  reason "x"\n}\n'
     )
     module, _ = parse(text)
@@ -157,7 +157,7 @@ def test_join_unless_edits() -> None:
         out = out[: e.start] + e.text + out[e.end :]
     assert (
         '  unless (if account.tier == "pro" then true else false) or account.age_days > 30 '
-        "or api_key.id == null\n  reason" in out
+        "or account.id == null\n  reason" in out
     )
     assert [d.code for d in analyze_buffer("untitled:1", out).diagnostics] == []
     # Only for a second `unless`, not for other duplicated clauses of the block.
@@ -211,7 +211,8 @@ def test_hover_texts() -> None:
 MEASURED = (
     "measure card_accounts {\n  key account.payment_fingerprint\n  distinct account.id\n  window 1d\n"
     "  when account.payment_fingerprint != null\n}\n"
-    "measure suspicion {\n  key account.id\n  sum if measures.card_accounts > 3 then 2 else 0\n  window 6h\n}\n"
+    "measure suspicion {\n  key account.id\n  sum if measures.card_accounts > 3 then 2 else 0\n  window 6h\n"
+    "  when account.id != null\n}\n"
     'rule shared_card {\n  deny when measures.card_accounts > 3 and measures.suspicion >= 10\n  reason "shared"\n}\n'
 )
 
