@@ -1,5 +1,7 @@
 """Canonical source: two-space indents, one clause per line, one blank line
-between blocks, minimal parentheses, comments kept where they were.
+between blocks, minimal parentheses, comments kept where they were. A clause or
+`let` longer than the line width is wrapped at its loosest operators, each
+continuation line starting with its operator (`and ...`, `+ ...`, `then ...`).
 
 Like `opa fmt`, the formatter re-parses its own output and refuses to return
 text whose AST differs from the input's, so formatting can never change what a
@@ -15,18 +17,20 @@ from dsl.diagnostics import Diagnostic, PolicyError
 from dsl.parser import parse
 
 INDENT = "  "
+LINE_WIDTH = 100  # columns, comments aside; longer clauses and lets are wrapped
+CONTINUATION = INDENT * 2  # a wrapped clause's next lines, relative to the clause
 
 # Binding strength, loosest first; mirrors the grammar.
 _PREC = {"cond": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "??": 6, "add": 7, "mul": 8, "neg": 9, "postfix": 10}
 _CMP = {"==", "!=", "<", "<=", ">", ">=", "in", "not in", "matches"}
 
 
-def format_source(text: str, filename: str = "<input>") -> str:
+def format_source(text: str, filename: str = "<input>", width: int = LINE_WIDTH) -> str:
     module, diags = parse(text, filename)
     errors = [d for d in diags if d.is_error]
     if errors:
         raise PolicyError(errors)
-    out = format_module(module)
+    out = format_module(module, width)
     again, diags2 = parse(out, filename)
     if [d for d in diags2 if d.is_error] or dump(again) != dump(module):
         raise PolicyError(
@@ -39,7 +43,7 @@ def format_source(text: str, filename: str = "<input>") -> str:
     return out
 
 
-def format_module(m: A.Module) -> str:
+def format_module(m: A.Module, width: int = LINE_WIDTH) -> str:
     out: list[str] = []
     prev: A.Decl | None = None
     for d in m.decls:
@@ -54,7 +58,7 @@ def format_module(m: A.Module) -> str:
             if not tight:
                 out.append("")
         out.extend(_leading(d.comments, "", d.span.line))
-        out.extend(_decl(d))
+        out.extend(_decl(d, width))
         prev = d
     if m.end_comments:
         if out:
@@ -82,7 +86,11 @@ def _trail(line: str, c: A.Comment | None) -> str:
     return f"{line}  {c.text.rstrip()}" if c is not None else line
 
 
-def _decl(d: A.Decl) -> list[str]:
+def _trail_last(lines: list[str], c: A.Comment | None) -> list[str]:
+    return [*lines[:-1], _trail(lines[-1], c)]
+
+
+def _decl(d: A.Decl, width: int = LINE_WIDTH) -> list[str]:
     if isinstance(d, A.PolicyHeader):
         lines = [_trail(f"policy {quote(d.name)} {{", d.trailing)]
         for item in d.meta:
@@ -92,7 +100,7 @@ def _decl(d: A.Decl) -> list[str]:
         return lines + ["}"]
     if isinstance(d, A.Let):
         assert d.expr is not None
-        return [_trail(f"let {d.name} = {expr(d.expr)}", d.trailing)]
+        return _trail_last(wrap(d.expr, f"let {d.name} = ", INDENT, width), d.trailing)
     if isinstance(d, A.Data):
         return [_trail(f"data {d.name} = {d.loader}({quote(d.path)})", d.trailing)]
     assert isinstance(d, A.Block)
@@ -103,10 +111,12 @@ def _decl(d: A.Decl) -> list[str]:
         lines = [_trail(head + " {", d.trailing)]
     else:
         lines = [_trail(f"{_BLOCK_WORDS[type(d)]} {d.name} {{", d.trailing)]
-    write = source if isinstance(d, A.Attribute) else clause
     for c in d.clauses:
         lines.extend(_leading(c.comments, INDENT, c.span.line))
-        lines.append(_trail(INDENT + write(c), c.trailing))
+        if isinstance(d, A.Attribute):
+            lines.append(_trail(INDENT + source(c), c.trailing))
+        else:
+            lines.extend(_trail_last(clause_lines(c, width), c.trailing))
     lines.extend(_comments(d.end_comments, INDENT))
     return lines + ["}"]
 
@@ -117,6 +127,16 @@ _BLOCK_WORDS: dict[type, str] = {A.Rule: "rule", A.Limit: "limit", A.Measure: "m
 def source(c: A.Clause) -> str:
     """An attribute's source: its word and string arguments (`envoy_metadata "ns" "key"`)."""
     return " ".join([c.kind, *(expr(e) for e in c.exprs)])
+
+
+def clause_lines(c: A.Clause, width: int = LINE_WIDTH) -> list[str]:
+    """A clause at block indent, wrapped when longer than `width`."""
+    line = INDENT + clause(c)
+    if len(line) <= width or len(c.exprs) != 1 or c.kind in ("key", "rules", "window"):
+        return [line]
+    e = c.exprs[0]
+    head = line[: len(line) - len(expr(e))]
+    return wrap(e, head, INDENT + CONTINUATION, width)
 
 
 def clause(c: A.Clause) -> str:
@@ -191,6 +211,85 @@ def _operand(e: A.Expr, min_prec: int, parent_op: str) -> str:
     if isinstance(e, A.Binary) and e.op == "??" and parent_op != "??":
         return f"({expr(e)})"
     return _wrap(e, min_prec)
+
+
+# ------------------------------------------------------------------- wrapping
+
+# Operators whose chains are broken one operand per line, by precedence group.
+_CHAIN_GROUPS = ({"or"}, {"and"}, {"??"}, {"+", "-"}, {"*", "/", "%"})
+_CHAIN_OF = {op: g for g in _CHAIN_GROUPS for op in g}
+
+
+def wrap(e: A.Expr, first: str, cont: str, width: int = LINE_WIDTH) -> list[str]:
+    """`first` followed by `e`: one line when it fits in `width`, else broken at the
+    loosest operators, continuation lines indented by `cont`. No line begins with a
+    clause word (it would start a new clause), so every piece re-parses as written."""
+    flat = first + expr(e)
+    if len(flat) <= width:
+        return [flat]
+    if isinstance(e, A.Binary) and e.op in _CHAIN_OF:
+        return _wrap_chain(e, first, cont, width)
+    if isinstance(e, A.Cond):
+        return _wrap_cond(e, first, cont, width)
+    if isinstance(e, A.Binary):  # a comparison: wrap its left side, the rest follows it
+        p = _prec(e)
+        tail = f" {e.op} {_operand(e.right, p + 1, e.op)}"
+        lines = _operand_lines(e.left, first, cont, width, _operand(e.left, p + 1, e.op))
+        return [*lines[:-1], lines[-1] + tail]
+    return [flat]
+
+
+def _wrap_chain(e: A.Binary, first: str, cont: str, width: int) -> list[str]:
+    """`a and b and c`: the first operand after `first`, each next one on a line of its own."""
+    (_, head, head_text), *rest = _chain(e)
+    lines = _operand_lines(head, first, cont + INDENT, width, head_text)
+    for op, x, text in rest:
+        lines += _operand_lines(x, f"{cont}{op} ", cont + INDENT, width, text)
+    return lines
+
+
+def _wrap_cond(e: A.Cond, first: str, cont: str, width: int) -> list[str]:
+    """`if T then A`, `else if T then A` ..., `else B`: one arm a line (its test and value
+    on lines of their own when it does not fit)."""
+    lines: list[str] = []
+    x: A.Expr = e
+    while isinstance(x, A.Cond):
+        lead = first + "if " if not lines else cont + "else if "
+        arm = f"{lead}{expr(x.test)} then {expr(x.then)}"
+        if len(arm) <= width:
+            lines.append(arm)
+        else:
+            lines += wrap(x.test, lead, cont + INDENT, width) + wrap(x.then, cont + "then ", cont + INDENT, width)
+        x = x.else_
+    return lines + wrap(x, cont + "else ", cont + INDENT, width)
+
+
+def _chain(e: A.Binary) -> list[tuple[str, A.Expr, str]]:
+    """`a + b - c` as (operator, operand, text) from the left, the first operator "";
+    the text brackets an operand where `expr` does."""
+    group = _CHAIN_OF[e.op]
+    out: list[tuple[str, A.Expr, str]] = []
+    x: A.Expr = e
+    while isinstance(x, A.Binary) and x.op in group:
+        out.append((x.op, x.right, _operand(x.right, _prec(x) + 1, x.op)))
+        left_text = _operand(x.left, _prec(x), x.op)
+        if left_text != expr(x.left) or not (isinstance(x.left, A.Binary) and x.left.op in group):
+            out.append(("", x.left, left_text))
+            break
+        x = x.left
+    out.reverse()
+    return out
+
+
+def _operand_lines(x: A.Expr, first: str, cont: str, width: int, text: str | None = None) -> list[str]:
+    """One operand after `first`, bracketed as `text` shows (default: not), wrapped inside its brackets."""
+    text = expr(x) if text is None else text
+    if len(first) + len(text) <= width:
+        return [first + text]
+    if text.startswith("(") and text != expr(x):
+        lines = wrap(x, first + "(", cont, width - 1)
+        return [*lines[:-1], lines[-1] + ")"]
+    return wrap(x, first, cont, width)
 
 
 def expr(e: A.Expr) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dsl.diagnostics import PolicyError, render_all
-from dsl.formatter import format_source
+from dsl.formatter import LINE_WIDTH, format_source
 from dsl.load import policy_files
 from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, err, require_paths
 
@@ -18,6 +18,9 @@ def fmt_cmd(
     paths: Annotated[list[Path], typer.Argument(help="policy files or folders")],
     check: Annotated[bool, typer.Option("--check", help="change nothing; exit 1 if a file would change")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="print a unified diff of the changes")] = False,
+    line_width: Annotated[
+        int, typer.Option("--line-width", min=40, help="wrap longer clauses and lets at their operators")
+    ] = LINE_WIDTH,
 ) -> None:
     """Format policies (in place unless --check or --diff)."""
     require_paths(paths)
@@ -26,7 +29,7 @@ def fmt_cmd(
     for f in policy_files(paths):
         text = f.read_text(encoding="utf-8")
         try:
-            new = format_source(text, str(f))
+            new = format_source(text, str(f), line_width)
         except PolicyError as e:
             err(render_all(e.diagnostics))
             failed = True

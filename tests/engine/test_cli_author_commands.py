@@ -237,3 +237,21 @@ def test_explain_as_text(tmp_path: Path) -> None:
 
     second = run("eval", "--policies", str(tmp_path), "--request", "-", "--format", "text", stdin=json.dumps(req))
     assert "\nlimits:\n" in second.stdout and "rules:" not in second.stdout and "computed:" not in second.stdout
+
+
+def test_fmt_wraps_long_clauses_to_the_line_width(tmp_path: Path) -> None:
+    pol = tmp_path / "main.policy"
+    cond = " and ".join(f'account.tier != "tier-{i}"' for i in range(6))
+    pol.write_text(f'rule r {{\n  deny when account.age_days < 7 and {cond}\n  reason "r"\n}}\n')
+    assert run("fmt", "--check", str(tmp_path)).returncode == 1
+    assert run("fmt", str(tmp_path)).returncode == 0
+    wrapped = pol.read_text()
+    assert wrapped.startswith('rule r {\n  deny when account.age_days < 7\n      and account.tier != "tier-0"\n')
+    assert max(len(line) for line in wrapped.splitlines()) <= 100
+    assert run("fmt", "--check", str(tmp_path)).returncode == 0
+    assert run("lint", str(tmp_path)).returncode == 0
+    # A narrower width, and a wider one that joins the lines again.
+    assert run("fmt", "--line-width", "40", str(tmp_path)).returncode == 0
+    assert max(len(line) for line in pol.read_text().splitlines()) <= 40
+    assert run("fmt", "--line-width", "400", str(tmp_path)).returncode == 0
+    assert pol.read_text().count("\n") == 4

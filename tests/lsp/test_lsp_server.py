@@ -86,6 +86,15 @@ def test_shipped_policies_open_hover_complete_definition_references(policies: Pa
         assert len(refs) == 1 + uses
         assert {r.uri for r in refs} >= {identity.as_uri(), coordination.as_uri()}
         assert len(await s.references(curi, use, declaration=False)) == uses
+        # The same for a data list: its declaration, and its one use.
+        data_use = position_of(text, "tier_rpm[", delta=3)
+        locs = await s.definition(uri, data_use)
+        assert [(loc.uri, loc.range.start) for loc in locs] == [(budgets.as_uri(), position_of(text, "tier_rpm ="))]
+        refs = await s.references(uri, data_use)
+        assert [(r.uri, r.range.start) for r in refs] == [
+            (budgets.as_uri(), position_of(text, "tier_rpm =")),
+            (budgets.as_uri(), position_of(text, "tier_rpm[")),
+        ]
 
         # Completion: fields after a section, names and functions in an expression,
         # clause keywords at the start of a line in a limit.
