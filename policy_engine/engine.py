@@ -104,6 +104,9 @@ class Engine:
         try:
             if self._sync_acquire is not None:
                 return self._sync_acquire(hits, now, admitted=admitted, request_id=request_id)
+            local = self.store.acquire_nowait(hits, now, admitted=admitted, request_id=request_id)
+            if local is not None:
+                return local
             # asyncio.timeout cancels in place; wait_for would wrap the call in a new task.
             async with asyncio.timeout(self.store_deadline):
                 return await self.store.acquire(hits, now, admitted=admitted, request_id=request_id)

@@ -19,6 +19,18 @@ def serve_cmd(
     host: str | None = typer.Option(None, "--host", help="Address to bind (default: 127.0.0.1)"),
     store: StoreOption = None,
     redis: RedisOption = None,
+    store_sync: str | None = typer.Option(
+        None,
+        "--store-sync",
+        metavar="MODE",
+        help="exact (default) or batched:<N>ms: local-first limits on a shared store, deltas sent every N ms.",
+    ),
+    store_sync_limit: list[str] | None = typer.Option(
+        None,
+        "--store-sync-limit",
+        metavar="NAME=MODE",
+        help="One limit's or measure's sync, exact or batched (repeatable); sums stay exact unless named.",
+    ),
     workers: int | None = typer.Option(
         None, "--workers", help="Server processes on one port (needs a shared --store)."
     ),
@@ -66,6 +78,7 @@ def serve_cmd(
     from policy_engine.server.settings import SettingsError, load_settings
 
     try:
+        sync_limits = _sync_limits(store_sync_limit)
         settings = load_settings(
             config,
             policies=policies,
@@ -73,6 +86,8 @@ def serve_cmd(
             host=host,
             store=store,
             redis=redis,
+            store_sync=store_sync,
+            store_sync_limits=sync_limits,
             workers=workers,
             http_port=http_port,
             http_host=http_host,
@@ -102,3 +117,17 @@ def serve_cmd(
         typer.echo(f"policyctl serve: {e}", err=True)
         raise typer.Exit(EXIT_FAIL) from e
     raise typer.Exit(code)
+
+
+def _sync_limits(given: list[str] | None) -> dict[str, str] | None:
+    from policy_engine.server.settings import SettingsError
+
+    if not given:
+        return None
+    out: dict[str, str] = {}
+    for item in given:
+        name, sep, mode = item.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"--store-sync-limit {item!r}: expected NAME=exact or NAME=batched")
+        out[name.strip()] = mode.strip()
+    return out

@@ -30,7 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policy_engine.engine import Engine
-from policy_engine.policyset import load_policy_set
+from policy_engine.policyset import PolicySet, load_policy_set
 from policy_engine.server.admin import ADMIN_SERVICE, AdminServicer, admin_handlers
 from policy_engine.server.decision_log import DecisionLog
 from policy_engine.server.envoy_mapping import EnvoyMapper
@@ -56,6 +56,7 @@ from policy_engine.server.tracing import TracedStore, Tracing
 from policy_engine.server.usage_logs import UsageLogs
 from policy_engine.state.base import Store
 from policy_engine.state.factory import StoreOptions, open_store, redact
+from policy_engine.state.sync_mode import SyncMode
 
 log = logging.getLogger("policy_engine.server")
 
@@ -229,7 +230,9 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     ServerError when the port or the certificates cannot be used."""
     s = settings
     policy = await asyncio.to_thread(load_policy_set, s.policies)
-    store = open_store(s.store, StoreOptions(deadline=s.store_deadline_ms / 1000))
+    sync = s.sync_mode
+    _check_sync_names(sync, policy)
+    store = open_store(s.store, StoreOptions(deadline=s.store_deadline_ms / 1000, sync=sync))
     tracing = None
     engine_store = store
     if s.otlp_endpoint is not None:
@@ -313,6 +316,17 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
             s.usage_log_poll_ms / 1000,
         )
     return app, port
+
+
+def _check_sync_names(sync: SyncMode, policy: PolicySet) -> None:
+    """A per-limit sync choice must name a limit or measure: a typo would silently keep the default."""
+    known = {lim.id for lim in policy.limits} | {m.id for m in policy.compiled.measures}
+    unknown = sorted(set(sync.limits) - known)
+    if unknown:
+        raise ServerError(
+            f"store_sync_limits: {', '.join(unknown)} is no limit or measure of the policy "
+            f"(limits and measures: {', '.join(sorted(known)) or 'none'})"
+        )
 
 
 async def _bind_http(app: ServerApp, decider: Decider) -> HttpServer:

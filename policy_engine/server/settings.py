@@ -4,6 +4,8 @@
     policies = "policies"
     port = 50051
     store = "redis://127.0.0.1:6379/0"   # `redis`, its former name, is still accepted
+    store_sync = "batched:50ms"  # local-first limits (docs/limits.md); default "exact"
+    store_sync_limits = {daily_tokens = "batched"}  # per limit: sums stay exact unless named
     metrics_port = 9464
     decision_log = "decisions.jsonl"
     http_port = 8181             # forward-auth for nginx, Caddy, Traefik (docs/gateways.md)
@@ -29,7 +31,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from policy_engine.ingress.settings import HeaderNames, IngressSettings
 from policy_engine.server.envoy_mapping import EnvoyMappingSettings
-from policy_engine.state.factory import backend_of, validate_url
+from policy_engine.state.factory import StoreURLError, backend_of, check_sync, validate_url
+from policy_engine.state.sync_mode import SyncMode, parse_interval, parse_sync
 
 MiB = 1 << 20
 
@@ -63,6 +66,9 @@ class ServerSettings(BaseSettings):
     store: str | None = None  # limit store URL (policy_engine/state/factory.py); None: memory://
     redis: str | None = None  # the former name of `store`
     workers: int = Field(default=1, ge=1, le=256)
+    # "exact": every limit decided on the shared store; "batched:50ms": local-first (docs/limits.md)
+    store_sync: str = "exact"
+    store_sync_limits: dict[str, Literal["exact", "batched"]] = Field(default_factory=dict)
     store_deadline_ms: float = Field(default=50.0, gt=0)
     store_probe_seconds: float = Field(default=5.0, ge=0)  # ask the store whether it answers (0: never)
     # Prometheus /metrics on its own port (None: off); worker i of N listens on metrics_port + i.
@@ -112,6 +118,12 @@ class ServerSettings(BaseSettings):
             validate_url(url)  # a URL no store can open is an error here, before anything starts
         return url
 
+    @field_validator("store_sync")
+    @classmethod
+    def _sync(cls, text: str) -> str:
+        parse_interval(text)
+        return text
+
     @field_validator("decision_log_http")
     @classmethod
     def _http(cls, url: str | None) -> str | None:
@@ -144,6 +156,10 @@ class ServerSettings(BaseSettings):
                 "own process and the in-memory store cannot be shared between processes, so limits would be "
                 "counted separately per worker; run one worker, or give the workers a shared Redis"
             )
+        try:
+            check_sync(self.store, self.sync_mode)
+        except StoreURLError as e:
+            raise ValueError(str(e)) from None
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
         if self.tls_client_ca is not None and self.tls_cert is None:
@@ -154,6 +170,10 @@ class ServerSettings(BaseSettings):
                 "unless the server requires client certificates (--tls-client-ca): it can reset limits"
             )
         return self
+
+    @property
+    def sync_mode(self) -> SyncMode:
+        return parse_sync(self.store_sync, self.store_sync_limits)
 
     @property
     def address(self) -> str:

@@ -128,11 +128,11 @@ class StoreHealth:
     def _warn_failing(self, error: str, first_contact: bool) -> None:
         what = "is unreachable at start-up" if first_contact else "is failing"
         log.warning(
-            "limit store %s %s: %s; serving on: each limit applies its fail mode (on_error, open unless "
-            "the policy says closed) and measures read null until it answers",
+            "limit store %s %s: %s; serving on: %s",
             self.url,
             what,
             error,
+            self.store.on_outage,
         )
         self._warned_at, self._errors_at_warning, self._announced = self.clock(), self.errors, True
 

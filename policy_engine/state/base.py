@@ -181,6 +181,11 @@ class Store(abc.ABC):
     """
 
     backend: ClassVar[str]  # the name summaries and logs show: "memory", "redis"
+    # What the server says requests get while the store does not answer (server/store_health.py).
+    on_outage: ClassVar[str] = (
+        "each limit applies its fail mode (on_error, open unless the policy says closed) "
+        "and measures read null until it answers"
+    )
 
     @abc.abstractmethod
     async def acquire(
@@ -196,6 +201,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    def acquire_nowait(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult] | None:
+        """`acquire`'s answer when it needs no I/O for these hits (a local-first store's
+        batched limits), else None: the engine then awaits `acquire`."""
+        return None
 
     def as_sync(self) -> SyncStore | None:
         """The synchronous API, for a store that answers without I/O; None otherwise."""

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from policy_engine.state.base import DEFAULT_DEADLINE, Store
+from policy_engine.state.sync_mode import SyncMode
 
 DEFAULT_URL = "memory://"
+LOCAL_FIRST = "policy_engine.state.local_first"  # wraps a shared store when limits are batched
 
 
 class StoreURLError(ValueError):
@@ -35,6 +37,7 @@ class StoreOptions:
 
     deadline: float = DEFAULT_DEADLINE  # seconds per store call
     prefix: str = "pe"  # namespace of the keys in a shared store
+    sync: SyncMode = SyncMode()  # exact, or batched (local-first) limits on a shared store
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,24 @@ def open_store(url: str | None = None, options: StoreOptions | None = None) -> S
     """A new store for `url` (None: in memory). Raises StoreURLError for a URL no
     backend takes; nothing is connected yet (`Store.check` tries)."""
     backend = backend_of(url)
+    options = options or StoreOptions()
+    check_sync(url, options.sync)
     opener = cast(Callable[[str, StoreOptions], Store], importlib.import_module(backend.module).open_url)
-    return opener(url or DEFAULT_URL, options or StoreOptions())
+    store = opener(url or DEFAULT_URL, options)
+    if not options.sync.batched:
+        return store
+    # imported by name, like the backends (the local-first store is built on two of them)
+    wrap = cast(Callable[[Store, SyncMode], Store], importlib.import_module(LOCAL_FIRST).wrap)
+    return wrap(store, options.sync)
+
+
+def check_sync(url: str | None, sync: SyncMode) -> None:
+    """StoreURLError unless the store can keep `sync`: batched limits need a shared store."""
+    if sync.batched and not backend_of(url).shared:
+        raise StoreURLError(
+            f"store_sync {sync.describe()}: batched limits exchange their counts through a shared store "
+            f"(redis://, redis+cluster://), not {redact(url)}"
+        )
 
 
 def url_options(url: str, allowed: dict[str, Callable[[str], Any]]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from math import floor
 from collections import OrderedDict
-from typing import Any
-from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
 
 from .base import (
     CALENDAR_FRACTION,
@@ -42,6 +42,17 @@ _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy 
 _ATTEMPTS = Record.ATTEMPTS
 _DISTINCT = Kind.DISTINCT
 _SUM = Kind.SUM
+
+
+class Journal(Protocol):
+    """Told of every charge the store commits (the local-first store batches them
+    to the shared store): `k` is the state key, `b` the bucket charged."""
+
+    def see(self, k: str, hit: Hit) -> None: ...
+
+    def counter(self, k: str, hit: Hit, b: int, amount: float) -> None: ...
+
+    def member(self, k: str, hit: Hit, b: int, h: int) -> None: ...
 
 
 class _Counter:
@@ -135,6 +146,7 @@ class MemoryStore(Store):
         self._keys: OrderedDict[str, _Counter | _Distinct] = OrderedDict()
         # request id -> (expires at, [(limit id, state key, window, bucket, estimate)])
         self._receipts: OrderedDict[str, tuple[float, list[tuple[str, str, float, int, float]]]] = OrderedDict()
+        self.journal: Journal | None = None  # set by a local-first store
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -174,6 +186,8 @@ class MemoryStore(Store):
                     st.p = prev
                     self._keys.move_to_end(k)
                 used = after
+                if self.journal is not None:
+                    self.journal.counter(k, h, b, amount)
                 if kind is _SUM and request_id is not None and spec.reconcilable:
                     if charges is None:
                         charges = []
@@ -197,6 +211,8 @@ class MemoryStore(Store):
         w = spec.window
         k = spec.id + _SEP + h.key
         st = self._keys.get(k)
+        if self.journal is not None:
+            self.journal.see(k, h)
         cal = spec.calendar
         if cal is None:
             b = floor(now / w)  # base.bucket_of
@@ -258,6 +274,8 @@ class MemoryStore(Store):
             dropped, _ = _insert(st.u, hv)
             st.us = st.us or dropped
             c, cs, u, us = st.c, st.cs, st.u, st.us
+            if self.journal is not None:
+                self.journal.member(k, h, b, hv)
         used = after if commit else before
         cn = _est(c, cs)
         reset = _reset(h.spec, cn, max(0.0, _est(u, us) - cn), frac, h.maximum - 1.0, now)
@@ -338,6 +356,71 @@ class MemoryStore(Store):
             st.c = max(0.0, st.c + delta)
         elif st.b == bucket + 1:
             st.p = max(0.0, st.p + delta)
+
+    # -- local-first: the shared state, merged in (mirrors lua/sync.lua) ---------
+
+    def take_receipt(self, request_id: str) -> tuple[float, list[tuple[str, str, float, int, float]]] | None:
+        """Remove and return a request's receipt: (expires, [(limit id, state key, window, bucket, estimate)])."""
+        return self._receipts.pop(request_id, None)
+
+    def adjust(self, k: str, bucket: int, delta: float) -> None:
+        """A usage report's difference, into the bucket that was charged (if still in the window)."""
+        self._adjust(k, bucket, delta)
+
+    def forget(self, k: str) -> None:
+        self._keys.pop(k, None)
+
+    def install_counter(self, k: str, b: int, cur: float, prev: float) -> None:
+        """Replace a COUNT/SUM key's state with the shared store's."""
+        st = self._keys.get(k)
+        if isinstance(st, _Counter):
+            st.b, st.c, st.p = b, cur, prev
+        else:
+            self._keys.pop(k, None)
+            self._insert_key(k, _Counter(b, cur, prev))
+
+    def install_distinct(self, k: str, b: int, cur: Iterable[int], cs: bool, union: Iterable[int], us: bool) -> None:
+        """Replace a DISTINCT key's state with the shared store's sketches."""
+        st = _Distinct(b)
+        st.c, st.cs, st.u, st.us = sorted(cur), cs, sorted(union), us
+        self._keys.pop(k, None)
+        self._insert_key(k, st)
+
+    def merge_counter(self, k: str, bucket: int, delta: float) -> None:
+        """Add `delta` to `bucket`, rolling the state forward to it if it is newer
+        (sync.lua's COUNT/SUM merge, case by case)."""
+        st = self._keys.get(k)
+        if not isinstance(st, _Counter):
+            self._keys.pop(k, None)
+            self._insert_key(k, _Counter(bucket, max(0.0, delta), 0.0))
+        elif st.b == bucket + 1:
+            st.p = max(0.0, st.p + delta)
+        elif st.b == bucket:
+            st.c = max(0.0, st.c + delta)
+        elif st.b == bucket - 1:
+            st.b, st.c, st.p = bucket, max(0.0, delta), st.c
+        elif st.b < bucket - 1:
+            st.b, st.c, st.p = bucket, max(0.0, delta), 0.0
+
+    def merge_member(self, k: str, bucket: int, h: int) -> None:
+        """Insert a DISTINCT member into `bucket`'s sketches (sync.lua's DISTINCT merge)."""
+        st = self._keys.get(k)
+        if not isinstance(st, _Distinct):
+            self._keys.pop(k, None)
+            st = _Distinct(bucket)
+            self._insert_key(k, st)
+        if st.b > bucket + 1:
+            return
+        into_cur = True
+        if st.b == bucket + 1:
+            into_cur = False
+        elif st.b == bucket - 1:
+            st.b, st.c, st.cs, st.u, st.us = bucket, [], False, st.c, st.cs
+        elif st.b != bucket:
+            st.b, st.c, st.cs, st.u, st.us = bucket, [], False, [], False
+        if into_cur:
+            st.cs = _insert(st.c, h)[0] or st.cs
+        st.us = _insert(st.u, h)[0] or st.us
 
     # -- the Store protocol -------------------------------------------------------
 

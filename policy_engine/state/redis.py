@@ -221,7 +221,7 @@ class RedisStore(Store):
         self.deadline = deadline
         self.receipt_ttl = receipt_ttl
         self._prefix = prefix
-        self._src = {name: _script(name) for name in ("acquire.lua", "adjust.lua")}
+        self._src = {name: _script(name) for name in ("acquire.lua", "adjust.lua", "sync.lua")}
         # EVALSHA needs only the digest: a server that lacks the script says NOSCRIPT and gets it
         self._sha = {name: hashlib.sha1(src.encode("utf-8")).hexdigest() for name, src in self._src.items()}
         send = self._send_cluster if cluster else self._send_single
@@ -305,7 +305,39 @@ class RedisStore(Store):
                 raise r
         return out
 
-    async def _send_single(self, cmds: list[Command]) -> list[Any]:
+    async def send_now(self, cmds: list[Command], timeout: float) -> list[Any]:
+        """Send `cmds` in a pipeline of their own, bounded by `timeout` rather than the
+        request deadline (the local-first store's batches); replies may be exceptions."""
+        if self._cluster:
+            return await self._send_cluster(cmds, timeout)
+        return await self._send_single(cmds, timeout)
+
+    def evalsha(self, name: str, keys: list[str], args: list[Any]) -> Command:
+        return self._evalsha(name, keys, args)
+
+    def slot(self, key: str) -> int:
+        """The key's hash slot on a cluster; 0 on a single Redis."""
+        return self._slot(key)
+
+    def tag(self, spec: LimitSpec, key: str) -> str:
+        return self._tag(spec, key)
+
+    def tag_of(self, limit_id: str, key: str) -> str:
+        return f"{self._prefix}:{{{limit_id}|{key}}}"
+
+    def receipt_key(self, request_id: str) -> str:
+        return self._receipt_key(request_id)
+
+    async def take_receipt(self, request_id: str) -> dict[str, Any] | None:
+        """Read and delete a receipt (GETDEL): its JSON body, or None."""
+        async with asyncio.timeout(self.deadline):
+            (raw,) = await self._run([("GETDEL", self._receipt_key(request_id))])
+        return None if raw is None else dict(json.loads(raw))
+
+    def receipt_set(self, request_id: str, receipt: list[list[Any]], now: float, window: float) -> Command:
+        return self._receipt_set(request_id, receipt, now, window)
+
+    async def _send_single(self, cmds: list[Command], timeout: float | None = None) -> list[Any]:
         """One pipeline on one pooled connection, bounded by the deadline.
 
         Scripts the server forgot (restart, failover) are loaded again and only
@@ -315,7 +347,7 @@ class RedisStore(Store):
         pool = client.connection_pool
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # unannotated in redis-py
         try:
-            async with asyncio.timeout(self.deadline):
+            async with asyncio.timeout(timeout or self.deadline):
                 out = await _roundtrip(conn, cmds)
                 missing = [i for i, r in enumerate(out) if isinstance(r, NoScriptError)]
                 if missing:
@@ -331,10 +363,10 @@ class RedisStore(Store):
             await pool.release(conn)
         return out
 
-    async def _send_cluster(self, cmds: list[Command]) -> list[Any]:
+    async def _send_cluster(self, cmds: list[Command], timeout: float | None = None) -> list[Any]:
         """redis-py's cluster pipeline groups the commands by node and sends to
         the nodes concurrently (and follows MOVED/ASK)."""
-        async with asyncio.timeout(self.deadline):
+        async with asyncio.timeout(timeout or self.deadline):
             out = await self._cluster_pipeline(cmds)
             missing = [i for i, r in enumerate(out) if isinstance(r, NoScriptError)]
             if missing:

@@ -1,0 +1,101 @@
+"""Local-first limits through the real server: three `policyctl serve` processes
+with `--store-sync batched:50ms` on one Redis, 48 clients each, one budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from policy_engine.client import AsyncPolicyClient, PolicyClient
+from process_harness import ACCOUNT
+from server_harness import write_policy
+
+MAX = 300
+INTERVAL = 0.05  # seconds between rounds
+PROCESSES = 3
+CLIENTS = 48  # per process
+CALLS = 12  # per client: 1,728 calls against a budget of 300
+
+POLICY = f"""\
+policy "local-first" {{
+  owner "tests"
+}}
+
+limit shared_budget {{
+  key request.model
+  count
+  window 1h
+  max {MAX}
+  reason "shared budget spent"
+}}
+"""
+
+
+async def _hammer(targets: list[str]) -> tuple[int, int, float]:
+    """(admitted, calls, seconds): CLIENTS concurrent clients per process, CALLS each."""
+
+    async def client(pe: AsyncPolicyClient, n: int) -> int:
+        admitted = 0
+        for i in range(CALLS):
+            ctx = {"account": {**ACCOUNT, "id": f"acct-{n}-{i}"}, "request": {"model": "m", "prompt": "hi"}}
+            admitted += (await pe.check(ctx, timeout=30)).effect == "allow"
+        return admitted
+
+    clients = [AsyncPolicyClient(t) for t in targets]
+    try:
+        started = time.monotonic()
+        counts = await asyncio.gather(*(client(pe, n) for pe in clients for n in range(CLIENTS)))
+        seconds = time.monotonic() - started
+    finally:
+        for pe in clients:
+            await pe.close()
+    return sum(counts), len(counts) * CALLS, seconds
+
+
+def test_three_processes_share_one_budget_within_the_bound(serve: Any, tmp_path: Path, redis_factory: Any) -> None:
+    rp = redis_factory()
+    policies = write_policy(tmp_path / "p", POLICY)
+    args = ["--policies", str(policies), "--store", rp.url, "--store-sync", f"batched:{INTERVAL * 1000:g}ms"]
+    servers = [serve(*args) for _ in range(PROCESSES)]
+    with PolicyClient(servers[0].target, timeout=5) as pe:
+        assert pe.get_policy().store.backend == "redis-local-first"
+    admitted, calls, seconds = asyncio.run(_hammer([s.target for s in servers]))
+    rate = calls / seconds  # every call: an upper bound on the admitted rate while the budget was open
+    # docs/limits.md: overshoot <= rate x (2 x interval + d), d the round's own time; d = one
+    # interval here (a round trip on loopback, and a busy event loop's late timer)
+    bound = rate * (3 * INTERVAL)
+    print(
+        f"\nlocal-first, {PROCESSES} processes x {CLIENTS} clients, {calls} calls in {seconds:.2f}s "
+        f"({rate:,.0f}/s): admitted {admitted} of max {MAX}; documented bound {MAX} + {bound:.0f} = {MAX + bound:.0f}"
+    )
+    assert MAX <= admitted <= MAX + bound
+    assert admitted <= PROCESSES * MAX  # each process admits at most the maximum it sees
+    time.sleep(3 * INTERVAL)  # the last rounds
+    # after the rounds every process sees the whole count
+    for s in servers:
+        with PolicyClient(s.target, timeout=5) as pe:
+            r = pe.check({"account": {**ACCOUNT, "id": "late"}, "request": {"model": "m", "prompt": "hi"}})
+            assert r.effect != "allow"
+    for s in servers:
+        assert s.stop() == 0
+    assert float(rp.cli("hget", "pe:{shared_budget|m}:c", "c")) == admitted  # every admission reached Redis
+
+
+def test_bad_sync_settings_stop_the_server_with_the_reason(serve: Any, tmp_path: Path, redis_factory: Any) -> None:
+    policies = write_policy(tmp_path / "p", POLICY)
+    cases = [
+        (["--store-sync", "batched:50ms"], 2, "batched limits exchange their counts through a shared store"),
+        (["--store", "redis://127.0.0.1:1", "--store-sync", "fast"], 2, "expected `exact` or `batched:<N>ms`"),
+        (["--store", "redis://127.0.0.1:1", "--store-sync-limit", "shared_budget=batched"], 2, "store_sync is `exact`"),
+        (
+            ["--store", redis_factory().url, "--store-sync", "batched:50ms", "--store-sync-limit", "shared_budgt=exact"],
+            1,
+            "shared_budgt is no limit or measure of the policy (limits and measures: shared_budget)",
+        ),
+    ]
+    for args, code, message in cases:
+        s = serve("--policies", str(policies), *args, wait=False)
+        assert s.proc.wait(30) == code, s.log.read_text()
+        assert message in s.log.read_text()
