@@ -605,8 +605,11 @@ def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
         record=Record.ATTEMPTS,
         reconcilable=usage_fn is not None,
         calendar=calendar,
+        measure=True,
     )
-    read_spec = LimitSpec(id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar)
+    read_spec = LimitSpec(
+        id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar, measure=True
+    )
     return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
 

@@ -111,6 +111,7 @@ class LimitSpec:
     fail: FailMode = FailMode.OPEN
     reconcilable: bool = False  # SUM with a `usage` clause: its charges keep a receipt for `reconcile`
     calendar: Calendar | None = None  # a calendar window instead of a sliding one
+    measure: bool = False  # a policy's measure (counts, never refuses), not a limit
 
 
 @dataclass(slots=True)

@@ -172,12 +172,7 @@ class LocalFirstStore(Store):
         er = await self.inner.acquire(eh, now, admitted=admitted and not local_blocked, request_id=request_id)
         exact_blocked = any(_blocks(h, r) for h, r in zip(eh, er))
         lr = self._local(lh, now, admitted and not exact_blocked, request_id)
-        out: list[HitResult] = [None] * len(hits)  # type: ignore[list-item]
-        for i, r in zip(local, lr):
-            out[i] = r
-        for i, r in zip(exact, er):
-            out[i] = r
-        return out
+        return _merge(len(hits), (local, lr), (exact, er))
 
     async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
         local = [i for i, h in enumerate(hits) if self.mode.is_batched(h.spec)]
@@ -189,12 +184,7 @@ class LocalFirstStore(Store):
         er = await self.inner.preview(eh, now, admitted=admitted and not local_blocked) if eh else []
         if any(_blocks(h, r) for h, r in zip(eh, er)):
             lr = self.local.preview_sync(lh, now, admitted=False)
-        out: list[HitResult] = [None] * len(hits)  # type: ignore[list-item]
-        for i, r in zip(local, lr):
-            out[i] = r
-        for i, r in zip(exact, er):
-            out[i] = r
-        return out
+        return _merge(len(hits), (local, lr), (exact, er))
 
     async def reset(self, spec: LimitSpec, key: str) -> bool:
         k = spec.id + _SEP + key
@@ -423,6 +413,15 @@ def _blocks(h: Hit, r: HitResult) -> bool:
     if r.error is not None:
         return h.spec.fail is FailMode.CLOSED
     return r.over
+
+
+def _merge(n: int, *parts: tuple[list[int], list[HitResult]]) -> list[HitResult]:
+    """One result list, in the hits' order, from the parts' (indices, results)."""
+    out: list[HitResult] = [None] * n  # type: ignore[list-item]  # every index is filled below
+    for idx, results in parts:
+        for i, r in zip(idx, results):
+            out[i] = r
+    return out
 
 
 def _others(some: list[int], n: int) -> list[int]:

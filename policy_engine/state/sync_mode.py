@@ -4,9 +4,9 @@ batched (local-first: decided from local counters, deltas exchanged every N ms).
     store_sync = "batched:50ms"                       # the deployment's default
     store_sync_limits = {daily_tokens = "batched"}     # per limit or measure
 
-In batched mode `count` and `distinct` limits are batched and `sum` budgets stay
-exact unless named here: a budget that must never be exceeded keeps its round
-trip. The overshoot bound is in docs/limits.md ("Local-first limits").
+In batched mode measures and `count` and `distinct` limits are batched and
+`sum` limits (budgets) stay exact unless named here: a budget that must never
+be exceeded keeps its round trip. The overshoot bound is in docs/limits.md ("Local-first limits").
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SyncMode:
         choice = self.limits.get(spec.id)
         if choice is not None:
             return choice == "batched"
-        return self.interval is not None and spec.kind is not Kind.SUM
+        return self.interval is not None and (spec.kind is not Kind.SUM or spec.measure)
 
     def describe(self) -> str:
         if self.interval is None and not self.limits:

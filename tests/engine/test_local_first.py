@@ -262,3 +262,6 @@ def test_settings_errors() -> None:
     mode = parse_sync("batched:0.5s", {"tokens": "batched", "rpm": "exact"})
     assert mode.interval == 0.5 and mode.describe() == "batched:500ms (rpm=exact, tokens=batched)"
     assert mode.is_batched(TOKENS) and not mode.is_batched(COUNT) and mode.is_batched(DISTINCT)
+    default = parse_sync("batched:50ms")
+    assert not default.is_batched(TOKENS) and default.is_batched(COUNT)
+    assert default.is_batched(LimitSpec("harvest", Kind.SUM, 3600.0, measure=True))  # a measure, not a budget

@@ -90,7 +90,14 @@ def test_bad_sync_settings_stop_the_server_with_the_reason(serve: Any, tmp_path:
         (["--store", "redis://127.0.0.1:1", "--store-sync", "fast"], 2, "expected `exact` or `batched:<N>ms`"),
         (["--store", "redis://127.0.0.1:1", "--store-sync-limit", "shared_budget=batched"], 2, "store_sync is `exact`"),
         (
-            ["--store", redis_factory().url, "--store-sync", "batched:50ms", "--store-sync-limit", "shared_budgt=exact"],
+            [
+                "--store",
+                redis_factory().url,
+                "--store-sync",
+                "batched:50ms",
+                "--store-sync-limit",
+                "shared_budgt=exact",
+            ],
             1,
             "shared_budgt is no limit or measure of the policy (limits and measures: shared_budget)",
         ),
