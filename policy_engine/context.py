@@ -223,6 +223,17 @@ class Context:
         """Validate (unknown fields, types, minimums) and flatten a request-context dict."""
         return _from_valid_dict(FAST_VALIDATOR.validate_python(data))
 
+    @classmethod
+    def from_mapped(cls, data: dict[str, Any]) -> Context:
+        """Flatten a dict an ingress mapper built (known fields only, each value coerced to
+        its field's type by `ingress.values.put`): the generated reader checks what
+        coercion leaves open (verification levels, minimums) and pydantic runs only to
+        explain a refusal. Equal to `from_dict` on such dicts (tests/server/test_ingress.py)."""
+        if data.get(ATTRIBUTES):  # values of any shape, as sent: pydantic checks they are JSON
+            return cls.from_dict(data)
+        c = _from_mapped(data)
+        return c if c is not None else cls.from_dict(data)
+
 
 _from_model = compile_reader(
     "from_model",
@@ -239,6 +250,16 @@ _from_valid_dict = compile_reader(
         section=lambda s: f'm.get("{s.name}") or _EMPTY',
         value=lambda f: f's.get("{f.name}")',
         attributes=f'm.get("{ATTRIBUTES}") or _EMPTY',
+    ),
+)
+
+
+_from_mapped = compile_reader(
+    "from_mapped",
+    Source(
+        section=lambda s: f'm.get("{s.name}") or _EMPTY',
+        value=lambda f: f's.get("{f.name}")',
+        checked=True,
     ),
 )
 

@@ -180,7 +180,7 @@ class HttpApi:
                     self.settings.body_header,
                 )
                 attributes = self.decider.engine.policy.attributes
-                ctx = Context.from_dict(self.mapper.map(req, attributes=attributes).context)
+                ctx = Context.from_mapped(self.mapper.map(req, attributes=attributes).context)
                 # the proxy forwards the request's trace headers (traceparent, b3) with it
                 trace = req.headers if self.decider.tracing is not None else None
                 d = await self.decider.decide(ctx, API, trace_headers=trace)

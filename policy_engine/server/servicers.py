@@ -225,7 +225,7 @@ class PolicyServicer:
 
 def _context_from_dict(data: dict[str, Any]) -> Context:
     try:
-        return Context.from_dict(data)
+        return Context.from_mapped(data)
     except ValidationError as e:
         raise InvalidRequest(describe_validation_error(e)) from e
 

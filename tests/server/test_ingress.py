@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.schema import BY_PATH
+from policy_engine.context import FIELDS as CONTEXT_FIELDS
+from policy_engine.context import Context
 from policy_engine.decision import Decision, Effect, LimitState
 from policy_engine.ingress.answer import answer, answer_decision, error_body, finish_headers, refusal
 from policy_engine.ingress.http import HttpRequest, header_map
@@ -157,6 +160,56 @@ def test_envoy_adapter_maps_exactly_as_the_neutral_layer(
         neutral.body_truncated,
     )
     assert http_request(authz.CheckRequest(attributes=attrs)).peer == peer
+
+
+_BODY = st.sampled_from(
+    [
+        b"",
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7}',
+        b'{"model": "m", "prompt": "x", "max_completion_tokens": -3}',
+        b'{"model": 5, "input": "y"',
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "x-account-id",
+                "x-account-age-days",
+                "x-account-verification",
+                "x-account-tier",
+                "x-account-labels",
+                "x-api-key-id",
+                "x-forwarded-for",
+                "x-request-id",
+                "x-prompt-tokens",
+                "x-org-id",
+                "x-api-key-scopes",
+                "user-agent",
+            ]
+        ),
+        _header | st.sampled_from(["kyc", "email", "phone", "-4", "2.5", "1e400", "nan"]),
+    ),
+    _BODY,
+)
+def test_mapped_contexts_skip_pydantic_and_read_the_same(headers: dict[str, str], body: bytes) -> None:
+    """ext_authz and forward-auth read the mapper's dict without pydantic (Context.from_mapped):
+    the same Context as validating it, field by field."""
+    ctx = RequestMapper().map(HttpRequest("POST", "/v1/chat/completions", headers, body, peer="10.0.0.9")).context
+    fast, slow = Context.from_mapped(ctx), Context.from_dict(ctx)
+    assert {f: getattr(fast, f) for f in CONTEXT_FIELDS} == {f: getattr(slow, f) for f in CONTEXT_FIELDS}
+
+
+def test_a_mapped_dict_that_does_not_fit_is_explained_by_pydantic() -> None:
+    for bad in ({"account": {"verification": "gold"}}, {"account": {"age_days": -1}}):
+        with pytest.raises(ValidationError) as fast:
+            Context.from_mapped(bad)
+        with pytest.raises(ValidationError) as slow:
+            Context.from_dict(bad)
+        assert str(fast.value) == str(slow.value)
 
 
 # --- answers ----------------------------------------------------------------------------
