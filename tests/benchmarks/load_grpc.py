@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Load benchmark of `policyctl serve`: Check throughput and latency, beside a no-op gRPC server.
 
-    .venv/bin/python tests/benchmarks/load_grpc.py                  # all targets, ~2 minutes
+    .venv/bin/python tests/benchmarks/load_grpc.py                  # all targets, ~4 minutes
     .venv/bin/python tests/benchmarks/load_grpc.py --targets noop,memory --requests 20000
     .venv/bin/python tests/benchmarks/load_grpc.py --json out.json
+    .venv/bin/python tests/benchmarks/load_grpc.py --api ext_authz --targets noop,memory --profile prof/
 
 The load generator is h2load (nghttp2-client), a separate C process, posting
 one prebuilt, length-prefixed CheckRequest over HTTP/2 to
@@ -14,6 +15,9 @@ one prebuilt, length-prefixed CheckRequest over HTTP/2 to
     memory    policyctl serve, in-memory store
     redis     policyctl serve --redis (a redis-server started on a free loopback port)
     workers2  policyctl serve --workers 2 --redis
+    local     policyctl serve --redis --store-sync batched:50ms, every limit batched
+              (local-first: no Redis round trip on the request path; docs/limits.md)
+    local2    the same with --workers 2
 
 Two runs per target: saturation (h2load -c 4 -m 32: throughput, and the p50/p99
 of calls in that queue), then a fixed 1,000 calls/s (4 connections x 250/s:
@@ -31,6 +35,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -46,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 CHECK_PATH = "/policyengine.v1.PolicyService/Check"
+EXT_AUTHZ_PATH = "/envoy.service.auth.v3.Authorization/Check"
 
 # A realistic request: a verified pro account on a cloud network, a chat prompt of ~600 characters.
 CONTEXT: dict[str, Any] = {
@@ -76,6 +82,45 @@ CONTEXT: dict[str, Any] = {
 }
 
 
+def ext_authz_request() -> bytes:
+    """CONTEXT as Envoy would send it: identity headers set by an authentication filter,
+    the OpenAI-style body, the peer's address."""
+    from policy_engine.proto.envoy.config.core.v3 import address_pb2
+    from policy_engine.proto.envoy.service.auth.v3 import attribute_context_pb2 as ac
+    from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
+
+    acct, req = CONTEXT["account"], CONTEXT["request"]
+    headers = {
+        ":method": "POST",
+        ":path": "/v1/chat/completions",
+        "content-type": "application/json",
+        "x-request-id": "4f1c1b7e-0000-4000-8000-000000000001",
+        "x-account-id": acct["id"],
+        "x-org-id": acct["org"],
+        "x-account-age-days": str(acct["age_days"]),
+        "x-account-verification": acct["verification"],
+        "x-account-tier": acct["tier"],
+        "x-payment-fingerprint": acct["payment_fingerprint"],
+        "x-api-key-id": CONTEXT["api_key"]["id"],
+        "x-api-key-scopes": "inference",
+        "user-agent": CONTEXT["client"]["user_agent"],
+    }
+    body = json.dumps(
+        {
+            "model": req["model"],
+            "max_tokens": req["max_tokens"],
+            "messages": [{"role": "user", "content": req["prompt"]}],
+        }
+    ).encode()
+    http = ac.AttributeContext.HttpRequest(
+        id="4f1c1b7e", method="POST", path="/v1/chat/completions", headers=headers, raw_body=body
+    )
+    attrs = ac.AttributeContext(request=ac.AttributeContext.Request(http=http))
+    peer = address_pb2.Address(socket_address=address_pb2.SocketAddress(address=CONTEXT["client"]["ip"]))
+    attrs.source.address.CopyFrom(peer)
+    return authz.CheckRequest(attributes=attrs).SerializeToString()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,6 +138,9 @@ def noop_server(port: int) -> None:
     import grpc
     import grpc.aio
 
+    from policy_engine.proto.envoy.config.core.v3 import base_pb2 as core
+    from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
+    from policy_engine.proto.google.rpc import status_pb2
     from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
     fixed = pb.CheckResponse(
@@ -107,8 +155,18 @@ def noop_server(port: int) -> None:
         ],
     ).SerializeToString()
 
+    ok = authz.OkHttpResponse()
+    ok.response_headers_to_add.extend(
+        core.HeaderValueOption(header=core.HeaderValue(key=k, value=v))
+        for k, v in {"x-ratelimit-limit": "600", "x-ratelimit-remaining": "599", "x-ratelimit-reset": "0"}.items()
+    )
+    fixed_authz = authz.CheckResponse(status=status_pb2.Status(code=0), ok_response=ok).SerializeToString()
+
     async def check(request: bytes, context: Any) -> bytes:
         return fixed
+
+    async def check_authz(request: bytes, context: Any) -> bytes:
+        return fixed_authz
 
     async def main() -> None:
         server = grpc.aio.server()
@@ -121,7 +179,15 @@ def noop_server(port: int) -> None:
                             check, request_deserializer=None, response_serializer=None
                         )
                     },
-                )
+                ),
+                grpc.method_handlers_generic_handler(
+                    "envoy.service.auth.v3.Authorization",
+                    {
+                        "Check": grpc.unary_unary_rpc_method_handler(
+                            check_authz, request_deserializer=None, response_serializer=None
+                        )
+                    },
+                ),
             ]
         )
         server.add_insecure_port(f"127.0.0.1:{port}")
@@ -165,7 +231,7 @@ class Target:
             total += sum(
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
-                if line.startswith('policy_engine_decisions_total{api="check"')
+                if line.startswith("policy_engine_decisions_total{")
             )
         return total
 
@@ -179,12 +245,12 @@ class Target:
                 self.proc.wait(10)
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], payload: bytes, timeout: float = 60) -> None:
+def wait_ready(port: int, proc: subprocess.Popen[bytes], payload: bytes, path: str, timeout: float = 60) -> None:
     import grpc
 
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        call = ch.unary_unary(CHECK_PATH, request_serializer=None, response_deserializer=None)
+        call = ch.unary_unary(path, request_serializer=None, response_deserializer=None)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}")
@@ -196,7 +262,18 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], payload: bytes, timeout
     raise RuntimeError(f"server on port {port} not ready in {timeout}s")
 
 
-def start_target(name: str, policies: Path, redis_url: str | None, payload: bytes, tmp: Path) -> Target:
+# Flags per policyctl target, after the store URL; every target but memory uses Redis.
+LOCAL_FIRST = ["--store-sync", "batched:50ms", "--store-sync-limit", "daily_output_tokens=batched"]
+TARGETS: dict[str, list[str]] = {
+    "memory": [],
+    "redis": [],
+    "workers2": ["--workers", "2"],
+    "local": LOCAL_FIRST,
+    "local2": [*LOCAL_FIRST, "--workers", "2"],
+}
+
+
+def start_target(name: str, policies: Path, redis_url: str | None, payload: bytes, path: str, tmp: Path) -> Target:
     port = free_port()
     log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the child
     if name == "noop":
@@ -204,7 +281,8 @@ def start_target(name: str, policies: Path, redis_url: str | None, payload: byte
         metrics: list[int] = []
     else:
         mport = free_port()
-        while name == "workers2" and not _port_free(mport + 1):
+        workers = 2 if "--workers" in TARGETS[name] else 1
+        while workers == 2 and not _port_free(mport + 1):
             mport = free_port()
         cmd = [
             sys.executable,
@@ -223,14 +301,13 @@ def start_target(name: str, policies: Path, redis_url: str | None, payload: byte
         ]
         if redis_url:
             cmd += ["--redis", redis_url]
-        if name == "workers2":
-            cmd += ["--workers", "2"]
-        metrics = [mport, mport + 1] if name == "workers2" else [mport]
+        cmd += TARGETS[name]
+        metrics = [mport + i for i in range(workers)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     target = Target(name, proc, port, metrics)
     try:
-        wait_ready(port, proc, payload)
-        if name == "workers2":  # both workers up: each serves its metrics port
+        wait_ready(port, proc, payload, path)
+        if len(metrics) > 1:  # both workers up: each serves its metrics port
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -269,7 +346,9 @@ class Run:
     mean_ms: float
 
 
-def h2load(port: int, body: Path, tmp: Path, *, n: int, clients: int, streams: int, rps: int | None = None) -> Run:
+def h2load(
+    port: int, body: Path, tmp: Path, *, path: str, n: int, clients: int, streams: int, rps: int | None = None
+) -> Run:
     log = tmp / "h2load.tsv"
     log.unlink(missing_ok=True)
     cmd = [
@@ -290,7 +369,7 @@ def h2load(port: int, body: Path, tmp: Path, *, n: int, clients: int, streams: i
         str(body),
         "--log-file",
         str(log),
-        f"http://127.0.0.1:{port}{CHECK_PATH}",
+        f"http://127.0.0.1:{port}{path}",
     ]
     if rps:
         cmd[1:1] = ["--rps", str(rps)]
@@ -367,29 +446,42 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redis-server did not start")
 
 
+@dataclass(frozen=True)
+class Load:
+    """What h2load sends: one framed request to one method."""
+
+    payload: bytes  # the request message (readiness checks)
+    body: Path  # the same, gRPC-framed, for h2load
+    path: str  # /package.Service/Method
+    tmp: Path
+    profile: Path | None = None  # write py-spy's raw stacks of each saturation run here
+
+
 def measure(
-    name: str,
-    policies: Path,
-    redis_url: str | None,
-    payload: bytes,
-    body: Path,
-    tmp: Path,
-    requests: int,
-    rate_requests: int,
+    name: str, policies: Path, redis_url: str | None, load: Load, requests: int, rate_requests: int
 ) -> dict[str, Any]:
-    url = redis_url if name in ("redis", "workers2") else None
+    url = redis_url if name not in ("noop", "memory") else None
     if url:
         subprocess.run(["redis-cli", "-u", url, "flushall"], capture_output=True, timeout=10)
-    target = start_target(name, policies, url, payload, tmp)
+    target = start_target(name, policies, url, load.payload, load.path, load.tmp)
+    run = {"body": load.body, "tmp": load.tmp, "path": load.path}
+    profile = None
     try:
-        h2load(target.port, body, tmp, n=2000, clients=4, streams=32)  # warm-up
+        h2load(target.port, **run, n=2000, clients=4, streams=32)  # warm-up
         before = target.decisions() if target.metrics_ports else 0.0
+        if load.profile is not None:
+            profile = py_spy(target.proc.pid, load.profile / f"{name}.txt")
         cpu0 = target.cpu_seconds()
-        sat = h2load(target.port, body, tmp, n=requests, clients=4, streams=32)
+        sat = h2load(target.port, **run, n=requests, clients=4, streams=32)
         cpu = target.cpu_seconds() - cpu0
-        rate = h2load(target.port, body, tmp, n=rate_requests, clients=4, streams=8, rps=250)
+        if profile is not None:
+            profile.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+            profile.wait(60)
+        rate = h2load(target.port, **run, n=rate_requests, clients=4, streams=8, rps=250)
         decided = (target.decisions() - before) if target.metrics_ports else None
     finally:
+        if profile is not None and profile.poll() is None:
+            profile.kill()
         target.stop()
     return {
         "saturation": asdict(sat),
@@ -398,6 +490,70 @@ def measure(
         "decided": decided,
         "sent": sat.requests + rate.requests,
     }
+
+
+def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling `pid` (and its workers) into `out` (collapsed stacks) until SIGINT."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--format", "raw", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the load starts
+    return proc
+
+
+# Where a sample's time goes. In the event loop's thread, what runs under one callback
+# (`Handle._run`): the innermost frame of ours names the group; no Python frame under it
+# is grpc.aio's Cython/C core (py-spy sees no frames inside Cython). Other threads are
+# grpc's poller (C), the thread pool and the metrics server.
+_GROUPS = [
+    ("ingress mapping (Envoy message -> Context)", ("envoy_mapping.py:map_check", "http_request", "ingress/")),
+    ("answer building (Decision -> response)", ("build_check_response", "check_response", "decision_to_")),
+    ("request parsing (protobuf -> Context)", ("wire.py", "context.py", "servicers.py:_parse", "<context reader")),
+    ("prompt signals", ("signals/",)),
+    ("policy rules, keys, measures (compiled)", ("<policy", "compiler.py", "builtins.py")),
+    ("limit store", ("state/",)),
+    ("engine (plan, limits, decision)", ("engine.py", "decision.py")),
+    ("metrics", ("metrics.py",)),
+    ("decision log", ("decision_log.py",)),
+    ("servicer and decider", ("policy_engine/",)),
+]
+_THREADS = [
+    ("thread pool (to_thread)", "concurrent/futures/thread.py"),
+    ("metrics HTTP thread", "socketserver.py"),
+    ("grpc poller thread (C)", "threading.py"),
+]
+
+
+def _group(frames: list[str]) -> str:
+    if not any("asyncio/" in f for f in frames):
+        return next((g for g, mark in _THREADS if any(mark in f for f in frames)), "other threads")
+    runs = [i for i, f in enumerate(frames) if f.startswith("Handle._run (asyncio/events.py")]
+    if not runs:
+        return "event loop: waiting for I/O (epoll)" if "select" in frames[-1] else "event loop: scheduling"
+    under = frames[runs[-1] + 1 :]
+    if not under:
+        return "grpc.aio core (Cython/C callbacks)"
+    for frame in reversed(under):
+        name = frame.replace(" (", ":", 1)  # "func (file:line)" -> "func:file:line"
+        if "policy_engine/" in frame or frame.split(" (", 1)[-1].startswith("<"):
+            return next(
+                (g for g, marks in _GROUPS if any(m in name or m in frame for m in marks)), "servicer and decider"
+            )
+    return "asyncio and grpc.aio Python code"
+
+
+def profile_summary(path: Path, cpu_us_per_call: float) -> list[tuple[str, float, float]]:
+    """(group, share of samples, µs per call) from py-spy's raw output, largest first."""
+    totals: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        group = _group(stack.split(";")[1:])  # [0] names the process
+        totals[group] = totals.get(group, 0) + int(n)
+    total = sum(totals.values()) or 1
+    rows = [(g, n / total, n / total * cpu_us_per_call) for g, n in totals.items()]
+    return sorted(rows, key=lambda r: -r[1])
 
 
 def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -410,14 +566,26 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def bench(targets: list[str], policies: Path, requests: int, rate_requests: int, rounds: int = 1) -> dict[str, Any]:
+def bench(
+    targets: list[str],
+    policies: Path,
+    requests: int,
+    rate_requests: int,
+    rounds: int = 1,
+    api: str = "check",
+    profile: Path | None = None,
+) -> dict[str, Any]:
     from policy_engine.wire import context_to_check_request
 
     if shutil.which("h2load") is None:
         raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")
-    payload = context_to_check_request(CONTEXT).SerializeToString()
+    if api == "ext_authz":
+        payload, path = ext_authz_request(), EXT_AUTHZ_PATH
+    else:
+        payload, path = context_to_check_request(CONTEXT).SerializeToString(), CHECK_PATH
     results: dict[str, Any] = {
         "policies": str(policies.relative_to(ROOT) if policies.is_relative_to(ROOT) else policies),
+        "api": path,
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg()[0],
         "rounds": rounds,
@@ -428,11 +596,14 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int,
         tmp = Path(t)
         body = tmp / "check.bin"
         body.write_bytes(grpc_frame(payload))
-        redis_proc, redis_url = start_redis(tmp) if any(x in targets for x in ("redis", "workers2")) else (None, None)
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+        load = Load(payload, body, path, tmp, profile)
+        redis_proc, redis_url = start_redis(tmp) if set(targets) - {"noop", "memory"} else (None, None)
         try:
             for rnd in range(rounds):  # targets interleaved, so that a busy moment hits all of them
                 for name in targets:
-                    entry = measure(name, policies, redis_url, payload, body, tmp, requests, rate_requests)
+                    entry = measure(name, policies, redis_url, load, requests, rate_requests)
                     best = results["targets"].get(name)
                     results["targets"][name] = entry if best is None else _better(best, entry)
                     sat, rate = entry["saturation"], entry["at_1000_rps"]
@@ -442,6 +613,11 @@ def bench(targets: list[str], policies: Path, requests: int, rate_requests: int,
                         f"1000/s p50 {rate['p50_ms']:5.2f} p99 {rate['p99_ms']:5.2f} ms",
                         file=sys.stderr,
                     )
+                    if profile is not None:
+                        entry["profile"] = [
+                            {"where": g, "share": round(sh, 4), "us_per_call": round(us, 1)}
+                            for g, sh, us in profile_summary(profile / f"{name}.txt", entry["server_cpu_us_per_call"])
+                        ]
         finally:
             if redis_proc is not None:
                 redis_proc.terminate()
@@ -459,12 +635,14 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd")
     noop = sub.add_parser("noop", help="run the no-op server (used by the benchmark)")
     noop.add_argument("--port", type=int, required=True)
-    ap.add_argument("--targets", default="noop,memory,redis,workers2")
+    ap.add_argument("--targets", default="noop,memory,redis,workers2,local,local2")
     ap.add_argument("--policies", type=Path, default=None)
     ap.add_argument("--requests", type=int, default=40_000, help="calls in the saturation run")
     ap.add_argument("--rate-requests", type=int, default=10_000, help="calls in the 1000/s run")
     ap.add_argument("--rounds", type=int, default=1, help="repeat all targets; keep each one's best")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--api", choices=["check", "ext_authz"], default="check", help="our Check, or Envoy's ext_authz")
+    ap.add_argument("--profile", type=Path, default=None, help="py-spy each saturation run; stacks into this folder")
     args = ap.parse_args()
     if args.cmd == "noop":
         noop_server(args.port)
@@ -475,6 +653,8 @@ def main() -> None:
         args.requests,
         args.rate_requests,
         args.rounds,
+        args.api,
+        args.profile,
     )
     results["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(results, indent=2)

@@ -21,3 +21,14 @@ def test_load_benchmark_runs_end_to_end() -> None:
         if name != "noop":
             assert entry["decided"] == entry["sent"], (name, entry)  # grpc-status OK for every call
     assert set(results["targets"]["memory"]) >= {"throughput_vs_noop", "p99_at_1000_vs_noop"}
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) is not installed")
+def test_ext_authz_and_local_first_targets_run() -> None:
+    """Envoy's ext_authz Check against the no-op and a local-first server: every call decided."""
+    results = bench(["noop", "local"], default_policies(), requests=1500, rate_requests=300, api="ext_authz")
+    assert results["api"] == "/envoy.service.auth.v3.Authorization/Check"
+    for name, entry in results["targets"].items():
+        for run in ("saturation", "at_1000_rps"):
+            assert entry[run]["ok"] == entry[run]["requests"] > 0, (name, run, entry[run])
+    assert results["targets"]["local"]["decided"] == results["targets"]["local"]["sent"]
