@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 
 class _Stop(Exception):
     """End of input (or a syntax error) inside a value; carries what was read of it."""
@@ -141,8 +143,16 @@ class _LenientJson:
         return items
 
 
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
 def lenient_json(text: str) -> tuple[Any, bool]:
     """(value, complete): the whole document, or the readable prefix of a cut or broken one."""
+    if _LONG_NUMBER.search(text) is None:  # orjson reads integers beyond 64 bits as floats
+        try:
+            return orjson.loads(text), True  # the common case, 3-5x faster than json
+        except orjson.JSONDecodeError:  # and what json reads but orjson does not: NaN, lone surrogates
+            pass
     try:
         return json.loads(text), True
     except (ValueError, RecursionError):
@@ -231,7 +241,12 @@ class BodyRead:
 def read_body(raw: bytes, content_length: str | None, max_bytes: int) -> BodyRead:
     """Parse at most `max_bytes` of a body; `content_length` (the header) tells how much was cut."""
     # final=False: a multi-byte character cut at the end is dropped, not replaced.
-    text = codecs.getincrementaldecoder("utf-8")("replace").decode(raw[:max_bytes], final=False)
+    try:
+        text = raw.decode("utf-8") if len(raw) <= max_bytes else None  # valid and whole: the same text
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        text = codecs.getincrementaldecoder("utf-8")("replace").decode(raw[:max_bytes], final=False)
     info = parse_llm_body(text)
     length = content_length or ""
     declared = int(length) if length.isdigit() else len(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import time
@@ -21,7 +22,7 @@ from policy_engine.attributes import Attributes
 from policy_engine.context import RequestContext
 from policy_engine.decision import Decision, Effect, LimitState
 from policy_engine.ingress.answer import finish_headers
-from policy_engine.ingress.bodies import lenient_json, parse_llm_body
+from policy_engine.ingress.bodies import lenient_json, parse_llm_body, read_body
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.settings import HeaderNames, JwtSettings
 from policy_engine.proto.envoy.config.core.v3 import address_pb2, base_pb2
@@ -215,6 +216,32 @@ def test_odd_bodies_are_tolerated(body: bytes) -> None:
     out = EnvoyMapper().map_check(check_request(raw_body=body))
     valid(out.context)
     assert out.context.get("request", {}).get("max_tokens") is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+_ODD_JSON = st.sampled_from(['{"a": NaN}', '[Infinity, 1]', '"\\ud800"', '{"a": 1, "a": 2}', "[1e400]", " \ufeff[1]"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON.map(json.dumps) | _ODD_JSON, st.integers(0, 40))
+def test_fast_body_reading_reads_what_json_reads(text: str, cut: int) -> None:
+    """lenient_json tries orjson first and read_body a strict decode: whole documents, cut
+    ones and what only json reads (NaN, huge numbers, lone surrogates) come out as before."""
+    for doc in (text, text[: len(text) - cut]):
+        try:
+            want: Any = (json.loads(doc), True)
+        except (ValueError, RecursionError):
+            want = None
+        got = lenient_json(doc)
+        if want is not None:
+            assert got == want or (got[1] and json.dumps(got[0]) == json.dumps(want[0]))
+        raw = doc.encode("utf-8", "surrogatepass")
+        slow = codecs.getincrementaldecoder("utf-8")("replace").decode(raw[:30], final=False)
+        assert read_body(raw, None, 30).info == parse_llm_body(slow)
 
 
 def test_body_parsing_can_be_turned_off() -> None:
