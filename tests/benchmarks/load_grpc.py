@@ -505,17 +505,28 @@ def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
 # (`Handle._run`): the innermost frame of ours names the group; no Python frame under it
 # is grpc.aio's Cython/C core (py-spy sees no frames inside Cython). Other threads are
 # grpc's poller (C), the thread pool and the metrics server.
-_GROUPS = [
-    ("ingress mapping (Envoy message -> Context)", ("envoy_mapping.py:map_check", "http_request", "ingress/")),
-    ("answer building (Decision -> response)", ("build_check_response", "check_response", "decision_to_")),
-    ("request parsing (protobuf -> Context)", ("wire.py", "context.py", "servicers.py:_parse", "<context reader")),
+_GROUPS = [  # (group, substrings of a py-spy frame "function (file:line)")
+    (
+        "answer building (Decision -> response)",
+        (
+            "check_response (",
+            "_add_headers (",
+            "_metadata (policy_engine/server/envoy_mapping",
+            "decision_to_check_response (",
+            "ingress/answer.py",
+        ),
+    ),
+    ("ingress mapping (Envoy message -> Context)", ("map_check (", "http_request (", "ingress/")),
+    (
+        "request parsing (protobuf -> Context)",
+        ("wire.py", "context.py", "_parse (policy_engine/server/servicers", "<context reader"),
+    ),
     ("prompt signals", ("signals/",)),
     ("policy rules, keys, measures (compiled)", ("<policy", "compiler.py", "builtins.py")),
     ("limit store", ("state/",)),
     ("engine (plan, limits, decision)", ("engine.py", "decision.py")),
     ("metrics", ("metrics.py",)),
     ("decision log", ("decision_log.py",)),
-    ("servicer and decider", ("policy_engine/",)),
 ]
 _THREADS = [
     ("thread pool (to_thread)", "concurrent/futures/thread.py"),
@@ -534,11 +545,8 @@ def _group(frames: list[str]) -> str:
     if not under:
         return "grpc.aio core (Cython/C callbacks)"
     for frame in reversed(under):
-        name = frame.replace(" (", ":", 1)  # "func (file:line)" -> "func:file:line"
         if "policy_engine/" in frame or frame.split(" (", 1)[-1].startswith("<"):
-            return next(
-                (g for g, marks in _GROUPS if any(m in name or m in frame for m in marks)), "servicer and decider"
-            )
+            return next((g for g, marks in _GROUPS if any(m in frame for m in marks)), "servicer and decider")
     return "asyncio and grpc.aio Python code"
 
 
