@@ -6,10 +6,13 @@ Starts a stub model server (an Envoy `direct_response` that answers a fixed
 chat completion with its `usage` block and `x-usage-*` headers: the Python test
 upstream tops out at a few hundred requests/s and would measure itself),
 `policyctl serve` (a policy with a rule, a count
-limit and a reconciled token budget, none of which refuse this traffic) and
-two Envoys from `deploy/envoy/envoy.yaml.template`: the reference one, and the
-same configuration without the ext_authz filter and the usage access log. Runs
-wrk against each (`tests/benchmarks/load_envoy.lua`: chat completions from
+limit and a reconciled token budget, none of which refuse this traffic), the
+same with `--workers 2` and local-first limits on a Redis
+(`store_sync = "batched:50ms"`, the budget batched too), a no-op ext_authz
+server (`load_grpc.py noop`: a fixed OK, the usage log read and dropped) and
+Envoys from `deploy/envoy/envoy.yaml.template`: the reference one in front of
+each of the three, and the same configuration without the ext_authz filter and
+the usage access log. Runs wrk against each (`tests/benchmarks/load_envoy.lua`: chat completions from
 1000 accounts) at 32 connections (throughput) and at 4 (latency below
 saturation), prints a Markdown table (requests/s, p50, p90, p99), the latency
 ext_authz adds and Envoy's ext_authz counters, then stops everything.
@@ -22,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +50,7 @@ from gateway_harness import (  # noqa: E402 - after the path set-up
     wait_until,
     write_policy,
 )
+from load_grpc import start_redis  # noqa: E402
 from policy_engine.server.app import free_port  # noqa: E402
 
 POLICY = """\
@@ -157,6 +162,26 @@ def without_engine(config: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+AUTHZ = "Envoy + ext_authz + usage log (engine, one process)"
+LOCAL_FIRST = {"store_sync": "batched:50ms", "store_sync_limits": {"daily_tokens": "batched"}}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) == 0
+
+
+def several_connections(config: str, streams: int = 8) -> str:
+    """The engine's cluster with at most `streams` calls per HTTP/2 connection: with one
+    connection (the default) the kernel gives every call to the one worker that accepted it."""
+    doc = yaml.safe_load(config)
+    for cluster in doc["static_resources"]["clusters"]:
+        if cluster["name"] == "policy_engine":
+            opts = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            opts["explicit_http_config"]["http2_protocol_options"]["max_concurrent_streams"] = streams
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
 def start(folder: Path, name: str, config: str, listen: int, admin: int) -> EnvoyProc:
     path = folder / f"envoy-{name}.yaml"
     path.write_text(config)
@@ -244,15 +269,39 @@ def main(argv: list[str] | None = None) -> int:
             stub_port, stub_admin = free_port(HOST), free_port(HOST)
             stub = start(folder, "model-stub", stub_model_server(stub_port, stub_admin), stub_port, stub_admin)
             started.append(stub.proc)
-            engine: EngineProc = start_engine(folder, write_policy(folder / "policy", POLICY))
+            policy = write_policy(folder / "policy", POLICY)
+            engine: EngineProc = start_engine(folder, policy)
             started.append(engine.proc)
+            redis, redis_url = start_redis(folder)
+            started.append(Proc("redis", redis, folder / "redis.log"))
+            local2 = start_engine(folder, policy, extra={"store": redis_url, "workers": 2, **LOCAL_FIRST})
+            started.append(local2.proc)
+            noop_port = free_port(HOST)
+            noop = spawn(
+                "no-op ext_authz",
+                [sys.executable, str(HERE / "load_grpc.py"), "noop", "--port", str(noop_port)],
+                folder / "noop.log",
+                folder,
+            )
+            started.append(noop)
+            wait_until(noop, lambda: _listening(noop_port), "listening")
             opts = EnvoyOptions(authz_timeout="0.2s", usage_flush_interval="0.2s")
-            ports = [free_port(HOST) for _ in range(4)]
-            full = render_envoy(ports[0], ports[1], engine.port, stub_port, opts)
-            bare = without_engine(render_envoy(ports[2], ports[3], engine.port, stub_port, opts))
+            ports = [free_port(HOST) for _ in range(8)]
+            bare = without_engine(render_envoy(ports[0], ports[1], engine.port, stub_port, opts))
             gateways = {
-                "Envoy -> model": start(folder, "bare", bare, ports[2], ports[3]),
-                "Envoy + ext_authz + usage log -> model": start(folder, "authz", full, *ports[:2]),
+                "Envoy -> model": start(folder, "bare", bare, ports[0], ports[1]),
+                "Envoy + ext_authz (no-op server)": start(
+                    folder, "noop", render_envoy(ports[2], ports[3], noop_port, stub_port, opts), *ports[2:4]
+                ),
+                AUTHZ: start(
+                    folder, "authz", render_envoy(ports[4], ports[5], engine.port, stub_port, opts), *ports[4:6]
+                ),
+                "Envoy + ext_authz (engine, --workers 2 local-first)": start(
+                    folder,
+                    "local2",
+                    several_connections(render_envoy(ports[6], ports[7], local2.port, stub_port, opts)),
+                    *ports[6:8],
+                ),
             }
             started += [g.proc for g in gateways.values()]
             for g in gateways.values():  # warm the connection pools; fail early on a broken set-up
@@ -265,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                     res, cmd = run_wrk(f"{name}, {connections} connections", g.port, a, connections)
                     results.append(res)
                 cmds.append(cmd)
-            authz_gw = gateways["Envoy + ext_authz + usage log -> model"]
+            authz_gw = gateways[AUTHZ]
             authz_stats = {k: authz_gw.stat(f"http.model_api.ext_authz.{k}") for k in ("ok", "denied", "error")}
         finally:
             for p in reversed(started):
@@ -275,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {cmd} URL")
     print(table(results))
     print()
-    for base, authz in (results[0:2], results[2:4]):
-        print(
-            f"{authz.name}: ext_authz adds {authz.p50 - base.p50:.2f} ms at p50, {authz.p99 - base.p99:.2f} ms "
-            f"at p99; throughput {authz.rps / base.rps:.0%} of Envoy alone"
-        )
+    n = len(gateways)
+    for i in range(0, len(results), n):
+        base, rest = results[i], results[i + 1 : i + n]
+        noop_row = rest[0]
+        for r in rest:
+            print(
+                f"{r.name}: adds {r.p50 - base.p50:.2f} ms at p50, {r.p99 - base.p99:.2f} ms at p99 to Envoy alone; "
+                f"throughput {r.rps / base.rps:.0%} of Envoy alone, {r.rps / noop_row.rps:.0%} of the no-op's"
+            )
     print(f"ext_authz decisions (Envoy's counters): {authz_stats}")
     for r in results:
         if r.non_2xx or r.errors:

@@ -168,6 +168,11 @@ def noop_server(port: int) -> None:
     async def check_authz(request: bytes, context: Any) -> bytes:
         return fixed_authz
 
+    async def access_logs(requests: Any, context: Any) -> bytes:  # Envoy's usage log: read and dropped
+        async for _ in requests:
+            pass
+        return b""
+
     async def main() -> None:
         server = grpc.aio.server()
         server.add_generic_rpc_handlers(
@@ -185,6 +190,14 @@ def noop_server(port: int) -> None:
                     {
                         "Check": grpc.unary_unary_rpc_method_handler(
                             check_authz, request_deserializer=None, response_serializer=None
+                        )
+                    },
+                ),
+                grpc.method_handlers_generic_handler(
+                    "envoy.service.accesslog.v3.AccessLogService",
+                    {
+                        "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
+                            access_logs, request_deserializer=None, response_serializer=None
                         )
                     },
                 ),
