@@ -1,8 +1,11 @@
 """`policyctl replay --policies DIR TRAFFIC.jsonl --out DECISIONS.jsonl`.
 
 Options: `--store URL` (or `--redis URL`: limit state in that store, under a
-fresh key prefix that is deleted afterwards; default: in memory), `--report REPORT.html`, `--strict` (stop at the first
-invalid line), `--quiet` (no progress bar or summary; errors still print).
+fresh key prefix that is deleted afterwards; default: in memory), `--store-sync batched:<N>ms`
+(on a shared store: decide from local counters and send the deltas every N ms;
+one process, so every limit is batched and the decisions are exact mode's),
+`--report REPORT.html`, `--strict` (stop at the first invalid line), `--quiet`
+(no progress bar or summary; errors still print).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from policy_engine.replay import (
 )
 from policy_engine.state.base import Store
 from policy_engine.state.factory import StoreOptions
+from policy_engine.state.sync_mode import SyncMode, parse_interval, parse_sync
 
 MAX_ERRORS_SHOWN = 20  # invalid lines printed one by one; the rest are counted
 TOP = 10
@@ -48,10 +52,20 @@ def replay_cmd(
     report: Annotated[Path | None, typer.Option("--report", help="also write a self-contained HTML report")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first invalid line (exit 2)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
+    store_sync: Annotated[
+        str,
+        typer.Option(
+            "--store-sync",
+            metavar="MODE",
+            help="exact, or batched:<N>ms: local counters, deltas sent to the shared store every N ms "
+            "(one process: the same decisions, without a round trip per request)",
+        ),
+    ] = "exact",
 ) -> None:
     """Replay recorded traffic through a policy on a simulated clock (request.ts)."""
     store_flag = StoreFlag.of(store, redis)
     policy = load_or_exit([policies])
+    sync = _sync_mode(store_sync, policy)
     require_file(traffic)
     require_folders_of(out, report)
     console = Console(stderr=True)
@@ -71,7 +85,7 @@ def replay_cmd(
             console.print("[red]error[/]: more invalid lines; only their count is reported", highlight=False)
 
     try:
-        stats = _run(policy, traffic, out, store_flag, strict, quiet, on_error, console)
+        stats = _run(policy, traffic, out, store_flag, sync, strict, quiet, on_error, console)
     except ReplayAborted as e:
         err(f"error: {traffic}: {e} (--strict: replay stopped; {out} holds the decisions so far)")
         raise typer.Exit(EXIT_USAGE) from None
@@ -89,6 +103,7 @@ def _run(
     traffic: Path,
     out: Path,
     store_flag: StoreFlag,
+    sync: SyncMode,
     strict: bool,
     quiet: bool,
     on_error: Callable[[LineError], None],
@@ -110,19 +125,33 @@ def _run(
     )
     with out.open("wb") as f:
         if progress is None:
-            return _replay(policy, traffic, f, store_flag, ReplayOptions(strict=strict, on_error=on_error))
+            return _replay(policy, traffic, f, store_flag, sync, ReplayOptions(strict=strict, on_error=on_error))
         with progress:
             task = progress.add_task("replay", total=total)
             opts = ReplayOptions(
                 strict=strict, on_error=on_error, progress=lambda done: progress.update(task, completed=done)
             )
-            return _replay(policy, traffic, f, store_flag, opts)
+            return _replay(policy, traffic, f, store_flag, sync, opts)
 
 
-def _replay(policy: PolicySet, traffic: Path, f: IO[bytes], store_flag: StoreFlag, opts: ReplayOptions) -> ReplayStats:
+def _sync_mode(text: str, policy: PolicySet) -> SyncMode:
+    """Batched: every limit and measure, sums too: one process never overshoots."""
+    try:
+        if parse_interval(text) is None:
+            return SyncMode()
+        every = {lim.id: "batched" for lim in policy.limits} | {m.id: "batched" for m in policy.compiled.measures}
+        return parse_sync(text, every)
+    except ValueError as e:
+        err(f"error: --store-sync: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _replay(
+    policy: PolicySet, traffic: Path, f: IO[bytes], store_flag: StoreFlag, sync: SyncMode, opts: ReplayOptions
+) -> ReplayStats:
     # A fresh prefix: on a shared store the replay starts from empty limits and
     # never touches the counters of a live server.
-    options = StoreOptions(deadline=REPLAY_STORE_DEADLINE, prefix=f"pe-replay-{secrets.token_hex(4)}")
+    options = StoreOptions(deadline=REPLAY_STORE_DEADLINE, prefix=f"pe-replay-{secrets.token_hex(4)}", sync=sync)
     store = store_flag.open(options)
     if store.as_sync() is not None:  # memory: no event loop at all
         return replay_memory(policy, traffic, f, store, opts)

@@ -393,6 +393,8 @@ class LocalFirstStore(Store):
             await self.inner.close()
 
     async def flush(self) -> None:
+        while self._round is not None:  # a round in flight would write after the flush
+            await asyncio.shield(self._round)
         await self.local.flush()
         self._batch = _Batch()
         self.local.journal = self._batch

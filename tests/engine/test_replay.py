@@ -260,7 +260,13 @@ def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(
     traffic.write_text("".join(sim_traffic.read_text(encoding="utf-8").splitlines(True)[:500]), encoding="utf-8")
     policyctl = Path(sys.executable).with_name("policyctl")
     outs = {}
-    for name, extra in (("memory", []), ("redis", ["--redis", redis_server.url])):
+    runs = {
+        "memory": [],
+        "redis": ["--redis", redis_server.url],
+        # one local-first process: every limit batched, the same decisions (docs/limits.md)
+        "batched": ["--redis", redis_server.url, "--store-sync", "batched:5ms"],
+    }
+    for name, extra in runs.items():
         outs[name] = tmp_path / f"{name}.jsonl"
         run = subprocess.run(
             [str(policyctl), "replay", "-p", str(SMALL), str(traffic), "-o", str(outs[name]), "-q", *extra],
@@ -270,7 +276,7 @@ def test_policyctl_replay_with_redis_matches_memory_and_cleans_up(
         )
         assert run.returncode == 0, run.stderr
         assert run.stderr == ""  # --quiet: no progress bar, no summary
-    assert outs["memory"].read_bytes() == outs["redis"].read_bytes()
+    assert outs["memory"].read_bytes() == outs["redis"].read_bytes() == outs["batched"].read_bytes()
     assert outs["memory"].read_bytes().count(b"\n") == 500
     assert redis_server.cli("--scan", "--pattern", "pe-replay-*").strip() == ""
 
