@@ -76,20 +76,30 @@ class _Batch:
             s.clear()
             s.update(keep)
 
-    def absorb(self, older: _Batch, max_receipts: int) -> None:
-        """Put back a round that failed: its changes go out with the next one."""
+    def absorb(self, older: _Batch, max_keys: int, max_receipts: int) -> int:
+        """Put back a round that failed: its changes go out with the next one. Beyond
+        `max_keys` keys (a long outage), the oldest keys' changes are dropped: their
+        count returned."""
+        dropped = 0
         for k, hit in older.seen.items():
+            if k not in self.seen and len(self.seen) >= max_keys:
+                dropped += 1
+                continue
             self.seen.setdefault(k, hit)
+        seen = self.seen
         for ck, d in older.counters.items():
-            self.counters[ck] = self.counters.get(ck, 0.0) + d
+            if ck[0] in seen:
+                self.counters[ck] = self.counters.get(ck, 0.0) + d
         for mk, hs in older.members.items():
-            self.members.setdefault(mk, set()).update(hs)
+            if mk[0] in seen:
+                self.members.setdefault(mk, set()).update(hs)
         self.now = max(self.now, older.now)
         merged = OrderedDict(older.receipts)
         merged.update(self.receipts)
         while len(merged) > max_receipts:
             merged.popitem(last=False)
         self.receipts = merged
+        return dropped
 
 
 @dataclass
@@ -97,6 +107,7 @@ class SyncStats:
     rounds: int = 0
     failed_rounds: int = 0
     keys_sent: int = 0
+    dropped_keys: int = 0  # pending changes dropped during an outage (max_pending_keys)
     last_error: str | None = None
     last_round_seconds: float = 0.0
 
@@ -110,7 +121,13 @@ class LocalFirstStore(Store):
     )
 
     def __init__(
-        self, inner: RedisStore, mode: SyncMode, *, max_keys: int = 3_000_000, max_receipts: int = 200_000
+        self,
+        inner: RedisStore,
+        mode: SyncMode,
+        *,
+        max_keys: int = 3_000_000,
+        max_receipts: int = 200_000,
+        max_pending_keys: int = 1_000_000,
     ) -> None:
         if mode.interval is None:
             raise ValueError('a local-first store needs a sync interval (store_sync = "batched:<N>ms")')
@@ -119,6 +136,7 @@ class LocalFirstStore(Store):
         self.interval = mode.interval
         self.local = MemoryStore(max_keys=max_keys, max_receipts=max_receipts, receipt_ttl=inner.receipt_ttl)
         self.max_receipts = max_receipts
+        self.max_pending_keys = max_pending_keys
         self._batch = _Batch()
         self.local.journal = self._batch
         self._task: asyncio.Task[None] | None = None
@@ -270,7 +288,10 @@ class LocalFirstStore(Store):
                 if isinstance(r, Exception):
                     raise r
         except _STORE_ERRORS as e:
-            self._batch.absorb(batch, self.max_receipts)
+            lost = self._batch.absorb(batch, self.max_pending_keys, self.max_receipts)
+            self.stats.dropped_keys += lost
+            if lost:
+                log.warning("local-first: %d keys' pending changes dropped (max_pending_keys)", lost)
             self.stats.failed_rounds += 1
             self.stats.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             if self.redis_ok:

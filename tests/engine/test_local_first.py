@@ -225,6 +225,26 @@ def test_redis_down_decides_locally_and_catches_up(redis_factory) -> None:
     asyncio.run(main())
 
 
+def test_an_outage_keeps_a_bounded_backlog(redis_factory) -> None:
+    server = redis_factory()
+
+    async def main() -> None:
+        inner = open_store(server.url, StoreOptions(deadline=0.5))
+        store = LocalFirstStore(inner, parse_sync("batched:50ms"), max_pending_keys=3)  # type: ignore[arg-type]
+        try:
+            server.stop()
+            for round_ in range(2):
+                for i in range(5):
+                    await store.acquire([Hit(COUNT, f"k{i}", 100)], NOW + round_)
+                assert not await store.sync()
+            assert store.stats.dropped_keys == 2 + 2  # each failed round kept 3 of its 5 keys
+            assert len(store._batch.seen) == 3  # the backlog, bounded
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
 def test_background_rounds_run_by_themselves(redis_server) -> None:
     async def main() -> None:
         plain = open_store(redis_server.url, StoreOptions(deadline=5.0))
