@@ -106,3 +106,34 @@ def test_bad_sync_settings_stop_the_server_with_the_reason(serve: Any, tmp_path:
         s = serve("--policies", str(policies), *args, wait=False)
         assert s.proc.wait(30) == code, s.log.read_text()
         assert message in s.log.read_text()
+
+
+def test_redis_down_decides_locally_and_says_so(
+    serve: Any, tmp_path: Path, redis_factory: Any, monkeypatch: Any
+) -> None:
+    """Local-first through the server: Redis stops, the budget is still enforced from the
+    process's counters (no fail mode), health and the log say so; Redis back, the counts
+    made meanwhile reach it."""
+    rp = redis_factory()
+    monkeypatch.setenv("POLICY_ENGINE_STORE_PROBE_SECONDS", "0.2")
+    policies = write_policy(tmp_path / "p", POLICY.replace(f"max {MAX}", "max 5"))
+    s = serve("--policies", str(policies), "--store", rp.url, "--store-sync", "batched:20ms")
+    call = {"account": {**ACCOUNT, "id": "a"}, "request": {"model": "m", "prompt": "hi"}}
+    with PolicyClient(s.target, timeout=5) as pe:
+        assert pe.check(call).effect == "allow"
+        rp.stop()
+        effects = [pe.check(call).effect for _ in range(6)]
+        assert [e == "allow" for e in effects] == [True] * 4 + [False] * 2  # max 5, enforced with Redis down
+        assert all(lim.error is None for lim in pe.check(call).limits)  # decided, not failed open
+        deadline = time.monotonic() + 20
+        while "is failing" not in s.log.read_text():
+            assert time.monotonic() < deadline, s.log.read_text()
+            time.sleep(0.1)
+        assert "batched limits and measures are decided from this process's counters" in s.log.read_text()
+        assert pe.get_policy().store.state == "failing"
+        rp.start()  # empty (no persistence here): the four admitted while it was down arrive
+        deadline = time.monotonic() + 20
+        while rp.cli("hget", "pe:{shared_budget|m}:c", "c").strip() != "4":
+            assert time.monotonic() < deadline, s.log.read_text()
+            time.sleep(0.1)
+    assert s.stop() == 0
