@@ -46,11 +46,13 @@ class Attributes:
 
     def type(self, ctx: Context) -> list[str]:
         """Set `ctx.attrs` (path -> typed value) from `ctx.attributes` as sent; a note per
-        value left out, and why."""
+        value left out, and why, in the order of their keys."""
         typed: dict[str, Any] = {}
         notes: list[str] = []
         by_key = self._by_key
-        for key, raw in ctx.attributes.items():
+        sent = ctx.attributes
+        for key in sorted(sent):  # a protobuf map has no order: notes come in the keys' order
+            raw = sent[key]
             spec = by_key.get(key)
             if spec is None:
                 notes.append(f"attribute {key!r} is not declared by the policy: ignored")

@@ -194,7 +194,7 @@ CONTEXT_FLAGS: tuple[tuple[str, str, type], ...] = (
 )
 
 
-def _context(request: str | None, **flags: Any) -> RequestContext:
+def _context(request: str | None, attribute: list[str] | None, **flags: Any) -> RequestContext:
     data: dict[str, Any] = json.loads(read_input(request)) if request else {}
     if not isinstance(data, dict):
         err("error: the request context is a JSON object")
@@ -203,6 +203,14 @@ def _context(request: str | None, **flags: Any) -> RequestContext:
         if flags[name] is not None:
             section, field = path.split(".")
             data.setdefault(section, {})[field] = flags[name]
+    for item in attribute or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            err(f"error: --attribute {item!r}: expected KEY=VALUE, e.g. account.risk_score=0.9")
+            raise typer.Exit(EXIT_USAGE)
+        if not isinstance(data.get("attributes"), dict):
+            data["attributes"] = {}
+        data["attributes"][key] = value  # text, as a header sends it: the serving policy types it
     try:
         return RequestContext.model_validate(data)
     except ValidationError as e:
@@ -227,6 +235,14 @@ REQUEST_CONTEXT = OptionGroup(
                 name, Annotated[kind | None, typer.Option("--" + name.replace("_", "-"), help=_flag_help(path))], None
             )
             for name, path, kind in CONTEXT_FLAGS
+        ),
+        _option(
+            "attribute",
+            Annotated[
+                list[str] | None,
+                typer.Option("--attribute", help="a declared attribute, KEY=VALUE (repeatable; the policy types it)"),
+            ],
+            None,
         ),
     ),
     _context,
@@ -285,6 +301,8 @@ def show_check(r: CheckResult, dry_run: bool = False) -> str:
                 f"{m.measure_id} [{m.key}] = {value}" + (" (charged)" if m.charged else " (read)"),
             )
         )
+    for i, note in enumerate(r.notes):
+        rows.append(("notes" if i == 0 else "", note))
     for i, s in enumerate(r.shadow_matches):
         rows.append(
             (

@@ -197,6 +197,20 @@ def test_admin_over_mutual_tls(serve: Any, tmp_path: Path) -> None:
     assert "(certificate CN=gateway-1)" in s.log.read_text()
 
 
+def test_client_check_sends_declared_attributes(serve: Any, tmp_path: Path) -> None:
+    declared = 'attribute account.risk_score: float\n\nrule risky {\n  deny when account.risk_score > 0.8\n  reason "account under review"\n}\n'
+    s = serve("--policies", str(write_policy(tmp_path / "p", POLICY + declared)))
+    api = ["--server", s.target, *ACCOUNT]
+    denied = js("client", "check", "--attribute", "account.risk_score=0.93", *api)
+    assert (denied["effect"], denied["rule_ids"], denied["notes"]) == ("deny", ["risky"], [])
+    text = flat(ctl("client", "check", "--attribute", "account.risk_score=high", "--attribute", "x=1", *api).stdout)
+    assert "decision allow 200" in text
+    assert "notes attribute account.risk_score: ignored 'high': expected a number" in text
+    assert "attribute 'x' is not declared by the policy: ignored" in text
+    run = ctl("client", "check", "--attribute", "risk", *api, ok=False)
+    assert run.returncode == 2 and "expected KEY=VALUE" in run.stderr
+
+
 def test_bad_input_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"account": {"id": "a", "verification": "bogus"}}))
