@@ -18,7 +18,8 @@ from the messages (the same reader as every other gateway), and the caller:
 - proxy: the virtual key's user (`account.id`, else its team), team
   (`account.org`), alias or hash (`api_key.id`), and `tier` / `labels` /
   `verification` / `age_days` from the key's metadata (set by the proxy's
-  admin, so trusted); the client IP the proxy recorded. A request body's own
+  admin, so trusted), and declared attributes from its `policy_engine_attributes`
+  entry; the client IP the proxy recorded. A request body's own
   `metadata` is not read: callers would write it.
 - Router / SDK: `user=` (`account.id`) and `metadata={"policy_engine": {...}}`,
   a partial request context the calling code fills in (it is the trusted side).
@@ -70,6 +71,8 @@ GUARDRAIL_NAME = "policy-engine"
 # What LiteLLM's Router sees of a refusal: a guardrail block (no retry, fallback or cooldown).
 ROUTER_STATUS = 403
 _KEY_METADATA = ("tier", "verification", "age_days", "labels", "payment_fingerprint")
+# A virtual key's metadata entry holding values of the policy's declared attributes, by path.
+KEY_ATTRIBUTES = "policy_engine_attributes"
 _MAX_REMEMBERED = 10_000  # calls whose decision is kept for their retries and usage report
 
 
@@ -131,6 +134,8 @@ def proxy_identity(key: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         if meta.get(name) is not None:
             account[name] = meta[name]
     out: dict[str, Any] = {"account": account} if account else {}
+    if isinstance(declared := meta.get(KEY_ATTRIBUTES), Mapping) and declared:
+        out["attributes"] = dict(declared)  # the policy's declared attributes, set by the proxy's admin
     if key_id := getattr(key, "key_alias", None) or getattr(key, "token", None):
         out["api_key"] = {"id": str(key_id)}
     metadata = data.get("metadata")

@@ -289,14 +289,15 @@ def test_engine_down_fails_closed_or_open_as_configured() -> None:
 def test_proxy_identity_reads_the_key_not_the_body() -> None:
     from litellm.proxy._types import UserAPIKeyAuth
 
-    key = UserAPIKeyAuth(
-        user_id="user-7", team_id="team-3", key_alias="ci-key", metadata={"tier": "pro", "labels": ["watch"]}
-    )
-    data = {"metadata": {"requester_ip_address": "203.0.113.4", "policy_engine": {"account": {"tier": "free"}}}}
+    meta = {"tier": "pro", "labels": ["watch"], "policy_engine_attributes": {"account.risk_score": 0.4}}
+    key = UserAPIKeyAuth(user_id="user-7", team_id="team-3", key_alias="ci-key", metadata=meta)
+    body_meta = {"account": {"tier": "free"}, "attributes": {"account.risk_score": 0.0}}
+    data = {"metadata": {"requester_ip_address": "203.0.113.4", "policy_engine": body_meta}}
     assert proxy_identity(key, data) == {
         "account": {"id": "user-7", "org": "team-3", "tier": "pro", "labels": ["watch"]},
         "api_key": {"id": "ci-key"},
         "client": {"ip": "203.0.113.4"},
+        "attributes": {"account.risk_score": 0.4},  # the key's, never the body's
     }
 
 
