@@ -49,8 +49,8 @@ def format_module(m: A.Module, width: int = LINE_WIDTH) -> str:
     for d in m.decls:
         if prev is not None:
             tight = (
-                isinstance(d, (A.Let, A.Data))
-                and isinstance(prev, (A.Let, A.Data))
+                _one_line(d)
+                and _one_line(prev)
                 and type(d) is type(prev)
                 and d.span.line - prev.span.end_line == 1
                 and not d.comments
@@ -65,6 +65,12 @@ def format_module(m: A.Module, width: int = LINE_WIDTH) -> str:
             out.append("")
         out.extend(_comments(m.end_comments, ""))
     return "\n".join(out) + "\n" if out else ""
+
+
+def _one_line(d: A.Decl) -> bool:
+    """A declaration written on one line: lets, data lists, attributes without sources.
+    Consecutive ones of a kind stay together, as written."""
+    return isinstance(d, (A.Let, A.Data)) or (isinstance(d, A.Attribute) and not d.clauses and not d.end_comments)
 
 
 def _leading(cs: list[A.Comment], indent: str, node_line: int) -> list[str]:
