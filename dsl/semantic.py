@@ -369,7 +369,8 @@ def _fields_read(e: A.Expr, checked: CheckedPolicy, depth: int = 0) -> list[str]
     if inner is not None:
         return _fields_read(inner, checked, depth + 1)
     if isinstance(e, A.Attr) and isinstance(e.obj, A.Name):
-        f = BY_PATH.get(f"{e.obj.id}.{e.name}")
+        path = f"{e.obj.id}.{e.name}"
+        f = BY_PATH.get(path) or next((a for a in checked.attributes if a.path == path), None)
         return [f.path] if f is not None and not f.filled else []
     out: list[str] = []
     for ch in e.children():

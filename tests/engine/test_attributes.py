@@ -202,3 +202,15 @@ def test_values_of_any_shape_never_break_a_decision(make_policy: Any, value: Any
     attributes.update({"account.groups": value, "request.headers": value, "undeclared": value})
     d = p.decide({"account": {"id": "a1"}, "attributes": attributes})
     assert d.effect.label in ("allow", "deny", "throttle", "flag")
+
+
+def test_a_limit_keyed_on_a_declared_attribute_warns_that_it_can_be_null(tmp_path: Path) -> None:
+    from dsl.load import load
+
+    limit = 'limit per_team {\n  key request.team\n  count\n  window 1m\n  max 5\n  reason "team budget"\n}\n'
+    (tmp_path / "main.policy").write_text(POLICY + limit)
+    [w] = [d for d in load([tmp_path])[1] if d.code == "W0312"]
+    assert "`request.team` can be null" in w.message
+    guarded = limit.replace("  count\n", "  count\n  when request.team != null\n")
+    (tmp_path / "main.policy").write_text(POLICY + guarded)
+    assert not [d for d in load([tmp_path])[1] if d.code == "W0312"]
