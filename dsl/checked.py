@@ -164,6 +164,8 @@ class CheckedPolicy:
     measure_reads: dict[str, dict[str, A.Span]] = field(default_factory=dict)
     # Measure name -> dependency level: 0 reads no measure, k reads measures below k.
     measure_levels: dict[str, int] = field(default_factory=dict)
+    # The data list that holds the price table price() and model_group() read (at most one).
+    price_table: str | None = None
 
     def type_of(self, e: A.Expr) -> Type:
         return self.types.get(id(e), ANY)

@@ -189,8 +189,20 @@ class _Checker:
             )
             return
         base = self.base_dir if self.base_dir is not None else Path(d.span.source.name).parent
+        if d.loader == "prices":
+            first = next(x for x in self.data_decls.values() if x.loader == "prices")
+            if first is not d:
+                self.error(
+                    "E0213",
+                    "a policy has one price table",
+                    d.name_span,
+                    f"`{first.name}` ({_where(first.name_span)}) is it: put every model in one file",
+                )
+                return
         try:
             self.data[d.name] = D.load(d.loader, base, d.path)
+            if d.loader == "prices":
+                self.out.price_table = d.name
         except D.DataError as e:
             where = f"{d.path}, line {e.line}: " if e.line else ""
             self.error("E0214", f"{where}{e}", d.path_span)

@@ -12,12 +12,13 @@ import ipaddress
 import io
 import json
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import re2
 
-from dsl.types import CIDR_SET, FLOAT, INT, REGEX_SET, STRING, MapType, SetType, Type
+from dsl.types import CIDR_SET, FLOAT, INT, PRICES, REGEX_SET, STRING, MapType, SetType, Type
 
 MAX_DATA_BYTES = 64 << 20
 MAX_ENTRIES = 1_000_000
@@ -168,6 +169,91 @@ def _json(text: str, path: Path) -> DataValue:
     raise DataError("a JSON data file holds an object or an array")
 
 
+# --- price tables -------------------------------------------------------------
+
+PRICE_CLASSES = ("input", "cached_input", "output", "reasoning")
+DEFAULT_ROW = "*"  # the row a model the table does not list is priced by
+PER_TOKENS = 1_000_000  # a table's prices are per million tokens, as providers list them
+MAX_PRICE = Decimal(1_000_000)  # per million tokens: a larger one is a typo
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Prices per model (or model group) and token class, per token, with each row's
+    blanks filled from its group's row. `price` and `model_group` read it."""
+
+    classes: tuple[str, ...]  # the token classes the table prices, in PRICE_CLASSES order
+    per_token: dict[str, dict[str, float]]  # class -> model or group -> price of one token
+    groups: dict[str, str]  # model -> its group (a group row and a model without one: itself)
+    default: dict[str, float] | None  # class -> price of the `*` row, if the table has one
+
+    def price(self, model: str, cls: str) -> float | None:
+        p = self.per_token[cls].get(model)
+        if p is None and self.default is not None:
+            return self.default[cls]
+        return p
+
+
+def _decimal(cell: str, line: int, cls: str) -> Decimal:
+    try:
+        v = Decimal(cell)
+    except InvalidOperation:
+        raise DataError(f"`{cell}` is not a price (a decimal number of dollars per million tokens)", line) from None
+    if not v.is_finite() or v < 0 or v > MAX_PRICE:
+        raise DataError(f"the {cls} price `{cell}` is out of range (0 to {MAX_PRICE} per million tokens)", line)
+    return v
+
+
+def _prices(text: str, path: Path) -> DataValue:
+    rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), 1) if r and not r[0].lstrip().startswith("#")]
+    if not rows:
+        raise DataError("empty price table: give a header row `model,group,input,cached_input,output,reasoning`")
+    head_line, header = rows[0]
+    cols = [c.strip() for c in header]
+    for c in cols:
+        if c not in ("model", "group", *PRICE_CLASSES):
+            hint = ", ".join(("model", "group", *PRICE_CLASSES))
+            raise DataError(f"unknown column `{c}` (columns: {hint})", head_line)
+    if len(set(cols)) != len(cols) or "model" not in cols:
+        raise DataError("the header names each column once, `model` among them", head_line)
+    classes = tuple(c for c in PRICE_CLASSES if c in cols)
+    if not classes:
+        raise DataError("the header names no token class: " + ", ".join(PRICE_CLASSES), head_line)
+    raw: dict[str, tuple[int, str, dict[str, Decimal]]] = {}  # model -> (line, group, prices given)
+    for n, r in rows[1:]:
+        if len(r) > len(cols):
+            raise DataError(f"{len(r)} cells in a row of {len(cols)} columns", n)
+        cells = dict(zip(cols, (c.strip() for c in r)))
+        model = cells.get("model", "")
+        if not model:
+            raise DataError("a row needs a model (or group) name", n)
+        if model in raw:
+            raise DataError(f"model `{model}` is listed twice (first on line {raw[model][0]})", n)
+        given = {c: _decimal(cells[c], n, c) for c in classes if cells.get(c)}
+        raw[model] = (n, cells.get("group", ""), given)
+    if len(raw) > MAX_ENTRIES:
+        raise DataError(f"more than {MAX_ENTRIES} entries")
+    per_token: dict[str, dict[str, float]] = {c: {} for c in classes}
+    groups: dict[str, str] = {}
+    for model, (n, group, given) in raw.items():
+        if group:
+            if group not in raw:
+                raise DataError(f"group `{group}` has no row of its own", n)
+            if raw[group][1]:
+                raise DataError(f"group `{group}` belongs to a group itself: groups are one level deep", n)
+        inherited = raw[group][2] if group else {}
+        for c in classes:
+            price = given.get(c, inherited.get(c))
+            if price is None:
+                where = f" nor its group `{group}`" if group else ""
+                raise DataError(f"model `{model}`{where} gives no {c} price", n)
+            per_token[c][model] = float(price / PER_TOKENS)
+        if model != DEFAULT_ROW:
+            groups[model] = group or model
+    default = {c: per_token[c].pop(DEFAULT_ROW) for c in classes} if DEFAULT_ROW in raw else None
+    return DataValue(PRICES, PriceTable(classes, per_token, groups, default), path)
+
+
 _LOADERS = {
     "strings": _strings,
     "ints": _ints,
@@ -175,4 +261,5 @@ _LOADERS = {
     "patterns": _patterns,
     "csv": _csv,
     "json": _json,
+    "prices": _prices,
 }

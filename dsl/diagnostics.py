@@ -136,6 +136,7 @@ CODES: dict[str, str] = {
     "W0310": "limit exceeded by every request",
     "W0311": "unknown policy option",
     "W0312": "limit or measure key can be null",
+    "W0313": "price of a model the table may not list",
     # Policy test files (policy_engine/testfile.py; `policyctl test`).
     "T0401": "test file is not valid YAML",
     "T0402": "unknown key in a test file",

@@ -16,6 +16,9 @@ from dsl.types import BOOL, FLOAT, INT, IP, REGEX_SET, STRING, Type
 NUM = "number"  # int or float; the result of least/greatest/abs follows the arguments
 SIZED = "sized"  # string, list, set or map
 ZONE = "time zone"  # a constant string naming an IANA time zone ("Europe/Paris"), checked at load time
+PRICE_CLASS = "token class"  # a constant string naming a column of the price table ("output"), checked at load time
+# Functions that read the policy's price table (`data NAME = prices(...)`); the compiler passes it.
+PRICED = frozenset({"price", "model_group"})
 
 # What local_weekday returns, Monday first.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -75,6 +78,20 @@ _F = [
     Func("local_weekday", (FLOAT, ZONE), STRING, 'the day of the week of a time in a time zone, "mon" to "sun"'),
     Func("local_date", (FLOAT, ZONE), STRING, 'the date of a time in a time zone, "2026-01-31"'),
     Func("local_time", (FLOAT, ZONE), STRING, 'the hours and minutes of a time in a time zone, "09:30"'),
+    # prices: the policy's price table (`data prices = prices("prices.csv")`)
+    Func(
+        "price",
+        (STRING, PRICE_CLASS),
+        FLOAT,
+        'the price of one token of a class ("input", "cached_input", "output", "reasoning") of a model,'
+        " from the price table; a model it does not list: its `*` row, else null",
+    ),
+    Func(
+        "model_group",
+        (STRING,),
+        STRING,
+        "the group of a model in the price table (the model itself when it has none); null for a model it does not list",
+    ),
     # network signals
     Func("ip_prefix", (IP, INT), STRING, "the network of an address as CIDR text, e.g. ip_prefix(client.ip, 24)", True),
     Func("geo_country", (IP,), STRING, "ISO country of an address, from the embedded geo data", True),
@@ -92,4 +109,5 @@ LOADERS: dict[str, str] = {
     "patterns": "one RE2 pattern per line (case-insensitive) -> a pattern set for matches_any",
     "csv": "two columns, key and value, with a header row -> map<string, value>",
     "json": "a JSON object (-> map) or array (-> set)",
+    "prices": "a price table: model, group and a price per million tokens per token class -> price(), model_group()",
 }

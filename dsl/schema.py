@@ -172,6 +172,9 @@ FIELDS: tuple[Field, ...] = (
     Field("client", "user_agent", STRING, 4, header="user-agent", descriptors=("user_agent",)),
     Field("usage", "prompt_tokens", INT, 1, "known after the call; read by `usage` clauses", minimum=0),
     Field("usage", "completion_tokens", INT, 2, "known after the call; read by `usage` clauses", minimum=0),
+    Field("usage", "cached_input_tokens", INT, 3, "of `prompt_tokens`, those read from the prompt cache", minimum=0),
+    Field("usage", "reasoning_tokens", INT, 4, "of `completion_tokens`, those spent reasoning", minimum=0),
+    Field("usage", "model", STRING, 5, "the model that served the call, as the gateway reports it"),
 )
 
 # `measures.NAME` reads a measure (dsl.checker); the name is reserved beside the sections.

@@ -17,7 +17,7 @@ from dsl import data as D
 from dsl.checked import CheckedPolicy
 from dsl.diagnostics import Diagnostic, Severity, did_you_mean
 from dsl.fold import const_value, fold_bool
-from dsl.functions import FUNCTIONS, NUM, SIZED, WEEKDAYS, ZONE
+from dsl.functions import FUNCTIONS, NUM, PRICE_CLASS, PRICED, SIZED, WEEKDAYS, ZONE
 from dsl.schema import MEASURES, VERIFICATION_LEVELS
 from dsl.zones import zone, zone_hint
 from dsl.types import (
@@ -74,6 +74,7 @@ class Types:
         self.let_const: dict[str, bool] = {}
         self.resolving: list[str] = []  # lets being typed, for cycles (E0215)
         self.usage_only = False  # set while checking a `usage` clause
+        self.guarded: set[int] = set()  # ids of expressions on the left of `??`
 
     def let_type(self, name: str) -> Type:
         if name in self.let_types:
@@ -90,6 +91,21 @@ class Types:
         self.let_types[name] = t
         self.let_const[name] = self.s.out.constant.get(id(let.expr), False) if let.expr is not None else True
         return t
+
+    def _reads_only_usage(self, name: str, seen: set[str]) -> bool:
+        """Whether `let name` (and the lets it uses) reads nothing of the request but
+        `usage.*`: a `usage` clause may use it (the usage report holds what it reads)."""
+        if name in seen:
+            return True  # a cycle: reported as E0215
+        seen.add(name)
+        let_expr = self.s.lets[name].expr
+        for node in let_expr.walk() if let_expr is not None else ():
+            if isinstance(node, A.Attr) and isinstance(node.obj, A.Name):
+                if node.obj.id == MEASURES or node.obj.id in self.s.out.schema and node.obj.id != "usage":
+                    return False
+            elif isinstance(node, A.Name) and node.id in self.s.lets and not self._reads_only_usage(node.id, seen):
+                return False
+        return True
 
     def _measure_read(self, e: A.Attr) -> tuple[Type, bool]:
         """`measures.NAME`: a number (null when the measure's key is null or the store failed)."""
@@ -201,8 +217,12 @@ class Types:
             self.s.used.add(name)
             t = self.let_type(name)
             const = self.let_const.get(name, False)
-            if self.usage_only and not const:
-                self.s.error("E0212", f"`usage` can use only constant lets; `{name}` reads the request", e.span)
+            if self.usage_only and not const and not self._reads_only_usage(name, set()):
+                self.s.error(
+                    "E0212",
+                    f"`usage` can use only lets that read `usage.*` fields and constants; `{name}` reads the request",
+                    e.span,
+                )
             return t, const
         if name in self.s.data:
             self.s.used.add(name)
@@ -243,7 +263,9 @@ class Types:
                     "E0212",
                     f"`usage` can read only `usage.*` fields, not `{section}.{e.name}`",
                     e.span,
-                    "when the usage report arrives, the rest of the request is gone",
+                    "read `usage.model`, the model that served the call, as the gateway reports it"
+                    if e.name == "model" and "model" in schema["usage"]
+                    else "when the usage report arrives, the rest of the request is gone",
                 )
                 return ANY, False
             t = schema[section].get(e.name)
@@ -309,6 +331,8 @@ class Types:
                 ok = assignable(t, STRING)
                 if ok:
                     self._zone_arg(a)
+            elif p == PRICE_CLASS:
+                ok = assignable(t, STRING)
             elif p == SIZED:
                 ok = t in (STRING, ANY, NULL) or isinstance(t, (ListType, SetType, MapType))
             else:
@@ -317,11 +341,53 @@ class Types:
                 self.s.error("E0205", f"argument of `{f.name}` must be {p}, not {t}", a.span)
         for a in e.args[len(f.params) :]:
             self.expr(a)
+        if f.name in PRICED and len(e.args) == len(f.params):
+            self._priced(e)
         if f.returns == NUM:
             nums = [t for t in types if is_numeric(t)]
             ret: Type = INT if nums and all(t == INT for t in nums) else FLOAT
             return ret, const
         return f.returns, const  # type: ignore[return-value]
+
+    def _priced(self, e: A.Call) -> None:
+        """price(model, class) and model_group(model) read the policy's price table: it
+        must exist, the class must be one of its columns, and a constant model one of its rows."""
+        name = self.s.out.price_table
+        if name is None:
+            declared = next((d.name for d in self.s.data_decls.values() if d.loader == "prices"), None)
+            if declared is not None:
+                self.s.used.add(declared)  # it failed to load: already reported
+            else:
+                self.s.error(
+                    "E0213",
+                    f"`{e.func}` reads the policy's price table, and it has none",
+                    e.name_span,
+                    'declare one: `data prices = prices("prices.csv")`',
+                )
+            return
+        self.s.used.add(name)
+        table = self.s.data[name].value
+        assert isinstance(table, D.PriceTable)
+        if e.func == "price":
+            ok, cls = const_value(e.args[1], self.s.lets)
+            if not ok or not isinstance(cls, str):
+                self.s.error("E0213", "the token class must be a constant string", e.args[1].span, 'e.g. "output"')
+            elif cls not in table.classes:
+                known = D.PRICE_CLASSES if cls not in D.PRICE_CLASSES else table.classes
+                hint = did_you_mean(cls, known) or f"the table prices: {', '.join(table.classes)}"
+                self.s.error("E0213", f"the price table `{name}` has no `{cls}` price", e.args[1].span, hint)
+        ok, model = const_value(e.args[0], self.s.lets)
+        if ok and isinstance(model, str):
+            if model not in table.groups:  # known when the policy loads: a typo, whatever `*` would say
+                hint = did_you_mean(model, table.groups) or f"add a row for it to `{name}`, or a `*` row"
+                self.s.error("E0213", f"model `{model}` is not in the price table `{name}`", e.args[0].span, hint)
+        elif e.func == "price" and table.default is None and id(e) not in self.guarded:
+            self.s.warn(
+                "W0313",
+                "a model the price table does not list has no price: this cost is then null",
+                e.span,
+                f"add a `*` row to `{name}` for other models, or write `{e.span.text} ?? <price>`",
+            )
 
     def _zone_arg(self, a: A.Expr) -> None:
         """A time zone argument: a constant naming an IANA zone, known when the policy loads."""
@@ -357,6 +423,8 @@ class Types:
             return self._membership(e)
         if op == "matches":
             return self._matches(e)
+        if op == "??":
+            self.guarded.add(id(e.left))  # a null left side has a fallback (W0313)
         a, c1 = self._sub(e.left)
         b, c2 = self._sub(e.right)
         const = c1 and c2

@@ -73,6 +73,7 @@ IP = Type("ip")  # an address, written as a string; `in` a CIDR set
 CIDR_SET = Type("cidr_set")
 REGEX = Type("regex")
 REGEX_SET = Type("regex_set")  # a list of RE2 patterns matched as one set
+PRICES = Type("prices")  # a price table (`prices` loader), read by price() and model_group()
 NULL = Type("null")
 ANY = Type("any")  # unknown: an error was already reported; suppresses cascades
 

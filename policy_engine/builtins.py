@@ -10,6 +10,7 @@ from typing import Any
 from collections.abc import Callable
 
 from dsl import zones
+from dsl.data import PriceTable
 from dsl.functions import WEEKDAYS
 
 
@@ -68,6 +69,18 @@ BUILTINS.update(
         "local_time": _local_part(lambda t: f"{t.hour:02d}:{t.minute:02d}"),
     }
 )
+
+
+# price() and model_group(): the compiler passes the policy's price table first.
+def _price(table: PriceTable, model: Any, cls: str) -> float | None:
+    return None if model is None else table.price(model, cls)
+
+
+def _model_group(table: PriceTable, model: Any) -> str | None:
+    return None if model is None else table.groups.get(model)
+
+
+BUILTINS.update({"price": _price, "model_group": _model_group})
 
 
 def implementation(name: str) -> Callable[..., Any]:

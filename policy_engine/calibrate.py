@@ -152,7 +152,7 @@ class ObservingStore(Store):
         observe = self.observer.observe
         for h, mx, r in zip(hits, asked, results):
             if mx is not None and r.error is None:
-                observe(h.spec.id, h.key, r.used, float(mx))
+                observe(h.spec.id, h.key, r.used / h.spec.scale, float(mx) / h.spec.scale)
         return results
 
     async def acquire(

@@ -24,6 +24,7 @@ import grpc.aio
 import grpc
 from dsl.schema import Field
 from policy_engine.context import RequestContext
+from policy_engine.ingress.usage import Usage
 from policy_engine.proto.policyengine.v1 import admin_pb2 as apb
 from policy_engine.proto.policyengine.v1 import admin_pb2_grpc as apb_grpc
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
@@ -188,10 +189,17 @@ class PolicyClient:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         *,
+        cached_input_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        model: str | None = None,
+        usage: Usage | None = None,
         timeout: float | None = None,
     ) -> bool:
-        """Reconcile a request's real token usage; False when the server does not know the id."""
-        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
+        """Reconcile a request's real usage (the token counts and the model that served it, or
+        `usage`); False when the server does not know the id."""
+        if usage is None:
+            usage = Usage(prompt_tokens, completion_tokens, cached_input_tokens, reasoning_tokens, model)
+        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(usage))
         return self._stub.Report(req, timeout=timeout or self.timeout).applied
 
     def get_policy(self, *, timeout: float | None = None) -> PolicyInfo:
@@ -306,9 +314,15 @@ class AsyncPolicyClient:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         *,
+        cached_input_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        model: str | None = None,
+        usage: Usage | None = None,
         timeout: float | None = None,
     ) -> bool:
-        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(prompt_tokens, completion_tokens))
+        if usage is None:
+            usage = Usage(prompt_tokens, completion_tokens, cached_input_tokens, reasoning_tokens, model)
+        req = pb.ReportRequest(request_id=request_id, usage=usage_to_proto(usage))
         return (await self._stub.Report(req, timeout=timeout or self.timeout)).applied
 
     async def get_policy(self, *, timeout: float | None = None) -> PolicyInfo:

@@ -25,13 +25,13 @@ import re2
 
 from dsl import ast as A
 from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy, CheckedRule, Header, Measuring
-from dsl.functions import FUNCTIONS
+from dsl.functions import FUNCTIONS, PRICED
 from dsl.schema import BY_PATH, FIELDS, MEASURES, SCHEMA, VERIFICATION_LEVELS
-from dsl.types import CIDR_SET, REGEX_SET
+from dsl.types import CIDR_SET, FLOAT, REGEX_SET
 from policy_engine import builtins as B
 from policy_engine.context import Context
 from policy_engine.decision import Effect
-from policy_engine.state.base import Calendar, FailMode, Hit, Kind, LimitSpec, Record
+from policy_engine.state.base import DECIMAL_SCALE, Calendar, FailMode, Hit, Kind, LimitSpec, Record, to_units
 
 _MISSING = object()
 
@@ -227,6 +227,9 @@ class _Gen:
         f = FUNCTIONS[e.func]
         fn = self._function(e.func)
         args = [self.expr(a)[0] for a in e.args]
+        if e.func in PRICED:
+            assert self.checked.price_table is not None, "the checker requires a price table"
+            args.insert(0, self._data_const(self.checked.price_table))
         if f.signal:
             # Cached per request: the same call with the same arguments runs once.
             key = self.const(e.func, "N")
@@ -398,6 +401,8 @@ def compile_policy(checked: CheckedPolicy) -> Compiled:
         "_mod": B.safe_mod,
         "_key": B.render_key,
         "_Hit": Hit,
+        "_units": to_units,
+        "_units_or_none": lambda v, scale: None if v is None else to_units(v, scale),
     }
     gen = _Gen(checked, env)
     # Two functions: the stateless rules, and the preparation of limit hits
@@ -504,12 +509,13 @@ def _limit_code(j: int, lim: CheckedLimit, gen: _Gen) -> list[str]:
     parts = [f"_key({gen.expr(k)[0]})" for k in lim.key]
     key_code = parts[0] if len(parts) == 1 else " + '|' + ".join(parts)
     max_code, _ = gen.expr(lim.maximum)
+    scale = _scale(lim, gen)
     ind = "        " if guards else "    "
     out = [f"    if {' and '.join(guards)}:"] if guards else []
-    out.append(f"{ind}mx = {max_code}")
+    out.append(f"{ind}mx = {max_code}" if scale == 1 else f"{ind}mx = _units_or_none({max_code}, {scale})")
     amount, member = "1", "None"
     if lim.amount is not None:
-        amount = f"({gen.expr(lim.amount)[0]}) or 0"
+        amount = _amount_code(lim.amount, scale, gen)
     if lim.member is not None:
         out.append(f"{ind}mem = {gen.expr(lim.member)[0]}")
         out.append(f"{ind}if mx is not None and mem is not None:")
@@ -542,6 +548,17 @@ def _limit_explain(j: int, lim: CheckedLimit, gen: _Gen) -> str:
     return "\n".join(out) + "\n"
 
 
+def _scale(b: Measuring, gen: _Gen) -> int:
+    """DECIMAL_SCALE for a `sum` whose cost or usage is a decimal (money), else 1."""
+    exprs = [e for e in (b.amount, b.usage) if e is not None]
+    return DECIMAL_SCALE if b.kind == "sum" and any(gen.checked.type_of(e) == FLOAT for e in exprs) else 1
+
+
+def _amount_code(e: A.Expr, scale: int, gen: _Gen) -> str:
+    code = f"({gen.expr(e)[0]}) or 0"
+    return code if scale == 1 else f"_units({code}, {scale})"
+
+
 def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
     usage_fn = _usage_fn(lim, gen)
     spec = LimitSpec(
@@ -552,6 +569,7 @@ def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
         fail=FailMode(lim.on_error),
         reconcilable=usage_fn is not None,
         calendar=_calendar(lim),
+        scale=_scale(lim, gen),
     )
     return LimitInfo(
         index=j,
@@ -565,7 +583,8 @@ def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
         block_key=lim.block == "key",
         kind_label=lim.kind,
         fail_closed=spec.fail is FailMode.CLOSED,
-        sets_rate_headers=lim.enforce and spec.kind is not Kind.DISTINCT,
+        # A money budget (a decimal `sum`) is no request or token count: its headers would mislead.
+        sets_rate_headers=lim.enforce and spec.kind is not Kind.DISTINCT and spec.scale == 1,
         headers=_headers_fn(lim.name, lim.headers, gen),
         span=lim.span,
     )
@@ -598,6 +617,7 @@ def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
     kind = Kind(m.kind)
     usage_fn = _usage_fn(m, gen)
     calendar = _calendar(m)
+    scale = _scale(m, gen)
     spec = LimitSpec(
         id=m.name,
         kind=kind,
@@ -606,9 +626,10 @@ def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
         reconcilable=usage_fn is not None,
         calendar=calendar,
         measure=True,
+        scale=scale,
     )
     read_spec = LimitSpec(
-        id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar, measure=True
+        id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar, measure=True, scale=scale
     )
     return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
@@ -638,7 +659,7 @@ def _measure_code(j: int, m: CheckedMeasure, gen: _Gen) -> list[str]:
             f"if _m{j}m is not None else {read})"
         )
     else:
-        amount = f"({gen.expr(m.amount)[0]}) or 0" if m.amount is not None else "1.0"
+        amount = _amount_code(m.amount, _scale(m, gen), gen) if m.amount is not None else "1.0"
         out.append(f"{ind}h.append(_Hit(_MSPEC_{j}, _m{j}k, {MEASURE_MAX!r}, {amount}, None, False))")
     if guards:
         out += ["        else:", f"            h.append({read})"]

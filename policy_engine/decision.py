@@ -53,9 +53,9 @@ class LimitState:
             "limit": self.limit,
             "key": self.key,
             "kind": self.kind,
-            "used": _num(self.used),
-            "max": _num(self.max),
-            "remaining": _num(self.remaining),
+            "used": shown_number(self.used),
+            "max": shown_number(self.max),
+            "remaining": shown_number(self.remaining),
             "reset": round(self.reset, 3),
             "over": self.over,
             "committed": self.committed,
@@ -81,7 +81,7 @@ class MeasureState:
         d: dict[str, Any] = {
             "measure": self.measure,
             "key": self.key,
-            "value": None if self.value is None else _num(self.value),
+            "value": None if self.value is None else shown_number(self.value),
             "charged": self.charged,
         }
         if self.error:
@@ -101,8 +101,10 @@ class ShadowMatch:
         return {"rule": self.rule, "effect": self.effect.label, "reason": self.reason}
 
 
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else round(v, 4)
+def shown_number(v: float) -> float | int:
+    """A count or an amount as JSON shows it: whole numbers as ints, others to the
+    micro-unit (money budgets are kept in micro-units: shown exactly)."""
+    return v if type(v) is int else int(v) if float(v).is_integer() else round(v, 6)
 
 
 @dataclass(slots=True)

@@ -18,8 +18,9 @@ from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState, ShadowMatch
 from policy_engine.ingress.answer import finish_headers
+from policy_engine.ingress.usage import Usage
 from policy_engine.policyset import PolicySet
-from policy_engine.state.base import DEFAULT_DEADLINE, Hit, HitResult, Store
+from policy_engine.state.base import DEFAULT_DEADLINE, Hit, HitResult, Store, to_units
 
 
 class Engine:
@@ -116,20 +117,16 @@ class Engine:
             return _failed(len(hits), f"{type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------ report
-    def usage_costs(self, prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, float]:
+    def usage_costs(self, usage: Usage) -> dict[str, float]:
         """Actual cost per `sum` limit or measure with a `usage` clause, from a usage report."""
-        c = Context(usage_prompt_tokens=prompt_tokens, usage_completion_tokens=completion_tokens)
-        return usage_costs(self.policy, c)
+        return usage_costs(self.policy, Context(**usage.context_fields()))
 
-    async def report(
-        self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float | None = None
-    ) -> bool:
-        policy = self.policy
-        costs = self.usage_costs(prompt_tokens, completion_tokens)
+    async def report(self, request_id: str, usage: Usage, now: float | None = None) -> bool:
+        costs = self.usage_costs(usage)
         if not costs:
             return False
         applied = False
-        for rid in receipt_ids(policy, request_id):
+        for rid in receipt_ids(self.policy, request_id):
             if self._sync_reconcile is not None:
                 applied = bool(self._sync_reconcile(rid, costs, _now(now))) or applied
                 continue
@@ -137,12 +134,10 @@ class Engine:
                 applied = bool(await self.store.reconcile(rid, costs, _now(now))) or applied
         return applied
 
-    def report_sync(
-        self, request_id: str, prompt_tokens: int | None, completion_tokens: int | None, now: float
-    ) -> bool:
+    def report_sync(self, request_id: str, usage: Usage, now: float) -> bool:
         if self._sync_reconcile is None:
             raise TypeError(f"report_sync needs a store with a synchronous API, not {self.store.backend}")
-        costs = self.usage_costs(prompt_tokens, completion_tokens)
+        costs = self.usage_costs(usage)
         if not costs:
             return False
         applied = False
@@ -186,7 +181,7 @@ def usage_costs(policy: PolicySet, c: Context) -> dict[str, float]:
         if item.usage is not None:
             v = item.usage(c)
             if v is not None:
-                out[item.id] = float(v)
+                out[item.id] = to_units(float(v), item.spec.scale)
     return out
 
 
@@ -211,7 +206,7 @@ class _Measuring:
     def record(self, mi: list[int], hits: list[Hit], results: Sequence[HitResult]) -> None:
         values = self.ctx.measures
         for j, hit, res in zip(mi, hits, results):
-            value = res.used if res.error is None else None
+            value = res.used / hit.spec.scale if res.error is None else None
             values[j] = value
             self.states.append(MeasureState(self.measures[j].id, hit.key, value, res.committed, res.error))
 
@@ -307,13 +302,14 @@ def _apply_limits(
         over = res.over or (lim.block_key and res.used > hit.maximum)
         if res.error is not None:
             over = lim.fail_closed
+        scale = hit.spec.scale
         state = LimitState(
             lim.id,
             hit.key,
             lim.kind_label,
-            res.used,
-            hit.maximum,
-            res.remaining,
+            res.used / scale,
+            hit.maximum / scale,
+            res.remaining / scale,
             res.reset,
             over,
             res.committed,
@@ -342,7 +338,9 @@ def _apply_limits(
             d.reason = lim.reason if res.error is None else f"{lim.reason} (limit store unavailable: failing closed)"
             if lim.effect is Effect.THROTTLE:
                 d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
-            tightest[0] = tightest[slot] = (-1.0, state if res.error is None else None)
+            # A money budget holds the slot with no limit: its dollars are no request or token count.
+            shown = state if res.error is None and scale == 1 else None
+            tightest[0] = tightest[slot] = (-1.0, shown)
     admitted_or_limited = d.effect is not Effect.DENY
     any_, requests, tokens = (t[1] if t is not None and (admitted_or_limited or t[0] < 0) else None for t in tightest)
     d.rate_limit, d.requests_limit, d.tokens_limit = any_, requests, tokens

@@ -27,8 +27,9 @@ from pydantic import ValidationError
 
 from policy_engine.compiler import DERIVED, LimitInfo, MeasureInfo
 from policy_engine.context import Context, describe_validation_error
-from policy_engine.decision import Decision, Effect, LimitState, MeasureState
-from policy_engine.engine import Engine, receipt_ids
+from policy_engine.decision import Decision, Effect, LimitState, MeasureState, shown_number
+from policy_engine.engine import Engine, receipt_ids, usage_costs
+from policy_engine.ingress.usage import TOKEN_FIELDS, Usage
 from policy_engine.policyset import PolicySet
 from policy_engine.state.base import Store
 
@@ -106,12 +107,7 @@ def compact(d: Decision) -> dict[str, Any]:
     if d.limits:
         lims: dict[str, Any] = {}
         for s in d.limits:
-            used, mx = s.used, s.max  # floats, or ints: either way whole numbers are written as ints
-            e: dict[str, Any] = {
-                "key": s.key,
-                "used": used if type(used) is int else int(used) if used.is_integer() else round(used, 4),
-                "max": mx if type(mx) is int else int(mx) if mx.is_integer() else round(mx, 4),
-            }
+            e: dict[str, Any] = {"key": s.key, "used": shown_number(s.used), "max": shown_number(s.max)}
             if s.over:
                 e["over"] = True
             if s.error:
@@ -126,7 +122,7 @@ def compact(d: Decision) -> dict[str, Any]:
 def _measure_entry(m: MeasureState) -> dict[str, Any]:
     """{key, value}, plus `read: true` when the measure did not apply, `error` when set."""
     v = m.value
-    e: dict[str, Any] = {"key": m.key, "value": v if v is None else int(v) if v.is_integer() else round(v, 4)}
+    e: dict[str, Any] = {"key": m.key, "value": v if v is None else shown_number(v)}
     if not m.charged:
         e["read"] = True
     if m.error:
@@ -322,9 +318,18 @@ class _Replayer:
 
 
 def _has_usage(ctx: Context) -> bool:
-    return ctx.request_id is not None and (
-        ctx.usage_prompt_tokens is not None or ctx.usage_completion_tokens is not None
-    )
+    return ctx.request_id is not None and any(getattr(ctx, f"usage_{f}") is not None for f in TOKEN_FIELDS)
+
+
+def _usage(ctx: Context) -> Usage:
+    """The usage a replayed request carries, as a gateway would report it."""
+    return Usage(**{f: getattr(ctx, f"usage_{f}") for f in Usage.__dataclass_fields__})
+
+
+def _served_model(ctx: Context) -> None:
+    """A line's usage that names no model was served by the model it asked for."""
+    if ctx.usage_model is None:
+        ctx.usage_model = ctx.request_model
 
 
 class SyncReplayer(_Replayer):
@@ -339,7 +344,7 @@ class SyncReplayer(_Replayer):
         # a `usage` clause reads only usage.* fields (the checker enforces it),
         # which the replayed context already carries.
         items: tuple[LimitInfo | MeasureInfo, ...] = (*policy.limits, *policy.compiled.measures)
-        self._usage = [(m.id, m.usage) for m in items if m.usage is not None]
+        self._usage = any(m.usage is not None for m in items)
         self._reconcile = sync.reconcile_sync
         self._measure_receipts = any(policy.compiled.measure_receipts)
         self._policy = policy
@@ -348,11 +353,8 @@ class SyncReplayer(_Replayer):
         now = self.tick(ctx)
         d = self.engine.decide_sync(ctx, now)
         if self._usage and d.effect <= Effect.FLAG and _has_usage(ctx):
-            costs = {}
-            for lid, fn in self._usage:
-                v = fn(ctx)
-                if v is not None:
-                    costs[lid] = float(v)
+            _served_model(ctx)
+            costs = usage_costs(self._policy, ctx)
             if not costs:
                 return d, now
             if self._measure_receipts:  # measures keep their own receipts
@@ -374,7 +376,8 @@ class AsyncReplayer(_Replayer):
         now = self.tick(ctx)
         d = await self.engine.decide(ctx, now)
         if d.effect <= Effect.FLAG and _has_usage(ctx):
-            if await self.engine.report(ctx.request_id, ctx.usage_prompt_tokens, ctx.usage_completion_tokens, now):
+            _served_model(ctx)
+            if await self.engine.report(ctx.request_id, _usage(ctx), now):
                 self.usage_reconciled += 1
         return d, now
 

@@ -269,6 +269,9 @@ class Expect(_Model):
 class Usage(_Model):
     prompt_tokens: int | None = Field(default=None, ge=0)
     completion_tokens: int | None = Field(default=None, ge=0)
+    cached_input_tokens: int | None = Field(default=None, ge=0)
+    reasoning_tokens: int | None = Field(default=None, ge=0)
+    model: str | None = None
 
 
 # The request sections, typed by the same models that validate a request, so a

@@ -44,6 +44,7 @@ from dsl.load import POLICY_SUFFIX
 from policy_engine.context import Context, RequestContext, describe_validation_error
 from policy_engine.decision import Decision
 from policy_engine.engine import Engine
+from policy_engine.ingress.usage import Usage as UsageReport
 from policy_engine.policyset import PolicySet, load_policy_set
 from policy_engine.state.factory import open_store
 from policy_engine.testfile import (
@@ -440,7 +441,9 @@ def _run_step(
     if step.expect is not None and step.expect.measures:
         exercised.update(step.expect.measures)
     if step.usage is not None:
-        engine.report_sync(req["id"], step.usage.prompt_tokens, step.usage.completion_tokens, now)
+        # The model that served the call: the one the request asked for, unless the step names it.
+        report = UsageReport(**step.usage.model_dump()).with_model(ctx.request_model)
+        engine.report_sync(req["id"], report, now)
     if step.expect is None:
         return None
     mism = compare(step.expect, d)

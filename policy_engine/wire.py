@@ -22,6 +22,7 @@ from dsl.schema import FIELDS, SECTIONS, Field, attribute_type
 from dsl.types import SetType
 from policy_engine.context import ATTRIBUTES, Context, RequestContext, Source, compile_reader
 from policy_engine.decision import Decision, Effect
+from policy_engine.ingress.usage import TOKEN_FIELDS, Usage
 from policy_engine.proto.policyengine.v1 import policy_pb2 as pb
 
 EFFECTS: dict[Effect, pb.Effect] = {
@@ -152,23 +153,23 @@ def context_from_check_request(m: pb.CheckRequest) -> Context:
     return c
 
 
-def usage_to_proto(prompt_tokens: int | None, completion_tokens: int | None) -> pb.Usage:
-    for name, v in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens)):
+def usage_to_proto(usage: Usage) -> pb.Usage:
+    u = pb.Usage()
+    for name in TOKEN_FIELDS:
+        v = getattr(usage, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
             raise ConversionError(f"usage.{name}: expected a non-negative integer, got {v!r}")
-    u = pb.Usage()
-    if prompt_tokens is not None:
-        u.prompt_tokens = prompt_tokens
-    if completion_tokens is not None:
-        u.completion_tokens = completion_tokens
+        if v is not None:
+            setattr(u, name, v)
+    if usage.model is not None:
+        if not isinstance(usage.model, str):
+            raise ConversionError(f"usage.model: expected a string, got {usage.model!r}")
+        u.model = usage.model
     return u
 
 
-def usage_from_proto(u: pb.Usage) -> dict[str, int | None]:
-    return {
-        "prompt_tokens": u.prompt_tokens if u.HasField("prompt_tokens") else None,
-        "completion_tokens": u.completion_tokens if u.HasField("completion_tokens") else None,
-    }
+def usage_from_proto(u: pb.Usage) -> Usage:
+    return Usage(**{name: getattr(u, name) if u.HasField(name) else None for name in (*TOKEN_FIELDS, "model")})
 
 
 # --- decisions -------------------------------------------------------------

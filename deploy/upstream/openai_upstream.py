@@ -7,7 +7,7 @@ whose completion is exactly `max_tokens` tokens long (default 16, capped by
 `--max-completion-tokens`) and whose prompt is ceil(characters / 4) tokens. The
 real usage is in the JSON `usage` block and, for a stock Envoy to carry it to
 the engine's access-log service, in `x-usage-prompt-tokens`,
-`x-usage-completion-tokens` and `x-usage-total-tokens` response headers
+`x-usage-completion-tokens`, `x-usage-total-tokens` and `x-usage-model` response headers
 (`--no-usage-headers` leaves them out, like most model servers).
 
 `GET /stats` returns `{"requests": N, "last_headers": {...}}`: how many model
@@ -154,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
                     "x-usage-prompt-tokens": str(pt),
                     "x-usage-completion-tokens": str(ct),
                     "x-usage-total-tokens": str(pt + ct),
+                    "x-usage-model": str(answer["model"]),
                 }
             )
         self._send(200, answer, headers)

@@ -1,7 +1,8 @@
 """`policyctl client` and `policyctl admin`: a running server from the command line.
 
     policyctl client check  [--request FILE|-] [--account ID ...] [--explain]   Check a request
-    policyctl client report REQUEST_ID --prompt-tokens N --completion-tokens N  Report usage
+    policyctl client report REQUEST_ID --prompt-tokens N --completion-tokens N  Report usage (also --cached-input-tokens,
+                                                                                 --reasoning-tokens, --model)
     policyctl client status                                                     policy, reload, store, health
     policyctl admin state NAME KEY [--max N]                                    a key of a limit or measure
     policyctl admin reset NAME KEY                                              forget it
@@ -34,6 +35,7 @@ from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, read_i
 from policy_engine.client import AdminClient, CheckResult, KeyStateResult, PolicyClient, PolicyInfo, TLSFiles
 from policy_engine.client import channel as open_channel
 from policy_engine.context import RequestContext, describe_validation_error
+from policy_engine.ingress.usage import Usage
 
 client_app = typer.Typer(help="Talk to a running server: check, report, status.", no_args_is_help=True)
 admin_app = typer.Typer(
@@ -364,13 +366,23 @@ def report_cmd(
     request_id: Annotated[str, typer.Argument(help="the request id the Check answered with")],
     prompt_tokens: Annotated[int | None, typer.Option("--prompt-tokens", min=0)] = None,
     completion_tokens: Annotated[int | None, typer.Option("--completion-tokens", min=0)] = None,
+    cached_input_tokens: Annotated[
+        int | None, typer.Option("--cached-input-tokens", min=0, help="of the prompt tokens, those read from cache")
+    ] = None,
+    reasoning_tokens: Annotated[
+        int | None, typer.Option("--reasoning-tokens", min=0, help="of the completion tokens, those spent reasoning")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="the model that served the call (usage.model)")] = None,
 ) -> None:
-    """Report a request's real token usage, so that `sum` limits charged with an estimate are reconciled."""
-    if prompt_tokens is None and completion_tokens is None:
-        err("error: give --prompt-tokens and/or --completion-tokens")
+    """Report a request's real usage, so that `sum` limits charged with an estimate are reconciled."""
+    usage = Usage(prompt_tokens, completion_tokens, cached_input_tokens, reasoning_tokens, model)
+    if not usage.known:
+        err(
+            "error: give at least one of --prompt-tokens, --completion-tokens, --cached-input-tokens, --reasoning-tokens"
+        )
         raise typer.Exit(EXIT_USAGE)
     with _rpc(conn, "Report"), PolicyClient(conn.server, timeout=conn.timeout, tls=conn.tls) as pe:
-        applied = pe.report(request_id, prompt_tokens, completion_tokens)
+        applied = pe.report(request_id, usage=usage)
     _emit(
         conn,
         {"request_id": request_id, "applied": applied},

@@ -15,10 +15,11 @@ are:
 - allow / flag: the app is called with a fresh `x-request-id` (a caller cannot
   pick it: usage is reconciled on it) and `x-policy-flags`; the decision's
   headers (`x-ratelimit-*`, a policy's own) are added to the response.
-- after the response, the real usage is reported: from `x-usage-prompt-tokens`
-  / `x-usage-completion-tokens` response headers, else from the JSON `usage`
-  block of the body, or of the last server-sent event that has one (streaming
-  with `stream_options.include_usage`).
+- after the response, the real usage is reported: from `x-usage-*` response
+  headers (prompt, completion, cached-input and reasoning tokens, model), else
+  from the JSON `usage` block (and `model`) of the body, or of the last
+  server-sent event that has one (streaming with `stream_options.include_usage`);
+  an answer that names no model was served by the model the request asked for.
 - the engine unreachable or late: `fail_open=True` calls the app anyway (with
   `x-policy-unchecked: true`), otherwise 503.
 """
@@ -45,7 +46,7 @@ from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.mapping import RequestMapper
 from policy_engine.ingress.network import EXTERNAL_ADDRESS_HEADER
 from policy_engine.ingress.settings import IngressSettings
-from policy_engine.ingress.usage import Usage, count, usage_from_json
+from policy_engine.ingress.usage import DEFAULT_USAGE_HEADERS, Usage, UsageHeaders, model_name, usage_from_json
 
 log = logging.getLogger("policy_engine.gateway")
 
@@ -64,8 +65,8 @@ _SSE_USAGE = re.compile(rb'^data:\s*(\{.*"usage".*\})\s*$', re.MULTILINE)
 class _UsageTap:
     """Watches the response going out and works out the usage it carries."""
 
-    def __init__(self, prompt_header: str, completion_header: str, max_body: int) -> None:
-        self.prompt_header, self.completion_header, self.max_body = prompt_header, completion_header, max_body
+    def __init__(self, headers: UsageHeaders, max_body: int) -> None:
+        self.usage_headers, self.max_body = headers, max_body
         self.status = 0
         self.headers = Usage()
         self.kind = ""  # "json" | "sse" | ""
@@ -75,15 +76,10 @@ class _UsageTap:
 
     def start(self, message: Message) -> None:
         self.status = int(message.get("status", 0))
-        for name, value in message.get("headers", []):
-            key = name.decode("latin-1").lower()
-            if key == self.prompt_header:
-                self.headers.prompt_tokens = count(value.decode("latin-1"))
-            elif key == self.completion_header:
-                self.headers.completion_tokens = count(value.decode("latin-1"))
-            elif key == "content-type":
-                ctype = value.decode("latin-1").lower()
-                self.kind = "sse" if "text/event-stream" in ctype else "json" if "json" in ctype else ""
+        sent = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in message.get("headers", [])}
+        self.headers = self.usage_headers.read(sent.get)
+        ctype = sent.get("content-type", "").lower()
+        self.kind = "sse" if "text/event-stream" in ctype else "json" if "json" in ctype else ""
 
     def chunk(self, data: bytes) -> None:
         if self.headers.known or not data:
@@ -167,7 +163,7 @@ class PolicyGateway:
         fail_open: bool = False,
         timeout: float = 0.2,
         max_body_bytes: int = 4 << 20,
-        usage_headers: tuple[str, str] = ("x-usage-prompt-tokens", "x-usage-completion-tokens"),
+        usage_headers: UsageHeaders = DEFAULT_USAGE_HEADERS,
         max_usage_body_bytes: int = 1 << 20,
     ) -> None:
         if (target is None) == (client is None):
@@ -183,7 +179,7 @@ class PolicyGateway:
         self.fail_open = fail_open
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
-        self.usage_headers = (usage_headers[0].lower(), usage_headers[1].lower())
+        self.usage_headers = usage_headers
         self.max_usage_body_bytes = max_usage_body_bytes
         self._prefix = secrets.token_hex(4)
         self._seq = 0
@@ -222,11 +218,11 @@ class PolicyGateway:
             await _respond(send, refusal(413, "request_too_large", f"body over {self.max_body_bytes} bytes"))
             return
         request_id = self._request_id()
-        result, a = await self._check(scope, body, request_id)
+        result, a, model = await self._check(scope, body, request_id)
         if a is not None and not a.allowed:
             await _respond(send, a)
             return
-        await self._forward(scope, body, request_id, result, a, send)
+        await self._forward(scope, body, request_id, result, a, send, model)
 
     def _http_request(self, scope: Scope, body: bytes, request_id: str) -> HttpRequest:
         headers = header_map((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
@@ -258,21 +254,26 @@ class PolicyGateway:
             self._attributes_version = info.version
         return self._attributes
 
-    async def _check(self, scope: Scope, body: bytes, request_id: str) -> tuple[CheckResult | None, Answer | None]:
-        """(the engine's result, the answer for the caller); (None, None) when failing open."""
+    async def _check(
+        self, scope: Scope, body: bytes, request_id: str
+    ) -> tuple[CheckResult | None, Answer | None, str | None]:
+        """(the engine's result, the answer for the caller, the model asked for); no result
+        and no answer when failing open."""
         s = self.mapper.settings
+        model = None
         try:
             attributes = await self._declared()
             mapped = self.mapper.map(self._http_request(scope, body, request_id), attributes=attributes)
+            model = model_name((mapped.context.get("request") or {}).get("model"))
             if attributes:
                 attributes.from_scope(mapped.context.setdefault(ATTRIBUTES, {}), scope)
             result = await self.client.check(mapped.context)
             if result.policy_version != self._attributes_version:
                 self._attributes = None  # a reload: its declarations may differ
         except MappingError as e:
-            return None, e.answer()
+            return None, e.answer(), model
         except ValidationError as e:
-            return None, refusal(400, "invalid_request", str(e))
+            return None, refusal(400, "invalid_request", str(e)), model
         except grpc.RpcError as e:
             log.warning(
                 "policy check failed (%s): %s",
@@ -280,8 +281,8 @@ class PolicyGateway:
                 "failing open" if self.fail_open else "refusing the call",
             )
             if not self.fail_open:
-                return None, refusal(503, "policy_unavailable", "the policy engine did not answer")
-            return None, None
+                return None, refusal(503, "policy_unavailable", "the policy engine did not answer"), model
+            return None, None, model
         a = answer(
             result.effect,
             result.http_status,
@@ -292,10 +293,17 @@ class PolicyGateway:
             flags_header=s.flags_header,
             headers_on_allow=s.rate_limit_headers_on_allow,
         )
-        return result, a
+        return result, a, model
 
     async def _forward(
-        self, scope: Scope, body: bytes, request_id: str, result: CheckResult | None, a: Answer | None, send: Send
+        self,
+        scope: Scope,
+        body: bytes,
+        request_id: str,
+        result: CheckResult | None,
+        a: Answer | None,
+        send: Send,
+        model: str | None,
     ) -> None:
         extra = {"x-request-id": request_id, **(a.upstream if a is not None else {"x-policy-unchecked": "true"})}
         inner = dict(scope)
@@ -312,7 +320,7 @@ class PolicyGateway:
                 return {"type": "http.request", "body": body, "more_body": False}
             return {"type": "http.disconnect"}
 
-        tap = _UsageTap(*self.usage_headers, self.max_usage_body_bytes)
+        tap = _UsageTap(self.usage_headers, self.max_usage_body_bytes)
         to_caller = a.headers if a is not None else {}
 
         async def send_out(message: Message) -> None:
@@ -328,7 +336,7 @@ class PolicyGateway:
             await send(message)
 
         await self.app(inner, receive, send_out)
-        usage = tap.usage()
+        usage = tap.usage().with_model(model)  # no model in the answer: the one asked for served it
         if result is not None and usage.known:
             # After the response: the caller does not wait for the report.
             task = asyncio.ensure_future(self._report(request_id, usage))
@@ -337,6 +345,6 @@ class PolicyGateway:
 
     async def _report(self, request_id: str, usage: Usage) -> None:
         try:
-            await self.client.report(request_id, usage.prompt_tokens, usage.completion_tokens)
+            await self.client.report(request_id, usage=usage)
         except grpc.RpcError as e:  # a lost report only leaves the estimate in place
             log.warning("usage report for %s failed: %s", request_id, e)

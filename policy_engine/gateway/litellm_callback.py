@@ -62,7 +62,7 @@ import grpc
 from policy_engine.client import AsyncPolicyClient
 from policy_engine.ingress.answer import Answer, answer, refusal
 from policy_engine.ingress.bodies import body_info, estimate_tokens
-from policy_engine.ingress.usage import usage_from_json
+from policy_engine.ingress.usage import model_name, usage_from_json
 
 log = logging.getLogger("policy_engine.gateway")
 
@@ -287,11 +287,13 @@ class PolicyEngineCallback(CustomLogger):
         usage: Any = getattr(response_obj, "usage", None)
         if hasattr(usage, "model_dump"):  # LiteLLM's Usage, a pydantic model
             usage = usage.model_dump()
-        u = usage_from_json({"usage": usage})
+        # The model that served the call (a fallback may have changed it), else the one asked for.
+        u = usage_from_json({"usage": usage, "model": getattr(response_obj, "model", None)})
         if not u.known:
             return
+        u = u.with_model(model_name(kwargs.get("model")))
         try:
-            if await self.client.report(checked.request_id, u.prompt_tokens, u.completion_tokens):
+            if await self.client.report(checked.request_id, usage=u):
                 self.reported += 1
         except grpc.RpcError as e:  # a lost report only leaves the estimate in place
             log.warning("usage report for %s failed: %s", checked.request_id, e)

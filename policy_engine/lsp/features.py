@@ -17,6 +17,7 @@ from dsl import keywords as K
 from dsl.checked import BLOCK_MODES, DEFAULT_BLOCK, DEFAULT_LIMIT_EFFECT, DEFAULT_ON_ERROR, DEFAULT_RECORD
 from dsl.checked import FAIL_MODES, RECORD_MODES
 from dsl.diagnostics import Diagnostic
+from dsl.data import PRICE_CLASSES, PriceTable
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
 from dsl.parser import declaration_start, expected, keywords
@@ -384,7 +385,8 @@ def completion(text: str, offset: int, a: Analysis | None) -> list[Completion]:
     line_start = text.rfind("\n", 0, offset) + 1
     prefix = text[line_start:offset]
     if _in_comment_or_string(prefix):
-        return []
+        priced = _PRICED_STRING.search(prefix)
+        return _priced(priced, a) if priced is not None else []
     dotted = _DOTTED_END.search(prefix)
     if dotted is not None:
         return _members(dotted.group(1), a)
@@ -420,6 +422,29 @@ def _attribute_words(decl: str) -> list[Completion]:
     if ":" in decl:
         return [Completion(w, T.CompletionItemKind.TypeParameter, "type") for w in TYPE_WORDS]
     return [Completion(s, T.CompletionItemKind.Module, "request section") for s in ATTRIBUTE_SECTIONS]
+
+
+# An open string argument of price() or model_group(): group 1 the function, group 2 a
+# complete first argument (then the string is the token class), group 3 what is typed.
+_PRICED_STRING = re.compile(r'\b(price|model_group)\(\s*(?:([^,()"]+|"[^"]*")\s*,\s*)?"([^"]*)$')
+
+
+def _priced(m: re.Match[str], a: Analysis | None) -> list[Completion]:
+    """Inside `price(model, "` the price table's token classes; inside `price("` or
+    `model_group("` its models and groups."""
+    name = a.checked.price_table if a is not None else None
+    table = a.checked.data[name].value if a is not None and name is not None else None
+    if m.group(2) is not None:
+        if m.group(1) != "price":
+            return []
+        classes = table.classes if isinstance(table, PriceTable) else PRICE_CLASSES
+        return [Completion(c, T.CompletionItemKind.EnumMember, "token class") for c in classes]
+    if not isinstance(table, PriceTable):
+        return []
+    return [
+        Completion(model, T.CompletionItemKind.Value, f"group {group}" if group != model else "model")
+        for model, group in table.groups.items()
+    ]
 
 
 def _after(prev: re.Match[str]) -> list[Completion] | None:

@@ -169,9 +169,10 @@ class AdminServicer:
             maximum = _constant_max(policy, name)
         # Reads (record admitted, in a call that admits nothing): one against the max,
         # for `full` and `reset`, and one against 0, for when the window is clear.
+        scale = spec.scale  # a decimal (money) `sum` is kept in micro-units: shown in its own
         hits = [Hit(spec, key, 0.0, 1.0, None)]
         if maximum is not None:
-            hits.append(Hit(spec, key, maximum, 1.0, None))
+            hits.append(Hit(spec, key, maximum * scale, 1.0, None))
         try:
             results = await self.engine.store.acquire(hits, time.time(), admitted=False)
         except Exception as e:  # noqa: BLE001
@@ -185,15 +186,15 @@ class AdminServicer:
             block=block,
             kind=item.kind_label,
             key=key,
-            used=clear.used,
+            used=clear.used / scale,
             window_seconds=spec.window,
             clear_seconds=clear.reset,
             policy_version=policy.version,
         )
         if maximum is not None:
             at_max = results[1]
-            st.max, st.remaining = maximum, max(0.0, maximum - at_max.used)
-            st.full, st.reset_seconds = at_max.used + 1.0 > maximum, at_max.reset
+            st.max, st.remaining = maximum, max(0.0, maximum * scale - at_max.used) / scale  # in units: exact
+            st.full, st.reset_seconds = at_max.used + 1.0 > maximum * scale, at_max.reset
         return st
 
 

@@ -264,7 +264,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
     server = grpc.aio.server(options=grpc_options(s), maximum_concurrent_rpcs=s.max_concurrent_rpcs)
     app_ref: list[ServerApp] = []
     policy_s = PolicyServicer(decider, lambda: app_ref[0].policy_info())
-    access_log = AccessLogServicer(decider, s.usage_prompt_tokens_header, s.usage_completion_tokens_header)
+    access_log = AccessLogServicer(decider, s.usage_headers)
     server.add_generic_rpc_handlers(
         generic_handlers(
             policy_s, AuthorizationServicer(decider, mapper), RateLimitServicer(decider, mapper), access_log
@@ -312,7 +312,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
         app.usage_logs = UsageLogs(
             list(s.usage_logs),
             engine.report,
-            (s.usage_prompt_tokens_header, s.usage_completion_tokens_header),
+            s.usage_headers,
             s.usage_log_poll_ms / 1000,
         )
     return app, port

@@ -15,7 +15,8 @@ reloads, metrics and decision log (`Decider`):
                     and 403: every other refusal is 403 with the real status in
                     `x-policy-status` and the JSON error body in
                     `x-policy-error`, for the nginx config to answer with.
-    /report         POST {"request_id", "prompt_tokens", "completion_tokens"}
+    /report         POST {"request_id", "prompt_tokens", "completion_tokens", "cached_input_tokens",
+                    "reasoning_tokens", "model"}
                     (or an OpenAI `usage` block): the real usage of a call.
     /healthz        200 while serving, 503 while draining.
 
@@ -46,7 +47,7 @@ from policy_engine.ingress.answer import Answer, answer_decision, refusal
 from policy_engine.ingress.http import HttpRequest, header_map
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.mapping import RequestMapper
-from policy_engine.ingress.usage import count, usage_from_json
+from policy_engine.ingress.usage import usage_block, usage_from_json
 from policy_engine.server.metrics import Metrics
 from policy_engine.server.servicers import Decider
 from policy_engine.server.settings import HttpSettings
@@ -219,11 +220,10 @@ class HttpApi:
                 },
             )
         assert isinstance(doc, dict)
-        usage = usage_from_json(doc) if isinstance(doc.get("usage"), dict) else None
-        prompt = usage.prompt_tokens if usage else count(doc.get("prompt_tokens"))
-        completion = usage.completion_tokens if usage else count(doc.get("completion_tokens"))
+        # An OpenAI-style `usage` block (and the answer's `model`), or the usage fields flat.
+        usage = usage_from_json(doc) if isinstance(doc.get("usage"), dict) else usage_block(doc)
         try:
-            applied = await self.decider.engine.report(rid, prompt, completion)
+            applied = await self.decider.engine.report(rid, usage)
         except Exception as e:  # noqa: BLE001 - the store is down or late: tell the caller to retry
             return _json(503, {"error": {"type": "store_unavailable", "reason": f"{type(e).__name__}: {e}"}})
         return _json(200, {"applied": applied})

@@ -30,6 +30,7 @@ from policy_engine.context import Context, describe_validation_error
 from policy_engine.decision import Decision, Effect
 from policy_engine.engine import Engine
 from policy_engine.ingress.identity import MappingError
+from policy_engine.ingress.usage import UsageHeaders
 from policy_engine.proto.envoy.service.accesslog.v3 import als_pb2
 from policy_engine.proto.envoy.service.auth.v3 import external_auth_pb2 as authz
 from policy_engine.proto.envoy.service.ratelimit.v3 import rls_pb2 as rls
@@ -206,11 +207,8 @@ class PolicyServicer:
             return resp
 
     async def _report(self, req: pb.ReportRequest, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
-        usage = wire.usage_from_proto(req.usage)
         try:
-            applied = await self.decider.engine.report(
-                req.request_id, usage["prompt_tokens"], usage["completion_tokens"]
-            )
+            applied = await self.decider.engine.report(req.request_id, wire.usage_from_proto(req.usage))
         except Exception as e:  # noqa: BLE001 - the store is down or late: tell the caller to retry
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"Report: limit store failed: {type(e).__name__}: {e}")
             raise
@@ -278,17 +276,6 @@ class RateLimitServicer:
 # --- envoy.service.accesslog.v3.AccessLogService: the usage path -----------------------
 
 
-def _int_header(headers: Any, name: str) -> int | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        v = int(raw.strip())
-    except ValueError:
-        return None
-    return v if v >= 0 else None
-
-
 class AccessLogServicer:
     """Turns upstream usage headers in Envoy's HTTP access logs into Report calls.
 
@@ -296,10 +283,9 @@ class AccessLogServicer:
     ext_authz mapping also uses); usage comes from the upstream response headers
     named in the settings (send them with `additional_response_headers_to_log`)."""
 
-    def __init__(self, decider: Decider, prompt_header: str, completion_header: str) -> None:
+    def __init__(self, decider: Decider, headers: UsageHeaders) -> None:
         self.decider = decider
-        self.prompt_header = prompt_header.lower()
-        self.completion_header = completion_header.lower()
+        self.headers = headers
         self.applied = 0
         self.skipped = 0
 
@@ -315,14 +301,13 @@ class AccessLogServicer:
 
     async def _entry(self, entry: Any) -> None:
         rid = entry.request.request_id or entry.request.request_headers.get("x-request-id", "")
-        headers = entry.response.response_headers
-        pt = _int_header(headers, self.prompt_header)
-        ct = _int_header(headers, self.completion_header)
-        if not rid or (pt is None and ct is None):
+        logged = entry.response.response_headers
+        usage = self.headers.read(logged.get)
+        if not rid or not usage.known:
             self.skipped += 1
             return
         try:
-            if await self.decider.engine.report(rid, pt, ct):
+            if await self.decider.engine.report(rid, usage):
                 self.applied += 1
         except Exception as e:  # noqa: BLE001 - a lost usage report must not end Envoy's log stream
             log.warning("access log: report for %s failed: %s: %s", rid, type(e).__name__, e)

@@ -30,6 +30,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from policy_engine.ingress.settings import HeaderNames, IngressSettings
+from policy_engine.ingress.usage import UsageHeaders
 from policy_engine.server.envoy_mapping import EnvoyMappingSettings
 from policy_engine.state.factory import StoreURLError, backend_of, check_sync, validate_url
 from policy_engine.state.sync_mode import SyncMode, parse_interval, parse_sync
@@ -94,10 +95,24 @@ class ServerSettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # require client certificates signed by this CA (mutual TLS)
-    # Envoy access-log usage path: response headers that carry the real token usage.
+    # Envoy access-log and proxy access-log usage paths: response headers that carry the real usage.
     usage_prompt_tokens_header: str = "x-usage-prompt-tokens"
     usage_completion_tokens_header: str = "x-usage-completion-tokens"
+    usage_cached_input_tokens_header: str = "x-usage-cached-input-tokens"
+    usage_reasoning_tokens_header: str = "x-usage-reasoning-tokens"
+    usage_model_header: str = "x-usage-model"
     envoy: EnvoyMappingSettings = EnvoyMappingSettings()
+
+    @property
+    def usage_headers(self) -> UsageHeaders:
+        return UsageHeaders(
+            self.usage_prompt_tokens_header,
+            self.usage_completion_tokens_header,
+            self.usage_cached_input_tokens_header,
+            self.usage_reasoning_tokens_header,
+            self.usage_model_header,
+        )
+
     # HTTP forward-auth for nginx, Caddy and Traefik (None: off); TLS as for gRPC.
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_host: str = "127.0.0.1"

@@ -18,11 +18,11 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from policy_engine.ingress.usage import DEFAULT_USAGE_HEADERS, LoggedUsage, usage_from_log
+from policy_engine.ingress.usage import DEFAULT_USAGE_HEADERS, LoggedUsage, Usage, UsageHeaders, usage_from_log
 
 log = logging.getLogger("policy_engine.server")
 
-Report = Callable[[str, int | None, int | None], Awaitable[bool]]
+Report = Callable[[str, Usage], Awaitable[bool]]
 MAX_LINE = 64 << 10  # a longer line is not an access-log entry of ours: skipped
 
 
@@ -78,12 +78,12 @@ class UsageLogs:
         self,
         paths: list[Path],
         report: Report,
-        headers: tuple[str, str] = DEFAULT_USAGE_HEADERS,
+        headers: UsageHeaders = DEFAULT_USAGE_HEADERS,
         poll_seconds: float = 0.1,
     ) -> None:
         self.followers = [LogFollower(p) for p in paths]
         self.report = report
-        self.headers = (headers[0].lower(), headers[1].lower())
+        self.headers = headers
         self.poll_seconds = poll_seconds
         self.applied = 0
         self.skipped = 0
@@ -125,7 +125,7 @@ class UsageLogs:
             self.skipped += 1
             return
         try:
-            if await self.report(found.request_id, found.usage.prompt_tokens, found.usage.completion_tokens):
+            if await self.report(found.request_id, found.usage):
                 self.applied += 1
         except Exception as e:  # noqa: BLE001 - one lost report must not stop the follower
             log.warning("usage log: report for %s failed: %s: %s", found.request_id, type(e).__name__, e)

@@ -112,6 +112,20 @@ class LimitSpec:
     reconcilable: bool = False  # SUM with a `usage` clause: its charges keep a receipt for `reconcile`
     calendar: Calendar | None = None  # a calendar window instead of a sliding one
     measure: bool = False  # a policy's measure (counts, never refuses), not a limit
+    # The store keeps amounts in 1/scale units. A `sum` of decimals (money) is kept in
+    # whole micro-units (DECIMAL_SCALE), so that adding up charges never drifts and every
+    # store, adding integers exactly in doubles, gives the same answer to the unit.
+    scale: int = 1
+
+
+# Units per 1 of a decimal `sum`: micro-units (a millionth of a dollar). Exact up to 2**53
+# units: 9 billion per key and window.
+DECIMAL_SCALE = 1_000_000
+
+
+def to_units(value: float, scale: int) -> float:
+    """An amount as the store keeps it: whole units (rounded half to even) when scaled."""
+    return value if scale == 1 else float(round(value * scale))
 
 
 @dataclass(slots=True)

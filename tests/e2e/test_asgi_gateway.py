@@ -53,6 +53,17 @@ limit tokens {
   throttle
   reason "token budget"
 }
+
+# What the usage reports said of the token classes and the serving model, in one number.
+limit classes {
+  key account.id
+  sum 0
+  usage (usage.cached_input_tokens ?? 0) * 1000000 + (usage.reasoning_tokens ?? 0) * 1000
+    + (if usage.model == "served-model" then 1 else if usage.model == "m" then 2 else 0)
+  window 1d
+  max 1000000000000
+  reason "never reached"
+}
 """
 
 
@@ -61,6 +72,7 @@ class ModelApp:
     """A tiny OpenAI-style ASGI app: usage in the JSON body, in SSE events or in headers."""
 
     mode: str = "json"  # "json" | "sse" | "headers"
+    served: str | None = None  # the model the answer names (None: it names none)
     calls: list[dict[str, str]] = field(default_factory=list)
     completion_tokens: int = 50
 
@@ -80,12 +92,15 @@ class ModelApp:
             await send({"type": "http.response.body", "body": b"ok"})
             return
         prompt = json.loads(body)["messages"][0]["content"]
-        usage = {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": self.completion_tokens}
+        usage: dict[str, Any] = {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": self.completion_tokens}
+        usage["prompt_tokens_details"] = {"cached_tokens": 7}
+        usage["completion_tokens_details"] = {"reasoning_tokens": 20}
+        named = {"model": self.served} if self.served else {}
         if self.mode == "sse":
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
             )
-            events = [{"choices": [{"delta": {"content": "hi"}}]}, {"choices": [], "usage": usage}]
+            events = [{"choices": [{"delta": {"content": "hi"}}]}, {"choices": [], "usage": usage, **named}]
             for ev in events:
                 data = f"data: {json.dumps(ev)}\n\n".encode()
                 # Split mid-line, as a network would.
@@ -98,10 +113,13 @@ class ModelApp:
             headers += [
                 (b"x-usage-prompt-tokens", str(usage["prompt_tokens"]).encode()),
                 (b"x-usage-completion-tokens", str(usage["completion_tokens"]).encode()),
+                (b"x-usage-cached-input-tokens", b"7"),
+                (b"x-usage-reasoning-tokens", b"20"),
+                *([(b"x-usage-model", self.served.encode())] if self.served else []),
             ]
-            payload = {"choices": []}
+            payload: dict[str, Any] = {"choices": []}
         else:
-            payload = {"choices": [], "usage": usage}
+            payload = {"choices": [], "usage": usage, **named}
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
@@ -184,9 +202,10 @@ def run(
     body: Callable[[PolicyGateway, ModelApp], Awaitable[None]],
     *,
     mode: str = "json",
+    served: str | None = None,
     **options: Any,
 ) -> ModelApp:
-    model = ModelApp(mode)
+    model = ModelApp(mode, served)
 
     async def main() -> None:
         gw = PolicyGateway(model, target=engine.target, **{"timeout": 2.0, **options})
@@ -264,6 +283,23 @@ def test_usage_is_reported_after_the_response(engine: EngineProc, mode: str) -> 
     run(engine, body, mode=mode)
     real = 3 * (len(prompt) // 4 + 1 + 50)
     assert tokens_used(engine, account) == real
+
+
+@pytest.mark.parametrize("mode", ["json", "sse", "headers"])
+def test_token_classes_and_the_serving_model_are_reported(engine: EngineProc, mode: str) -> None:
+    async def body(gw: PolicyGateway, model: ModelApp) -> None:
+        for account in (f"asgi-classes-{mode}", f"asgi-asked-{mode}"):
+            model.served = "served-model" if account.startswith("asgi-classes") else None
+            assert (await call(gw, {"x-account-id": account})).status == 200
+        await gw.aclose()
+
+    run(engine, body, mode=mode)
+    with engine.client() as pe:
+        for account, model_code in ((f"asgi-classes-{mode}", 1), (f"asgi-asked-{mode}", 2)):
+            r = pe.check({"account": {"id": account}, "request": {"model": "probe"}})
+            used = next(lim.used for lim in r.limits if lim.limit_id == "classes")
+            # 7 cached, 20 reasoning; the answer's model, else the one the request asked for ("m")
+            assert used == 7 * 1_000_000 + 20 * 1000 + model_code, (account, used)
 
 
 def test_engine_down_fails_closed_or_open(stack: Stack) -> None:

@@ -67,6 +67,17 @@ limit daily_tokens {
   reason "daily token budget exhausted"
 }
 
+# What the usage reports said of the token classes and the serving model, in one number.
+limit classes {
+  key account.id
+  sum 0
+  usage (usage.cached_input_tokens ?? 0) * 1000000 + (usage.reasoning_tokens ?? 0) * 1000
+    + (if usage.model == "gpt-served" then 1 else 0)
+  window 1d
+  max 1000000000000
+  reason "never reached"
+}
+
 # The proxy's calls, per virtual key: only their reported usage counts.
 limit proxy_key_tokens {
   key api_key.id
@@ -191,6 +202,36 @@ def test_router_call_is_checked_and_its_usage_reported(engine: EngineProc) -> No
     # The budget holds LiteLLM's count of the call, not the check-time estimate.
     assert wait_used(engine, "acct-ll-usage", r.usage.total_tokens) == r.usage.total_tokens
     assert cb.reported == 1
+
+
+def test_token_classes_and_the_serving_model_are_reported(engine: EngineProc) -> None:
+    cb = PolicyEngineCallback(engine.target, timeout=5)
+    answer = {
+        "model": "gpt-served",
+        "choices": [{"message": {"role": "assistant", "content": "an answer"}}],
+        "usage": {
+            "prompt_tokens": 100,
+            "completion_tokens": 50,
+            "total_tokens": 150,
+            "prompt_tokens_details": {"cached_tokens": 7},
+            "completion_tokens_details": {"reasoning_tokens": 20},
+        },
+    }
+    run_with(
+        cb,
+        lambda: router().acompletion(
+            model="test-model", messages=MESSAGES, user="acct-ll-classes", mock_response=answer
+        ),
+        successes=1,
+    )
+    deadline = time.monotonic() + WAIT
+    used = 0.0
+    while used != 7_020_001 and time.monotonic() < deadline:
+        with engine.client() as pe:
+            r = pe.check({"account": {"id": "acct-ll-classes"}, "request": {"model": "probe"}})
+        used = next(lim.used for lim in r.limits if lim.limit_id == "classes")
+        time.sleep(0.05)
+    assert used == 7 * 1_000_000 + 20 * 1000 + 1  # 7 cached, 20 reasoning, and the model that answered
 
 
 def test_a_streamed_call_reports_its_usage_at_the_end(engine: EngineProc) -> None:

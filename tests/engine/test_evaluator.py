@@ -10,6 +10,7 @@ import pytest
 from policy_engine.context import Context
 from policy_engine.decision import Effect
 from policy_engine.engine import Engine
+from policy_engine.ingress.usage import Usage
 from policy_engine.state.base import Store
 
 T0 = 1_764_300_000.0
@@ -279,8 +280,8 @@ limit tokens {
     d = p.decide(req(request={"id": "a", "prompt_tokens": 100, "max_tokens": 400}), now=T0)
     assert d.effect is Effect.ALLOW and d.limits[0].used == 500
     # The call really used 150 tokens: 350 are refunded, once.
-    assert p.engine.report_sync("a", 100, 50, T0 + 1) is True
-    assert p.engine.report_sync("a", 100, 50, T0 + 2) is False
+    assert p.engine.report_sync("a", Usage(100, 50), T0 + 1) is True
+    assert p.engine.report_sync("a", Usage(100, 50), T0 + 2) is False
     d = p.decide(req(request={"id": "b", "prompt_tokens": 100, "max_tokens": 700}), now=T0 + 3)
     assert d.effect is Effect.ALLOW and d.limits[0].used == 950
     d = p.decide(req(request={"id": "c", "prompt_tokens": 10, "max_tokens": 100}), now=T0 + 4)

@@ -12,6 +12,7 @@ import pytest
 from policy_engine.context import Context
 from policy_engine.decision import Effect
 from policy_engine.engine import Engine
+from policy_engine.ingress.usage import Usage
 from policy_engine.state.base import Hit, HitResult, Store
 from policy_engine.state.memory import MemoryStore
 
@@ -313,11 +314,11 @@ def test_usage_reconciles_a_sum_measure(make_policy) -> None:
     d = p.decide(req("a", rid="q1", request={"max_tokens": 800}), now=T0)
     assert values(d) == {"harvested_tokens": 800} and d.effect is Effect.ALLOW
     # the call really produced 50 tokens: the measure and the limit both take back 750
-    assert p.engine.report_sync("q1", None, 50, T0 + 1)
-    assert not p.engine.report_sync("q1", None, 50, T0 + 2)  # once per request id
+    assert p.engine.report_sync("q1", Usage(None, 50), T0 + 1)
+    assert not p.engine.report_sync("q1", Usage(None, 50), T0 + 2)  # once per request id
     d = p.decide(req("a", rid="q2", request={"max_tokens": 600}), now=T0 + 3)
     assert values(d) == {"harvested_tokens": 650} and d.limits[0].used == 650 and d.effect is Effect.ALLOW
-    assert asyncio.run(p.engine.report("q2", None, 2000, T0 + 4))  # the async path reconciles alike
+    assert asyncio.run(p.engine.report("q2", Usage(None, 2000), T0 + 4))  # the async path reconciles alike
     d = p.decide(req("a", rid="q3", request={"max_tokens": 10}), now=T0 + 5)
     assert values(d) == {"harvested_tokens": 2060} and d.limits[0].used == 2060 and d.effect is Effect.FLAG
 
@@ -332,7 +333,7 @@ measure harvested_tokens {
 }
 """)
     p.decide(req("a", rid="q1", request={"max_tokens": 800}), now=T0)
-    assert p.engine.report_sync("q1", None, 50, T0 + 1)
+    assert p.engine.report_sync("q1", Usage(None, 50), T0 + 1)
     assert values(p.decide(req("a", rid="q2", request={"max_tokens": 0}), now=T0 + 2)) == {"harvested_tokens": 50}
 
 

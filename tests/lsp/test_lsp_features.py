@@ -327,3 +327,36 @@ def test_completion_inside_an_attribute_declaration() -> None:
         "api",
         "asgi",
     }
+
+
+# -------------------------------------------------------------------- prices
+
+
+def test_prices_hover_and_completion(tmp_path: Path) -> None:
+    (tmp_path / "prices.csv").write_text("model,group,input,output\nfrontier,,3,15\nfrontier-large,frontier,,\n")
+    text = (
+        'data prices = prices("prices.csv")\n'
+        'limit l {\n  key account.id, model_group(request.model) ?? "other"\n'
+        '  sum price(request.model, "output") * (request.max_tokens ?? 1000) ?? 0\n'
+        '  usage (price(usage.model, "output") ?? 0) * (usage.completion_tokens ?? 0)\n'
+        '  window 1d\n  max 10.00\n  reason "budget"\n}\n'
+    )
+    (tmp_path / "main.policy").write_text(text)
+    a = analyze_folder(tmp_path, {}, None)
+    m = a.module(str((tmp_path / "main.policy").resolve())) or a.module(str(tmp_path / "main.policy"))
+    assert m is not None
+    h = features.hover(a, m, text.index("price(request") + 1)
+    assert h is not None and "price(string, token class) -> float" in h.text
+    h = features.hover(a, m, text.index("model_group") + 1)
+    assert h is not None and "model_group(string) -> string" in h.text
+    h = features.hover(a, m, text.index("usage.model") + 7)
+    assert h is not None and "The model that served the call" in h.text
+    assert {"price", "model_group"} <= _complete("rule r {\n  deny when pri|\n}\n")
+    assert {"cached_input_tokens", "reasoning_tokens", "model"} <= _complete("rule r {\n  deny when usage.|\n}\n")
+    # Inside the strings: the table's token classes, its models and groups.
+    assert _complete('let p = price(request.model, "out|', a) == {"input", "output"}
+    assert _complete('let p = price(usage.model ?? "x", "|', a) == set()  # not a simple first argument
+    assert _complete('let p = price("fr|', a) == {"frontier", "frontier-large"}
+    assert _complete('let g = model_group("|', a) == {"frontier", "frontier-large"}
+    assert _complete('let p = price(request.model, "|') == {"input", "cached_input", "output", "reasoning"}
+    assert _complete('rule r {\n  reason "pri|') == set()

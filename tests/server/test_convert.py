@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dsl.schema import SCHEMA
+from policy_engine.ingress.usage import Usage
+
 import asyncio
 import json
 from concurrent import futures
@@ -77,7 +80,7 @@ def test_empty_values_differ_from_null() -> None:
 
 
 def test_usage_present_but_empty_is_not_null() -> None:
-    assert roundtrip({"usage": {}})["usage"] == {"prompt_tokens": None, "completion_tokens": None}
+    assert roundtrip({"usage": {}})["usage"] == dict.fromkeys(SCHEMA["usage"])
     assert roundtrip({})["usage"] is None
 
 
@@ -104,9 +107,15 @@ def test_bad_values_on_the_wire_are_rejected_when_read() -> None:
 
 
 def test_usage_helpers() -> None:
-    assert usage_from_proto(usage_to_proto(10, None)) == {"prompt_tokens": 10, "completion_tokens": None}
+    assert usage_from_proto(usage_to_proto(Usage(10, None))) == Usage(10, None)
+    every = Usage(1000, 500, 800, 300, "frontier-large-2026-06")
+    assert usage_from_proto(usage_to_proto(every)) == every
     with pytest.raises(ConversionError, match="completion_tokens"):
-        usage_to_proto(1, -5)
+        usage_to_proto(Usage(1, -5))
+    with pytest.raises(ConversionError, match="reasoning_tokens"):
+        usage_to_proto(Usage(reasoning_tokens=True))  # type: ignore[arg-type]
+    with pytest.raises(ConversionError, match="usage.model"):
+        usage_to_proto(Usage(1, model=7))  # type: ignore[arg-type]
 
 
 # A property: any context the schema accepts survives dict -> proto -> dict.
@@ -285,7 +294,7 @@ def test_policy_info_round_trip() -> None:
 
 class EchoServicer(policy_pb2_grpc.PolicyServiceServicer):
     def __init__(self) -> None:
-        self.reports: list[tuple[str, dict[str, int | None]]] = []
+        self.reports: list[tuple[str, Usage]] = []
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         ctx = check_request_to_model(request)
@@ -332,14 +341,16 @@ def test_sync_client(echo_server: Any) -> None:
         assert denied.effect == "deny" and denied.http_status == 403 and denied.explanation is None
         assert client.report("r-1", prompt_tokens=300, completion_tokens=None) is True
         assert client.report("r-unknown", completion_tokens=7) is False
+        assert client.report("r-2", 10, 5, cached_input_tokens=8, reasoning_tokens=2, model="m-2") is False
         info = client.get_policy()
         assert info.version == "v1" and info.files == ["base.policy"] and info.loaded_at == 5.5
         assert info.last_reload_error is None
         with pytest.raises(ValidationError):
             client.check({"acount": {}})
     assert servicer.reports == [
-        ("r-1", {"prompt_tokens": 300, "completion_tokens": None}),
-        ("r-unknown", {"prompt_tokens": None, "completion_tokens": 7}),
+        ("r-1", Usage(300, None)),
+        ("r-unknown", Usage(None, 7)),
+        ("r-2", Usage(10, 5, 8, 2, "m-2")),
     ]
 
 
@@ -351,10 +362,11 @@ def test_async_client(echo_server: Any) -> None:
             res = await client.check({"request": {"id": "r-1"}, "account": {"labels": ["b", "a"]}})
             assert res.effect == "allow" and res.flags == ["a", "b"] and res.request_id == "r-1"
             assert await client.report("r-1", 1, 2) is True
+            assert await client.report("r-3", usage=Usage(reasoning_tokens=4, model="m")) is False
             assert (await client.get_policy()).version == "v1"
 
     asyncio.run(run())
-    assert servicer.reports == [("r-1", {"prompt_tokens": 1, "completion_tokens": 2})]
+    assert servicer.reports == [("r-1", Usage(1, 2)), ("r-3", Usage(reasoning_tokens=4, model="m"))]
 
 
 def test_the_engines_decision_model_converts() -> None:

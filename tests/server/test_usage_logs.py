@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from policy_engine.ingress.usage import Usage, usage_from_log
+from policy_engine.ingress.usage import Usage, UsageHeaders, usage_block, usage_from_json, usage_from_log
 from policy_engine.server.usage_logs import MAX_LINE, LogFollower, UsageLogs
 
 NGINX = {"request_id": "pe-1", "prompt_tokens": "7", "completion_tokens": "300"}
@@ -41,8 +41,71 @@ def test_entries_without_an_id_or_usage_are_skipped() -> None:
 
 def test_header_names_are_configurable_and_caseless() -> None:
     doc = {"request_id": "pe-1", "resp_headers": {"X-Tokens-In": ["4"], "x-tokens-out": ["5"]}}
-    found = usage_from_log(doc, ("x-tokens-in", "X-TOKENS-OUT"))
+    found = usage_from_log(doc, UsageHeaders("x-tokens-in", "X-TOKENS-OUT"))
     assert found is not None and found.usage == Usage(4, 5)
+
+
+def test_token_classes_and_the_model_in_each_proxys_shape() -> None:
+    classes = {"cached_input_tokens": "5", "reasoning_tokens": "200", "model": "frontier-large-2026-06"}
+    nginx = {**NGINX, **classes}
+    caddy = {
+        **CADDY,
+        "resp_headers": {
+            **CADDY["resp_headers"],  # type: ignore[dict-item]
+            "X-Usage-Cached-Input-Tokens": ["5"],
+            "X-Usage-Reasoning-Tokens": ["200"],
+            "X-Usage-Model": ["frontier-large-2026-06"],
+        },
+    }
+    traefik = {
+        **TRAEFIK,
+        "origin_X-Usage-Cached-Input-Tokens": "5",
+        "origin_X-Usage-Reasoning-Tokens": "200",
+        "origin_X-Usage-Model": "frontier-large-2026-06",
+    }
+    for doc in (nginx, caddy, traefik):
+        found = usage_from_log(doc)
+        assert found is not None and found.usage == Usage(7, 300, 5, 200, "frontier-large-2026-06")
+    # A model alone is no usage; a bad count is none.
+    assert usage_from_log({"request_id": "pe-1", "model": "m"}) is None
+    bad = usage_from_log({"request_id": "pe-1", "completion_tokens": "3", "reasoning_tokens": "-1", "model": "-"})
+    assert bad is not None and bad.usage == Usage(None, 3)
+
+
+def test_json_usage_blocks_of_each_api() -> None:
+    chat = {
+        "model": "frontier-large-2026-06",
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 500,
+            "prompt_tokens_details": {"cached_tokens": 800},
+            "completion_tokens_details": {"reasoning_tokens": 300},
+        },
+    }
+    assert usage_from_json(chat) == Usage(1000, 500, 800, 300, "frontier-large-2026-06")
+    responses = {
+        "model": "m",
+        "usage": {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "input_tokens_details": {"cached_tokens": 800},
+            "output_tokens_details": {"reasoning_tokens": 300},
+        },
+    }
+    assert usage_from_json(responses) == Usage(1000, 500, 800, 300, "m")
+    # Anthropic counts cache reads and writes apart from input_tokens: totals mean one thing here.
+    anthropic = {
+        "model": "c",
+        "usage": {
+            "input_tokens": 100,
+            "cache_read_input_tokens": 800,
+            "cache_creation_input_tokens": 100,
+            "output_tokens": 50,
+        },
+    }
+    assert usage_from_json(anthropic) == Usage(1000, 50, 800, None, "c")
+    flat = {"prompt_tokens": 3, "cached_input_tokens": 1, "reasoning_tokens": 2, "model": "x" * 300}
+    assert usage_block(flat) == Usage(3, None, 1, 2, None)  # a 300-character model is no model name
 
 
 def test_follower_reads_appended_lines_from_where_it_started(tmp_path: Path) -> None:
@@ -89,8 +152,8 @@ def test_usage_logs_report_each_line(tmp_path: Path) -> None:
     log.write_text("")
     reported: list[tuple[str, int | None, int | None]] = []
 
-    async def report(rid: str, p: int | None, c: int | None) -> bool:
-        reported.append((rid, p, c))
+    async def report(rid: str, usage: Usage) -> bool:
+        reported.append((rid, usage.prompt_tokens, usage.completion_tokens))
         return rid != "pe-3"
 
     async def run() -> UsageLogs:
