@@ -43,7 +43,7 @@ def test_it_lints_clean_and_is_formatted() -> None:
 def test_its_tests_pass() -> None:
     code, out = policyctl("test", str(EXAMPLE))
     assert code == 0, out
-    assert "9 passed" in out
+    assert "10 passed" in out
     for name in ("the budget comes back at midnight on the 1st", "the spend alert reads the month's settled spend"):
         assert f"PASS  {name}" in out
 
