@@ -20,7 +20,7 @@ from dsl.diagnostics import Diagnostic
 from dsl.data import PRICE_CLASSES, PriceTable
 from dsl.functions import FUNCTIONS, LOADERS, Func
 from dsl.navigate import At, at, field_uses, name_uses
-from dsl.parser import declaration_start, expected, keywords
+from dsl.parser import declaration_start, expected, keywords, parse
 from dsl.schema import (
     ATTRIBUTE_SECTIONS,
     ATTRIBUTE_SOURCES,
@@ -539,6 +539,36 @@ def join_unless(module: A.Module, offset: int) -> list[Edit]:
             start, end = line_start, min(line_end + 1, len(text))  # the whole line
         edits.append(Edit(start, end, ""))
     return edits
+
+
+_GUARD = re.compile(r"guard it: `when (.+)`")
+
+
+def guard_null_key(module: A.Module, offset: int, hint: str | None) -> list[Edit]:
+    """The edit W0312's hint proposes for the key at `offset`: a `when` clause with the
+    guard under the key, or the guard joined to the block's `when` with `and`."""
+    m = _GUARD.fullmatch(hint or "")
+    block = next((d for d in module.decls if isinstance(d, A.Block) and d.span.start <= offset <= d.span.end), None)
+    key = block.find("key") if block is not None else None
+    if m is None or block is None or key is None:
+        return []
+    guard, diags = parse(f"let guard = {m.group(1)}\n")
+    decl = guard.decls[0] if guard.decls and not diags else None
+    if not isinstance(decl, A.Let) or decl.expr is None:
+        return []
+    whens = block.find_all("when")
+    if len(whens) == 1 and whens[0].exprs:
+        w = whens[0]
+        joined = A.Binary(w.span, "and", w.exprs[0], decl.expr)
+        return [Edit(w.span.start, w.span.end, f"when {F.expr(joined)}")]
+    if whens:  # several: E0211 first
+        return []
+    text = module.source.text
+    line_start = text.rfind("\n", 0, key.span.start) + 1
+    indent = text[line_start : key.span.start]
+    end = text.find("\n", key.span.end)
+    end = len(text) if end < 0 else end
+    return [Edit(end, end, f"\n{indent}when {m.group(1)}")]
 
 
 # ------------------------------------------------------- outline, signatures

@@ -382,25 +382,33 @@ def create_server(check_delay: float = CHECK_DELAY, fresh_timeout: float = FRESH
     async def code_action(ls: PolicyLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction] | None:
         uri = params.text_document.uri
         actions = [a for d in params.context.diagnostics if (a := _replace_action(uri, d)) is not None]
-        duplicates = [d for d in params.context.diagnostics if d.code == "E0211"]
-        cur = await ls.current(uri) if duplicates else None
-        if cur is not None:
-            for d in duplicates:
-                edits = features.join_unless(cur.module, cur.index.offset(d.range.start, ls.encoding))
-                if edits:
-                    text_edits = [T.TextEdit(cur.index.range(e.start, e.end, ls.encoding), e.text) for e in edits]
-                    actions.append(
-                        T.CodeAction(
-                            "Join the `unless` clauses with `or`",
-                            kind=T.CodeActionKind.QuickFix,
-                            diagnostics=[d],
-                            edit=T.WorkspaceEdit(changes={uri: text_edits}),
-                            is_preferred=True,
-                        )
-                    )
+        # Quick fixes that edit the block around the diagnostic: (title, edits) by code.
+        block_fixes = [d for d in params.context.diagnostics if d.code in ("E0211", "W0312")]
+        cur = await ls.current(uri) if block_fixes else None
+        for d in block_fixes if cur is not None else []:
+            assert cur is not None
+            offset = cur.index.offset(d.range.start, ls.encoding)
+            if d.code == "E0211":
+                title, edits = "Join the `unless` clauses with `or`", features.join_unless(cur.module, offset)
+            else:
+                hint = _hint(d) or ""
+                title = "Guard the key: " + hint.removeprefix("guard it: ")
+                edits = features.guard_null_key(cur.module, offset, hint)
+            if edits:
+                text_edits = [T.TextEdit(cur.index.range(e.start, e.end, ls.encoding), e.text) for e in edits]
+                change = T.WorkspaceEdit(changes={uri: text_edits})
+                actions.append(
+                    T.CodeAction(title, kind=T.CodeActionKind.QuickFix, diagnostics=[d], edit=change, is_preferred=True)
+                )
         return actions or None
 
     return ls
+
+
+def _hint(d: T.Diagnostic) -> str | None:
+    """The hint a published diagnostic carries after its message."""
+    _, sep, hint = d.message.partition("\nhelp: ")
+    return hint if sep else None
 
 
 def _replace_action(uri: str, d: T.Diagnostic) -> T.CodeAction | None:

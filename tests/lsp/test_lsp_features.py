@@ -141,6 +141,12 @@ def test_did_you_mean_replacements_keep_quotes_for_strings() -> None:
     assert features.replacement(d) is None  # no close name: the hint lists the fields instead
 
 
+def _apply(text: str, edits: list[features.Edit]) -> str:
+    for e in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[: e.start] + e.text + text[e.end :]
+    return text
+
+
 def test_join_unless_edits() -> None:
     text = (
         "limit l {\n  key account.id\n  count\n  window 1m\n  max 5\n"
@@ -151,10 +157,7 @@ def test_join_unless_edits() -> None:
     )
     module, _ = parse(text)
     second = text.index("  unless account.age_days") + 2
-    edits = features.join_unless(module, second)
-    out = text
-    for e in sorted(edits, key=lambda e: e.start, reverse=True):
-        out = out[: e.start] + e.text + out[e.end :]
+    out = _apply(text, features.join_unless(module, second))
     assert (
         '  unless (if account.tier == "pro" then true else false) or account.age_days > 30 '
         "or account.id == null\n  reason" in out
@@ -360,3 +363,24 @@ def test_prices_hover_and_completion(tmp_path: Path) -> None:
     assert _complete('let g = model_group("|', a) == {"frontier", "frontier-large"}
     assert _complete('let p = price(request.model, "|') == {"input", "cached_input", "output", "reasoning"}
     assert _complete('rule r {\n  reason "pri|') == set()
+
+
+def test_guard_null_key_adds_or_joins_a_when() -> None:
+    text = "measure m {\n  key account.payment_fingerprint\n  distinct account.id\n  window 1d\n}\n"
+    [d] = analyze_buffer("untitled:1", text).diagnostics
+    assert d.code == "W0312"
+    module, _ = parse(text)
+    fixed = _apply(text, features.guard_null_key(module, d.span.start, d.hint))
+    assert fixed == text.replace(
+        "  key account.payment_fingerprint\n",
+        "  key account.payment_fingerprint\n  when account.payment_fingerprint != null\n",
+    )
+    assert analyze_buffer("untitled:1", fixed).diagnostics == []
+    # A block with a `when` already: the guard joins it, brackets where needed.
+    with_when = text.replace("  window 1d\n", '  window 1d\n  when account.age_days < 7 or account.tier == "free"\n')
+    [d] = analyze_buffer("untitled:1", with_when).diagnostics
+    module, _ = parse(with_when)
+    fixed = _apply(with_when, features.guard_null_key(module, d.span.start, d.hint))
+    assert '  when (account.age_days < 7 or account.tier == "free") and account.payment_fingerprint != null\n' in fixed
+    assert analyze_buffer("untitled:1", fixed).diagnostics == []
+    assert features.guard_null_key(module, d.span.start, "did you mean `x`?") == []

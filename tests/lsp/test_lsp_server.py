@@ -380,3 +380,28 @@ def test_same_diagnostics_as_lint_including_untested_rules_and_files_changed_on_
         assert await s.until(lambda: server_view(s) == broken)
 
     run(scenario, root)
+
+
+def test_null_key_warning_and_its_quick_fix(tmp_path: Path) -> None:
+    f = tmp_path / "p" / "main.policy"
+    f.parent.mkdir()
+    text = (
+        "limit card_rate {\n  key account.payment_fingerprint  # one bucket per card\n  count\n  window 1m\n"
+        '  max 60\n  reason "too many requests on this card"\n}\n'
+    )
+    f.write_text(text, encoding="utf-8")
+
+    async def scenario(s: Session) -> None:
+        uri = s.open(f)
+        diags = await s.diagnostics_for(uri)
+        assert _codes(diags) == ["W0312"] and diags[0].severity == T.DiagnosticSeverity.Warning
+        assert diags[0].range.start == position_of(text, "account.payment_fingerprint")
+        actions = await s.code_actions(uri, diags)
+        assert [a.title for a in actions] == ["Guard the key: `when account.payment_fingerprint != null`"]
+        assert actions[0].edit is not None and actions[0].edit.changes is not None
+        fixed = apply(text, actions[0].edit.changes[uri])
+        assert "# one bucket per card\n  when account.payment_fingerprint != null\n  count\n" in fixed
+        s.change(uri, fixed)
+        assert await s.diagnostics_for(uri) == []
+
+    run(scenario, f.parent)
