@@ -7,7 +7,9 @@ whose completion is exactly `max_tokens` tokens long (default 16, capped by
 `--max-completion-tokens`) and whose prompt is ceil(characters / 4) tokens. The
 real usage is in the JSON `usage` block and, for a stock Envoy to carry it to
 the engine's access-log service, in `x-usage-prompt-tokens`,
-`x-usage-completion-tokens`, `x-usage-total-tokens` and `x-usage-model` response headers
+`x-usage-completion-tokens`, `x-usage-total-tokens`, `x-usage-cached-input-tokens`,
+`x-usage-reasoning-tokens` and `x-usage-model` response headers (half the prompt is
+reported as read from cache, a quarter of the completion as reasoning)
 (`--no-usage-headers` leaves them out, like most model servers).
 
 `GET /stats` returns `{"requests": N, "last_headers": {...}}`: how many model
@@ -86,6 +88,9 @@ def completion(body: dict[str, Any], max_completion: int) -> tuple[dict[str, Any
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            # OpenAI's parts of those totals: half the prompt from cache, a quarter spent reasoning
+            "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2},
+            "completion_tokens_details": {"reasoning_tokens": completion_tokens // 4},
         },
     }
     return answer, prompt_tokens, completion_tokens
@@ -154,6 +159,8 @@ class Handler(BaseHTTPRequestHandler):
                     "x-usage-prompt-tokens": str(pt),
                     "x-usage-completion-tokens": str(ct),
                     "x-usage-total-tokens": str(pt + ct),
+                    "x-usage-cached-input-tokens": str(pt // 2),
+                    "x-usage-reasoning-tokens": str(ct // 4),
                     "x-usage-model": str(answer["model"]),
                 }
             )

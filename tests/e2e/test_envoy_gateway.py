@@ -72,12 +72,26 @@ limit daily_tokens {
 }
 """
 
+# What the usage reports said of the token classes and the serving model, in one number.
+CLASSES = """
+limit classes {
+  key account.id
+  sum 0
+  usage (usage.cached_input_tokens ?? 0) * 1000000 + (usage.reasoning_tokens ?? 0) * 1000
+    + (if usage.model == "served-model" then 1 else 0)
+  window 1d
+  max 1000000000000
+  when account.tier == "classes"
+  reason "never reached"
+}
+"""
+
 WAIT = 10.0  # seconds a usage report may take to arrive (access-log flush is 50 ms)
 
 
 @pytest.fixture(scope="module")
 def engine(module_stack: Stack) -> EngineProc:
-    return module_stack.engine(POLICY)
+    return module_stack.engine(POLICY + CLASSES)
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +252,31 @@ def test_token_budget_runs_out_after_the_real_usage_adds_up(
     # tokens each) would have let every one of the 20 calls through.
     assert admitted == 4 and real_total > 1000
     assert _budget_used(engine, account) == real_total  # the refused call spent nothing
+
+
+@pytest.mark.parametrize("usage_in", ["headers", "body"])
+def test_token_classes_and_the_serving_model_reach_the_engine(
+    request: pytest.FixtureRequest, module_stack: Stack, gateway: EnvoyProc, engine: EngineProc, usage_in: str
+) -> None:
+    if usage_in == "body":  # the Lua filter copies the *_details and the model into headers
+        gateway = module_stack.envoy(engine, request.getfixturevalue("body_only_upstream"))
+    account = f"acct-classes-{usage_in}"
+    r = chat(gateway.port, {"x-account-id": account, "x-account-tier": "classes"}, model="served-model", max_tokens=40)
+    assert r.status == 200, r.body
+    usage = r.json()["usage"]
+    cached, reasoning = (
+        usage["prompt_tokens_details"]["cached_tokens"],
+        usage["completion_tokens_details"]["reasoning_tokens"],
+    )
+    assert cached > 0 and reasoning == 10
+    want = cached * 1_000_000 + reasoning * 1000 + 1
+    deadline, used = time.monotonic() + WAIT, 0.0
+    while used != want and time.monotonic() < deadline:
+        with engine.client() as pe:
+            check = pe.check({"account": {"id": account, "tier": "classes"}, "request": {"model": "probe"}})
+        used = next(lim.used for lim in check.limits if lim.limit_id == "classes")
+        time.sleep(0.05)
+    assert used == want
 
 
 # --- identity from a JWT ------------------------------------------------------------------------
