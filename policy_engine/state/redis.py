@@ -575,8 +575,20 @@ class RedisStore(Store):
 
     async def flush(self) -> None:
         """Delete every key under this store's prefix (a replay's scratch prefix, tests)."""
+        batch: list[Any] = []
         async for k in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
-            await self._client.delete(k)
+            batch.append(k)
+            if len(batch) >= 500:  # one DEL per 500 keys, not a round trip per key
+                await self._delete(batch)
+                batch = []
+        if batch:
+            await self._delete(batch)
+
+    async def _delete(self, keys: list[Any]) -> None:
+        if self._cluster:  # a cluster takes one slot per multi-key command: a pipeline of DELs
+            await self._cluster_pipeline([("DEL", k) for k in keys])
+        else:
+            await self._client.delete(*keys)
 
 
 def open_url(url: str, options: StoreOptions) -> RedisStore:

@@ -467,3 +467,18 @@ def test_calendar_state_expires_when_its_period_ends(store_env) -> None:
         assert ttl is not None and end - 5 <= ttl <= end + 1
 
     store_env.run(body)
+
+
+def test_flush_deletes_everything_under_the_prefix(store_env) -> None:
+    """flush empties the store (a replay's scratch prefix), in batches of keys on Redis and
+    across a cluster's slots."""
+
+    async def body(s) -> None:
+        for i in range(1200):  # more than one batch of deletes
+            await s.acquire([Hit(COUNT, f"k{i}", 10)], T0)
+        await s.flush()
+        for i in (0, 599, 1199):
+            (r,) = await s.acquire([Hit(COUNT, f"k{i}", 10, amount=0)], T0, admitted=False)
+            assert r.used == 0
+
+    store_env.run(body)
