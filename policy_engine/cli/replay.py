@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Annotated
 from collections.abc import Callable
@@ -140,7 +141,7 @@ def _sync_mode(text: str, policy: PolicySet) -> SyncMode:
         if parse_interval(text) is None:
             return SyncMode()
         every = {lim.id: "batched" for lim in policy.limits} | {m.id: "batched" for m in policy.compiled.measures}
-        return parse_sync(text, every)
+        return replace(parse_sync(text, every), solo=True)
     except ValueError as e:
         err(f"error: --store-sync: {e}")
         raise typer.Exit(EXIT_USAGE) from None

@@ -142,6 +142,7 @@ class LocalFirstStore(Store):
         self._task: asyncio.Task[None] | None = None
         self._round: asyncio.Future[None] | None = None  # the round in flight
         self._closed = False
+        self._sent: OrderedDict[str, None] = OrderedDict()  # solo: receipts sent to Redis (bounded)
         self.stats = SyncStats()
         self.redis_ok = True
 
@@ -217,6 +218,8 @@ class LocalFirstStore(Store):
 
     async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
         receipt = self._batch.receipts.pop(request_id, None)
+        if receipt is None and self.mode.solo and request_id not in self._sent:
+            return False  # alone, and no receipt was made for it (refused, or nothing to reconcile)
         if receipt is None:  # sent already, perhaps by another process
             while self._round is not None:  # it may be on its way
                 await asyncio.shield(self._round)
@@ -338,6 +341,10 @@ class LocalFirstStore(Store):
                     ops += [(k, hit)] * n
                 cmds.append(self.inner.evalsha("sync.lua", call_keys, call_args))
         for rid, (expires, charges) in batch.receipts.items():
+            if self.mode.solo:
+                self._sent[rid] = None
+                while len(self._sent) > self.max_receipts:
+                    self._sent.popitem(last=False)
             body = json.dumps({"expires": expires, "charges": charges})
             ms = max(1, math.ceil((expires - batch.now) * 1000)) + 1000
             cmds.append(("SET", self.inner.receipt_key(rid + RECEIPT_SUFFIX), body, "PX", ms))

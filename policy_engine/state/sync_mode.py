@@ -31,6 +31,8 @@ class SyncMode:
 
     interval: float | None = None
     limits: Mapping[str, SyncChoice] = field(default_factory=dict)
+    # One process owns every key (a replay): a usage report's receipt is never elsewhere.
+    solo: bool = False
 
     @property
     def batched(self) -> bool:

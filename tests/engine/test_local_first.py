@@ -4,6 +4,7 @@ decided from local counters, deltas exchanged in rounds (sync.lua)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -285,3 +286,23 @@ def test_settings_errors() -> None:
     default = parse_sync("batched:50ms")
     assert not default.is_batched(TOKENS) and default.is_batched(COUNT)
     assert default.is_batched(LimitSpec("harvest", Kind.SUM, 3600.0, measure=True))  # a measure, not a budget
+
+
+def test_alone_a_report_without_a_receipt_asks_no_one(redis_factory) -> None:
+    """solo (a replay): a report for a request that kept no receipt is answered without
+    Redis; one whose receipt went out with a round is still found there."""
+    server = redis_factory()
+
+    async def main() -> None:
+        mode = replace(ALL_BATCHED, solo=True)
+        store = _open(server.url, mode)
+        try:
+            (r,) = await store.acquire([Hit(TOKENS, "acct", 10_000, amount=400)], NOW, request_id="sent")
+            assert await store.sync()
+            assert await store.reconcile("sent", {"tokens": 100}, NOW + 1)  # from Redis
+            server.stop()
+            assert not await store.reconcile("never-charged", {"tokens": 100}, NOW + 1)  # no round trip: no error
+        finally:
+            await store.close()
+
+    asyncio.run(main())
