@@ -17,15 +17,16 @@ from policy_engine.server.app import free_port
 from server_harness import POLICY, write_policy
 
 POLICYCTL = str(Path(sys.executable).with_name("policyctl"))
-# per_minute counts over a day here: a sliding window weighs the previous bucket less as
-# time goes on, and a test that crossed a minute's boundary would read 2.96 of 3.
+# per_minute and the measure count over a day here: a sliding window weighs the previous
+# bucket less as time goes on, and a test that crossed a minute's (or an hour's) boundary
+# would read 2.96 of 3.
 MEASURED = (
     POLICY.replace("window 1m", "window 1d")
     + """
 measure seen {
   key account.id
   count
-  window 1h
+  window 1d
 }
 """
 )
