@@ -141,7 +141,7 @@ class Decider:
             self.store_health.failed(error, count=errors)
             if fail_open and d.effect <= Effect.FLAG:
                 self.metrics.fail_open_decisions += 1
-        elif self.store_health.failing and (d.limits or d.measures):
+        elif self.store_health.failing and not self.store_health.store.local_answers and (d.limits or d.measures):
             self.store_health.answered()
         if self.decision_log is not None:
             self.decision_log.submit(api, ctx, d, seconds)

@@ -197,6 +197,9 @@ class Store(abc.ABC):
 
     backend: ClassVar[str]  # the name summaries and logs show: "memory", "redis"
     # What the server says requests get while the store does not answer (server/store_health.py).
+    # Answers come from this process's memory (local-first): a decision proves nothing about
+    # the shared store's health; only the probe says when it is back (server/store_health.py).
+    local_answers: ClassVar[bool] = False
     on_outage: ClassVar[str] = (
         "each limit applies its fail mode (on_error, open unless the policy says closed) "
         "and measures read null until it answers"

@@ -114,6 +114,7 @@ class SyncStats:
 
 class LocalFirstStore(Store):
     backend: ClassVar[str] = "redis-local-first"
+    local_answers: ClassVar[bool] = True
     on_outage: ClassVar[str] = (
         "batched limits and measures are decided from this process's counters and their deltas are "
         "sent when it answers; exact limits apply their fail mode (on_error, open unless the policy "
