@@ -383,3 +383,36 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield s
     finally:
         s.close()
+
+
+# Rules and a limit every gateway end-to-end policy starts from: one answer of each kind.
+GATEWAY_RULES = """\
+rule forbidden_model {
+  deny when request.model == "forbidden-model"
+  reason "model not offered"
+}
+
+rule blocked_org {
+  deny when account.org == "org-blocked"
+  reason "organisation suspended"
+}
+
+rule blocked_network {
+  deny when client.ip in ["203.0.113.0/24"]
+  reason "network blocked"
+}
+
+"""
+
+FREE_PER_MINUTE = """\
+limit free_per_minute {
+  key account.id
+  count
+  window 1m
+  max 2
+  when account.tier == "free"
+  throttle
+  reason "free tier: 2 requests per minute"
+}
+
+"""

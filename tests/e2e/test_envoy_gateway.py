@@ -14,28 +14,28 @@ from typing import Any
 
 import pytest
 
-from gateway_harness import ROOT, EngineProc, EnvoyOptions, EnvoyProc, Stack, Upstream, chat, start_upstream
+from gateway_harness import (
+    FREE_PER_MINUTE,
+    GATEWAY_RULES,
+    ROOT,
+    EngineProc,
+    EnvoyOptions,
+    EnvoyProc,
+    Stack,
+    Upstream,
+    chat,
+    start_upstream,
+)
 
-POLICY = """\
+POLICY = (
+    """\
 policy "gateway-e2e" {
   owner "tests"
 }
 
-rule forbidden_model {
-  deny when request.model == "forbidden-model"
-  reason "model not offered"
-}
-
-rule blocked_org {
-  deny when account.org == "org-blocked"
-  reason "organisation suspended"
-}
-
-rule blocked_network {
-  deny when client.ip in ["203.0.113.0/24"]
-  reason "network blocked"
-}
-
+"""
+    + GATEWAY_RULES
+    + """\
 # Proves which address the engine saw when the caller does not forward one.
 rule loopback_probe {
   deny when account.id == "ip-probe" and client.ip == "127.0.0.1"
@@ -48,17 +48,9 @@ rule budget_probe {
   reason "probe"
 }
 
-limit free_per_minute {
-  key account.id
-  count
-  window 1m
-  max 2
-  when account.tier == "free"
-  throttle
-  reason "free tier: 2 requests per minute"
-}
-
-# The estimate is the prompt alone; the real cost (prompt + completion) arrives
+"""
+    + FREE_PER_MINUTE
+    + """# The estimate is the prompt alone; the real cost (prompt + completion) arrives
 # after the call, through Envoy's access log.
 limit daily_tokens {
   key account.id
@@ -71,6 +63,7 @@ limit daily_tokens {
   reason "daily token budget exhausted"
 }
 """
+)
 
 # What the usage reports said of the token classes and the serving model, in one number.
 CLASSES = """

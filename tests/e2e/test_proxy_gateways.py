@@ -15,29 +15,18 @@ from typing import Any
 
 import pytest
 
-from gateway_harness import EngineProc, Stack, Upstream, chat, http_request
+from gateway_harness import FREE_PER_MINUTE, GATEWAY_RULES, EngineProc, Stack, Upstream, chat, http_request
 from proxy_harness import PROXIES, ProxyProc, start_proxy
 
-POLICY = """\
+POLICY = (
+    """\
 policy "proxy-e2e" {
   owner "tests"
 }
 
-rule forbidden_model {
-  deny when request.model == "forbidden-model"
-  reason "model not offered"
-}
-
-rule blocked_org {
-  deny when account.org == "org-blocked"
-  reason "organisation suspended"
-}
-
-rule blocked_network {
-  deny when client.ip in ["203.0.113.0/24"]
-  reason "network blocked"
-}
-
+"""
+    + GATEWAY_RULES
+    + """\
 # Proves which address the engine saw.
 rule loopback_probe {
   deny when account.id == "ip-probe" and client.ip == "127.0.0.1"
@@ -61,17 +50,9 @@ rule budget_probe {
   reason "probe"
 }
 
-limit free_per_minute {
-  key account.id
-  count
-  window 1m
-  max 2
-  when account.tier == "free"
-  throttle
-  reason "free tier: 2 requests per minute"
-}
-
-# No estimate at check time (nginx's check never sees the body): the budget
+"""
+    + FREE_PER_MINUTE
+    + """# No estimate at check time (nginx's check never sees the body): the budget
 # holds only what the model reported, through the proxy's access log.
 limit daily_tokens {
   key account.id
@@ -84,6 +65,7 @@ limit daily_tokens {
   reason "daily token budget exhausted"
 }
 """
+)
 
 WAIT = 10.0  # seconds a usage line may take to be written, read and reported
 
