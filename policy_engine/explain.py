@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from policy_engine.decision import Decision, LimitState
+from policy_engine.decision import Decision, LimitState, shown_number
 from policy_engine.policyset import PolicySet
 
 
@@ -159,6 +159,4 @@ def _value(v: Any) -> str:
 
 
 def _num(v: Any) -> str:
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else str(round(v, 4))
-    return str(v)
+    return str(shown_number(v)) if isinstance(v, float) else str(v)

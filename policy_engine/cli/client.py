@@ -35,6 +35,7 @@ from policy_engine.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, err, read_i
 from policy_engine.client import AdminClient, CheckResult, KeyStateResult, PolicyClient, PolicyInfo, TLSFiles
 from policy_engine.client import channel as open_channel
 from policy_engine.context import RequestContext, describe_validation_error
+from policy_engine.decision import shown_number
 from policy_engine.ingress.usage import Usage
 
 client_app = typer.Typer(help="Talk to a running server: check, report, status.", no_args_is_help=True)
@@ -255,9 +256,7 @@ REQUEST_CONTEXT = OptionGroup(
 
 
 def _num(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+    return "-" if v is None else str(shown_number(v))  # money to the micro-unit, as decisions show it
 
 
 def _seconds(v: float | None) -> str:

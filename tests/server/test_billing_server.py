@@ -91,6 +91,9 @@ def test_grpc_report_and_the_cli_settle_every_token_class(billing: ServerThread)
     # In dollars, as the policy writes them, not in the stores' micro-units.
     assert (st.used, st.max) == (round(2 * COST + RESERVED, 6), 2.0)
     assert st.remaining == round(2.0 - st.used, 6) and not st.full
+    admin_cli = ["admin", "state", "month_dollars", "acct-1|frontier", "--max", "2"]
+    text = CliRunner().invoke(app, [*admin_cli, "--server", f"127.0.0.1:{billing.app.admin_port}"]).stdout
+    assert "0.61668 of 2, 1.38332 left" in " ".join(text.split()), text  # to the micro-dollar
 
 
 def test_a_report_without_a_model_leaves_the_estimate(billing: ServerThread) -> None:
