@@ -20,6 +20,7 @@ from dsl.diagnostics import PolicyError
 from policy_engine.engine import Engine
 from policy_engine.policyset import PolicySet, load_policy_set
 from policy_engine.server.metrics import Metrics
+from policy_engine.tasks import cancel_and_wait
 
 log = logging.getLogger("policy_engine.server")
 
@@ -58,12 +59,7 @@ class Reloader:
 
     async def close(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         if self._watcher is not None:
             await asyncio.to_thread(self._watcher.join, 5)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from policy_engine.state.base import Store, StoreUnavailable
+from policy_engine.tasks import cancel_and_wait
 
 log = logging.getLogger("policy_engine.store")
 
@@ -160,13 +161,8 @@ class StoreHealth:
             await self.probe()
 
     async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            try:
-                await self._probe
-            except asyncio.CancelledError:
-                pass
-            self._probe = None
+        await cancel_and_wait(self._probe)
+        self._probe = None
 
     def status(self) -> StoreStatus:
         return StoreStatus(

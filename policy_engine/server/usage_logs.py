@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from policy_engine.ingress.usage import DEFAULT_USAGE_HEADERS, LoggedUsage, Usage, UsageHeaders, usage_from_log
+from policy_engine.tasks import cancel_and_wait
 
 log = logging.getLogger("policy_engine.server")
 
@@ -94,13 +95,8 @@ class UsageLogs:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-logs")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

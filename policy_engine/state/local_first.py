@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from policy_engine.tasks import cancel_and_wait
+
 from .base import SKETCH_K, FailMode, Hit, HitResult, Kind, LimitSpec, Store, StoreUnavailable
 from .memory import MemoryStore
 from .redis import _STORE_ERRORS, Command, RedisStore
@@ -411,13 +413,8 @@ class LocalFirstStore(Store):
 
     async def close(self) -> None:
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await self.sync()  # the last deltas, best effort
         finally:
