@@ -125,14 +125,11 @@ class Engine:
         costs = self.usage_costs(usage)
         if not costs:
             return False
-        applied = False
-        for rid in receipt_ids(self.policy, request_id):
-            if self._sync_reconcile is not None:
-                applied = bool(self._sync_reconcile(rid, costs, _now(now))) or applied
-                continue
-            async with asyncio.timeout(self.store_deadline * 4):
-                applied = bool(await self.store.reconcile(rid, costs, _now(now))) or applied
-        return applied
+        rids = receipt_ids(self.policy, request_id)
+        if self._sync_reconcile is not None:
+            return any([self._sync_reconcile(rid, costs, _now(now)) for rid in rids])
+        async with asyncio.timeout(self.store_deadline * 4):
+            return await self.store.reconcile_all(rids, costs, _now(now))
 
     def report_sync(self, request_id: str, usage: Usage, now: float) -> bool:
         if self._sync_reconcile is None:

@@ -161,6 +161,10 @@ class TracedStore(Store):
         with self._timed("reconcile"):
             return await self.inner.reconcile(request_id, actual, now)
 
+    async def reconcile_all(self, request_ids: Sequence[str], actual: dict[str, float], now: float) -> bool:
+        with self._timed("reconcile"):
+            return await self.inner.reconcile_all(request_ids, actual, now)
+
     def as_sync(self) -> SyncStore | None:
         sync = self.inner.as_sync()
         return None if sync is None else _TracedSync(sync, self)

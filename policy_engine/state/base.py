@@ -217,6 +217,15 @@ class Store(abc.ABC):
         Returns False when nothing is pending for that id (unknown, expired, or
         already reconciled): a duplicate report counts once."""
 
+    async def reconcile_all(self, request_ids: Sequence[str], actual: dict[str, float], now: float) -> bool:
+        """`reconcile` for each of one report's receipts (a request's limits and its
+        measure levels charge different keys); True if any was pending. A shared
+        store overrides it to settle them together (RedisStore: two round trips)."""
+        applied = False
+        for rid in request_ids:
+            applied = bool(await self.reconcile(rid, actual, now)) or applied
+        return applied
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 

@@ -520,29 +520,34 @@ class RedisStore(Store):
     # -- usage reports ----------------------------------------------------------
 
     async def reconcile(self, request_id: str, actual: dict[str, float], now: float) -> bool:
+        return await self.reconcile_all([request_id], actual, now)
+
+    async def reconcile_all(self, request_ids: Sequence[str], actual: dict[str, float], now: float) -> bool:
+        """Every receipt of one report in two round trips: read and delete them all
+        (GETDEL), then apply the differences of those still pending (adjust.lua)."""
+
         async def run() -> bool:
-            (raw,) = await self._run([("GETDEL", self._receipt_key(request_id))])
-            if raw is None:
-                return False
-            receipt = json.loads(raw)
-            if receipt["expires"] <= now:
-                return False
+            raws = await self._run([("GETDEL", self._receipt_key(rid)) for rid in request_ids])
+            receipts = [json.loads(raw) for raw in raws if raw is not None]
+            receipts = [r for r in receipts if r["expires"] > now]
             groups: dict[int, tuple[list[str], list[Any]]] = {}
-            for limit_id, key, bucket, estimate in receipt["charges"]:
-                if limit_id not in actual:
-                    continue
-                keys, args = groups.setdefault(self._slot(key), ([], []))
-                keys.append(key)
-                args += ["s", str(bucket), repr(float(actual[limit_id]) - estimate), "0", "0", "0"]
+            for receipt in receipts:
+                for limit_id, key, bucket, estimate in receipt["charges"]:
+                    if limit_id not in actual:
+                        continue
+                    keys, args = groups.setdefault(self._slot(key), ([], []))
+                    keys.append(key)
+                    args += ["s", str(bucket), repr(float(actual[limit_id]) - estimate), "0", "0", "0"]
             if groups:
                 await self._run([self._evalsha("adjust.lua", k, a) for k, a in groups.values()])
-            return True
+            return bool(receipts)
 
         try:
             async with asyncio.timeout(self.deadline):
                 return await run()
         except _STORE_ERRORS as e:
-            raise RedisError(f"redis store: reconcile of request {request_id!r} failed: {type(e).__name__}: {e}") from e
+            what = repr(request_ids[0]) if len(request_ids) == 1 else f"{request_ids[0]!r} (and its measures)"
+            raise RedisError(f"redis store: reconcile of request {what} failed: {type(e).__name__}: {e}") from e
 
     async def close(self) -> None:
         await self._batch.close()

@@ -323,6 +323,32 @@ def test_usage_reconciles_a_sum_measure(make_policy) -> None:
     assert values(d) == {"harvested_tokens": 2060} and d.limits[0].used == 2060 and d.effect is Effect.FLAG
 
 
+def test_a_report_settles_every_receipt_in_two_round_trips_on_redis(make_policy, redis_store_env) -> None:
+    """The limit's receipt and the measure level's are read together and adjusted
+    together: the same values as on memory, in two pipelines whatever their number."""
+    from policy_engine.state.factory import StoreOptions, open_store
+
+    policy = make_policy(USAGE_POLICY).policy
+
+    async def run() -> None:
+        store = open_store(redis_store_env.url, StoreOptions())
+        try:
+            await store.flush()
+            engine = Engine(policy, store)
+            await engine.decide(Context.from_dict(req("a", rid="q1", request={"max_tokens": 800})), T0)
+            before = store.pipelines[0]
+            assert await engine.report("q1", Usage(None, 50), T0 + 1)
+            if redis_store_env.kind == "redis":  # a cluster pipeline is one per node
+                assert store.pipelines[0] - before == 2
+            assert not await engine.report("q1", Usage(None, 50), T0 + 2)  # once per request id
+            d = await engine.decide(Context.from_dict(req("a", rid="q2", request={"max_tokens": 600})), T0 + 3)
+            assert values(d) == {"harvested_tokens": 650} and d.limits[0].used == 650
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
 def test_usage_reconciles_a_measure_without_any_limit_usage(make_policy) -> None:
     p = make_policy("""
 measure harvested_tokens {
