@@ -44,6 +44,9 @@ PROMPT_SIGNALS = [
     "code_ratio",
     "question_count",
     "entropy",
+    "encoded_payload",
+    "leet_ratio",
+    "script",
 ]
 
 
@@ -54,11 +57,16 @@ def test_prompt_signal_2kb(benchmark: Any, name: str) -> None:
     benchmark(f, PROMPT_2KB)
 
 
-@pytest.mark.parametrize("name", ["fingerprint", "template_id", "simhash", "topic"])
+@pytest.mark.parametrize("name", ["fingerprint", "template_id", "simhash", "topic", "leet_ratio", "encoded_payload"])
 def test_prompt_signal_2kb_non_ascii(benchmark: Any, name: str) -> None:
     f = SIGNALS[name]
     assert f(PROMPT_2KB_RU) is not None
     benchmark(f, PROMPT_2KB_RU)
+
+
+def test_template_prefix_2kb(benchmark: Any) -> None:
+    assert SIGNALS["template_prefix"](PROMPT_2KB, 8) is not None
+    benchmark(SIGNALS["template_prefix"], PROMPT_2KB, 8)
 
 
 def test_similarity_2kb(benchmark: Any) -> None:
