@@ -43,6 +43,7 @@ import orjson
 from dsl import ast as A
 from dsl.parser import parse_number
 from policy_engine.context import Context
+from policy_engine.decision import measure_rows
 from policy_engine.policyset import PolicySet
 from policy_engine.replay import LineError, ReplayStats, SyncReplayer, limit_key_texts, read_traffic
 from policy_engine.state.base import Hit, HitResult, LimitSpec, Store, SyncStore
@@ -388,9 +389,9 @@ def run(policy: PolicySet, traffic: Path, opts: RunOptions | None = None) -> Cal
             observer.bit = _truth_bit(truth, item, f"{traffic}:{n}", opts.truth_name)
         d, now = rp.step(item)
         stats.add(item, d, now)
-        for m in d.measures:  # what the measure counted for its key, this request included
-            if m.charged and m.value is not None:
-                observer.observe(m.measure, m.key, m.value, None)
+        for measure, key, value, charged, _ in measure_rows(d.measures):  # what it counted, this request included
+            if charged and value is not None:
+                observer.observe(measure, key, value, None)
     stats.seconds = time.perf_counter() - t0
     stats.out_of_order, stats.usage_reconciled = rp.out_of_order, rp.usage_reconciled
     return CalibrationRun(

@@ -16,7 +16,7 @@ from typing import Any
 from dsl.policy_options import RateLimitHeaders
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
-from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureState, ShadowMatch
+from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureStates, ShadowMatch
 from policy_engine.ingress.answer import finish_headers
 from policy_engine.ingress.usage import Usage
 from policy_engine.policyset import PolicySet
@@ -185,15 +185,15 @@ def usage_costs(policy: PolicySet, c: Context) -> dict[str, float]:
 class _Measuring:
     """The measures of one request: their values in `ctx.measures` (null until a
     level's store call answers, and when the key is null or the store failed) and
-    one MeasureState per measure touched."""
+    what the store answered for each, made MeasureStates only when read."""
 
-    __slots__ = ("measures", "ctx", "states", "receipts")
+    __slots__ = ("ctx", "states", "receipts")
 
     def __init__(self, policy: PolicySet, ctx: Context) -> None:
-        self.measures = policy.compiled.measures
         self.ctx = ctx
-        ctx.measures = [None] * len(self.measures)
-        self.states: list[MeasureState] = []
+        measures = policy.compiled.measures
+        ctx.measures = [None] * len(measures)
+        self.states = MeasureStates(measures, ctx.measures)
         self.receipts = policy.compiled.measure_receipts
 
     def receipt_id(self, level: int) -> str | None:
@@ -203,9 +203,8 @@ class _Measuring:
     def record(self, mi: list[int], hits: list[Hit], results: Sequence[HitResult]) -> None:
         values = self.ctx.measures
         for j, hit, res in zip(mi, hits, results):
-            value = res.used / hit.spec.scale if res.error is None else None
-            values[j] = value
-            self.states.append(MeasureState(self.measures[j].id, hit.key, value, res.committed, res.error))
+            values[j] = res.used / hit.spec.scale if res.error is None else None
+        self.states.add(mi, hits, results)
 
 
 class _Plan:

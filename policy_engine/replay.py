@@ -22,14 +22,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import orjson
 from pydantic import ValidationError
 
 from policy_engine.compiler import DERIVED, LimitInfo, MeasureInfo
 from policy_engine.context import Context, describe_validation_error
-from policy_engine.decision import Decision, Effect, LimitState, MeasureState, shown_number
+from policy_engine.decision import Decision, Effect, LimitState, MeasureState, measure_rows, shown_number
 from policy_engine.engine import Engine, receipt_ids, usage_costs
 from policy_engine.ingress.usage import TOKEN_FIELDS, Usage
 from policy_engine.policyset import PolicySet
@@ -117,19 +117,22 @@ def compact(d: Decision) -> dict[str, Any]:
             lims[s.limit] = e
         out["limits"] = lims
     if d.measures:
-        out["measures"] = {m.measure: _measure_entry(m) for m in d.measures}
+        out["measures"] = _measure_entries(d.measures)
     return out
 
 
-def _measure_entry(m: MeasureState) -> dict[str, Any]:
-    """{key, value}, plus `read: true` when the measure did not apply, `error` when set."""
-    v = m.value
-    e: dict[str, Any] = {"key": m.key, "value": v if v is None else shown_number(v)}
-    if not m.charged:
-        e["read"] = True
-    if m.error:
-        e["error"] = m.error
-    return e
+def _measure_entries(measures: Sequence[MeasureState]) -> dict[str, Any]:
+    """Each measure touched as {key, value}, plus `read: true` when it did not apply and
+    `error` when set; read from the store's answers, without building MeasureStates."""
+    out: dict[str, Any] = {}
+    for measure, key, v, charged, error in measure_rows(measures):
+        e: dict[str, Any] = {"key": key, "value": v if v is None else shown_number(v)}
+        if not charged:
+            e["read"] = True
+        if error:
+            e["error"] = error
+        out[measure] = e
+    return out
 
 
 def decision_line(d: Decision) -> bytes:

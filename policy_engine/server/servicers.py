@@ -27,7 +27,7 @@ from pydantic import ValidationError
 import grpc
 from policy_engine import wire
 from policy_engine.context import Context, describe_validation_error
-from policy_engine.decision import Decision, Effect
+from policy_engine.decision import Decision, Effect, measure_errors
 from policy_engine.engine import Engine
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.usage import UsageHeaders
@@ -132,10 +132,11 @@ class Decider:
                 error = s.error
                 if not s.over:
                     fail_open = 1
-        for m in d.measures:
-            if m.error is not None:
-                errors += 1
-                error = m.error
+        if d.measures:  # counted from the store's answers: no MeasureState is built
+            measure_errors_, measure_error = measure_errors(d.measures)
+            if measure_errors_:
+                errors += measure_errors_
+                error = measure_error
         self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow, errors, seconds)
         if error is not None:
             self.store_health.failed(error, count=errors)
