@@ -40,7 +40,7 @@ import grpc
 from policy_engine.attributes import NO_ATTRIBUTES, Attributes
 from policy_engine.client import AsyncPolicyClient, CheckResult
 from policy_engine.context import ATTRIBUTES
-from policy_engine.ingress.answer import Answer, answer, refusal
+from policy_engine.ingress.answer import Answer, answer_checked, refusal
 from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.mapping import RequestMapper
@@ -283,16 +283,7 @@ class PolicyGateway:
             if not self.fail_open:
                 return None, refusal(503, "policy_unavailable", "the policy engine did not answer"), model
             return None, None, model
-        a = answer(
-            result.effect,
-            result.http_status,
-            result.reason,
-            result.rule_ids,
-            result.flags,
-            result.headers,
-            flags_header=s.flags_header,
-            headers_on_allow=s.rate_limit_headers_on_allow,
-        )
+        a = answer_checked(result, flags_header=s.flags_header, headers_on_allow=s.rate_limit_headers_on_allow)
         return result, a, model
 
     async def _forward(

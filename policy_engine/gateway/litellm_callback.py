@@ -60,7 +60,7 @@ from pydantic import ValidationError
 
 import grpc
 from policy_engine.client import AsyncPolicyClient
-from policy_engine.ingress.answer import Answer, answer, refusal
+from policy_engine.ingress.answer import Answer, answer_checked, refusal
 from policy_engine.ingress.bodies import body_info, estimate_tokens
 from policy_engine.ingress.usage import model_name, usage_from_json
 
@@ -227,12 +227,7 @@ class PolicyEngineCallback(CustomLogger):
             a = None if self.fail_open else refusal(503, "policy_unavailable", "the policy engine did not answer")
             checked = _Checked(request_id or "", a)
         else:
-            checked = _Checked(
-                r.request_id,
-                answer(
-                    r.effect, r.http_status, r.reason, r.rule_ids, r.flags, r.headers, flags_header=self.flags_header
-                ),
-            )
+            checked = _Checked(r.request_id, answer_checked(r, flags_header=self.flags_header))
         self._remember(keys, checked)
         return checked
 

@@ -19,9 +19,13 @@ say is the policy's `rate_limit_disclosure` (and `_flagged`, for a request a
 flag rule matched): `full`, `limits` (the maxima and windows, not what is left
 nor when it resets) or `none`. A throttle always carries retry-after.
 
-An `Answer` is protocol-neutral; the Envoy ext_authz and rate-limit adapters,
-the HTTP forward-auth endpoints and the ASGI gateway turn it into their own
-messages.
+An `Answer` is protocol-neutral, and built here only: from an engine's
+decision (`answer_decision`: Envoy's ext_authz and rate-limit services, the HTTP
+forward-auth endpoints) or from our Check's answer read back from the wire
+(`answer_checked`: the ASGI gateway, the LiteLLM callback); each adapter only
+turns it into its own message. Our own PolicyService/Check is the one that
+sends the decision itself (headers, flags and all: `wire.decision_to_check_response`),
+for the gateway on the other side to answer it here.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dsl.policy_options import DEFAULT as DEFAULT_RATE_HEADERS
 from dsl.policy_options import RateLimitHeaders
@@ -129,6 +134,9 @@ def error_body(err_type: str, reason: str, rule: str | None = None) -> bytes:
     return json.dumps({"error": {"type": err_type, "reason": reason, "rule": rule}}).encode()
 
 
+JSON_TYPE = "application/json"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     allowed: bool
@@ -140,6 +148,13 @@ class Answer:
     upstream: dict[str, str] = field(default_factory=dict)  # set on the request passed on
     remove_upstream: tuple[str, ...] = ()  # stripped from the request passed on
 
+    def headers_without_body(self) -> dict[str, str]:
+        """The caller's headers for a gateway that writes its own refusal (Envoy's rate-limit
+        filter answers 429 with no body of ours): without the error body's content-type."""
+        if self.body and self.headers.get("content-type") == JSON_TYPE:
+            return {k: v for k, v in self.headers.items() if k != "content-type"}
+        return self.headers
+
 
 def refusal(
     status: int, err_type: str, reason: str, rule: str | None = None, headers: Mapping[str, str] | None = None
@@ -149,7 +164,7 @@ def refusal(
         False,
         status,
         reason,
-        {"content-type": "application/json", **(headers or {})},
+        {"content-type": JSON_TYPE, **(headers or {})},
         error_body(err_type, reason, rule),
         err_type,
     )
@@ -187,7 +202,40 @@ def answer(
     return Answer(True, status, reason, to_caller if headers_on_allow else {}, remove_upstream=(flags_header,))
 
 
+class CheckedDecision(Protocol):
+    """A decision as our Check answers it, read back from the wire (`client.CheckResult`)."""
+
+    @property
+    def effect(self) -> str: ...
+    @property
+    def http_status(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def rule_ids(self) -> Sequence[str]: ...
+    @property
+    def flags(self) -> Sequence[str]: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def answer_checked(r: CheckedDecision, *, flags_header: str = FLAGS_HEADER, headers_on_allow: bool = True) -> Answer:
+    """The answer for a decision our Check returned (the ASGI gateway, LiteLLM): the same as
+    the engine's own decision gets from `answer_decision`."""
+    return answer(
+        r.effect,
+        r.http_status,
+        r.reason,
+        r.rule_ids,
+        r.flags,
+        r.headers,
+        flags_header=flags_header,
+        headers_on_allow=headers_on_allow,
+    )
+
+
 def answer_decision(d: Decision, *, flags_header: str = FLAGS_HEADER, headers_on_allow: bool = True) -> Answer:
+    """The answer for an engine's decision (Envoy's ext_authz and rate-limit services, forward-auth)."""
     return answer(
         d.effect.label,
         d.status,

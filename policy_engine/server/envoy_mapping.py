@@ -19,8 +19,8 @@ from pydantic import Field, model_validator
 from dsl.schema import FIELDS
 from policy_engine.attributes import NO_ATTRIBUTES, Attributes
 from policy_engine.context import ATTRIBUTES
-from policy_engine.decision import Decision, Effect
-from policy_engine.ingress.answer import Answer, answer_decision, caller_headers
+from policy_engine.decision import Decision
+from policy_engine.ingress.answer import Answer, answer_decision
 from policy_engine.ingress.http import HttpRequest, TlsIdentity, header_map
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.mapping import MappedRequest, RequestMapper
@@ -212,8 +212,10 @@ def deny_for_mapping_error(err: MappingError) -> authz.CheckResponse:
 
 
 def build_rate_limit_response(d: Decision, descriptor_count: int) -> rls.RateLimitResponse:
-    """ShouldRateLimit answer: OVER_LIMIT for deny and throttle (Envoy answers 429 either way)."""
-    code = rls.RateLimitResponse.OVER_LIMIT if d.effect >= Effect.THROTTLE else rls.RateLimitResponse.OK
+    """ShouldRateLimit answer: OVER_LIMIT for a refusal, deny or throttle (Envoy answers 429
+    either way, with no body of ours), the caller's headers of the answer."""
+    a = answer_decision(d)
+    code = rls.RateLimitResponse.OK if a.allowed else rls.RateLimitResponse.OVER_LIMIT
     resp = rls.RateLimitResponse(overall_code=code)
     # Every descriptor gets the same status: build it once, copy it per descriptor.
     st = rls.RateLimitResponse.DescriptorStatus(code=code)
@@ -224,5 +226,5 @@ def build_rate_limit_response(d: Decision, descriptor_count: int) -> rls.RateLim
         st.limit_remaining = max(0, int(lim.remaining))
         st.duration_until_reset.FromNanoseconds(int(lim.reset * 1e9))
     resp.statuses.extend([st] * descriptor_count)
-    resp.response_headers_to_add.extend(core.HeaderValue(key=k, value=v) for k, v in caller_headers(d.headers).items())
+    resp.response_headers_to_add.extend(core.HeaderValue(key=k, value=v) for k, v in a.headers_without_body().items())
     return resp
