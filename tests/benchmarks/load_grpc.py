@@ -12,6 +12,8 @@ one prebuilt, length-prefixed CheckRequest over HTTP/2 to
 
     noop      a grpc.aio server answering every Check with a fixed, typical
               CheckResponse (no parsing, no policy): the ceiling of Python gRPC here
+    noop+N    the same server, its handler spending N µs of Python CPU first (a busy
+              loop): what any handler of that cost can reach, whatever it does
     memory    policyctl serve, in-memory store
     redis     policyctl serve --redis (a redis-server started on a free loopback port)
     workers2  policyctl serve --workers 2 --redis
@@ -134,7 +136,7 @@ def grpc_frame(message: bytes) -> bytes:
 # --- the no-op server (run as `load_grpc.py noop --port P`) ------------------------------------
 
 
-def noop_server(port: int) -> None:
+def noop_server(port: int, burn_us: float = 0.0) -> None:
     import grpc
     import grpc.aio
 
@@ -162,10 +164,19 @@ def noop_server(port: int) -> None:
     )
     fixed_authz = authz.CheckResponse(status=status_pb2.Status(code=0), ok_response=ok).SerializeToString()
 
+    def burn() -> None:
+        """Spend `burn_us` of this thread's CPU, as a handler doing that much work would."""
+        if burn_us:
+            end = time.thread_time() + burn_us / 1e6
+            while time.thread_time() < end:
+                pass
+
     async def check(request: bytes, context: Any) -> bytes:
+        burn()
         return fixed
 
     async def check_authz(request: bytes, context: Any) -> bytes:
+        burn()
         return fixed_authz
 
     async def access_logs(requests: Any, context: Any) -> bytes:  # Envoy's usage log: read and dropped
@@ -289,8 +300,9 @@ TARGETS: dict[str, list[str]] = {
 def start_target(name: str, policies: Path, redis_url: str | None, payload: bytes, path: str, tmp: Path) -> Target:
     port = free_port()
     log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the child
-    if name == "noop":
-        cmd = [sys.executable, __file__, "noop", "--port", str(port)]
+    if name == "noop" or name.startswith("noop+"):
+        burn = name.partition("+")[2] or "0"
+        cmd = [sys.executable, __file__, "noop", "--port", str(port), "--burn-us", burn]
         metrics: list[int] = []
     else:
         mport = free_port()
@@ -473,7 +485,7 @@ class Load:
 def measure(
     name: str, policies: Path, redis_url: str | None, load: Load, requests: int, rate_requests: int
 ) -> dict[str, Any]:
-    url = redis_url if name not in ("noop", "memory") else None
+    url = redis_url if name not in ("noop", "memory") and not name.startswith("noop+") else None
     if url:
         subprocess.run(["redis-cli", "-u", url, "flushall"], capture_output=True, timeout=10)
     target = start_target(name, policies, url, load.payload, load.path, load.tmp)
@@ -620,7 +632,8 @@ def bench(
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
         load = Load(payload, body, path, tmp, profile)
-        redis_proc, redis_url = start_redis(tmp) if set(targets) - {"noop", "memory"} else (None, None)
+        shared = [t for t in targets if t not in ("noop", "memory") and not t.startswith("noop+")]
+        redis_proc, redis_url = start_redis(tmp) if shared else (None, None)
         try:
             for rnd in range(rounds):  # targets interleaved, so that a busy moment hits all of them
                 for name in targets:
@@ -656,6 +669,7 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd")
     noop = sub.add_parser("noop", help="run the no-op server (used by the benchmark)")
     noop.add_argument("--port", type=int, required=True)
+    noop.add_argument("--burn-us", type=float, default=0.0, help="CPU the handler spends per call")
     ap.add_argument("--targets", default="noop,memory,redis,workers2,local,local2")
     ap.add_argument("--policies", type=Path, default=None)
     ap.add_argument("--requests", type=int, default=40_000, help="calls in the saturation run")
@@ -666,7 +680,7 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, default=None, help="py-spy each saturation run; stacks into this folder")
     args = ap.parse_args()
     if args.cmd == "noop":
-        noop_server(args.port)
+        noop_server(args.port, args.burn_us)
         return
     results = bench(
         args.targets.split(","),

@@ -32,3 +32,15 @@ def test_ext_authz_and_local_first_targets_run() -> None:
         for run in ("saturation", "at_1000_rps"):
             assert entry[run]["ok"] == entry[run]["requests"] > 0, (name, run, entry[run])
     assert results["targets"]["local"]["decided"] == results["targets"]["local"]["sent"]
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) is not installed")
+def test_a_busy_noop_spends_its_handler_cost_on_every_call() -> None:
+    """`noop+N`: the no-op whose handler first spends N µs of CPU (the ceiling a handler
+    of that cost can reach). Its server CPU per call is at least N above the no-op's."""
+    results = bench(["noop", "noop+300"], default_policies(), requests=1500, rate_requests=300, api="ext_authz")
+    plain, busy = results["targets"]["noop"], results["targets"]["noop+300"]
+    for entry in (plain, busy):
+        assert entry["saturation"]["ok"] == entry["saturation"]["requests"] > 0
+    # /proc counts CPU in 10 ms ticks: over 1,500 calls that is ~7 µs a call of slack
+    assert busy["server_cpu_us_per_call"] >= plain["server_cpu_us_per_call"] + 280, (plain, busy)
