@@ -56,6 +56,7 @@ from policy_engine.server.tracing import TracedStore, Tracing
 from policy_engine.server.usage_logs import UsageLogs
 from policy_engine.state.base import Store
 from policy_engine.state.factory import StoreOptions, open_store, redact
+from policy_engine.state.local_first import LocalFirstStore
 from policy_engine.state.sync_mode import SyncMode
 
 log = logging.getLogger("policy_engine.server")
@@ -240,6 +241,7 @@ async def create_server(settings: ServerSettings, *, worker: int = 0) -> tuple[S
         engine_store = TracedStore(store, tracing.tracer)
     engine = Engine(policy, engine_store, store_deadline=s.store_deadline_ms / 1000)
     metrics = Metrics(policy.version)
+    metrics.local_first = store if isinstance(store, LocalFirstStore) else None
     dlog = None
     if s.decision_log is not None or s.decision_log_http or s.decision_log_otlp:
         try:

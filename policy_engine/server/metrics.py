@@ -22,6 +22,14 @@ in a histogram bucket a moment before its sum: harmless for monitoring.
     policy_engine_decision_log_shipped_total{sink}       records shipped off the box (http, otlp)
     policy_engine_decision_log_ship_dropped_total{sink}  records a destination never got (queue full, refused)
     policy_engine_decision_log_ship_retries_total{sink}  batches sent again after a failure
+
+With local-first limits (`--store-sync batched:<N>ms`), the rounds with the shared store:
+
+    policy_engine_local_first_rounds_total{result}      ok | failed (Redis did not answer)
+    policy_engine_local_first_keys_sent_total           keys whose changes a round sent and pulled back
+    policy_engine_local_first_dropped_keys_total        pending changes dropped in an outage (max_pending_keys)
+    policy_engine_local_first_pending_keys              keys with changes not sent yet
+    policy_engine_local_first_last_round_seconds        how long the last successful round took
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from policy_engine.decision import ShadowMatch
+from policy_engine.state.local_first import LocalFirstStore
 
 # Seconds; a Check takes ~100 us in-process, a store round trip a few hundred.
 BUCKETS: tuple[float, ...] = (
@@ -81,6 +90,7 @@ class Metrics:
         self.decision_log_counts: Callable[[], tuple[int, int]] | None = None
         # () -> {sink: (shipped, dropped, retries)} of the decision-log shippers.
         self.decision_log_sinks: Callable[[], dict[str, tuple[int, int, int]]] | None = None
+        self.local_first: LocalFirstStore | None = None  # its round statistics, when local-first
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self._http: Any = None
@@ -200,6 +210,34 @@ class _Collector(Collector):
             )
         ):
             yield _counter(name, doc, ["sink"], {sink: counts[i] for sink, counts in sinks.items()})
+        if m.local_first is not None:
+            yield from _local_first(m.local_first)
+
+
+def _local_first(store: LocalFirstStore) -> Iterable[Metric]:
+    st = store.stats
+    yield _counter(
+        "policy_engine_local_first_rounds",
+        "Local-first rounds with the shared store, by result.",
+        ["result"],
+        {"ok": st.rounds, "failed": st.failed_rounds},
+    )
+    yield CounterMetricFamily(
+        "policy_engine_local_first_keys_sent", "Keys whose changes a round sent and pulled back.", value=st.keys_sent
+    )
+    yield CounterMetricFamily(
+        "policy_engine_local_first_dropped_keys",
+        "Pending changes dropped during an outage (max_pending_keys).",
+        value=st.dropped_keys,
+    )
+    yield GaugeMetricFamily(
+        "policy_engine_local_first_pending_keys", "Keys with changes not sent yet.", value=store.pending_keys
+    )
+    yield GaugeMetricFamily(
+        "policy_engine_local_first_last_round_seconds",
+        "How long the last successful round took.",
+        value=st.last_round_seconds,
+    )
 
 
 def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[Any, int]) -> CounterMetricFamily:

@@ -268,6 +268,11 @@ class LocalFirstStore(Store):
             except Exception:  # noqa: BLE001 - a bug in a round must not stop the next ones
                 log.exception("local-first sync round failed")
 
+    @property
+    def pending_keys(self) -> int:
+        """Keys with changes not yet sent (or kept through an outage)."""
+        return len(self._batch.seen)
+
     async def sync(self) -> bool:
         """One round now: send the deltas, pull the state of the keys decided on.
         False when Redis did not answer (the changes stay pending)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from policy_engine.client import AsyncPolicyClient, PolicyClient
+from policy_engine.server.app import free_port
 from process_harness import ACCOUNT
 from server_harness import write_policy
 
@@ -117,10 +120,15 @@ def test_redis_down_decides_locally_and_says_so(
     rp = redis_factory()
     monkeypatch.setenv("POLICY_ENGINE_STORE_PROBE_SECONDS", "0.2")
     policies = write_policy(tmp_path / "p", POLICY.replace(f"max {MAX}", "max 5"))
-    s = serve("--policies", str(policies), "--store", rp.url, "--store-sync", "batched:20ms")
+    mport = free_port("127.0.0.1")
+    s = serve(
+        "--policies", str(policies), "--store", rp.url, "--store-sync", "batched:20ms", "--metrics-port", str(mport)
+    )  # fmt: skip
     call = {"account": {**ACCOUNT, "id": "a"}, "request": {"model": "m", "prompt": "hi"}}
     with PolicyClient(s.target, timeout=5) as pe:
         assert pe.check(call).effect == "allow"
+        _wait_metric(mport, "policy_engine_local_first_keys_sent_total", lambda v: v >= 1)
+        assert _metric(mport, 'policy_engine_local_first_rounds_total{result="failed"}') == 0
         rp.stop()
         effects = [pe.check(call).effect for _ in range(6)]
         assert [e == "allow" for e in effects] == [True] * 4 + [False] * 2  # max 5, enforced with Redis down
@@ -131,9 +139,29 @@ def test_redis_down_decides_locally_and_says_so(
             time.sleep(0.1)
         assert "batched limits and measures are decided from this process's counters" in s.log.read_text()
         assert pe.get_policy().store.state == "failing"
+        # the operator sees the rounds failing and the changes waiting for Redis
+        _wait_metric(mport, 'policy_engine_local_first_rounds_total{result="failed"}', lambda v: v >= 1)
+        assert _metric(mport, "policy_engine_local_first_pending_keys") == 1  # the one budget key
         rp.start()  # empty (no persistence here): the four admitted while it was down arrive
         deadline = time.monotonic() + 20
         while rp.cli("hget", "pe:{shared_budget|m}:c", "c").strip() != "4":
             assert time.monotonic() < deadline, s.log.read_text()
             time.sleep(0.1)
+        _wait_metric(mport, "policy_engine_local_first_pending_keys", lambda v: v == 0)
     assert s.stop() == 0
+
+
+def _metric(port: int, name: str) -> float:
+    """One sample of the server's /metrics (the exposition's `name value` line)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics:\n{text}")
+
+
+def _wait_metric(port: int, name: str, ok: Callable[[float], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok(value := _metric(port, name)):
+        assert time.monotonic() < deadline, f"{name} = {value}"
+        time.sleep(0.05)
