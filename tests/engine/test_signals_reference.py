@@ -12,13 +12,17 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from functools import partial
+from itertools import compress
+from operator import not_
 from typing import Any
 
 import pytest
+import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine.signals import obfuscation
+from policy_engine.signals import obfuscation, prompt
 from policy_engine.simulate import blind
 from policy_engine.simulate.generator import SimConfig, generate
 
@@ -83,10 +87,43 @@ def ref_leet_ratio(s: str | None) -> float | None:
     return leet / len(words)
 
 
+def _ref_slot_bytes(s: str) -> bytes:
+    b = s.encode("ascii").translate(prompt._ASCII_TOKEN_TABLE)
+    pieces = prompt._lower_sentence_starts(b.split(b"\x02"), prompt._COMMON_STARTS_BYTES)
+    b = b" ".join(pieces).translate(prompt._ASCII_SLOT_TABLE)
+    words = b.split()
+    prompt._mark_slots(words, compress(range(len(words)), map(not_, map(bytes.isalpha, words))), prompt._SLOT)
+    return b" ".join(filter(None, words))
+
+
+def _ref_template_bytes(s: str) -> bytes:
+    s = prompt._mask_spans(s)
+    b = _ref_slot_bytes(s) if s.isascii() else prompt._slot_text(s)
+    return prompt._SLOT_RUN.sub(prompt._SLOT, b) if b"\x01 \x01" in b else b
+
+
+def ref_template_prefix(s: str | None, n: int | None) -> str | None:
+    if s is None or n is None:
+        return None
+    n = max(1, min(int(n), 64))
+    head = _ref_template_bytes(s[: 32 * n + 256])
+    return xxhash.xxh3_64_hexdigest(b" ".join(head.split(b" ")[:n]))
+
+
+def ref_template_id(s: str | None) -> str | None:
+    return None if s is None else xxhash.xxh3_64_hexdigest(_ref_template_bytes(s))
+
+
 # Each fast signal beside its reference, as policies call it.
 PAIRS: dict[str, tuple[Callable[[str | None], Any], Callable[[str | None], Any]]] = {
     "encoded_payload": (obfuscation.encoded_payload, ref_encoded_payload),
     "leet_ratio": (obfuscation.leet_ratio, ref_leet_ratio),
+    "template_id": (prompt.template_id, ref_template_id),
+    # The shipped policies ask for 8 words; 1 and 64 are the clamps.
+    **{
+        f"template_prefix {n}": (partial(prompt.template_prefix, n=n), partial(ref_template_prefix, n=n))
+        for n in (1, 3, 8, 20, 64)
+    },
 }
 
 
@@ -164,6 +201,18 @@ ADVERSARIAL = [
     "ab3cd" * 20_000,  # one huge word
     ("w0rd " * 20_000) + _HIDDEN,  # huge, the payload at the end
     "the quick brown fox " * 10_000,
+    # Template heads: words spread over many sentences, slots across sentence
+    # breaks, spans that run past the first sentences, sentence openers.
+    "A. B. C. D. E. F. G. H. I. J. K. L. M. N. O. P. Q.",
+    ". . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . x y",
+    "Ann. Bob. 3. 4.5. Carol: and then Dave! 7? Eve went home. Write it. I did.",
+    'Write a poem. "A quoted span. With sentences. That runs on and on." then more words here',
+    "Fix this. ```python\nx = 1. y = 2.\n``` Then explain. Then more. And more words to read.",
+    "Explain `a. b. c.` please. ok. ok. ok. ok. ok. ok. ok. ok. ok.",
+    "I I I I. The The. WRITE this. Write THIS. Hello World. Mary has 5 apples. John has 3.",
+    "x\n" * 50 + "Please list every planet",
+    "Solve the following problem. Show all intermediate steps. Problem 17: find x.",
+    "Объясните шаг за шагом. Что бы вы изменили? «не работает» John 3.",
 ]
 
 
@@ -176,6 +225,7 @@ def test_fast_signals_equal_references_on_adversarial_strings(s: str | None) -> 
 _PIECES = st.sampled_from(
     ["a", "Z", "0", "1", "3", "4", "7", "9", "+", "/", "_", "-", "=", "==", " ", ".", "\n", "é", "ж", "٣", "中"]
     + [_HIDDEN[:20], _HIDDEN, "48656c6c6f", "h4ck", "w0rk", "aB3dE5gH1jK2mN4p"]
+    + ["!", "?", ":", "`", '"', "'", "I", "Write", "John", "the", "3.5", "http://x.io/a", "a@b.co", "```"]
 )
 
 
