@@ -111,6 +111,10 @@ class CidrSet:
     def __len__(self) -> int:
         return len(self.networks)
 
+    def __hash__(self) -> int:
+        # Hashed at every cached signal call (ip_in): not all its networks each time.
+        return hash((self.source, len(self.networks)))
+
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, str) and ip_in(ip, self) is True
 

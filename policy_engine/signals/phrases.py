@@ -34,6 +34,11 @@ class PhraseSet:
     def __len__(self) -> int:
         return len(self.patterns)
 
+    def __hash__(self) -> int:
+        # The compiler's per-request signal cache hashes its arguments at every
+        # call: the generated hash would hash every pattern each time.
+        return hash((self.source, len(self.patterns)))
+
     def matching(self, s: str) -> list[int]:
         """Indices of the patterns that match somewhere in s, ascending."""
         if self._set is None:
@@ -41,6 +46,10 @@ class PhraseSet:
         # Encode ourselves: lone surrogates (possible in JSON input) must not raise.
         found = self._set.Match(s.encode("utf-8", "surrogatepass"))
         return sorted(found) if found else []
+
+    def matches(self, s: str) -> bool:
+        """Whether any pattern matches somewhere in s."""
+        return self._set is not None and bool(self._set.Match(s.encode("utf-8", "surrogatepass")))
 
 
 def compile_phrases(lines: list[str], source: str) -> PhraseSet:
@@ -90,7 +99,7 @@ def matches_any(s: str | None, patterns: PhraseSet | None) -> bool | None:
     """Whether any pattern of the set occurs in s."""
     if s is None or patterns is None:
         return None
-    return bool(patterns.matching(s))
+    return patterns.matches(s)
 
 
 @signal

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
+from policy_engine.compiler import _signal
+from policy_engine.context import Context
 from policy_engine.signals import SIGNALS, compile_cidrs, compile_phrases
 from policy_engine.signals.net import _geo, _prefix, parse_ip
 from policy_engine.signals.phrases import load_phrases
@@ -105,6 +107,14 @@ def test_ip_in_10k_cidrs(benchmark: Any) -> None:
     nets = compile_cidrs([f"{a}.{b}.0.0/16" for a in range(1, 100) for b in range(0, 256, 3)], "bench")
     addrs = itertools.cycle([f"{a}.{a}.1.1" for a in range(1, 250)])
     benchmark(lambda: SIGNALS["ip_in"](next(addrs), nets))
+
+
+def test_ip_in_10k_cidrs_through_the_signal_cache(benchmark: Any) -> None:
+    """As a policy's `ip_in(client.ip, nets)` runs: the per-request cache hashes the
+    arguments, the set among them, at every call."""
+    nets = compile_cidrs([f"{a}.{b}.0.0/16" for a in range(1, 100) for b in range(0, 256, 3)], "bench")
+    addrs = itertools.cycle([f"{a}.{a}.1.1" for a in range(1, 250)])
+    benchmark(lambda: _signal(Context(), "ip_in", SIGNALS["ip_in"], (next(addrs), nets)))
 
 
 def test_geo_country_warm(benchmark: Any) -> None:

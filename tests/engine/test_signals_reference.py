@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from itertools import compress
 from operator import not_
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine.signals import obfuscation, prompt
+from policy_engine.signals import load_phrases, obfuscation, phrases, prompt
 from policy_engine.simulate import blind
 from policy_engine.simulate.generator import SimConfig, generate
 
@@ -114,6 +115,15 @@ def ref_template_id(s: str | None) -> str | None:
     return None if s is None else xxhash.xxh3_64_hexdigest(_ref_template_bytes(s))
 
 
+def ref_matches_any(s: str | None, patterns: phrases.PhraseSet | None) -> bool | None:
+    if s is None or patterns is None:
+        return None
+    return bool(patterns.matching(s))
+
+
+DATA = Path(__file__).resolve().parents[2] / "policies" / "data"
+SHIPPED_PHRASES = [load_phrases(str(DATA / f"{n}.txt")) for n in ("cot_elicitation", "probe_override", "probe_framing")]
+
 # Each fast signal beside its reference, as policies call it.
 PAIRS: dict[str, tuple[Callable[[str | None], Any], Callable[[str | None], Any]]] = {
     "encoded_payload": (obfuscation.encoded_payload, ref_encoded_payload),
@@ -123,6 +133,10 @@ PAIRS: dict[str, tuple[Callable[[str | None], Any], Callable[[str | None], Any]]
     **{
         f"template_prefix {n}": (partial(prompt.template_prefix, n=n), partial(ref_template_prefix, n=n))
         for n in (1, 3, 8, 20, 64)
+    },
+    **{
+        f"matches_any {p.source}": (partial(phrases.matches_any, patterns=p), partial(ref_matches_any, patterns=p))
+        for p in SHIPPED_PHRASES
     },
 }
 
