@@ -68,9 +68,11 @@ class _Counter:
 
 class _Distinct:
     """DISTINCT state of one key: the current bucket's sketch and the sketch of
-    (previous bucket ∪ current bucket), each a sorted list of hashes + saturated flag."""
+    (previous bucket ∪ current bucket), each a sorted list of hashes + saturated flag,
+    and each sketch's estimate (`ce`, `ue`), kept beside it so that a hit does not
+    recompute them from the lists; `refresh` after changing a sketch."""
 
-    __slots__ = ("b", "c", "cs", "u", "us")
+    __slots__ = ("b", "c", "cs", "u", "us", "ce", "ue")
 
     def __init__(self, b: int) -> None:
         self.b = b
@@ -78,6 +80,12 @@ class _Distinct:
         self.cs = False
         self.u: list[int] = []
         self.us = False
+        self.ce = 0.0
+        self.ue = 0.0
+
+    def refresh(self) -> None:
+        self.ce = _est(self.c, self.cs)
+        self.ue = _est(self.u, self.us)
 
 
 def _est(sk: list[int], sat: bool) -> float:
@@ -229,22 +237,7 @@ class MemoryStore(Store):
                 b = st.b
                 frac = 0.0 if cal is None else CALENDAR_FRACTION
         if distinct:
-            c: list[int]
-            u: list[int]
-            if st is None or st.b < b - 1:
-                c, cs, u, us = [], False, [], False
-            elif st.b == b:
-                c, cs, u, us = st.c, st.cs, st.u, st.us  # type: ignore[union-attr, assignment]  # _Distinct: checked above
-            else:  # previous bucket: the current sketch becomes the union sketch
-                c, cs, u, us = [], False, st.c, st.cs  # type: ignore[union-attr, assignment]  # _Distinct: checked above
-            cn = _est(c, cs)
-            before = usage(cn, max(0.0, _est(u, us) - cn), frac)
-            if h.member is None:  # a read: the current estimate; nothing is inserted
-                return (k, st, b, frac, None, c, cs, u, us, before, before, False)
-            hv = member_hash(h.member)
-            ca = _est_after(c, cs, hv)
-            after = usage(ca, max(0.0, _est_after(u, us, hv) - ca), frac)
-            return (k, st, b, frac, hv, c, cs, u, us, before, after, after > h.maximum)
+            return self._plan_distinct(h, k, st, b, frac)  # type: ignore[arg-type]  # _Distinct: checked above
         if st is None or st.b < b - 1:
             cur = prev = 0.0
         elif st.b == b:
@@ -258,8 +251,30 @@ class MemoryStore(Store):
         after = (cur + h.amount) + prev * (1.0 - frac)
         return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
 
+    def _plan_distinct(self, h: Hit, k: str, st: _Distinct | None, b: int, frac: float) -> tuple[Any, ...]:
+        """_plan for a DISTINCT hit: the sketches rolled to bucket `b`, their estimates
+        before (`cn`, `un`) and, for a hit with a member, after inserting it (`ca`, `ua`):
+        what inserting would leave, computed once (sketch_estimate of the same size, flag
+        and K-th hash as _insert leaves), so that finishing needs no estimate of its own."""
+        c: list[int]
+        u: list[int]
+        if st is None or st.b < b - 1:
+            c, cs, u, us, cn, un = [], False, [], False, 0.0, 0.0
+        elif st.b == b:
+            c, cs, u, us, cn, un = st.c, st.cs, st.u, st.us, st.ce, st.ue
+        else:  # previous bucket: the current sketch becomes the union sketch
+            c, cs, u, us, cn, un = [], False, st.c, st.cs, 0.0, st.ce
+        before = usage(cn, max(0.0, un - cn), frac)
+        if h.member is None:  # a read: the current estimate; nothing is inserted
+            return (k, st, b, frac, None, c, cs, u, us, cn, un, cn, un, before, before, False)
+        hv = member_hash(h.member)
+        ca = _est_after(c, cs, hv)
+        ua = _est_after(u, us, hv)
+        after = usage(ca, max(0.0, ua - ca), frac)
+        return (k, st, b, frac, hv, c, cs, u, us, cn, un, ca, ua, before, after, after > h.maximum)
+
     def _finish_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool, now: float) -> HitResult:
-        k, st, b, frac, hv, c, cs, u, us, before, after, over = p
+        k, st, b, frac, hv, c, cs, u, us, cn, un, ca, ua, before, after, over = p
         commit = commit and hv is not None  # a read (no member) never writes
         if commit:
             if st is None:
@@ -273,12 +288,11 @@ class MemoryStore(Store):
             st.cs = st.cs or dropped
             dropped, _ = _insert(st.u, hv)
             st.us = st.us or dropped
-            c, cs, u, us = st.c, st.cs, st.u, st.us
+            st.ce, st.ue = cn, un = ca, ua  # the estimates _plan computed for the inserted member
             if self.journal is not None:
                 self.journal.member(k, h, b, hv)
         used = after if commit else before
-        cn = _est(c, cs)
-        reset = _reset(h.spec, cn, max(0.0, _est(u, us) - cn), frac, h.maximum - 1.0, now)
+        reset = _reset(h.spec, cn, max(0.0, un - cn), frac, h.maximum - 1.0, now)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     def _insert_key(self, k: str, st: _Counter | _Distinct) -> None:
@@ -317,17 +331,12 @@ class MemoryStore(Store):
         return results
 
     def _preview_distinct(self, h: Hit, p: tuple[Any, ...], commit: bool, now: float) -> HitResult:
-        _k, _st, _b, frac, hv, c, cs, u, us, before, after, over = p
+        _k, _st, _b, frac, hv, _c, _cs, _u, _us, cn, un, ca, ua, before, after, over = p
         commit = commit and hv is not None
-        if commit:  # the sketches as _finish_distinct would leave them, on copies
-            c, u = list(c), list(u)
-            dropped, _ = _insert(c, hv)
-            cs = cs or dropped
-            dropped, _ = _insert(u, hv)
-            us = us or dropped
+        if commit:  # the estimates as _finish_distinct would leave them
+            cn, un = ca, ua
         used = after if commit else before
-        cn = _est(c, cs)
-        reset = _reset(h.spec, cn, max(0.0, _est(u, us) - cn), frac, h.maximum - 1.0, now)
+        reset = _reset(h.spec, cn, max(0.0, un - cn), frac, h.maximum - 1.0, now)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
     async def preview(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
@@ -383,6 +392,7 @@ class MemoryStore(Store):
         """Replace a DISTINCT key's state with the shared store's sketches."""
         st = _Distinct(b)
         st.c, st.cs, st.u, st.us = sorted(cur), cs, sorted(union), us
+        st.refresh()
         self._keys.pop(k, None)
         self._insert_key(k, st)
 
@@ -421,6 +431,7 @@ class MemoryStore(Store):
         if into_cur:
             st.cs = _insert(st.c, h)[0] or st.cs
         st.us = _insert(st.u, h)[0] or st.us
+        st.refresh()
 
     # -- the Store protocol -------------------------------------------------------
 
