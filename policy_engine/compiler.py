@@ -25,6 +25,7 @@ import re2
 
 from dsl import ast as A
 from dsl.checked import CheckedLimit, CheckedMeasure, CheckedPolicy, CheckedRule, Header, Measuring
+from dsl.formatter import expr as expr_text
 from dsl.functions import FUNCTIONS, PRICED
 from dsl.schema import BY_PATH, FIELDS, MEASURES, SCHEMA, VERIFICATION_LEVELS
 from dsl.types import CIDR_SET, FLOAT, REGEX_SET
@@ -570,6 +571,7 @@ def _limit_info(j: int, lim: CheckedLimit, gen: _Gen) -> LimitInfo:
         reconcilable=usage_fn is not None,
         calendar=_calendar(lim),
         scale=_scale(lim, gen),
+        group=_group(lim),
     )
     return LimitInfo(
         index=j,
@@ -618,6 +620,7 @@ def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
     usage_fn = _usage_fn(m, gen)
     calendar = _calendar(m)
     scale = _scale(m, gen)
+    group = _group(m)
     spec = LimitSpec(
         id=m.name,
         kind=kind,
@@ -627,9 +630,17 @@ def _measure_info(j: int, m: CheckedMeasure, gen: _Gen) -> MeasureInfo:
         calendar=calendar,
         measure=True,
         scale=scale,
+        group=group,
     )
     read_spec = LimitSpec(
-        id=m.name, kind=kind, window=m.window, record=Record.ADMITTED, calendar=calendar, measure=True, scale=scale
+        id=m.name,
+        kind=kind,
+        window=m.window,
+        record=Record.ADMITTED,
+        calendar=calendar,
+        measure=True,
+        scale=scale,
+        group=group,
     )
     return MeasureInfo(j, m.name, spec, read_spec, m.level, m.kind, usage_fn, m.span)
 
@@ -679,6 +690,18 @@ def _measure_explain(j: int, m: CheckedMeasure, gen: _Gen) -> str:
         out += [f"    if ({gen.expr(m.member)[0]}) is None:", '        return "the distinct value is null"']
     out.append("    return None")
     return "\n".join(out) + "\n"
+
+
+def _group(b: Measuring) -> str | None:
+    """LimitSpec.group: COUNT/SUM limits and measures whose key, as written, and window
+    are the same are counted per the same rendered key, so one store entry holds them.
+    Built from the policy's text, not from its order, so that a reload which keeps a
+    key and window finds the same entries. It starts with a character no name holds,
+    so that it never equals a limit's id. DISTINCT ones keep an entry each (a sketch each)."""
+    if b.kind == "distinct":
+        return None
+    window = str(b.calendar) if b.calendar is not None else repr(b.window)
+    return "\x1e" + ", ".join(expr_text(k) for k in b.key) + "\x1e" + window
 
 
 def _calendar(b: Measuring) -> Calendar | None:

@@ -39,6 +39,9 @@ from .factory import StoreOptions, StoreURLError, url_options
 _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
 
 
+# One store call's group entries, by LimitSpec.group: (key, state key, entry or None, bucket, fraction)
+_Near = dict[str, tuple[str, str, "dict[str, _Counter] | None", int, float]]
+
 _ATTEMPTS = Record.ATTEMPTS
 _DISTINCT = Kind.DISTINCT
 _SUM = Kind.SUM
@@ -131,10 +134,12 @@ def _reset(spec: LimitSpec, cur: float, prev: float, frac: float, allowed: float
 
 
 class MemoryStore(Store):
-    """In-process limit store, bounded to `max_keys` tracked (limit, key) pairs.
+    """In-process limit store, bounded to `max_keys` entries: a (limit, key) pair, or
+    the counters of a key for a group of COUNT/SUM limits and measures that share key
+    and window (LimitSpec.group), which one lookup serves.
 
-    A flood of new keys evicts the least recently charged ones (their counts are
-    forgotten: documented as the price of the bound). Receipts for `reconcile`
+    A flood of new keys evicts the least recently charged entries (their counts are
+    forgotten: documented as the price of the bound; a group's entry goes as one). Receipts for `reconcile`
     are kept only for reconcilable SUM charges, bounded by `max_receipts` the
     same way, and expire after `receipt_ttl` or two windows, whichever is shorter.
     """
@@ -151,7 +156,9 @@ class MemoryStore(Store):
         self.max_keys = max_keys
         self.max_receipts = max_receipts
         self.receipt_ttl = receipt_ttl
-        self._keys: OrderedDict[str, _Counter | _Distinct] = OrderedDict()
+        # state key -> one limit's state ("<limit id>\x1f<key>"), or the counters of a group
+        # of limits sharing key and window (LimitSpec.group), by limit id ("<group>\x1f<key>")
+        self._keys: OrderedDict[str, _Counter | _Distinct | dict[str, _Counter]] = OrderedDict()
         # request id -> (expires at, [(limit id, state key, window, bucket, estimate)])
         self._receipts: OrderedDict[str, tuple[float, list[tuple[str, str, float, int, float]]]] = OrderedDict()
         self.journal: Journal | None = None  # set by a local-first store
@@ -166,8 +173,9 @@ class MemoryStore(Store):
     ) -> list[HitResult]:
         plans = []
         blocked = False
+        near: _Near = {}
         for h in hits:
-            p = self._plan(h, now)
+            p = self._plan(h, now, near)
             if p[-1] and h.enforce:
                 blocked = True
             plans.append(p)
@@ -182,12 +190,12 @@ class MemoryStore(Store):
                 results.append(self._finish_distinct(h, p, commit, now))
                 continue
             # COUNT / SUM, inline: this is the hot path
-            k, st, b, frac, cur, prev, before, after, over = p
+            k, st, b, frac, cur, prev, before, after, slot, over = p
             amount = h.amount
             if commit:
                 cur = cur + amount
                 if st is None:
-                    self._insert_key(k, _Counter(b, cur, prev))
+                    self._new_counter(k, slot, _Counter(b, cur, prev))
                 else:
                     st.b = b
                     st.c = cur
@@ -213,9 +221,13 @@ class MemoryStore(Store):
             self._remember(request_id, charges, now)  # type: ignore[arg-type]
         return results
 
-    def _plan(self, h: Hit, now: float) -> tuple[Any, ...]:
-        """Read the hit's state rolled to `now` and decide `over`, without writing."""
+    def _plan(self, h: Hit, now: float, near: _Near) -> tuple[Any, ...]:
+        """Read the hit's state rolled to `now` and decide `over`, without writing.
+        COUNT/SUM: (state key, state or None, bucket, fraction, cur, prev, before,
+        after, limit id in its group's entry or None, over)."""
         spec = h.spec
+        if spec.group is not None and self.journal is None:
+            return self._plan_grouped(h, spec.group, now, near)
         w = spec.window
         k = spec.id + _SEP + h.key
         st = self._keys.get(k)
@@ -249,7 +261,47 @@ class MemoryStore(Store):
         # base.usage, inlined (same operations, same order: the stores must agree bit for bit)
         before = cur + prev * (1.0 - frac)
         after = (cur + h.amount) + prev * (1.0 - frac)
-        return (k, st, b, frac, cur, prev, before, after, after > h.maximum)
+        return (k, st, b, frac, cur, prev, before, after, None, after > h.maximum)
+
+    def _plan_grouped(self, h: Hit, group: str, now: float, near: _Near) -> tuple[Any, ...]:
+        """_plan for a COUNT/SUM hit of a group: the group's entry for the key is looked
+        up, and the bucket computed, once per store call (`near` holds them by group),
+        and each limit of the group keeps its own counters and bucket in it, so that the
+        answers are the ones an entry per limit gives, bit for bit (a limit's own bucket
+        is ahead of the call's when time went backwards for it). Not for a local-first
+        store: its journal and the shared store keep state per limit."""
+        spec = h.spec
+        key = h.key
+        n = near.get(group)
+        if n is not None and n[0] == key:
+            _, k, g, b, frac = n
+        else:
+            k = group + _SEP + key
+            g = self._keys.get(k)  # type: ignore[assignment]  # under a group's state key: a dict
+            cal = spec.calendar
+            if cal is None:
+                w = spec.window
+                b = floor(now / w)  # base.bucket_of
+                frac = (now - b * w) / w  # base.elapsed_fraction
+            else:
+                b = cal.period(now).index
+                frac = CALENDAR_FRACTION
+            near[group] = (key, k, g, b, frac)
+        st = g.get(spec.id) if g is not None else None
+        if st is None or st.b < b - 1:
+            cur = prev = 0.0
+        elif st.b == b:
+            cur, prev = st.c, st.p
+        elif st.b > b:  # time went backwards: stay in the stored bucket
+            b = st.b
+            frac = 0.0 if spec.calendar is None else CALENDAR_FRACTION
+            cur, prev = st.c, st.p
+        else:
+            cur, prev = 0.0, st.c
+        # base.usage, inlined (same operations, same order: the stores must agree bit for bit)
+        before = cur + prev * (1.0 - frac)
+        after = (cur + h.amount) + prev * (1.0 - frac)
+        return (k, st, b, frac, cur, prev, before, after, spec.id, after > h.maximum)
 
     def _plan_distinct(self, h: Hit, k: str, st: _Distinct | None, b: int, frac: float) -> tuple[Any, ...]:
         """_plan for a DISTINCT hit: the sketches rolled to bucket `b`, their estimates
@@ -295,7 +347,19 @@ class MemoryStore(Store):
         reset = _reset(h.spec, cn, max(0.0, un - cn), frac, h.maximum - 1.0, now)
         return HitResult(used, max(0.0, h.maximum - used), reset, over, commit)
 
-    def _insert_key(self, k: str, st: _Counter | _Distinct) -> None:
+    def _new_counter(self, k: str, slot: str | None, st: _Counter) -> None:
+        """Store a COUNT/SUM state that did not exist: its own entry, or in its group's."""
+        if slot is None:
+            self._insert_key(k, st)
+            return
+        g = self._keys.get(k)
+        if g is None:
+            self._insert_key(k, {slot: st})
+        else:
+            g[slot] = st  # type: ignore[index]  # under a group's state key: a dict
+            self._keys.move_to_end(k)
+
+    def _insert_key(self, k: str, st: _Counter | _Distinct | dict[str, _Counter]) -> None:
         keys = self._keys
         while len(keys) >= self.max_keys:
             keys.popitem(last=False)
@@ -313,7 +377,8 @@ class MemoryStore(Store):
 
     def preview_sync(self, hits: Sequence[Hit], now: float, *, admitted: bool = True) -> list[HitResult]:
         """acquire_sync's answer without writing (Store.preview)."""
-        plans = [self._plan(h, now) for h in hits]
+        near: _Near = {}
+        plans = [self._plan(h, now, near) for h in hits]
         blocked = any(p[-1] and h.enforce for h, p in zip(hits, plans))
         results = []
         for h, p in zip(hits, plans):
@@ -322,7 +387,7 @@ class MemoryStore(Store):
             if spec.kind is _DISTINCT:
                 results.append(self._preview_distinct(h, p, commit, now))
                 continue
-            _k, _st, _b, frac, cur, prev, before, after, over = p
+            _k, _st, _b, frac, cur, prev, before, after, _slot, over = p
             if commit:
                 cur = cur + h.amount
             used = after if commit else before
@@ -343,7 +408,15 @@ class MemoryStore(Store):
         return self.preview_sync(hits, now, admitted=admitted)
 
     async def reset(self, spec: LimitSpec, key: str) -> bool:
-        return self._keys.pop(spec.id + _SEP + key, None) is not None
+        gone = self._keys.pop(spec.id + _SEP + key, None) is not None
+        if spec.group is not None:  # its counters in its group's entry (none in a local-first store)
+            k = spec.group + _SEP + key
+            g = self._keys.get(k)
+            if isinstance(g, dict) and g.pop(spec.id, None) is not None:
+                gone = True
+                if not g:
+                    del self._keys[k]
+        return gone
 
     # -- usage reports ----------------------------------------------------------
 
@@ -353,12 +426,15 @@ class MemoryStore(Store):
             return False
         for limit_id, k, _window, bucket, estimate in entry[1]:
             if limit_id in actual:
-                self._adjust(k, bucket, float(actual[limit_id]) - estimate)
+                self._adjust(k, bucket, float(actual[limit_id]) - estimate, limit_id)
         return True
 
-    def _adjust(self, k: str, bucket: int, delta: float) -> None:
-        """Add `delta` to the bucket a charge went into, if the window still holds it."""
+    def _adjust(self, k: str, bucket: int, delta: float, limit_id: str | None = None) -> None:
+        """Add `delta` to the bucket a charge went into, if the window still holds it
+        (`limit_id`: the limit's counters, when `k` is its group's entry)."""
         st = self._keys.get(k)
+        if isinstance(st, dict):
+            st = st.get(limit_id) if limit_id is not None else None
         if not isinstance(st, _Counter):
             return
         if st.b == bucket:
@@ -458,6 +534,10 @@ class MemoryStore(Store):
     async def ttl(self, spec: LimitSpec, key: str, now: float) -> float | None:
         """Seconds until the key's state no longer counts, or None if it holds nothing."""
         st = self._keys.get(spec.id + _SEP + key)
+        if st is None and spec.group is not None:
+            st = self._keys.get(spec.group + _SEP + key)
+        if isinstance(st, dict):  # its group's entry: its own counters in it
+            st = st.get(spec.id)
         if st is None:
             return None
         if spec.calendar is not None:  # kept until its period ends, like Redis's TTL
