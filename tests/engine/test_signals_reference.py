@@ -23,9 +23,12 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine.signals import load_phrases, obfuscation, phrases, prompt
+from typer.testing import CliRunner
+
+from policy_engine.cli.main import app
+from policy_engine.signals import SIGNALS, load_phrases, obfuscation, phrases, prompt
 from policy_engine.simulate import blind
-from policy_engine.simulate.generator import SimConfig, generate
+from policy_engine.simulate.generator import SimConfig, generate, write
 
 # --- references: the implementations before the fast paths ----------------------
 
@@ -121,7 +124,8 @@ def ref_matches_any(s: str | None, patterns: phrases.PhraseSet | None) -> bool |
     return bool(patterns.matching(s))
 
 
-DATA = Path(__file__).resolve().parents[2] / "policies" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "policies" / "data"
 SHIPPED_PHRASES = [load_phrases(str(DATA / f"{n}.txt")) for n in ("cot_elicitation", "probe_override", "probe_framing")]
 
 # Each fast signal beside its reference, as policies call it.
@@ -145,6 +149,16 @@ def _same(s: str | None) -> None:
     for name, (fast, ref) in PAIRS.items():
         got, want = fast(s), ref(s)
         assert got == want and type(got) is type(want), (name, s if s is None else s[:200], got, want)
+
+
+# The signals as policies look them up, with the references in place of the fast ones.
+REFERENCES: dict[str, Callable[..., Any]] = {
+    "encoded_payload": ref_encoded_payload,
+    "leet_ratio": ref_leet_ratio,
+    "template_id": ref_template_id,
+    "template_prefix": ref_template_prefix,
+    "matches_any": ref_matches_any,
+}
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -253,3 +267,36 @@ def test_fast_signals_equal_references_on_generated_strings(s: str) -> None:
 @settings(max_examples=1000, deadline=None)
 def test_fast_signals_equal_references_on_any_text(s: str) -> None:
     _same(s)
+
+
+# --- decisions ------------------------------------------------------------------------
+
+
+def _replay(traffic: Path, out: Path) -> bytes:
+    res = CliRunner().invoke(app, ["replay", "-q", "-p", str(ROOT / "policies"), str(traffic), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("world", ["default", "blind"])
+def test_shipped_policies_decide_byte_for_byte_alike_with_the_references(
+    world: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`policyctl replay` of the shipped policies on half an hour of simulated
+    traffic writes the same decision file, byte for byte, with the reference
+    signals in place of the fast ones. The file shows the signals' outputs: the
+    measure keys are template prefixes and fingerprints, and the disguise and
+    probe measures count what encoded_payload, leet_ratio and matches_any found."""
+    traffic, truth = tmp_path / "t.jsonl", tmp_path / "g.jsonl"
+    if world == "blind":
+        blind.write(blind.BlindConfig(seed=5, hours=0.5), traffic, truth)
+    else:
+        write(SimConfig(seed=5, hours=0.5), traffic, truth)
+    fast = _replay(traffic, tmp_path / "fast.jsonl")
+    assert b'"scaffold_young_accounts":{"key":"' in fast and b'"disguises_day"' in fast
+    for name, ref in REFERENCES.items():
+        monkeypatch.setitem(SIGNALS, name, ref)
+    assert _replay(traffic, tmp_path / "ref.jsonl") == fast
+    if world == "default":  # the comparison sees a signal that is wrong
+        monkeypatch.setitem(SIGNALS, "leet_ratio", lambda s: None if s is None else 0.0)
+        assert _replay(traffic, tmp_path / "broken.jsonl") != fast
