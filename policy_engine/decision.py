@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, overload
 
 from dsl import checked
-from policy_engine.state.base import Hit, HitResult, LimitSpec
+from policy_engine.state.base import Hit, HitResult
 
 
 class Effect(enum.IntEnum):
@@ -95,102 +95,6 @@ class _Named(Protocol):
     def id(self) -> str: ...
 
 
-class _Limit(_Named, Protocol):
-    """What a LimitState reads of a compiled limit (compiler.LimitInfo)."""
-
-    @property
-    def kind_label(self) -> str: ...
-    @property
-    def shadow(self) -> bool: ...
-    @property
-    def spec(self) -> LimitSpec: ...
-
-
-class LimitStates(Sequence[LimitState]):
-    """The limits one request consulted, kept as the store answered them and made
-    LimitStates when read: Envoy's answer reads only the one or two its rate-limit
-    headers describe (`state`), explain, the decision log, replay and our Check all of
-    them, and get what an eager list would have held, in the same order."""
-
-    __slots__ = ("_limits", "_hits", "_results", "_over", "_some", "_built")
-
-    def __init__(
-        self, limits: Sequence[_Limit], hits: Sequence[Hit], results: Sequence[HitResult], over: list[bool]
-    ) -> None:
-        self._limits, self._hits, self._results = limits, hits, results
-        self._over = over  # by limit: over its maximum as the engine decided (fail mode applied)
-        self._some: dict[int, LimitState] = {}  # states built one at a time, kept for the list
-        self._built: list[LimitState] | None = None
-
-    def state(self, i: int) -> LimitState:
-        """The state of the i-th limit, built alone (the same object the list then holds)."""
-        if self._built is not None:
-            return self._built[i]
-        s = self._some.get(i)
-        if s is None:
-            s = self._some[i] = self._make(i)
-        return s
-
-    def _make(self, i: int) -> LimitState:
-        lim, hit, res = self._limits[i], self._hits[i], self._results[i]
-        scale = hit.spec.scale
-        return LimitState(
-            lim.id,
-            hit.key,
-            lim.kind_label,
-            res.used / scale,
-            hit.maximum / scale,
-            res.remaining / scale,
-            res.reset,
-            self._over[i],
-            res.committed,
-            lim.shadow,
-            res.error,
-            lim.spec.window,
-        )
-
-    def errors(self) -> tuple[int, str | None, bool]:
-        """How many limits the store failed for, the last failure's message, and whether
-        one of them let the request through (failing open)."""
-        count, last, fail_open = 0, None, False
-        for res, over in zip(self._results, self._over):
-            if res.error is not None:
-                count += 1
-                last = res.error
-                fail_open = fail_open or not over
-        return count, last, fail_open
-
-    def _states(self) -> list[LimitState]:
-        built = self._built
-        if built is None:
-            some = self._some
-            built = self._built = [some.get(i) or self._make(i) for i in range(len(self._over))]
-        return built
-
-    def __len__(self) -> int:
-        return len(self._over)
-
-    @overload
-    def __getitem__(self, i: int) -> LimitState: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[LimitState]: ...
-    def __getitem__(self, i: int | slice) -> LimitState | list[LimitState]:
-        return self._states()[i]
-
-    def __iter__(self) -> Iterator[LimitState]:
-        return iter(self._states())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return self._states() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # equal to a list: unhashable like one
-
-    def __repr__(self) -> str:
-        return repr(self._states())
-
-
 # (measure id, key, value, charged, error): one measure touched, as MeasureState holds it.
 MeasureRow = tuple[str, str, "float | None", bool, "str | None"]
 
@@ -269,21 +173,12 @@ def measure_rows(measures: Sequence[MeasureState]) -> Iterator[MeasureRow]:
     return ((m.measure, m.key, m.value, m.charged, m.error) for m in measures)
 
 
-def store_errors(limits: Sequence[LimitState], measures: Sequence[MeasureState]) -> tuple[int, str | None, bool]:
-    """How many limits and measures of a decision the store failed for, the last failure's
-    message, and whether a failed limit let the request through (failing open); read from
-    the store's answers when the states were not built."""
-    if isinstance(limits, LimitStates):
-        count, last, fail_open = limits.errors()
-    else:
-        failed = [s for s in limits if s.error is not None]
-        count, last, fail_open = len(failed), failed[-1].error if failed else None, any(not s.over for s in failed)
+def measure_errors(measures: Sequence[MeasureState]) -> tuple[int, str | None]:
+    """How many measures the store failed for, and the last failure's message."""
     if isinstance(measures, MeasureStates):
-        m_count, m_last = measures.errors()
-    else:
-        m_failed = [m.error for m in measures if m.error is not None]
-        m_count, m_last = len(m_failed), m_failed[-1] if m_failed else None
-    return count + m_count, m_last if m_count else last, fail_open
+        return measures.errors()
+    failed = [m.error for m in measures if m.error is not None]
+    return len(failed), failed[-1] if failed else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +208,7 @@ class Decision:
     shadow: list[ShadowMatch] = field(default_factory=list)  # shadow rules and limits that would have matched
     flags: list[str] = field(default_factory=list)  # ids of flag rules that matched
     headers: dict[str, str] = field(default_factory=dict)
-    limits: Sequence[LimitState] = field(default_factory=list)  # LimitStates from the engine: built when read
+    limits: list[LimitState] = field(default_factory=list)
     measures: Sequence[MeasureState] = ()  # set only for a policy with measures (MeasureStates: built when read)
     retry_after: float | None = None
     policy_version: str = ""

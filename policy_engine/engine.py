@@ -16,7 +16,7 @@ from typing import Any
 from dsl.policy_options import RateLimitHeaders
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
-from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitStates, MeasureStates, ShadowMatch
+from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureStates, ShadowMatch
 from policy_engine.ingress.answer import finish_headers
 from policy_engine.ingress.usage import Usage
 from policy_engine.policyset import PolicySet
@@ -292,25 +292,37 @@ def _apply_limits(
     # request, else the enforcing one closest to its maximum; none for a request a rule
     # denied, which no budget speaks to. (ratio of the maximum left, the limit) per slot;
     # a refusal by a limit the store could not answer for holds its slot with no limit.
-    # The limits' states are built when read (LimitStates); the slots hold limit indices.
-    tightest: list[tuple[float, int | None] | None] = [None, None, None]
-    overs: list[bool] = []
-    states = LimitStates(limits, hits, results, overs)
-    d.limits = states
-    for i, (lim, hit, res) in enumerate(zip(limits, hits, results)):
+    tightest: list[tuple[float, LimitState | None] | None] = [None, None, None]
+    append = d.limits.append
+    for lim, hit, res in zip(limits, hits, results):
         over = res.over or (lim.block_key and res.used > hit.maximum)
         if res.error is not None:
             over = lim.fail_closed
-        overs.append(over)
+        scale = hit.spec.scale
+        state = LimitState(
+            lim.id,
+            hit.key,
+            lim.kind_label,
+            res.used / scale,
+            hit.maximum / scale,
+            res.remaining / scale,
+            res.reset,
+            over,
+            res.committed,
+            lim.shadow,
+            res.error,
+            lim.spec.window,
+        )
+        append(state)
         slot = _RATE_SLOT.get(lim.kind_label, 0)
         # A limit the store could not answer for has no usage to show: no rate-limit headers
         # from it (a fail-open budget is not "all of it left").
         if lim.sets_rate_headers and hit.maximum > 0 and res.error is None:
             ratio = res.remaining / hit.maximum
-            for k in (0, slot) if slot else (0,):
-                t = tightest[k]
+            for i in (0, slot) if slot else (0,):
+                t = tightest[i]
                 if t is None or ratio < t[0]:
-                    tightest[k] = (ratio, i)
+                    tightest[i] = (ratio, state)
         if not over:
             continue
         if lim.shadow:
@@ -323,13 +335,10 @@ def _apply_limits(
             if lim.effect is Effect.THROTTLE:
                 d.retry_after = max(1.0, res.reset) if res.error is None else 1.0
             # A money budget holds the slot with no limit: its dollars are no request or token count.
-            shown = i if res.error is None and hit.spec.scale == 1 else None
+            shown = state if res.error is None and scale == 1 else None
             tightest[0] = tightest[slot] = (-1.0, shown)
     admitted_or_limited = d.effect is not Effect.DENY
-    any_, requests, tokens = (
-        states.state(t[1]) if t is not None and t[1] is not None and (admitted_or_limited or t[0] < 0) else None
-        for t in tightest
-    )
+    any_, requests, tokens = (t[1] if t is not None and (admitted_or_limited or t[0] < 0) else None for t in tightest)
     d.rate_limit, d.requests_limit, d.tokens_limit = any_, requests, tokens
 
 

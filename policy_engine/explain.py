@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from collections.abc import Sequence
 
 from policy_engine.decision import Decision, LimitState, shown_number
 from policy_engine.policyset import PolicySet
@@ -65,7 +64,7 @@ def _header(d: Decision, policy: PolicySet) -> list[str]:
     return out
 
 
-def _limit_lines(limits: Sequence[LimitState]) -> list[str]:
+def _limit_lines(limits: list[LimitState]) -> list[str]:
     if not limits:
         return []
     rows = [

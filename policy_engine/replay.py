@@ -235,7 +235,7 @@ class ReplayStats:
         if eff >= Effect.THROTTLE:
             self._blocked(ctx, d)
 
-    def _limits(self, states: Sequence[LimitState], now: float) -> None:
+    def _limits(self, states: list[LimitState], now: float) -> None:
         peaks = self.peaks
         for s in states:
             p = peaks[s.limit]

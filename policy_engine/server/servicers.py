@@ -27,7 +27,7 @@ from pydantic import ValidationError
 import grpc
 from policy_engine import wire
 from policy_engine.context import Context, describe_validation_error
-from policy_engine.decision import Decision, Effect, store_errors
+from policy_engine.decision import Decision, Effect, measure_errors
 from policy_engine.engine import Engine
 from policy_engine.ingress.identity import MappingError
 from policy_engine.ingress.usage import UsageHeaders
@@ -124,8 +124,19 @@ class Decider:
         else:
             d = await self.engine.decide(ctx, explain=explain)
         seconds = time.perf_counter() - t0
-        # Counted from the store's answers: no limit or measure state is built for it.
-        errors, error, fail_open = store_errors(d.limits, d.measures)
+        errors = fail_open = 0
+        error = None
+        for s in d.limits:
+            if s.error is not None:
+                errors += 1
+                error = s.error
+                if not s.over:
+                    fail_open = 1
+        if d.measures:  # counted from the store's answers: no MeasureState is built
+            measure_errors_, measure_error = measure_errors(d.measures)
+            if measure_errors_:
+                errors += measure_errors_
+                error = measure_error
         self.metrics.observe(api, _LABELS[d.effect], d.rules, d.shadow, errors, seconds)
         if error is not None:
             self.store_health.failed(error, count=errors)
