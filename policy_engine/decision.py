@@ -119,12 +119,14 @@ class MeasureStates(Sequence[MeasureState]):
         self._parts.append((indices, hits, results))
         self._built = None
 
-    def rows(self) -> Iterator[MeasureRow]:
+    def rows(self) -> list[MeasureRow]:
         """Each measure touched as a tuple, without building MeasureStates (for replay)."""
         measures, values = self._measures, self._values
-        for indices, hits, results in self._parts:
-            for j, hit, res in zip(indices, hits, results):
-                yield measures[j].id, hit.key, values[j], res.committed, res.error
+        return [
+            (measures[j].id, hit.key, values[j], res.committed, res.error)
+            for indices, hits, results in self._parts
+            for j, hit, res in zip(indices, hits, results)
+        ]
 
     def errors(self) -> tuple[int, str | None]:
         """How many measures the store failed for, and the last failure's message."""
@@ -144,6 +146,9 @@ class MeasureStates(Sequence[MeasureState]):
 
     def __len__(self) -> int:
         return sum(min(len(i), len(h), len(r)) for i, h, r in self._parts)
+
+    def __bool__(self) -> bool:  # the engine adds only store calls with hits
+        return bool(self._parts)
 
     @overload
     def __getitem__(self, i: int) -> MeasureState: ...
@@ -166,11 +171,11 @@ class MeasureStates(Sequence[MeasureState]):
         return repr(self._states())
 
 
-def measure_rows(measures: Sequence[MeasureState]) -> Iterator[MeasureRow]:
+def measure_rows(measures: Sequence[MeasureState]) -> list[MeasureRow]:
     """(measure, key, value, charged, error) per measure touched, built or not."""
     if isinstance(measures, MeasureStates):
         return measures.rows()
-    return ((m.measure, m.key, m.value, m.charged, m.error) for m in measures)
+    return [(m.measure, m.key, m.value, m.charged, m.error) for m in measures]
 
 
 def measure_errors(measures: Sequence[MeasureState]) -> tuple[int, str | None]:
