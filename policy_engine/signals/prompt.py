@@ -269,11 +269,11 @@ def template_prefix(s: str | None, n: int | None) -> str | None:
 
 def _template_head(s: str, n: int) -> bytes:
     """The first n words of _template_bytes(s). ASCII text reads only as many
-    sentences as give n words (the first few, usually): the head of a prompt is
-    10-20 sentences, and each costs about 0.6 us. Spans are masked on the whole
-    text first, since a quoted span or code block may run past those sentences.
-    Slots never stand next to each other in _slot_words, so _SLOT_RUN has
-    nothing to merge there."""
+    sentences as give n words (the first few, usually): the 512-character head
+    of a simulated prompt is 11 sentences on average, each about 0.7 us. Spans
+    are masked on the whole text first, since a quoted span or code block may
+    run past those sentences. Slots never stand next to each other in
+    _slot_words, so _SLOT_RUN has nothing to merge there."""
     s = _mask_spans(s)
     if not s.isascii():
         return b" ".join(_template_of_masked(s).split(b" ")[:n])
