@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from limits import RateLimitItemPerMinute
@@ -19,7 +20,10 @@ from limits.aio.strategies import MovingWindowRateLimiter as AioMovingWindow
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from policy_engine.state.base import Hit, Kind, LimitSpec
+from policy_engine.policyset import load_policy_set
+from policy_engine.replay import replay_memory
+from policy_engine.simulate.generator import SimConfig, write
+from policy_engine.state.base import Hit, HitResult, Kind, LimitSpec
 from policy_engine.state.memory import MemoryStore
 from policy_engine.state.redis import RedisStore
 
@@ -30,6 +34,7 @@ SPECS = {
 }
 KEYS = 1000  # accounts cycled through, so that the store holds realistic state
 T0 = 1_764_300_000.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _hit_stream(kind: str) -> Callable[[], tuple[list[Hit], float]]:
@@ -62,6 +67,68 @@ def test_memory_store(benchmark: Any, kind: str) -> None:
 
     benchmark.group = "stores: memory"
     benchmark(step)
+
+
+# Seven counters on one account over one day, as the shipped policy's measures and its
+# daily token budget: with LimitSpec.group set (one entry per key, looked up once per
+# call) and without (an entry per limit), in one call per request.
+SHARED = ["requests", "probes", "disguises", "reasoning", "refused", "harvest", "tokens"]
+
+
+@pytest.mark.parametrize("layout", ["grouped", "entry per limit"])
+def test_memory_store_seven_limits_sharing_key_and_window(benchmark: Any, layout: str) -> None:
+    group = "\x1eaccount.id\x1e86400.0" if layout == "grouped" else None
+    specs = [
+        LimitSpec(n, Kind.SUM if n in ("refused", "harvest", "tokens") else Kind.COUNT, 86400.0, group=group)
+        for n in SHARED
+    ]
+    store = MemoryStore()
+    counter = itertools.count()
+
+    def step() -> None:
+        i = next(counter)
+        acct = f"acct-{i % KEYS}"
+        store.acquire_sync(
+            [Hit(sp, acct, 1e12, 250.0 if sp.kind is Kind.SUM else 1.0) for sp in specs], T0 + i * 0.0005
+        )
+
+    benchmark.group = "stores: memory, 7 limits sharing key and window, one call"
+    benchmark(step)
+
+
+class _Recording(MemoryStore):
+    """A memory store that keeps every call it answers, to be played again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[list[Hit], float, bool, str | None]] = []
+
+    def acquire_sync(
+        self, hits: Sequence[Hit], now: float, *, admitted: bool = True, request_id: str | None = None
+    ) -> list[HitResult]:
+        self.calls.append((list(hits), now, admitted, request_id))
+        return super().acquire_sync(hits, now, admitted=admitted, request_id=request_id)
+
+
+def test_memory_store_shipped_policy_calls(benchmark: Any, tmp_path: Path) -> None:
+    """The store's share of a decision: the calls the shipped policy makes on 20,000
+    simulated requests (26 measures at three levels and 3 limits: four calls a request),
+    recorded once through replay, then played on a fresh store per round."""
+    traffic = tmp_path / "traffic.jsonl"
+    write(SimConfig(seed=1, hours=24 * 20_000 / 230_000), traffic, tmp_path / "truth.jsonl")
+    rec = _Recording()
+    stats = replay_memory(load_policy_set(ROOT / "policies"), traffic, None, rec)
+
+    def play() -> None:
+        acquire = MemoryStore().acquire_sync
+        for hits, now, admitted, rid in rec.calls:
+            acquire(hits, now, admitted=admitted, request_id=rid)
+
+    benchmark.group = "stores: memory, the shipped policy's calls"
+    benchmark.extra_info["requests"] = stats.requests
+    benchmark.extra_info["calls"] = len(rec.calls)
+    benchmark.extra_info["hits"] = sum(len(c[0]) for c in rec.calls)
+    benchmark.pedantic(play, rounds=5, iterations=1, warmup_rounds=1)
 
 
 def test_limits_memory_moving_window(benchmark: Any) -> None:
