@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dsl.policy_options import RateLimitHeaders
 from policy_engine.compiler import LimitInfo, MeasureInfo, RuleInfo
 from policy_engine.context import Context
 from policy_engine.decision import DEFAULT_STATUS, Decision, Effect, LimitState, MeasureStates, ShadowMatch
@@ -24,10 +23,17 @@ from policy_engine.state.base import DEFAULT_DEADLINE, Hit, HitResult, Store, to
 
 
 class Engine:
-    def __init__(self, policy: PolicySet, store: Store, *, store_deadline: float = DEFAULT_DEADLINE) -> None:
+    """`headers=False` for a caller that sends no answer (replay, calibration): its decisions
+    carry the headers their rules and limits declare, not the rate-limit, retry-after and
+    flags headers an answer adds (built per decision, read by nobody there)."""
+
+    def __init__(
+        self, policy: PolicySet, store: Store, *, store_deadline: float = DEFAULT_DEADLINE, headers: bool = True
+    ) -> None:
         self.policy = policy
         self.store = store
         self.store_deadline = store_deadline
+        self.headers = headers
         # A store that answers without I/O (memory) is called directly: no task or timer.
         sync = store.as_sync()
         self.synchronous = sync is not None
@@ -47,7 +53,7 @@ class Engine:
             return await self._decide_measured(policy, ctx, now, explain, notes)
         plan = _Plan(policy, ctx, notes)
         results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
-        return plan.finish(results, explain)
+        return plan.finish(results, explain, self.headers)
 
     def decide_sync(self, ctx: Context, now: float | None = None, *, explain: bool = False) -> Decision:
         """Synchronous path for a store with a synchronous API (the memory store)."""
@@ -65,7 +71,7 @@ class Engine:
                 results = self._sync_acquire(plan.hits, now, admitted=plan.admitted, request_id=ctx.request_id)
             except Exception as e:  # a store bug must not take the gateway down with it
                 results = _failed(len(plan.hits), f"{type(e).__name__}: {e}")
-        return plan.finish(results, explain)
+        return plan.finish(results, explain, self.headers)
 
     # A policy with measures: one store call per dependency level (every measure of
     # the level at once), then the rules and limits, which may read any measure.
@@ -80,7 +86,7 @@ class Engine:
         plan = _Plan(policy, ctx, notes)
         plan.decision.measures = m.states
         results = await self._acquire(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
-        return plan.finish(results, explain)
+        return plan.finish(results, explain, self.headers)
 
     def _decide_measured_sync(
         self, policy: PolicySet, ctx: Context, now: float, explain: bool, notes: list[str] | None
@@ -93,7 +99,7 @@ class Engine:
         plan = _Plan(policy, ctx, notes)
         plan.decision.measures = m.states
         results = self._acquire_sync(plan.hits, now, plan.admitted, ctx.request_id) if plan.hits else []
-        return plan.finish(results, explain)
+        return plan.finish(results, explain, self.headers)
 
     def _acquire_sync(self, hits: list[Hit], now: float, admitted: bool, request_id: str | None) -> list[HitResult]:
         try:
@@ -233,11 +239,14 @@ class _Plan:
         if exempt:
             self.decision.exempt = [compiled.exempts[i].id for i in exempt]
 
-    def finish(self, results: Sequence[HitResult], explain: bool) -> Decision:
+    def finish(self, results: Sequence[HitResult], explain: bool, headers: bool = True) -> Decision:
         d = self.decision
         if self.hits:
             _apply_limits(d, self.ctx, self.limits, self.hits, results)
-        _finish(d, self.policy.rate_headers)
+        if headers:
+            finish_headers(d, self.policy.rate_headers)
+        if d.status == 0:
+            d.status = DEFAULT_STATUS[d.effect]
         if explain:
             d.trace = explain_trace(self.policy, self.ctx, self.matched, d)
         return d
@@ -344,12 +353,6 @@ def _apply_limits(
 
 # Limit kind -> its slot in _apply_limits' `tightest`: requests (count), tokens (sum).
 _RATE_SLOT = {"count": 1, "sum": 2}
-
-
-def _finish(d: Decision, options: RateLimitHeaders) -> None:
-    finish_headers(d, options)
-    if d.status == 0:
-        d.status = DEFAULT_STATUS[d.effect]
 
 
 def explain_trace(policy: PolicySet, ctx: Context, matched: list[int], d: Decision) -> list[dict[str, Any]]:

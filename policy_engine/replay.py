@@ -348,7 +348,7 @@ class SyncReplayer(_Replayer):
         sync = store.as_sync()
         if sync is None:
             raise TypeError(f"the {store.backend} store has no synchronous API: replay it with replay_async")
-        super().__init__(Engine(policy, store))
+        super().__init__(Engine(policy, store, headers=False))  # decision lines carry no headers
         # What Engine.report_sync does, minus building a second Context per report:
         # a `usage` clause reads only usage.* fields (the checker enforces it),
         # which the replayed context already carries.
@@ -379,7 +379,7 @@ class AsyncReplayer(_Replayer):
     """The same on a store reached over the network (Redis), awaited one request at a time."""
 
     def __init__(self, policy: PolicySet, store: Store) -> None:
-        super().__init__(Engine(policy, store, store_deadline=REPLAY_STORE_DEADLINE))
+        super().__init__(Engine(policy, store, store_deadline=REPLAY_STORE_DEADLINE, headers=False))
 
     async def step(self, ctx: Context) -> tuple[Decision, float]:
         now = self.tick(ctx)
