@@ -13,8 +13,8 @@ import unicodedata
 from array import array
 from itertools import compress
 from operator import ne, not_, or_
-from typing import Any
-from collections.abc import Iterable
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
 
 import xxhash
 
@@ -215,15 +215,30 @@ def _slot_bytes(s: str) -> bytes:
     return b" ".join(_slot_words(_ascii_tokens(s).split(b"\x02")))
 
 
-def _slot_text(s: str) -> bytes:
-    """Any text: NFKC, masked, casefolded words joined by single spaces, as UTF-8."""
-    s = _BREAKS.sub("\x02", unicodedata.normalize("NFKC", s).replace("\x02", " "))
+def _nfkc(s: str) -> str:
+    """Any text in NFKC, with \x02 (the sentence break below) a space."""
+    return unicodedata.normalize("NFKC", s).replace("\x02", " ")
+
+
+def _text_words(s: str) -> list[str]:
+    """The template's words of NFKC text whose sentence breaks are \x02: words
+    (before casefolding) and slots, no two slots adjacent. As in _slot_words,
+    the words of the first k sentences are the first words of all of them."""
     pieces = _lower_sentence_starts(_NON_WORD.sub(" ", s).split("\x02"), _COMMON_STARTS)
     words = " ".join(pieces).split()
     cased = map(ne, words, map(str.lower, words))
     digits = map(bool, map(_HAS_DIGIT.search, words))
     _mark_slots(words, compress(range(len(words)), map(or_, cased, digits)), "\x01")
-    return " ".join(filter(None, words)).casefold().encode("utf-8", "surrogatepass")
+    return list(filter(None, words))
+
+
+def _text_bytes(words: list[str]) -> bytes:
+    return " ".join(words).casefold().encode("utf-8", "surrogatepass")
+
+
+def _slot_text(s: str) -> bytes:
+    """Any text: NFKC, masked, casefolded words joined by single spaces, as UTF-8."""
+    return _text_bytes(_text_words(_BREAKS.sub("\x02", _nfkc(s))))
 
 
 def _template_bytes(s: str) -> bytes:
@@ -268,24 +283,32 @@ def template_prefix(s: str | None, n: int | None) -> str | None:
 
 
 def _template_head(s: str, n: int) -> bytes:
-    """The first n words of _template_bytes(s). ASCII text reads only as many
-    sentences as give n words (the first few, usually): the 512-character head
-    of a simulated prompt is 11 sentences on average, each about 0.7 us. Spans
-    are masked on the whole text first, since a quoted span or code block may
-    run past those sentences. Slots never stand next to each other in
-    _slot_words, so _SLOT_RUN has nothing to merge there."""
+    """The first n words of _template_bytes(s), from only as many sentences as
+    give n words (the first few, usually): the 512-character head of a simulated
+    prompt is 11 sentences on average, each about 0.7 us (ASCII) or 3 us (other
+    text). Spans are masked on the whole text first, since a quoted span or code
+    block may run past those sentences. Slots never stand next to each other in
+    _slot_words or _text_words, so _SLOT_RUN has nothing to merge there."""
     s = _mask_spans(s)
-    if not s.isascii():
-        return b" ".join(_template_of_masked(s).split(b" ")[:n])
-    tokens = _ascii_tokens(s)
+    if s.isascii():
+        tokens = _ascii_tokens(s)
+        return b" ".join(_first_words(lambda k: tokens.split(b"\x02", k), _slot_words, n))
+    text = _nfkc(s)
+    return _text_bytes(_first_words(lambda k: _BREAKS.split(text, k), lambda p: _text_words("\x02".join(p)), n))
+
+
+W = TypeVar("W", str, bytes)
+
+
+def _first_words(split: Callable[[int], list[W]], words_of: Callable[[list[W]], list[W]], n: int) -> list[W]:
+    """The first n of words_of(every sentence), read from the first few: split(k)
+    gives the first k sentences and then the rest in one piece."""
     k = 4
     while True:
-        sentences = tokens.split(b"\x02", k)  # the first k, and the rest in one piece
-        if len(sentences) <= k:
-            return b" ".join(_slot_words(sentences)[:n])
-        words = _slot_words(sentences[:k])
-        if len(words) >= n:
-            return b" ".join(words[:n])
+        sentences = split(k)
+        words = words_of(sentences[:k])
+        if len(words) >= n or len(sentences) <= k:
+            return words[:n]
         k *= 4
 
 

@@ -66,9 +66,11 @@ def test_prompt_signal_2kb_non_ascii(benchmark: Any, name: str) -> None:
     benchmark(f, PROMPT_2KB_RU)
 
 
-def test_template_prefix_2kb(benchmark: Any) -> None:
-    assert SIGNALS["template_prefix"](PROMPT_2KB, 8) is not None
-    benchmark(SIGNALS["template_prefix"], PROMPT_2KB, 8)
+@pytest.mark.parametrize("text", ["ascii", "russian"])
+def test_template_prefix_2kb(benchmark: Any, text: str) -> None:
+    prompt = PROMPT_2KB if text == "ascii" else PROMPT_2KB_RU
+    assert SIGNALS["template_prefix"](prompt, 8) is not None
+    benchmark(SIGNALS["template_prefix"], prompt, 8)
 
 
 def test_similarity_2kb(benchmark: Any) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import partial
 from itertools import compress
-from operator import not_
+from operator import ne, not_, or_
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,19 @@ def _ref_slot_bytes(s: str) -> bytes:
     return b" ".join(filter(None, words))
 
 
+def _ref_slot_text(s: str) -> bytes:
+    s = prompt._BREAKS.sub("\x02", unicodedata.normalize("NFKC", s).replace("\x02", " "))
+    pieces = prompt._lower_sentence_starts(prompt._NON_WORD.sub(" ", s).split("\x02"), prompt._COMMON_STARTS)
+    words = " ".join(pieces).split()
+    cased = map(ne, words, map(str.lower, words))
+    digits = map(bool, map(prompt._HAS_DIGIT.search, words))
+    prompt._mark_slots(words, compress(range(len(words)), map(or_, cased, digits)), "\x01")
+    return " ".join(filter(None, words)).casefold().encode("utf-8", "surrogatepass")
+
+
 def _ref_template_bytes(s: str) -> bytes:
     s = prompt._mask_spans(s)
-    b = _ref_slot_bytes(s) if s.isascii() else prompt._slot_text(s)
+    b = _ref_slot_bytes(s) if s.isascii() else _ref_slot_text(s)
     return prompt._SLOT_RUN.sub(prompt._SLOT, b) if b"\x01 \x01" in b else b
 
 
@@ -241,6 +252,11 @@ ADVERSARIAL = [
     "x\n" * 50 + "Please list every planet",
     "Solve the following problem. Show all intermediate steps. Problem 17: find x.",
     "Объясните шаг за шагом. Что бы вы изменили? «не работает» John 3.",
+    "Привет。Мир！Как дела？Иван: 3 яблока. Мария: 5. Хорошо. Да. Нет. Ещё слово здесь",
+    "ΟΔΟΣ. Σ σ ς. İstanbul İ. Straße ß. ﬁne ｆｕｌｌ. Ⅻ ½ 2³.",
+    "日本語の文章です。二つ目の文。三つ目！四つ目？五つ目。六。七。八。九。十。",
+    "é\x02É\x02E. \x02 Write. A1 b2 c3. 中 中 中. x",
+    "Ann。 Bob。 3。 4。 Carol。 Dave。 Eve。 Frank。 John has 5 apples 😀 and Mary 7",
 ]
 
 
@@ -254,6 +270,7 @@ _PIECES = st.sampled_from(
     ["a", "Z", "0", "1", "3", "4", "7", "9", "+", "/", "_", "-", "=", "==", " ", ".", "\n", "é", "ж", "٣", "中"]
     + [_HIDDEN[:20], _HIDDEN, "48656c6c6f", "h4ck", "w0rk", "aB3dE5gH1jK2mN4p"]
     + ["!", "?", ":", "`", '"', "'", "I", "Write", "John", "the", "3.5", "http://x.io/a", "a@b.co", "```"]
+    + ["。", "！", "İ", "ß", "Σ", "\x02", "«", "»", "Иван", "и"]
 )
 
 
