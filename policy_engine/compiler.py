@@ -693,15 +693,15 @@ def _measure_explain(j: int, m: CheckedMeasure, gen: _Gen) -> str:
 
 
 def _group(b: Measuring) -> str | None:
-    """LimitSpec.group: COUNT/SUM limits and measures whose key, as written, and window
-    are the same are counted per the same rendered key, so one store entry holds them.
-    Built from the policy's text, not from its order, so that a reload which keeps a
-    key and window finds the same entries. It starts with a character no name holds,
-    so that it never equals a limit's id. DISTINCT ones keep an entry each (a sketch each)."""
+    """LimitSpec.group: COUNT/SUM limits and measures whose key, as written, is the same
+    are counted per the same rendered key, so one store entry holds their counters (each
+    limit's own, in its own window). Built from the policy's text, not from its order or
+    windows, so that a reload which keeps a key finds the same entries (and a changed
+    window reinterprets a limit's counts, as on Redis). It starts with a character no
+    name holds, so that it never equals a limit's id. DISTINCT ones keep an entry each."""
     if b.kind == "distinct":
         return None
-    window = str(b.calendar) if b.calendar is not None else repr(b.window)
-    return "\x1e" + ", ".join(expr_text(k) for k in b.key) + "\x1e" + window
+    return "\x1e" + ", ".join(expr_text(k) for k in b.key)
 
 
 def _calendar(b: Measuring) -> Calendar | None:

@@ -116,10 +116,10 @@ class LimitSpec:
     # whole micro-units (DECIMAL_SCALE), so that adding up charges never drifts and every
     # store, adding integers exactly in doubles, gives the same answer to the unit.
     scale: int = 1
-    # COUNT/SUM limits and measures with the same key expression and window share one
-    # group (set by the compiler: the key as written and the window): the memory store
-    # keeps their counters in one entry per key, looked up once per store call.
-    # None: an entry of its own. Other stores keep one entry per limit either way.
+    # COUNT/SUM limits and measures with the same key expression share one group (set by
+    # the compiler from the key as written): the memory store keeps their counters, each
+    # limit's its own, in one entry per key, looked up once per store call. None: an entry
+    # of its own. Other stores keep one entry per limit either way.
     group: str | None = None
 
 

@@ -39,8 +39,8 @@ from .factory import StoreOptions, StoreURLError, url_options
 _SEP = "\x1f"  # joins limit id and key; unit separator never appears in policy names
 
 
-# One store call's group entries, by LimitSpec.group: (key, state key, entry or None, bucket, fraction)
-_Near = dict[str, tuple[str, str, "dict[str, _Counter] | None", int, float]]
+# One store call's group entries, by LimitSpec.group: (key, state key, entry or None)
+_Near = dict[str, tuple[str, str, "dict[str, _Counter] | None"]]
 
 _ATTEMPTS = Record.ATTEMPTS
 _DISTINCT = Kind.DISTINCT
@@ -135,8 +135,8 @@ def _reset(spec: LimitSpec, cur: float, prev: float, frac: float, allowed: float
 
 class MemoryStore(Store):
     """In-process limit store, bounded to `max_keys` entries: a (limit, key) pair, or
-    the counters of a key for a group of COUNT/SUM limits and measures that share key
-    and window (LimitSpec.group), which one lookup serves.
+    the counters of a key for a group of COUNT/SUM limits and measures that share their
+    key expression (LimitSpec.group), which one lookup per store call serves.
 
     A flood of new keys evicts the least recently charged entries (their counts are
     forgotten: documented as the price of the bound; a group's entry goes as one). Receipts for `reconcile`
@@ -265,28 +265,27 @@ class MemoryStore(Store):
 
     def _plan_grouped(self, h: Hit, group: str, now: float, near: _Near) -> tuple[Any, ...]:
         """_plan for a COUNT/SUM hit of a group: the group's entry for the key is looked
-        up, and the bucket computed, once per store call (`near` holds them by group),
-        and each limit of the group keeps its own counters and bucket in it, so that the
-        answers are the ones an entry per limit gives, bit for bit (a limit's own bucket
-        is ahead of the call's when time went backwards for it). Not for a local-first
-        store: its journal and the shared store keep state per limit."""
+        up once per store call (`near` holds it by group), and each limit of the group
+        keeps its own counters and bucket (its own window) in it, so that the answers
+        are the ones an entry per limit gives, bit for bit. Not for a local-first store:
+        its journal and the shared store keep state per limit."""
         spec = h.spec
         key = h.key
         n = near.get(group)
         if n is not None and n[0] == key:
-            _, k, g, b, frac = n
+            k, g = n[1], n[2]
         else:
             k = group + _SEP + key
             g = self._keys.get(k)  # type: ignore[assignment]  # under a group's state key: a dict
-            cal = spec.calendar
-            if cal is None:
-                w = spec.window
-                b = floor(now / w)  # base.bucket_of
-                frac = (now - b * w) / w  # base.elapsed_fraction
-            else:
-                b = cal.period(now).index
-                frac = CALENDAR_FRACTION
-            near[group] = (key, k, g, b, frac)
+            near[group] = (key, k, g)
+        cal = spec.calendar
+        if cal is None:
+            w = spec.window
+            b = floor(now / w)  # base.bucket_of
+            frac = (now - b * w) / w  # base.elapsed_fraction
+        else:
+            b = cal.period(now).index
+            frac = CALENDAR_FRACTION
         st = g.get(spec.id) if g is not None else None
         if st is None or st.b < b - 1:
             cur = prev = 0.0

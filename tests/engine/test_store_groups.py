@@ -1,6 +1,7 @@
-"""Limits and measures that share key and window (LimitSpec.group): the memory store
-keeps their counters in one entry per key, and answers exactly as one entry per limit
-does (Redis keeps one per limit; a local-first store's memory does too)."""
+"""Limits and measures that share their key (LimitSpec.group): the memory store keeps
+their counters in one entry per key, each limit's its own in its own window, and
+answers exactly as one entry per limit does (Redis keeps one per limit; a local-first
+store's memory does too)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _ctx(rid: str, ts: float, acct: str, completion: int | None = None) -> dict[
     return c
 
 
-def test_the_compiler_groups_count_and_sum_by_key_and_window_only() -> None:
+def test_the_compiler_groups_count_and_sum_by_key_only() -> None:
     specs = {lim.id: lim.spec for lim in load_policy_set(GROUPS).limits}
     assert len({s.group for s in specs.values()}) == 1 and specs["tight"].group is not None
     shipped = load_policy_set(ROOT / "policies")
@@ -62,8 +63,13 @@ def test_the_compiler_groups_count_and_sum_by_key_and_window_only() -> None:
         "harvest_day",
         "reasoning_requests_day",
         "daily_output_tokens",
+        # other windows, the same key: their own counters in the same entry
+        "requests_hour",
+        "probes_hour",
+        "young_harvest_hour",
+        "fleet_strikes",
+        "requests_per_minute",
     }
-    assert by_id["requests_hour"].group not in (None, day)  # another window, another group
     assert by_id["card_harvest_day"].group not in (None, day)  # another key
     assert by_id["account_countries"].group is None  # distinct: a sketch of its own
 
@@ -116,13 +122,15 @@ def test_shipped_policy_decisions_are_the_same_on_every_store_layout(tmp_path: P
 
 
 DAY = 86400.0
+HOUR = 3600.0
 
 
-def _group(*names: str, group: str = "\x1eaccount.id\x1e86400.0") -> dict[str, LimitSpec]:
+def _group(*names: str, group: str | None = "\x1eaccount.id") -> dict[str, LimitSpec]:
     def spec(n: str) -> LimitSpec:
         if n.startswith("sum"):
             return LimitSpec(n, Kind.SUM, DAY, reconcilable=True, group=group)
-        return LimitSpec(n, Kind.COUNT, DAY, group=group)
+        window = HOUR if n.startswith("hour") else DAY
+        return LimitSpec(n, Kind.COUNT, window, group=group)
 
     return {n: spec(n) for n in names}
 
@@ -165,6 +173,34 @@ def test_time_going_back_in_a_group_is_answered_per_limit() -> None:
     expect = alone.acquire_sync([Hit(own["a"], "k", 10), Hit(own["b"], "k", 10)], b1 - 5)
     assert later == expect
     assert [r.used for r in later][1] == 2.0
+
+
+def test_a_group_of_windows_answers_as_an_entry_per_limit_does() -> None:
+    """Hour and day counters and a day budget of one key in one entry, over two days of
+    requests with maxima that refuse some: every answer equals an entry per limit's."""
+    grouped_specs = _group("hour_a", "day_b", "sum_c")
+    own_specs = _group("hour_a", "day_b", "sum_c", group=None)
+    grouped, alone = MemoryStore(), MemoryStore()
+    maxima = {"hour_a": 2.0, "day_b": 40.0, "sum_c": 9000.0}
+    refused: set[str] = set()
+    for i in range(400):
+        now = T0 + i * 431.0
+        key = f"k{i % 3}"
+        answers = []
+        for store, specs in ((grouped, grouped_specs), (alone, own_specs)):
+            # the hourly one is a shadow (never refuses), so that the day's keep counting
+            hits = [
+                Hit(sp, key, maxima[n], 300.0 if n == "sum_c" else 1.0, None, n != "hour_a") for n, sp in specs.items()
+            ]
+            answers.append(store.acquire_sync(hits, now, request_id=f"r{i}"))
+        assert answers[0] == answers[1], i
+        refused.update(n for n, r in zip(grouped_specs, answers[0]) if r.over)
+        if i % 5 == 0:
+            assert grouped.reconcile_sync(f"r{i}", {"sum_c": 100.0}, now + 1) == alone.reconcile_sync(
+                f"r{i}", {"sum_c": 100.0}, now + 1
+            )
+    assert len(grouped) == 3 and len(alone) == 9
+    assert refused == {"hour_a", "sum_c"}  # over: the shadow, and the day's budget, which then refuses
 
 
 def test_the_bound_counts_a_group_entry_once_and_evicts_it_whole() -> None:
