@@ -15,6 +15,9 @@ plus a round trip, so a key admits at most about `rate × (2 × interval + round
 trip)` above its maximum, `rate` being the key's admitted rate over all processes,
 and never more than `processes × maximum` (docs/limits.md, "Local-first limits").
 
+Alone (`SyncMode.solo`, a replay), the process owns every key: its view is the
+shared state, so a round only sends the changes and pulls nothing back.
+
 Redis down: decisions go on locally, the deltas and receipts are kept (bounded)
 and sent when Redis answers again. A round whose reply is lost may be counted
 twice: stricter, never looser.
@@ -321,7 +324,9 @@ class LocalFirstStore(Store):
         self.redis_ok = True
         self._install(ops, out)
         self.stats.rounds += 1
-        self.stats.keys_sent += len(ops)
+        self.stats.keys_sent += (
+            len(ops) if not self.mode.solo else len({k for k, _ in (*batch.counters, *batch.members)})
+        )
         self.stats.last_round_seconds = loop.time() - started
         return True
 
@@ -333,8 +338,12 @@ class LocalFirstStore(Store):
             changes.setdefault(k, []).append((b, d))
         for (k, b), hs in batch.members.items():
             changes.setdefault(k, []).append((b, hs))
+        # Alone (a replay), this process's view is the shared state: send the changes, pull nothing.
+        solo = self.mode.solo
         groups: dict[int, list[tuple[str, Hit, int, list[str], list[Any]]]] = {}
         for k, hit in batch.seen.items():
+            if solo and k not in changes:
+                continue
             n, keys, args = self._ops(hit, sorted(changes.get(k, ()), key=lambda c: c[0]), batch.now)
             groups.setdefault(self.inner.slot(keys[0]), []).append((k, hit, n, keys, args))
         ops: list[tuple[str, Hit]] = []
@@ -342,11 +351,12 @@ class LocalFirstStore(Store):
         for entries in groups.values():
             for i in range(0, len(entries), OPS_PER_CALL):
                 call_keys: list[str] = []
-                call_args: list[Any] = [SKETCH_K]
+                call_args: list[Any] = [SKETCH_K, "q" if solo else "r"]
                 for k, hit, n, keys, args in entries[i : i + OPS_PER_CALL]:
                     call_keys += keys * n  # each op names its keys
                     call_args += args
-                    ops += [(k, hit)] * n
+                    if not solo:
+                        ops += [(k, hit)] * n
                 cmds.append(self.inner.evalsha("sync.lua", call_keys, call_args))
         for rid, (expires, charges) in batch.receipts.items():
             if self.mode.solo:

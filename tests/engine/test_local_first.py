@@ -306,3 +306,32 @@ def test_alone_a_report_without_a_receipt_asks_no_one(redis_factory) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_alone_a_round_sends_the_changes_and_pulls_nothing(redis_store_env) -> None:
+    """solo (a replay): the process owns every key, so a round writes its changes as
+    any round does (exact mode then reads the same counts and sketches) but asks for
+    no state back: a key decided on without a change costs nothing, and what the
+    process decided between the rounds stays its view."""
+
+    async def main() -> None:
+        plain = await redis_store_env.make()
+        store = _open(redis_store_env.url, replace(ALL_BATCHED, solo=True))
+        try:
+            for i in range(12):
+                await store.acquire([Hit(COUNT, "acct", 100), Hit(DISTINCT, "card", 100, member=f"u{i % 5}")], NOW)
+            (read,) = await store.acquire([Hit(DISTINCT, "other", 100)], NOW)  # a read: no member, no change
+            assert read.used == 0
+            assert await store.sync()
+            assert store.stats.keys_sent == 2  # the two keys that changed; the read one is not pulled
+            count, members = await plain.preview(
+                [Hit(COUNT, "acct", 100), Hit(DISTINCT, "card", 100, member="u0")], NOW
+            )
+            assert (count.used, members.used) == (13.0, 5.0)  # in Redis: 12 charged (+1 previewed), 5 members
+            (again,) = await store.acquire([Hit(COUNT, "acct", 100)], NOW)
+            assert again.used == 13.0  # the local view, as exact mode would answer
+        finally:
+            await store.close()
+            await plain.close()
+
+    asyncio.run(main())

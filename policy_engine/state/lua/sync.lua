@@ -5,7 +5,8 @@
 --
 -- KEYS, per op: COUNT/SUM the state hash {b, c, p}; DISTINCT meta hash {b, cs, us},
 --   current sketch, union sketch (sorted sets scored by hash).
--- ARGV: K, then per op: kind (c|d), bucket, ttl_ms, n, then n values:
+-- ARGV: K, reply ('r': the state of every op; 'q': nothing, for a process that owns
+--   every key and so holds that state already), then per op: kind (c|d), bucket, ttl_ms, n, then n values:
 --   COUNT/SUM: n = 1, the delta added to `bucket` (negative: a usage report's refund);
 --   DISTINCT: n member hashes (decimal) inserted into `bucket`'s sketches.
 --   n = 0 changes nothing: a pull of the state as it stands.
@@ -18,6 +19,7 @@
 --   b = '' when the key holds nothing.
 
 local K = tonumber(ARGV[1])
+local reply = ARGV[2] == 'r'
 
 local function fmt(x) return string.format('%.17g', x) end
 
@@ -38,7 +40,7 @@ end
 
 local out = {}
 local ki = 1
-local a = 2
+local a = 3
 while a <= #ARGV do
   local kind, ob, ttl, n = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local v = a + 4
@@ -74,10 +76,12 @@ while a <= #ARGV do
         redis.call('PEXPIRE', uk, ttl)
       end
     end
-    local b = ''
-    if sb then b = fmt(sb) end
-    out[#out + 1] = {b, cs and '1' or '0', us and '1' or '0',
-                     redis.call('ZRANGE', ck, 0, -1), redis.call('ZRANGE', uk, 0, -1)}
+    if reply then
+      local b = ''
+      if sb then b = fmt(sb) end
+      out[#out + 1] = {b, cs and '1' or '0', us and '1' or '0',
+                       redis.call('ZRANGE', ck, 0, -1), redis.call('ZRANGE', uk, 0, -1)}
+    end
   else
     local key = KEYS[ki]
     ki = ki + 1
@@ -97,9 +101,11 @@ while a <= #ARGV do
       redis.call('HSET', key, 'b', fmt(sb), 'c', fmt(c), 'p', fmt(p))
       if sb == ob and ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     end
-    local b = ''
-    if sb then b = fmt(sb) end
-    out[#out + 1] = {b, fmt(c), fmt(p)}
+    if reply then
+      local b = ''
+      if sb then b = fmt(sb) end
+      out[#out + 1] = {b, fmt(c), fmt(p)}
+    end
   end
 end
 return out
