@@ -21,7 +21,8 @@ one prebuilt, length-prefixed CheckRequest over HTTP/2 to
               (local-first: no Redis round trip on the request path; docs/limits.md)
     local2    the same with --workers 2
 
-Two runs per target: saturation (h2load -c 4 -m 32: throughput, and the p50/p99
+Two runs per target: saturation (h2load -c 4 -m 32, or `--connections N` for
+-c N -m 128/N: throughput, and the p50/p99
 of calls in that queue), then a fixed 1,000 calls/s (4 connections x 250/s:
 p50/p99 when the server keeps up). Server CPU per call is read from
 /proc/<pid>/stat (children included) around the saturation run. Every
@@ -480,6 +481,7 @@ class Load:
     path: str  # /package.Service/Method
     tmp: Path
     profile: Path | None = None  # write py-spy's raw stacks of each saturation run here
+    connections: int = 4  # HTTP/2 connections of the saturation run (128 calls in flight over them)
 
 
 def measure(
@@ -492,12 +494,15 @@ def measure(
     run = {"body": load.body, "tmp": load.tmp, "path": load.path}
     profile = None
     try:
-        h2load(target.port, **run, n=2000, clients=4, streams=32)  # warm-up
+        # 128 calls in flight over `connections` (SO_REUSEPORT spreads connections, not calls,
+        # over workers: with 4 connections two workers may get 3 and 1)
+        clients, streams = load.connections, 128 // load.connections
+        h2load(target.port, **run, n=2000, clients=clients, streams=streams)  # warm-up
         before = target.decisions() if target.metrics_ports else 0.0
         if load.profile is not None:
             profile = py_spy(target.proc.pid, load.profile / f"{name}.txt")
         cpu0 = target.cpu_seconds()
-        sat = h2load(target.port, **run, n=requests, clients=4, streams=32)
+        sat = h2load(target.port, **run, n=requests, clients=clients, streams=streams)
         cpu = target.cpu_seconds() - cpu0
         if profile is not None:
             profile.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
@@ -607,6 +612,7 @@ def bench(
     rounds: int = 1,
     api: str = "check",
     profile: Path | None = None,
+    connections: int = 4,
 ) -> dict[str, Any]:
     from policy_engine.wire import context_to_check_request
 
@@ -622,6 +628,7 @@ def bench(
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg()[0],
         "rounds": rounds,
+        "connections": connections,
         "request_bytes": len(payload),
         "targets": {},
     }
@@ -631,7 +638,7 @@ def bench(
         body.write_bytes(grpc_frame(payload))
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-        load = Load(payload, body, path, tmp, profile)
+        load = Load(payload, body, path, tmp, profile, connections)
         shared = [t for t in targets if t not in ("noop", "memory") and not t.startswith("noop+")]
         redis_proc, redis_url = start_redis(tmp) if shared else (None, None)
         try:
@@ -678,6 +685,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--api", choices=["check", "ext_authz"], default="check", help="our Check, or Envoy's ext_authz")
     ap.add_argument("--profile", type=Path, default=None, help="py-spy each saturation run; stacks into this folder")
+    ap.add_argument(
+        "--connections", type=int, choices=[1, 2, 4, 8, 16, 32], default=4, help="saturation: 128 calls over N"
+    )
     args = ap.parse_args()
     if args.cmd == "noop":
         noop_server(args.port, args.burn_us)
@@ -690,6 +700,7 @@ def main() -> None:
         args.rounds,
         args.api,
         args.profile,
+        args.connections,
     )
     results["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(results, indent=2)
