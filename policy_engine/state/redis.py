@@ -525,6 +525,8 @@ class RedisStore(Store):
     async def reconcile_all(self, request_ids: Sequence[str], actual: dict[str, float], now: float) -> bool:
         """Every receipt of one report in two round trips: read and delete them all
         (GETDEL), then apply the differences of those still pending (adjust.lua)."""
+        if not request_ids:
+            return False
 
         async def run() -> bool:
             raws = await self._run([("GETDEL", self._receipt_key(rid)) for rid in request_ids])
