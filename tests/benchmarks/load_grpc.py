@@ -525,6 +525,8 @@ def measure(
 def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling `pid` (and its workers) into `out` (collapsed stacks) until SIGINT."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        raise RuntimeError("--profile needs py-spy (in the dev extras: scripts/setup installs it)")
     cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--format", "raw", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached before the load starts
